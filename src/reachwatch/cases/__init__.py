@@ -1,0 +1,1 @@
+"""cases stage (see DESIGN.md)."""

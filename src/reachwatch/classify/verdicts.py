@@ -1,0 +1,107 @@
+"""The verdict vocabulary of DESIGN.md as types: every stage speaks in these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+LayerVerdictName = Literal["ok", "blocked", "down", "inconclusive"]
+OverallVerdictName = Literal["accessible", "blocked", "down", "inconclusive"]
+Layer = Literal["dns", "tcp", "tls", "http", "quic", "throughput"]
+
+LAYERS: tuple[Layer, ...] = get_args(Layer)
+LAYER_VERDICTS: tuple[LayerVerdictName, ...] = get_args(LayerVerdictName)
+OVERALL_VERDICTS: tuple[OverallVerdictName, ...] = get_args(OverallVerdictName)
+
+TECHNIQUES: tuple[str, ...] = (
+    "dns.nxdomain",
+    "dns.bogon",
+    "dns.injected",
+    "dns.timeout",
+    "tcp.reset",
+    "tcp.timeout",
+    "tls.reset",
+    "tls.timeout",
+    "tls.mitm",
+    "http.blockpage",
+    "http.reset",
+    "http.diff",
+    "quic.blocked",
+    "throttled",
+)
+
+# (blocked, down, ok): how much the evidence points at each explanation.
+Loni = tuple[float, float, float]
+
+LONI_OK: Loni = (0.0, 0.0, 1.0)
+LONI_BLOCKED: Loni = (1.0, 0.0, 0.0)
+LONI_DOWN: Loni = (0.0, 1.0, 0.0)
+LONI_UNKNOWN: Loni = (0.0, 0.0, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerVerdict:
+    """The verdict for one layer, with the rule that produced it."""
+
+    verdict: LayerVerdictName
+    rule: str
+    loni: Loni
+    technique: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"verdict": self.verdict, "rule": self.rule, "loni": list(self.loni)}
+        if self.technique is not None:
+            out["technique"] = self.technique
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One judged fact: a measurement's host, at one address (or none), at one layer."""
+
+    host: str
+    address: str | None
+    layer: Layer
+    verdict: LayerVerdictName
+    rule: str
+    loni: Loni
+    technique: str | None = None
+    failure: str | None = None
+
+
+@dataclass(slots=True)
+class Classified:
+    """A measurement judged: the overall verdict, one verdict per measured layer, and the
+    per-address observations they were derived from. A layer not measured is absent."""
+
+    id: str
+    input: str | None
+    test_name: str
+    probe_cc: str
+    probe_asn: str
+    measurement_start_time: str
+    verdict: OverallVerdictName
+    technique: str | None
+    layers: dict[str, LayerVerdict] = field(default_factory=dict)
+    observations: list[Observation] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "input": self.input,
+            "test_name": self.test_name,
+            "probe_cc": self.probe_cc,
+            "probe_asn": self.probe_asn,
+            "measurement_start_time": self.measurement_start_time,
+            "verdict": self.verdict,
+            "technique": self.technique,
+            "layers": {name: lv.to_json() for name, lv in self.layers.items()},
+        }
+
+
+def summarize(items: list[Classified]) -> dict[str, int]:
+    """Counts per overall verdict, every verdict present even when zero."""
+    counts: dict[str, int] = {name: 0 for name in OVERALL_VERDICTS}
+    for item in items:
+        counts[item.verdict] += 1
+    return counts

@@ -1,0 +1,1 @@
+"""lab stage (see DESIGN.md)."""

@@ -1,0 +1,47 @@
+"""The columns of the store's tables: the contract between ingest (writer) and detect, cases,
+report and serve (readers). Readers query the SQL views of the same names that
+`reachwatch.store` opens over the Parquet layout. Add columns freely; never rename or drop one.
+"""
+
+from __future__ import annotations
+
+# One row per measurement: its identity, where it came from, and its overall verdict.
+MEASUREMENTS_COLUMNS: dict[str, str] = {
+    "measurement_id": "VARCHAR",  # OONI measurement_uid / report_id+input hash / content hash
+    "source": "VARCHAR",  # 'ooni' | 'censoredplanet' | 'reachwatch'
+    "test_name": "VARCHAR",
+    "input": "VARCHAR",  # URL or domain measured, NULL when the test has none
+    "host": "VARCHAR",  # hostname measured (from input), NULL when none
+    "platform": "VARCHAR",  # catalog platform of host, NULL when not in the catalog
+    "probe_cc": "VARCHAR",
+    "probe_asn": "VARCHAR",  # 'AS17557'
+    "measurement_start_time": "TIMESTAMP",  # UTC
+    "date": "DATE",  # partition key, UTC date of measurement_start_time
+    "verdict": "VARCHAR",  # accessible | blocked | down | inconclusive | NULL (not classified)
+    "technique": "VARCHAR",  # e.g. 'tls.reset', NULL unless blocked
+    "classified": "BOOLEAN",  # false: stored raw, test not supported by the classifier
+    "synthetic": "BOOLEAN",  # true for simulated data, which must always say so
+    "source_file": "VARCHAR",
+    "source_line": "BIGINT",
+}
+
+# One row per measurement x host x address x layer: what classify judged.
+OBSERVATIONS_COLUMNS: dict[str, str] = {
+    "measurement_id": "VARCHAR",
+    "probe_cc": "VARCHAR",
+    "probe_asn": "VARCHAR",
+    "measurement_start_time": "TIMESTAMP",
+    "date": "DATE",
+    "platform": "VARCHAR",
+    "host": "VARCHAR",
+    "address": "VARCHAR",  # NULL for layers judged per host (dns, http)
+    "layer": "VARCHAR",  # dns | tcp | tls | http | quic | throughput
+    "verdict": "VARCHAR",  # ok | blocked | down | inconclusive
+    "rule": "VARCHAR",
+    "technique": "VARCHAR",
+    "failure": "VARCHAR",  # OONI failure string, NULL on success
+    "loni_blocked": "DOUBLE",
+    "loni_down": "DOUBLE",
+    "loni_ok": "DOUBLE",
+    "synthetic": "BOOLEAN",
+}
