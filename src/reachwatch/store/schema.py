@@ -45,3 +45,24 @@ OBSERVATIONS_COLUMNS: dict[str, str] = {
     "loni_ok": "DOUBLE",
     "synthetic": "BOOLEAN",
 }
+
+# One row per measurement that was stored without being classified (a test the classifier
+# does not know): the measurement kept whole, so nothing valid is lost.
+RAW_COLUMNS: dict[str, str] = {
+    "measurement_id": "VARCHAR",
+    "source": "VARCHAR",
+    "test_name": "VARCHAR",
+    "probe_cc": "VARCHAR",
+    "measurement_start_time": "TIMESTAMP",
+    "date": "DATE",
+    "source_file": "VARCHAR",
+    "source_line": "BIGINT",
+    "json": "VARCHAR",  # the measurement as it was read (UTF-8 JSON)
+}
+
+# Every table the store holds, by view name.
+TABLES: dict[str, dict[str, str]] = {
+    "measurements": MEASUREMENTS_COLUMNS,
+    "observations": OBSERVATIONS_COLUMNS,
+    "raw": RAW_COLUMNS,
+}

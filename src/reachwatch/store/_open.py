@@ -1,0 +1,66 @@
+"""Open a store: a DuckDB connection whose views read the committed Parquet files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from reachwatch.errors import UserError
+from reachwatch.store._manifest import CATALOG_NAME, read_manifest
+from reachwatch.store.schema import TABLES
+
+DEFAULT_DB = Path(os.environ.get("REACHWATCH_DB") or "reachwatch-db")
+
+
+def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with the views `measurements`, `observations` and `raw`.
+
+    The views are temporary and list the Parquet files committed when the store was opened;
+    rows ingested later show up on the next open. With read_only=False the connection is on
+    the store's own DuckDB file, so a reader may keep tables of its own there; read_only=True
+    never takes a lock and works while an ingest is running.
+    """
+    db = Path(path)
+    if db.exists() and not db.is_dir():
+        raise UserError(f"{db}: not a reachwatch store (expected a folder)")
+    catalog = db / CATALOG_NAME
+    try:
+        if read_only:
+            con = (
+                duckdb.connect(str(catalog), read_only=True)
+                if catalog.exists()
+                else duckdb.connect(":memory:")
+            )
+        else:
+            db.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(catalog))
+    except duckdb.Error as exc:
+        raise UserError(f"{db}: cannot open store ({exc})") from None
+    _create_views(con, db)
+    return con
+
+
+def _create_views(con: duckdb.DuckDBPyConnection, db: Path) -> None:
+    manifest = read_manifest(db)
+    for table, columns in TABLES.items():
+        files = [str(db / name) for name in manifest.files.get(table, [])]
+        source = ""
+        present: set[str] = set()
+        if files:
+            listing = ", ".join(_quote(f) for f in files)
+            source = f" FROM read_parquet([{listing}], union_by_name = true)"
+            present = {row[0] for row in con.execute(f"DESCRIBE SELECT *{source}").fetchall()}
+        # Columns named explicitly and cast to the contract's types; a column added to the
+        # contract after some files were written reads as NULL rather than failing.
+        cols = ", ".join(
+            f"CAST({name if name in present else 'NULL'} AS {sql_type}) AS {name}"
+            for name, sql_type in columns.items()
+        )
+        where = "" if files else " WHERE false"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {cols}{source}{where}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

@@ -1,0 +1,222 @@
+"""Write rows into a store in atomic batches, and know which measurements it already holds.
+
+A batch is written as Parquet files under temporary names, synced, renamed to their final
+names, and only then committed by one manifest line. Opening a writer first throws away
+whatever an interrupted run left behind (temporary files, and renamed files no manifest line
+names), so a run killed at any moment and started again ends with exactly the rows of a run
+that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from reachwatch.errors import UserError
+from reachwatch.store._manifest import (
+    LOCK_NAME,
+    PARQUET_DIR,
+    append_manifest,
+    fsync_dir,
+    parquet_files,
+    read_manifest,
+    truncate_manifest,
+)
+from reachwatch.store.schema import TABLES
+
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "VARCHAR": pa.string(),
+    "TIMESTAMP": pa.timestamp("us"),
+    "DATE": pa.date32(),
+    "BOOLEAN": pa.bool_(),
+    "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(),
+}
+
+# Kept in the measurements files beside the contract's columns: a 64-bit digest of the
+# measurement id, so the ids already stored load as one compact array when a run starts.
+ID_HASH_COLUMN = "id_hash"
+
+
+def _schema(table: str) -> pa.Schema:
+    fields = [pa.field(name, _ARROW_TYPES[t]) for name, t in TABLES[table].items()]
+    if table == "measurements":
+        fields.append(pa.field(ID_HASH_COLUMN, pa.uint64()))
+    return pa.schema(fields)
+
+
+SCHEMAS: dict[str, pa.Schema] = {table: _schema(table) for table in TABLES}
+
+
+def id_hash(measurement_id: str) -> int:
+    """The 64-bit digest under which a measurement id is remembered."""
+    digest = hashlib.blake2b(measurement_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")
+
+
+@dataclass(slots=True)
+class _Partition:
+    rows: dict[str, list[tuple[Any, ...]]] = field(
+        default_factory=lambda: {table: [] for table in TABLES}
+    )
+
+
+class StoreWriter:
+    """Appends measurements (with their observations, or their raw JSON) to a store.
+
+    Use as a context manager: leaving it commits what is buffered. Only one writer may hold a
+    store at a time; a second one gets a UserError rather than corrupting the first.
+    """
+
+    def __init__(self, db: Path | str, *, batch_size: int = 50_000) -> None:
+        self.db = Path(db)
+        if self.db.exists() and not self.db.is_dir():
+            raise UserError(f"{self.db}: not a reachwatch store (expected a folder)")
+        self.db.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(self.db / LOCK_NAME)
+        self.batch_size = batch_size
+        self._partitions: dict[tuple[str, str], _Partition] = {}
+        self._pending: set[int] = set()
+        self._pending_rows = 0
+        self._pending_bytes = 0
+        self._stored = _recover(self.db)
+        self.committed_batches = read_manifest(self.db).batches
+
+    # -- what is stored -------------------------------------------------------------------
+    def holds(self, digest: int) -> bool:
+        """True when a measurement with this id digest is stored or waiting in the batch."""
+        if digest in self._pending:
+            return True
+        stored = self._stored
+        i = int(stored.searchsorted(np.uint64(digest)))
+        return i < len(stored) and int(stored[i]) == digest
+
+    # -- adding rows --------------------------------------------------------------------
+    def add(
+        self,
+        digest: int,
+        date: str,
+        cc: str,
+        measurement: tuple[Any, ...],
+        observations: Sequence[tuple[Any, ...]] = (),
+        raw: tuple[Any, ...] | None = None,
+        size: int = 0,
+    ) -> None:
+        """Buffer one measurement row (columns in schema order, without id_hash) and its
+        observation rows or raw row; commits a batch when the buffer is full."""
+        part = self._partitions.get((date, cc))
+        if part is None:
+            part = self._partitions[(date, cc)] = _Partition()
+        part.rows["measurements"].append((*measurement, digest))
+        if observations:
+            part.rows["observations"].extend(observations)
+        if raw is not None:
+            part.rows["raw"].append(raw)
+        self._pending.add(digest)
+        self._pending_rows += 1 + len(observations)
+        self._pending_bytes += size if raw is not None else 0
+        if self._pending_rows >= self.batch_size or self._pending_bytes >= 256 << 20:
+            self.commit()
+
+    # -- committing ---------------------------------------------------------------------
+    def commit(self) -> None:
+        """Write the buffered rows as one batch and commit it; nothing to do when empty."""
+        if not self._pending:
+            return
+        batch = self.committed_batches + 1
+        tag = f"part-{batch:06d}-{uuid.uuid4().hex[:8]}"
+        written: dict[str, list[str]] = {table: [] for table in TABLES}
+        for (date, cc), part in sorted(self._partitions.items()):
+            for table, rows in part.rows.items():
+                if rows:
+                    written[table].append(self._write(table, date, cc, tag, rows))
+        append_manifest(
+            self.db,
+            {
+                "batch": batch,
+                "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "measurements": len(self._pending),
+                "files": {table: names for table, names in written.items() if names},
+            },
+        )
+        self.committed_batches = batch
+        fresh = np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending))
+        self._stored = np.union1d(self._stored, fresh)
+        self._partitions.clear()
+        self._pending.clear()
+        self._pending_rows = 0
+        self._pending_bytes = 0
+
+    def _write(self, table: str, date: str, cc: str, tag: str, rows: list[tuple[Any, ...]]) -> str:
+        schema = SCHEMAS[table]
+        columns = list(zip(*rows, strict=True))
+        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
+        folder = self.db / PARQUET_DIR / table / f"date={date}" / f"cc={cc}"
+        folder.mkdir(parents=True, exist_ok=True)
+        final = folder / f"{tag}.parquet"
+        temp = folder / f"{tag}.parquet.tmp"
+        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), temp, compression="zstd")
+        with temp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        temp.rename(final)
+        fsync_dir(folder)
+        return str(final.relative_to(self.db))
+
+    def close(self) -> None:
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)
+            self._lock_fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+        finally:
+            self.close()
+
+
+def _lock(path: Path) -> int:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UserError(f"{path.parent}: another ingest is writing to this store") from None
+    return fd
+
+
+def _recover(db: Path) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """Undo what an interrupted run left uncommitted; return the stored id digests, sorted."""
+    manifest = read_manifest(db)
+    truncate_manifest(db, manifest.valid_bytes)
+    committed = {name for names in manifest.files.values() for name in names}
+    for path in parquet_files(db):
+        if str(path.relative_to(db)) not in committed:
+            path.unlink()
+    digests = [
+        pq.read_table(db / name, columns=[ID_HASH_COLUMN]).column(0).to_numpy()
+        for name in manifest.files.get("measurements", [])
+    ]
+    if not digests:
+        return np.empty(0, dtype=np.uint64)
+    return np.unique(np.concatenate(digests).astype(np.uint64))

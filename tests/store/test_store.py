@@ -1,0 +1,114 @@
+"""The store: views match the schema contract, batches commit atomically, writers exclude."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from reachwatch.errors import UserError
+from reachwatch.store import TABLES, StoreWriter, id_hash, open_store
+
+
+def _measurement(i: int, cc: str = "PK") -> tuple[object, ...]:
+    t = dt.datetime(2024, 2, 17, 10, 0, i)
+    return (
+        f"m{i}", "ooni", "web_connectivity", "https://x.com/", "x.com", "x", cc, "AS17557",
+        t, t.date(), "blocked", "tls.reset", True, False, "a.jsonl", i + 1,
+    )  # fmt: skip
+
+
+def _observation(i: int) -> tuple[object, ...]:
+    t = dt.datetime(2024, 2, 17, 10, 0, i)
+    return (
+        f"m{i}", "PK", "AS17557", t, t.date(), "x", "x.com", "104.244.42.1", "tls",
+        "blocked", "tls.reset_after_hello", "tls.reset", "connection_reset", 1.0, 0.0, 0.0, False,
+    )  # fmt: skip
+
+
+def _count(db: Path, table: str) -> int:
+    con = open_store(db, read_only=True)
+    try:
+        row = con.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert row is not None
+        return int(row[0])
+    finally:
+        con.close()
+
+
+def test_empty_store_has_every_view_with_the_contract_columns(tmp_path: Path) -> None:
+    con = open_store(tmp_path / "db")
+    for table, columns in TABLES.items():
+        described = con.execute(f"DESCRIBE {table}").fetchall()
+        assert [(r[0], r[1]) for r in described] == list(columns.items())
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    con.close()
+
+
+def test_rows_round_trip_with_partitioned_layout(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        for i in range(3):
+            writer.add(id_hash(f"m{i}"), "2024-02-17", "PK", _measurement(i), [_observation(i)])
+        writer.add(id_hash("m9"), "2024-02-17", "IT", _measurement(9, "IT"))
+    con = open_store(db, read_only=True)
+    rows = con.execute(
+        "SELECT probe_cc, count(*) FROM measurements GROUP BY probe_cc ORDER BY 1"
+    ).fetchall()
+    assert rows == [("IT", 1), ("PK", 3)]
+    obs = con.execute("SELECT layer, verdict, loni_blocked FROM observations").fetchall()
+    assert obs == [("tls", "blocked", 1.0)] * 3
+    files = sorted(p.relative_to(db).parts[:4] for p in (db / "parquet").rglob("*.parquet"))
+    assert ("parquet", "measurements", "date=2024-02-17", "cc=IT") in files
+    assert ("parquet", "observations", "date=2024-02-17", "cc=PK") in files
+
+
+def test_writer_remembers_stored_ids_across_runs(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
+        assert writer.holds(id_hash("m1"))  # pending counts as held
+    with StoreWriter(db) as writer:
+        assert writer.holds(id_hash("m1"))
+        assert not writer.holds(id_hash("m2"))
+
+
+def test_uncommitted_files_and_torn_manifest_are_discarded(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
+    committed = list((db / "parquet").rglob("*.parquet"))
+    # What a kill leaves: a temp file, a renamed file no manifest line names, a torn line.
+    stray = committed[0].parent / "part-000009-deadbeef.parquet"
+    stray.write_bytes(committed[0].read_bytes())
+    (committed[0].parent / "part-000010-deadbeef.parquet.tmp").write_bytes(b"PAR1")
+    with (db / "manifest.jsonl").open("ab") as fh:
+        fh.write(b'{"batch": 2, "files": {"measurements": ["parq')
+    assert _count(db, "measurements") == 1  # readers ignore the torn line
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m2"), "2024-02-17", "PK", _measurement(2))
+    assert not stray.exists()
+    assert not list((db / "parquet").rglob("*.tmp"))
+    assert _count(db, "measurements") == 2
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db), pytest.raises(UserError, match="another ingest"):
+        StoreWriter(db)
+
+
+def test_reader_works_while_a_writer_holds_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
+        writer.commit()
+        assert _count(db, "measurements") == 1
+
+
+def test_a_file_is_not_a_store(tmp_path: Path) -> None:
+    path = tmp_path / "db"
+    path.write_text("not a folder")
+    with pytest.raises(UserError, match="not a reachwatch store"):
+        open_store(path)
