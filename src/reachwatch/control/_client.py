@@ -1,0 +1,92 @@
+"""Ask a control for its view of a URL."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+# The keys every answer has; anything without them did not come from a control.
+_REQUIRED_KEYS = ("dns", "tcp_connect", "http_request")
+_MAX_ANSWER_BYTES = 4 * 1024 * 1024
+
+
+class ControlUnavailable(Exception):
+    """The control could not be asked or gave no usable answer; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_control_url(control_url: str) -> None:
+    parts = urlsplit(control_url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ControlUnavailable(f"control URL {control_url!r} is not an http(s) URL")
+
+
+async def query_control(
+    control_url: str,
+    *,
+    target_url: str,
+    addresses: list[str],
+    quic: bool = True,
+    throughput: bool = True,
+    timeout: float = 30.0,
+    ssl_context: ssl.SSLContext | None = None,
+) -> dict[str, Any]:
+    """The control's OONI test-helper answer (plus `x_throughput`) for `target_url`.
+
+    `addresses` are the "ip:port" endpoints the probe resolved. Raises ControlUnavailable when
+    the control is down, too slow, busy, or answers with an error or something malformed.
+    """
+    _check_control_url(control_url)
+    body = {
+        "http_request": target_url,
+        "http_request_headers": {},
+        "tcp_connect": addresses,
+        "x_quic": quic,
+        "x_throughput": throughput,
+    }
+    try:
+        async with (
+            aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False
+            ) as session,
+            session.post(
+                control_url,
+                data=orjson.dumps(body),
+                headers={"Content-Type": "application/json"},
+                ssl=ssl_context if ssl_context is not None else True,
+                allow_redirects=False,
+            ) as response,
+        ):
+            raw = await response.content.read(_MAX_ANSWER_BYTES + 1)
+            status = response.status
+    except TimeoutError:
+        raise ControlUnavailable(
+            f"control at {control_url} did not answer in {timeout:g}s"
+        ) from None
+    except aiohttp.ClientError as exc:
+        raise ControlUnavailable(f"control at {control_url} unreachable: {exc}") from None
+    return _decode_answer(control_url, status, raw)
+
+
+def _decode_answer(control_url: str, status: int, raw: bytes) -> dict[str, Any]:
+    if len(raw) > _MAX_ANSWER_BYTES:
+        raise ControlUnavailable(f"control at {control_url} answered with an oversized document")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = None
+    if status != 200:
+        error = doc.get("error") if isinstance(doc, dict) else None
+        raise ControlUnavailable(
+            f"control at {control_url} answered HTTP {status}" + (f": {error}" if error else "")
+        )
+    if not isinstance(doc, dict) or not all(key in doc for key in _REQUIRED_KEYS):
+        raise ControlUnavailable(f"control at {control_url} answered with no TH response")
+    return doc

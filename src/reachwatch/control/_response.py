@@ -1,0 +1,162 @@
+"""Turn the probe's OONI entries into the pieces of OONI's test-helper response."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from reachwatch.control._safety import IPAddress, is_bogon, refusal_reason
+
+# OONI's ip_info flag bits.
+FLAG_RESOLVED_BY_PROBE = 1
+FLAG_RESOLVED_BY_TH = 2
+FLAG_BOGON = 4
+FLAG_VALID_FOR_DOMAIN = 8
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_MAX_TITLE = 256
+
+
+def dns_entry(queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """`{failure, addrs}` from OONI DNS query entries (A and AAAA, one engine)."""
+    addrs: list[str] = []
+    failures: list[str] = []
+    for query in queries:
+        for answer in query.get("answers") or []:
+            addr = answer.get("ipv4") or answer.get("ipv6")
+            if isinstance(addr, str) and addr not in addrs:
+                addrs.append(addr)
+        if isinstance(query.get("failure"), str):
+            failures.append(query["failure"])
+    if addrs:
+        return {"failure": None, "addrs": addrs}
+    # An NXDOMAIN on one query type and "no answer" on the other is an NXDOMAIN.
+    for preferred in ("dns_nxdomain_error",):
+        if preferred in failures:
+            return {"failure": preferred, "addrs": []}
+    return {"failure": failures[0] if failures else "dns_no_answer", "addrs": []}
+
+
+def _refused_fields(refused: str, ip: IPAddress | None) -> dict[str, Any]:
+    if refused == "x_refused_port":
+        reason: str | None = "port_not_allowed"
+    else:
+        reason = refusal_reason(ip) if ip is not None else None
+    return {"status": False, "failure": refused, "x_refused_reason": reason}
+
+
+def tcp_entry(
+    entry: dict[str, Any] | None, *, refused: str | None = None, ip: IPAddress | None = None
+) -> dict[str, Any]:
+    if refused is not None or entry is None:
+        return _refused_fields(refused or "x_refused_address", ip)
+    failure = entry["status"]["failure"]
+    return {"status": failure is None, "failure": failure}
+
+
+def tls_entry(
+    server_name: str,
+    entry: dict[str, Any] | None,
+    *,
+    refused: str | None = None,
+    ip: IPAddress | None = None,
+) -> dict[str, Any]:
+    if refused is not None or entry is None:
+        return {"server_name": server_name, **_refused_fields(refused or "x_refused_address", ip)}
+    failure = entry.get("failure")
+    return {"server_name": server_name, "status": failure is None, "failure": failure}
+
+
+def quic_entry(
+    server_name: str,
+    entry: dict[str, Any] | None,
+    *,
+    refused: str | None = None,
+    ip: IPAddress | None = None,
+) -> dict[str, Any]:
+    if refused is not None or entry is None:
+        return {"server_name": server_name, **_refused_fields(refused or "x_refused_address", ip)}
+    failure = entry.get("failure")
+    return {
+        "server_name": server_name,
+        "status": failure is None,
+        "failure": failure,
+        "alpn": entry.get("alpn"),
+    }
+
+
+def _body_bytes(response: dict[str, Any]) -> bytes:
+    body = response.get("body")
+    if isinstance(body, dict) and body.get("format") == "base64":
+        return base64.b64decode(str(body.get("data", "")))
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _title(body: bytes) -> str:
+    match = _TITLE.search(body)
+    if match is None:
+        return ""
+    text = html.unescape(match.group(1).decode("utf-8", "replace"))
+    return " ".join(text.split())[:_MAX_TITLE]
+
+
+def _headers(response: dict[str, Any]) -> dict[str, str]:
+    headers = response.get("headers")
+    if isinstance(headers, dict):
+        return {str(k): str(v) for k, v in headers.items()}
+    pairs = response.get("headers_list") or []
+    return {str(k): str(v) for k, v in pairs}
+
+
+def http_request_entry(chain: list[dict[str, Any]], failure: str | None) -> dict[str, Any]:
+    """`{body_length, failure, title, headers, status_code}` for the final response.
+
+    As OONI's helper does, `body_length` and `status_code` are -1 when no response came.
+    """
+    response = (chain[0].get("response") if chain else None) or {}
+    code = response.get("code")
+    if not isinstance(code, int) or code <= 0:
+        return {
+            "body_length": -1,
+            "failure": failure or "unknown_failure",
+            "title": "",
+            "headers": {},
+            "status_code": -1,
+        }
+    body = _body_bytes(response)
+    return {
+        "body_length": len(body),
+        "failure": failure,
+        "title": _title(body),
+        "headers": _headers(response),
+        "status_code": code,
+        "x_body_is_truncated": bool(response.get("body_is_truncated")),
+    }
+
+
+def ip_info(
+    *,
+    given: Iterable[IPAddress],
+    resolved: Iterable[IPAddress],
+    valid_for_domain: set[IPAddress],
+) -> dict[str, dict[str, int]]:
+    """OONI's `ip_info`: per address, its ASN (0: unknown here) and flag bits."""
+    flags: dict[IPAddress, int] = {}
+    for ip in given:
+        flags[ip] = flags.get(ip, 0) | FLAG_RESOLVED_BY_PROBE
+    for ip in resolved:
+        flags[ip] = flags.get(ip, 0) | FLAG_RESOLVED_BY_TH
+    info: dict[str, dict[str, int]] = {}
+    for ip, bits in flags.items():
+        if is_bogon(ip):
+            bits |= FLAG_BOGON
+        if ip in valid_for_domain:
+            bits |= FLAG_VALID_FOR_DOMAIN
+        # reachwatch ships no IP-to-ASN table; OONI's convention for "unknown" is 0.
+        info[str(ip)] = {"asn": 0, "flags": bits}
+    return info
