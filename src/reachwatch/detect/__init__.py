@@ -1,1 +1,34 @@
-"""detect stage (see DESIGN.md)."""
+"""detect stage: hourly series per (country, network, platform, layer), online CUSUM alerts,
+offline change points, and incidents per (country, platform) with per-network detail."""
+
+from reachwatch.detect._changepoints import best_split, pelt
+from reachwatch.detect._cusum import Alert, CusumParams, cusum_alerts
+from reachwatch.detect._detect import Detection, detect
+from reachwatch.detect._incidents import Incident, NetworkIncident, incident_json
+from reachwatch.detect._series import ALL_LAYERS, Series, SeriesKey, load_series
+from reachwatch.detect._timeline import Boundary, DetectParams, Gap, Period, Timeline
+from reachwatch.detect._volume import VolumeCollapse, volume_collapses
+
+__all__ = [
+    "ALL_LAYERS",
+    "Alert",
+    "Boundary",
+    "CusumParams",
+    "DetectParams",
+    "Detection",
+    "Gap",
+    "Incident",
+    "NetworkIncident",
+    "Period",
+    "Series",
+    "SeriesKey",
+    "Timeline",
+    "VolumeCollapse",
+    "best_split",
+    "cusum_alerts",
+    "detect",
+    "incident_json",
+    "load_series",
+    "pelt",
+    "volume_collapses",
+]

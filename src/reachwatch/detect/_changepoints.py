@@ -1,0 +1,84 @@
+"""Offline change points in a blocked share: exact PELT on the binomial likelihood.
+
+Each hour contributes n decisive measurements of which b were blocked. A segment's cost is
+minus its maximised binomial log-likelihood; PELT finds the segmentation minimising the total
+cost plus a penalty per change, exactly (Killick et al. 2012). Likelihood costs satisfy PELT's
+pruning condition, so the search stays close to linear on real series.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def _xlogx_ratio(k: FloatArray, n: FloatArray) -> FloatArray:
+    """k * log(k / n), with 0 * log 0 = 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = k * np.log(np.where(k > 0, k / np.where(n > 0, n, 1.0), 1.0))
+    return np.where(k > 0, out, 0.0)
+
+
+def segment_costs(cum_n: FloatArray, cum_b: FloatArray, starts: IntArray, end: int) -> FloatArray:
+    """Minus the maximised binomial log-likelihood of each segment [start, end)."""
+    n = cum_n[end] - cum_n[starts]
+    b = cum_b[end] - cum_b[starts]
+    return -(_xlogx_ratio(b, n) + _xlogx_ratio(n - b, n))
+
+
+def default_penalty(total: int) -> float:
+    """A BIC-like penalty per change: two parameters (place and new share) times log n,
+    doubled because measurements within an hour are correlated (same probes, same paths)."""
+    return 4.0 * math.log(max(total, 2))
+
+
+def pelt(n: IntArray, b: IntArray, *, penalty: float | None = None) -> list[int]:
+    """Indices where a new segment starts (excluding 0), for counts n (decisive) and b
+    (blocked) per bucket. Buckets with n == 0 must be removed by the caller."""
+    size = len(n)
+    if size == 0:
+        return []
+    beta = default_penalty(int(n.sum())) if penalty is None else penalty
+    cum_n = np.concatenate(([0.0], np.cumsum(n, dtype=np.float64)))
+    cum_b = np.concatenate(([0.0], np.cumsum(b, dtype=np.float64)))
+    best = np.full(size + 1, np.inf)
+    best[0] = -beta
+    last = np.zeros(size + 1, dtype=np.int64)
+    candidates = np.array([0], dtype=np.int64)
+    for t in range(1, size + 1):
+        costs = best[candidates] + segment_costs(cum_n, cum_b, candidates, t)
+        i = int(np.argmin(costs))
+        best[t] = costs[i] + beta
+        last[t] = candidates[i]
+        # Pruning: a start that cannot beat the optimum now never will (costs are additive).
+        keep = candidates[costs <= best[t]]
+        candidates = np.append(keep, t)
+    changes: list[int] = []
+    t = size
+    while t > 0:
+        s = int(last[t])
+        if s > 0:
+            changes.append(s)
+        t = s
+    return sorted(changes)
+
+
+def best_split(blocked: npt.NDArray[np.bool_], p_left: float, p_right: float) -> int:
+    """Index j maximising the likelihood of blocked[:j] at share p_left and blocked[j:] at
+    p_right: where, between single measurements, the change most likely happened."""
+    eps = 1e-3
+    pl = min(max(p_left, eps), 1 - eps)
+    pr = min(max(p_right, eps), 1 - eps)
+    x = blocked.astype(np.float64)
+    left = x * math.log(pl) + (1 - x) * math.log(1 - pl)
+    right = x * math.log(pr) + (1 - x) * math.log(1 - pr)
+    # loglik(j) = sum(left[:j]) + sum(right[j:])
+    score = np.concatenate(([0.0], np.cumsum(left))) + np.concatenate(
+        (np.cumsum(right[::-1])[::-1], [0.0])
+    )
+    return int(np.argmax(score))

@@ -1,0 +1,86 @@
+"""The detect stage end to end: series from the store, timelines, incidents, volume collapses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from reachwatch.detect._incidents import Incident, assemble_incidents, incident_json, iso
+from reachwatch.detect._series import load_series
+from reachwatch.detect._timeline import HOUR, DetectParams, Timeline, build_timeline
+from reachwatch.detect._volume import VolumeCollapse, volume_collapses
+
+
+@dataclass(slots=True)
+class Detection:
+    incidents: list[Incident]
+    timelines: list[Timeline]
+    volume_collapses: list[VolumeCollapse]
+    data_start: datetime | None
+    data_end: datetime | None
+    params: DetectParams = field(default_factory=DetectParams)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "incidents": [incident_json(i) for i in self.incidents],
+            "volume_collapses": [_collapse_json(c) for c in self.volume_collapses],
+            "gaps": [
+                {
+                    "cc": t.cc,
+                    "network": t.network,
+                    "platform": t.platform,
+                    "start": iso(g.start),
+                    "end": iso(g.end),
+                    "hours": round(g.hours(self.data_end or g.start), 1),
+                }
+                for t in self.timelines
+                for g in t.gaps
+            ],
+            "data": {
+                "start": iso(self.data_start),
+                "end": iso(self.data_end),
+                "series": len(self.timelines),
+                "synthetic": any(i.synthetic for i in self.incidents),
+            },
+        }
+
+
+def _collapse_json(c: VolumeCollapse) -> dict[str, Any]:
+    return {
+        "cc": c.cc,
+        "network": c.network,
+        "start": iso(c.start),
+        "end": iso(c.end),
+        "expected_per_day": round(c.expected_per_day, 1),
+        "observed_per_day": round(c.observed_per_day, 1),
+        "last_before": iso(c.last_before),
+        "first_after": iso(c.first_after),
+    }
+
+
+def detect(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    cc: str | None = None,
+    platform: str | None = None,
+    network: str | None = None,
+    params: DetectParams | None = None,
+) -> Detection:
+    """Incidents per (cc, platform) from the store's measurements, with gaps and collapses."""
+    params = params or DetectParams()
+    all_series = load_series(con, cc=cc, platform=platform, network=network)
+    if not all_series:
+        return Detection([], [], [], None, None, params)
+    data_start = min(s.hours[0] for s in all_series).astype("datetime64[us]").item()
+    data_end = (max(s.hours[-1] for s in all_series)).astype("datetime64[us]").item() + HOUR
+    timelines = [build_timeline(con, s, data_end=data_end, params=params) for s in all_series]
+    incidents = assemble_incidents(con, timelines, params)
+    collapses = volume_collapses(
+        con, cc=cc, ratio=params.collapse_ratio, min_daily=params.collapse_min_daily
+    )
+    if network is not None:
+        collapses = [c for c in collapses if c.network == network.upper()]
+    return Detection(incidents, timelines, collapses, data_start, data_end, params)

@@ -1,0 +1,202 @@
+"""One network's story for one platform: segments of blocked share, their boundaries placed
+between two single measurements, gaps in the data, and the online alerts."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+import duckdb
+import numpy as np
+
+from reachwatch.detect._changepoints import best_split, default_penalty, pelt
+from reachwatch.detect._cusum import CusumParams, cusum_alerts
+from reachwatch.detect._series import Series
+
+State = Literal["blocked", "partial", "clear"]
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class DetectParams:
+    cusum: CusumParams = field(default_factory=CusumParams)
+    penalty_scale: float = 1.0  # multiplies the default change-point penalty
+    blocked_share: float = 0.7  # a segment at or above this share is blocked
+    partial_share: float = 0.2  # at or above this (and below blocked_share) it is partial
+    min_blocked: int = 3  # fewer blocked measurements than this is never a period of blocking
+    merge_hours: float = 48.0  # clear spells shorter than this interrupt one incident
+    min_gap_hours: float = 12.0  # hours without decisive data before a gap is reported
+    evidence_per_network: int = 5  # first and last blocked measurement ids kept per network
+    collapse_ratio: float = 0.25  # a day below this share of the usual volume is a collapse
+    collapse_min_daily: int = 12  # networks quieter than this per day are not judged
+
+
+@dataclass(frozen=True, slots=True)
+class Boundary:
+    """A change placed between the last measurement of the old state and the first of the
+    new: the change happened within [earliest, latest]; `at` is the first new observation."""
+
+    earliest: datetime
+    latest: datetime
+    before_id: str | None
+    after_id: str | None
+
+    @property
+    def at(self) -> datetime:
+        return self.latest
+
+
+@dataclass(slots=True)
+class Period:
+    state: State
+    first: datetime  # first decisive measurement in the period
+    last: datetime  # last decisive measurement in the period
+    decisive: int
+    blocked: int
+    start: Boundary | None = None  # None: the period opens the data
+    end: Boundary | None = None  # None: the period runs to the end of the data
+
+    @property
+    def share(self) -> float:
+        return self.blocked / self.decisive if self.decisive else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    start: datetime  # first hour without decisive data
+    end: datetime | None  # first hour with data again; None when data never resumed
+
+    def hours(self, data_end: datetime) -> float:
+        return ((self.end or data_end) - self.start) / HOUR
+
+
+@dataclass(slots=True)
+class Timeline:
+    cc: str
+    network: str
+    platform: str
+    periods: list[Period] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
+    alerts: list[tuple[datetime, str]] = field(default_factory=list)  # (time, start|end)
+    first_data: datetime | None = None
+    last_data: datetime | None = None
+    decisive_hours: int = 0
+
+
+def _to_dt(value: np.datetime64) -> datetime:
+    out = value.astype("datetime64[us]").item()
+    assert isinstance(out, datetime)
+    return out
+
+
+def _state(share: float, blocked: int, params: DetectParams) -> State:
+    if blocked < params.min_blocked:
+        return "clear"
+    if share >= params.blocked_share:
+        return "blocked"
+    return "partial" if share >= params.partial_share else "clear"
+
+
+def _merge_runs(
+    bounds: list[int], n: np.ndarray, b: np.ndarray, params: DetectParams
+) -> list[tuple[int, int, State]]:
+    """Segments [s, e) labelled by state, neighbours with the same state merged."""
+    runs: list[tuple[int, int, State]] = []
+    for s, e in itertools.pairwise(bounds):
+        nn, bb = int(n[s:e].sum()), int(b[s:e].sum())
+        state = _state(bb / nn if nn else 0.0, bb, params)
+        if runs and runs[-1][2] == state:
+            runs[-1] = (runs[-1][0], e, state)
+        else:
+            runs.append((s, e, state))
+    # A merge can lift a short run above min_blocked; relabel once more on the merged runs.
+    relabelled: list[tuple[int, int, State]] = []
+    for s, e, _ in runs:
+        nn, bb = int(n[s:e].sum()), int(b[s:e].sum())
+        state = _state(bb / nn if nn else 0.0, bb, params)
+        if relabelled and relabelled[-1][2] == state:
+            relabelled[-1] = (relabelled[-1][0], e, state)
+        else:
+            relabelled.append((s, e, state))
+    return relabelled
+
+
+_WINDOW_SQL = """
+SELECT measurement_start_time, measurement_id, verdict = 'blocked' AS blocked
+FROM measurements
+WHERE classified AND probe_cc = ? AND probe_asn = ? AND platform = ?
+  AND verdict IN ('blocked', 'accessible')
+  AND measurement_start_time >= ? AND measurement_start_time < ?
+ORDER BY measurement_start_time, measurement_id
+"""
+
+
+def _place(
+    con: duckdb.DuckDBPyConnection,
+    series: Series,
+    window: tuple[datetime, datetime],
+    shares: tuple[float, float],
+) -> Boundary:
+    """Place a change between two single measurements within the window (the last bucket of
+    the old state to the first bucket of the new one, gaps included)."""
+    k = series.key
+    rows = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
+    if not rows:
+        return Boundary(window[0], window[1], None, None)
+    flags = np.array([bool(r[2]) for r in rows])
+    j = best_split(flags, *shares)
+    j = min(max(j, 1), len(rows) - 1) if len(rows) > 1 else j
+    before = rows[j - 1] if j > 0 else None
+    after = rows[j] if j < len(rows) else None
+    return Boundary(
+        earliest=before[0] if before else window[0],
+        latest=after[0] if after else window[1],
+        before_id=str(before[1]) if before else None,
+        after_id=str(after[1]) if after else None,
+    )
+
+
+def build_timeline(
+    con: duckdb.DuckDBPyConnection,
+    series: Series,
+    *,
+    data_end: datetime,
+    params: DetectParams = DetectParams(),
+) -> Timeline:
+    """Segments, boundaries, gaps and alerts of one (cc, network, platform) overall series."""
+    k = series.key
+    timeline = Timeline(k.cc, k.network, k.platform)
+    keep = series.decisive > 0
+    hours = series.hours[keep]
+    n, b = series.decisive[keep], series.blocked[keep]
+    if len(hours) == 0:
+        return timeline
+    starts = [_to_dt(h) for h in hours]
+    timeline.first_data, timeline.last_data = starts[0], starts[-1] + HOUR
+    timeline.decisive_hours = len(hours)
+    timeline.gaps = _gaps(starts, data_end, params.min_gap_hours)
+    timeline.alerts = [(starts[a.index] + HOUR, a.kind) for a in cusum_alerts(n, b, params.cusum)]
+    penalty = default_penalty(int(n.sum())) * params.penalty_scale
+    cuts = [0, *pelt(n, b, penalty=penalty), len(n)]
+    runs = _merge_runs(cuts, n, b, params)
+    for s, e, state in runs:
+        timeline.periods.append(
+            Period(state, starts[s], starts[e - 1] + HOUR, int(n[s:e].sum()), int(b[s:e].sum()))
+        )
+    for left, right in itertools.pairwise(timeline.periods):
+        window = (left.last - HOUR, right.first + HOUR)
+        boundary = _place(con, series, window, (left.share, right.share))
+        left.end = right.start = boundary
+    return timeline
+
+
+def _gaps(starts: list[datetime], data_end: datetime, min_hours: float) -> list[Gap]:
+    gaps: list[Gap] = []
+    for a, c in itertools.pairwise(starts):
+        if (c - a) / HOUR - 1 >= min_hours:
+            gaps.append(Gap(a + HOUR, c))
+    if (data_end - (starts[-1] + HOUR)) / HOUR >= min_hours:
+        gaps.append(Gap(starts[-1] + HOUR, None))
+    return gaps

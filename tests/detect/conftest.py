@@ -1,0 +1,87 @@
+"""A real in-memory DuckDB with the store's two tables, filled from plain rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+import pytest
+
+from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
+
+Row = dict[str, Any]
+
+
+def make_store(measurements: Iterable[Row], observations: Iterable[Row] = ()) -> Any:
+    con = duckdb.connect(":memory:")
+    for table, columns, rows in (
+        ("measurements", MEASUREMENTS_COLUMNS, measurements),
+        ("observations", OBSERVATIONS_COLUMNS, observations),
+    ):
+        cols = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+        con.execute(f"CREATE TABLE {table} ({cols})")
+        names = list(columns)
+        marks = ", ".join("?" for _ in names)
+        batch = [[row.get(n) for n in names] for row in rows]
+        if batch:
+            con.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)
+    return con
+
+
+def measurement(
+    t: datetime,
+    verdict: str,
+    *,
+    network: str = "AS17557",
+    cc: str = "PK",
+    platform: str = "x",
+    technique: str | None = None,
+    ident: str | None = None,
+) -> Row:
+    if verdict == "blocked" and technique is None:
+        technique = "tls.reset"
+    return {
+        "measurement_id": ident or f"{network}-{t.isoformat()}-{verdict}",
+        "source": "ooni",
+        "test_name": "web_connectivity",
+        "input": "https://x.com/",
+        "host": "x.com",
+        "platform": platform,
+        "probe_cc": cc,
+        "probe_asn": network,
+        "measurement_start_time": t,
+        "date": t.date(),
+        "verdict": verdict,
+        "technique": technique if verdict == "blocked" else None,
+        "classified": True,
+        "synthetic": True,
+        "source_file": "test",
+        "source_line": 0,
+    }
+
+
+def hourly(
+    start: datetime,
+    hours: int,
+    verdict_at: Callable[[datetime], str | None],
+    *,
+    per_hour: int = 5,
+    network: str = "AS17557",
+    platform: str = "x",
+) -> list[Row]:
+    """per_hour measurements each hour, spread evenly; verdict_at None means no measurement."""
+    rows = []
+    for h in range(hours):
+        for k in range(per_hour):
+            t = start + timedelta(hours=h, minutes=k * 60 // per_hour)
+            verdict = verdict_at(t)
+            if verdict is not None:
+                rows.append(measurement(t, verdict, network=network, platform=platform))
+    return rows
+
+
+@pytest.fixture
+def store_from() -> Callable[..., Any]:
+    return make_store
