@@ -1,0 +1,81 @@
+"""Exceptions to OONI failure strings, so every stage speaks OONI's vocabulary."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+
+import dns.exception
+import dns.rcode
+
+# Certificate verification codes (X509_V_ERR_*) that mean "nobody we trust signed this".
+_UNKNOWN_AUTHORITY_CODES = {2, 18, 19, 20, 21, 27}
+_HOSTNAME_MISMATCH_CODE = 62
+
+_ERRNO_FAILURES = {
+    errno.ECONNRESET: "connection_reset",
+    errno.ECONNREFUSED: "connection_refused",
+    errno.ECONNABORTED: "connection_aborted",
+    errno.ETIMEDOUT: "generic_timeout_error",
+    errno.ENETUNREACH: "network_unreachable",
+    errno.EHOSTUNREACH: "host_unreachable",
+    errno.EADDRNOTAVAIL: "address_not_available",
+    errno.EPIPE: "connection_reset",
+    errno.ENETDOWN: "network_down",
+    errno.EAFNOSUPPORT: "network_unreachable",
+}
+
+_RCODE_FAILURES = {
+    dns.rcode.NXDOMAIN: "dns_nxdomain_error",
+    dns.rcode.SERVFAIL: "dns_server_failure",
+    dns.rcode.REFUSED: "dns_refused_error",
+}
+
+
+def failure_from_exception(exc: BaseException) -> str:
+    """The OONI failure string for an exception raised by a network step."""
+    if isinstance(exc, asyncio.TimeoutError | TimeoutError | dns.exception.Timeout):
+        return "generic_timeout_error"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return _certificate_failure(exc)
+    if isinstance(exc, ssl.SSLEOFError | asyncio.IncompleteReadError | EOFError):
+        return "eof_error"
+    if isinstance(exc, ssl.SSLError):
+        return f"ssl_failed_handshake: {exc.reason or exc.strerror or 'unknown'}".lower()
+    if isinstance(exc, socket.gaierror):
+        return gai_failure(exc.errno)
+    if isinstance(exc, OSError) and exc.errno in _ERRNO_FAILURES:
+        return _ERRNO_FAILURES[exc.errno]
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "connection_reset"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    return f"unknown_failure: {type(exc).__name__}: {exc}"
+
+
+def gai_failure(code: int | None) -> str:
+    """getaddrinfo's EAI_* codes as OONI DNS failures."""
+    if code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
+        return "dns_nxdomain_error"
+    if code == socket.EAI_AGAIN:
+        return "dns_temporary_failure"
+    if code == socket.EAI_FAIL:
+        return "dns_server_failure"
+    return f"dns_lookup_error: {code}"
+
+
+def rcode_failure(rcode: dns.rcode.Rcode) -> str | None:
+    """The failure for a DNS response code; None for NOERROR."""
+    if rcode == dns.rcode.NOERROR:
+        return None
+    return _RCODE_FAILURES.get(rcode, f"dns_{dns.rcode.to_text(rcode).lower()}_error")
+
+
+def _certificate_failure(exc: ssl.SSLCertVerificationError) -> str:
+    if exc.verify_code == _HOSTNAME_MISMATCH_CODE:
+        return "ssl_invalid_hostname"
+    if exc.verify_code in _UNKNOWN_AUTHORITY_CODES:
+        return "ssl_unknown_authority"
+    return "ssl_invalid_certificate"

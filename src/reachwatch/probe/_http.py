@@ -1,0 +1,309 @@
+"""HTTP(S) GET pinned to an address, streamed with a cap, following redirects."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import ipaddress
+import re
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import h11
+
+from reachwatch.probe._clock import now, span
+from reachwatch.probe._conn import Connection, format_endpoint, open_tcp
+from reachwatch.probe._failures import failure_from_exception
+from reachwatch.probe._system import system_address
+
+BODY_CAP = 512 * 1024
+_REDIRECT_CODES = {301, 302, 303, 307, 308}
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TITLE_MAX = 256
+# What a current desktop browser sends: servers and middleboxes treat odd clients differently.
+_BROWSER_HEADERS = [
+    (
+        "User-Agent",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
+    ),
+    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+    ("Accept-Language", "en-US,en;q=0.9"),
+]
+
+Resolve = Callable[[str], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class Exchange:
+    """One request and what came back of its response (possibly partial)."""
+
+    url: str
+    method: str = "GET"
+    address: str | None = None
+    port: int = 0
+    request_headers: list[tuple[str, str]] = field(default_factory=list)
+    status: int = 0
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+    body_length: int = 0
+    truncated: bool = False
+    failure: str | None = None
+    alpn: str | None = None
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+async def exchange(
+    url: str,
+    *,
+    address: str | None,
+    ssl_context: ssl.SSLContext,
+    method: str = "GET",
+    headers: list[tuple[str, str]] | None = None,
+    body: bytes = b"",
+    body_cap: int = BODY_CAP,
+    read_limit: int | None = None,
+    on_data: Callable[[int], None] | None = None,
+    resolve: Resolve | None = None,
+    timeout: float | None = None,
+) -> Exchange:
+    """One HTTP/1.1 request to `address` (or the URL's host, resolved) with SNI/Host of the URL.
+
+    Keeps at most `body_cap` bytes of the body and stops reading after `read_limit` bytes
+    (default: the cap), so an endless body costs no more memory than the cap. Network failures
+    and the timeout land in `failure`; whatever arrived before them is kept.
+    """
+    result = Exchange(url=url, method=method)
+    work = _fill(
+        result, address, ssl_context, headers, body, body_cap, read_limit, on_data, resolve
+    )
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if task not in done:
+        task.cancel()
+        # Let the cancelled exchange close its socket before going on.
+        await asyncio.gather(task, return_exceptions=True)
+        result.failure = result.failure or "generic_timeout_error"
+    return result
+
+
+async def _fill(
+    result: Exchange,
+    address: str | None,
+    ssl_context: ssl.SSLContext,
+    headers: list[tuple[str, str]] | None,
+    body: bytes,
+    body_cap: int,
+    read_limit: int | None,
+    on_data: Callable[[int], None] | None,
+    resolve: Resolve | None,
+) -> None:
+    parts = urlsplit(result.url)
+    try:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise _HttpFailure("http_unsupported_url")
+        host = parts.hostname
+        result.port = parts.port or (443 if parts.scheme == "https" else 80)
+        result.address = address or await _address_for(host, resolve)
+        conn = Connection(await open_tcp(result.address, result.port))
+        try:
+            if parts.scheme == "https":
+                await conn.start_tls(ssl_context, host)
+                assert conn.tls is not None
+                result.alpn = conn.tls.selected_alpn_protocol()
+                if result.alpn not in (None, "http/1.1"):
+                    raise _HttpFailure(f"http_unsupported_protocol: {result.alpn}")
+            client = await _request(conn, result, parts, headers or _BROWSER_HEADERS, body)
+            limit = body_cap if read_limit is None else read_limit
+            await _read_response(conn, client, result, body_cap, limit, on_data)
+        finally:
+            conn.close()
+    except _HttpFailure as exc:
+        result.failure = str(exc)
+    except h11.RemoteProtocolError as exc:
+        result.failure = "eof_error" if "without sending complete" in str(exc) else _protocol(exc)
+    except Exception as exc:
+        result.failure = failure_from_exception(exc)
+
+
+async def http_fetch(
+    url: str,
+    *,
+    address: str | None,
+    timeout: float,
+    ssl_context: ssl.SSLContext,
+    body_cap: int = BODY_CAP,
+    max_redirects: int = 10,
+    resolve: Resolve | None = None,
+    started: float | None = None,
+    transaction_id: int = 0,
+) -> list[dict[str, Any]]:
+    """GET url pinned to `address` for the URL's own host, following redirects.
+
+    Hosts met along redirects are looked up with `resolve` (the system resolver when None).
+    `timeout` bounds the whole chain. Returns OONI requests entries, the last request first.
+    """
+    original_host = urlsplit(url).hostname
+    entries: list[dict[str, Any]] = []
+    deadline = now() + timeout
+    current = url
+    for hop in range(max_redirects + 1):
+        begin = now()
+        same_host = urlsplit(current).hostname == original_host
+        result = await exchange(
+            current,
+            address=address if same_host else None,
+            ssl_context=ssl_context,
+            body_cap=body_cap,
+            resolve=resolve,
+            timeout=max(deadline - begin, 0.0),
+        )
+        entries.append(request_entry(result, span(started, begin), transaction_id + hop))
+        location = result.header("Location")
+        if result.failure is not None or result.status not in _REDIRECT_CODES or not location:
+            break
+        current = urljoin(current, location)
+    else:
+        entries[-1]["failure"] = "http_too_many_redirects"
+    entries.reverse()
+    return entries
+
+
+def request_entry(result: Exchange, times: dict[str, float], transaction_id: int) -> dict[str, Any]:
+    """An OONI requests entry for one exchange."""
+    return {
+        "network": "tcp",
+        "address": format_endpoint(result.address, result.port) if result.address else None,
+        "alpn": result.alpn,
+        "failure": result.failure,
+        "request": {
+            "method": result.method,
+            "url": result.url,
+            "headers_list": [list(h) for h in result.request_headers],
+            "headers": dict(result.request_headers),
+            "body": "",
+            "body_is_truncated": False,
+            "tor": {"exit_ip": None, "exit_name": None, "is_tor": False},
+            "x_transport": "tcp",
+        },
+        "response": {
+            "code": result.status,
+            "headers_list": [list(h) for h in result.headers],
+            "headers": dict(result.headers),
+            "body": body_json(result.body) if result.status else None,
+            "body_is_truncated": result.truncated,
+            "x_body_length": result.body_length,
+            "x_title": extract_title(result.body),
+        },
+        **times,
+        "transaction_id": transaction_id,
+    }
+
+
+def body_json(body: bytes) -> str | dict[str, str]:
+    """OONI's body encoding: text when it is UTF-8, otherwise base64."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"format": "base64", "data": base64.b64encode(body).decode("ascii")}
+
+
+def extract_title(body: bytes) -> str | None:
+    match = _TITLE.search(body)
+    if match is None:
+        return None
+    text = match.group(1).decode("utf-8", errors="replace")
+    return " ".join(html.unescape(text).split())[:_TITLE_MAX]
+
+
+async def _address_for(host: str, resolve: Resolve | None) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if resolve is not None:
+        return await resolve(host)
+    return await system_address(host)
+
+
+async def _request(
+    conn: Connection,
+    result: Exchange,
+    parts: Any,
+    headers: list[tuple[str, str]],
+    body: bytes,
+) -> h11.Connection:
+    default_port = 443 if parts.scheme == "https" else 80
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    host_header = name if result.port == default_port else f"{name}:{result.port}"
+    result.request_headers = [("Host", host_header), *headers]
+    if body:
+        result.request_headers.append(("Content-Length", str(len(body))))
+    result.request_headers.append(("Connection", "close"))
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    client = h11.Connection(h11.CLIENT)
+    request = h11.Request(method=result.method, target=target, headers=result.request_headers)
+    data = client.send(request)
+    if body:
+        data += client.send(h11.Data(data=body))
+    data += client.send(h11.EndOfMessage())
+    await conn.send(data)
+    return client
+
+
+async def _read_response(
+    conn: Connection,
+    client: h11.Connection,
+    result: Exchange,
+    body_cap: int,
+    read_limit: int,
+    on_data: Callable[[int], None] | None,
+) -> None:
+    kept = bytearray()
+    while True:
+        event = client.next_event()
+        if event is h11.NEED_DATA:
+            client.receive_data(await conn.recv())
+        elif isinstance(event, h11.Response):
+            result.status = event.status_code
+            result.headers = [
+                (k.decode("latin-1"), v.decode("latin-1")) for k, v in event.headers.raw_items()
+            ]
+        elif isinstance(event, h11.Data):
+            chunk = bytes(event.data)
+            result.body_length += len(chunk)
+            if on_data is not None:
+                on_data(len(chunk))
+            room = body_cap - len(kept)
+            if room > 0:
+                kept += chunk[:room]
+            result.body = bytes(kept)
+            if result.body_length >= read_limit:
+                # Stop here: whatever follows is never read, so an endless body costs nothing.
+                result.truncated = result.body_length > body_cap or _more_to_come(client)
+                return
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            result.truncated = result.body_length > body_cap
+            return
+
+
+def _more_to_come(client: h11.Connection) -> bool:
+    """Whether the body goes on past what was read (without reading from the network)."""
+    return not isinstance(client.next_event(), h11.EndOfMessage | h11.ConnectionClosed)
+
+
+def _protocol(exc: h11.RemoteProtocolError) -> str:
+    return f"http_protocol_error: {exc}"
+
+
+class _HttpFailure(Exception):
+    pass
