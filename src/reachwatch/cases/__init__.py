@@ -1,1 +1,32 @@
-"""cases stage (see DESIGN.md)."""
+"""cases stage: legal timelines of suspensions (dated, sourced events) and the check of each
+directive against the measurements."""
+
+from reachwatch.cases._check import CaseCheck, DirectiveCheck, NetworkCompliance, check_case
+from reachwatch.cases._load import load_case, parse_case, resolve_case, shipped_cases
+from reachwatch.cases._model import (
+    EVENT_KINDS,
+    Case,
+    Event,
+    Scope,
+    SimulatedSpell,
+    Simulation,
+    Source,
+)
+
+__all__ = [
+    "EVENT_KINDS",
+    "Case",
+    "CaseCheck",
+    "DirectiveCheck",
+    "Event",
+    "NetworkCompliance",
+    "Scope",
+    "SimulatedSpell",
+    "Simulation",
+    "Source",
+    "check_case",
+    "load_case",
+    "parse_case",
+    "resolve_case",
+    "shipped_cases",
+]

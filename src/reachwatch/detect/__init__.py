@@ -4,7 +4,13 @@ offline change points, and incidents per (country, platform) with per-network de
 from reachwatch.detect._changepoints import best_split, pelt
 from reachwatch.detect._cusum import Alert, CusumParams, cusum_alerts
 from reachwatch.detect._detect import Detection, detect
-from reachwatch.detect._incidents import Incident, NetworkIncident, incident_json
+from reachwatch.detect._incidents import (
+    Incident,
+    NetworkIncident,
+    incident_json,
+    iso,
+    measurement_ids,
+)
 from reachwatch.detect._series import ALL_LAYERS, Series, SeriesKey, load_series
 from reachwatch.detect._timeline import Boundary, DetectParams, Gap, Period, Timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
@@ -28,7 +34,9 @@ __all__ = [
     "cusum_alerts",
     "detect",
     "incident_json",
+    "iso",
     "load_series",
+    "measurement_ids",
     "pelt",
     "volume_collapses",
 ]

@@ -264,3 +264,33 @@ def incident_json(incident: Incident, *, max_evidence: int = 50) -> dict[str, An
         "evidence": list(dict.fromkeys(evidence))[:max_evidence],
         "synthetic": incident.synthetic,
     }
+
+
+_IDS_SQL = """
+(SELECT measurement_id, measurement_start_time FROM measurements
+ WHERE classified AND verdict = ? AND probe_cc = ? AND probe_asn = ? AND platform = ?
+   AND measurement_start_time >= ? AND measurement_start_time < ?
+ ORDER BY measurement_start_time, measurement_id LIMIT ?)
+UNION
+(SELECT measurement_id, measurement_start_time FROM measurements
+ WHERE classified AND verdict = ? AND probe_cc = ? AND probe_asn = ? AND platform = ?
+   AND measurement_start_time >= ? AND measurement_start_time < ?
+ ORDER BY measurement_start_time DESC, measurement_id LIMIT ?)
+ORDER BY measurement_start_time, measurement_id
+"""
+
+
+def measurement_ids(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    cc: str,
+    network: str,
+    platform: str,
+    verdict: str,
+    start: datetime,
+    end: datetime,
+    limit: int = 5,
+) -> list[str]:
+    """Ids of the first and last `limit` measurements with `verdict` in [start, end)."""
+    key = [verdict, cc, network, platform, start, end, limit]
+    return [str(r[0]) for r in con.execute(_IDS_SQL, [*key, *key]).fetchall()]

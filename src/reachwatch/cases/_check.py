@@ -1,0 +1,238 @@
+"""Was each directive of a case followed? Tested per network against the detected timelines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+import duckdb
+
+from reachwatch.cases._model import Case, Event
+from reachwatch.detect import (
+    Detection,
+    DetectParams,
+    Period,
+    Timeline,
+    detect,
+    iso,
+    measurement_ids,
+)
+
+Status = Literal["followed", "followed late", "not followed", "no data"]
+DAY = timedelta(days=1)
+
+
+@dataclass(slots=True)
+class NetworkCompliance:
+    network: str
+    status: Status
+    since: datetime | None = None  # when the network came into line (or the blocking began)
+    until: datetime | None = None  # blocking seen until (for directives to restore access)
+    ongoing: bool = False  # still not in line at the end of this network's data
+    days_past: float | None = None  # days past the deadline the blocking persisted
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DirectiveCheck:
+    event: Event
+    due: datetime
+    status: Status
+    networks: list[NetworkCompliance]
+    statement: str
+
+
+@dataclass(slots=True)
+class CaseCheck:
+    case: Case
+    detection: Detection
+    directives: list[DirectiveCheck]
+
+    def to_json(self) -> dict[str, Any]:
+        data = self.detection.to_json()
+        return {
+            "case": self.case.id,
+            "title": self.case.title,
+            "scope": {
+                "cc": self.case.scope.cc,
+                "platform": self.case.scope.platform,
+                "networks": list(self.case.scope.networks),
+            },
+            "data": data["data"],
+            "directives": [_directive_json(d) for d in self.directives],
+            "incidents": data["incidents"],
+        }
+
+
+def _directive_json(d: DirectiveCheck) -> dict[str, Any]:
+    e = d.event
+    return {
+        "id": e.id,
+        "date": e.date.isoformat(),
+        "actor": e.actor,
+        "summary": e.summary,
+        "requires": e.requires,
+        "deadline": e.deadline.isoformat() if e.deadline else None,
+        "due": iso(d.due),
+        "status": d.status,
+        "statement": d.statement,
+        "sources": [{"name": s.name, "url": s.url} for s in e.sources],
+        "networks": [
+            {
+                "network": n.network,
+                "status": n.status,
+                "since": iso(n.since),
+                "until": iso(n.until),
+                "ongoing": n.ongoing,
+                "days_past_deadline": None if n.days_past is None else round(n.days_past, 1),
+                "evidence": n.evidence,
+            }
+            for n in d.networks
+        ],
+    }
+
+
+def _blocked(periods: list[Period]) -> list[tuple[datetime, datetime | None]]:
+    """(start, end or None while ongoing) of every blocked or partial period."""
+    return [
+        (p.start.at if p.start else p.first, p.end.at if p.end else None)
+        for p in periods
+        if p.state != "clear"
+    ]
+
+
+def _check_restore(con: duckdb.DuckDBPyConnection, t: Timeline, due: datetime) -> NetworkCompliance:
+    assert t.last_data is not None
+    spells = _blocked(t.periods)
+    after = [(s, e) for s, e in spells if e is None or e > due]
+
+    def ids(verdict: str, start: datetime, end: datetime) -> list[str]:
+        return measurement_ids(
+            con,
+            cc=t.cc,
+            network=t.network,
+            platform=t.platform,
+            verdict=verdict,
+            start=start,
+            end=end,
+        )
+
+    if not after:
+        if t.last_data <= due:
+            return NetworkCompliance(t.network, "no data")
+        ended = [e for _, e in spells if e is not None and e <= due]
+        evidence = ids("accessible", due, t.last_data)
+        return NetworkCompliance(
+            t.network, "followed", since=max(ended) if ended else None, evidence=evidence
+        )
+    end = after[-1][1]
+    until = end or t.last_data
+    evidence = ids("blocked", due, until)
+    if t.last_data <= due:
+        # Blocked when the data stopped, before the deadline: nothing is known after it.
+        return NetworkCompliance(t.network, "no data", until=t.last_data, evidence=evidence)
+    days = (until - due) / DAY
+    if end is None:
+        return NetworkCompliance(
+            t.network, "not followed", until=until, ongoing=True, days_past=days, evidence=evidence
+        )
+    return NetworkCompliance(
+        t.network, "followed late", since=end, until=end, days_past=days, evidence=evidence
+    )
+
+
+def _check_block(con: duckdb.DuckDBPyConnection, t: Timeline, due: datetime) -> NetworkCompliance:
+    assert t.last_data is not None
+    after = [(s, e) for s, e in _blocked(t.periods) if e is None or e > due]
+    if not after:
+        if t.last_data <= due:
+            return NetworkCompliance(t.network, "no data")
+        return NetworkCompliance(t.network, "not followed")
+    since, _ = after[0]
+    end = after[-1][1]
+    evidence = measurement_ids(
+        con,
+        cc=t.cc,
+        network=t.network,
+        platform=t.platform,
+        verdict="blocked",
+        start=since,
+        end=end or t.last_data,
+    )
+    return NetworkCompliance(
+        t.network, "followed", since=since, until=end, ongoing=end is None, evidence=evidence
+    )
+
+
+def _overall(networks: list[NetworkCompliance]) -> Status:
+    statuses = {n.status for n in networks}
+    order: tuple[Status, ...] = ("not followed", "followed late", "followed")
+    for status in order:
+        if status in statuses:
+            return status
+    return "no data"
+
+
+def _nets(networks: list[NetworkCompliance], status: Status) -> str:
+    return ", ".join(n.network for n in networks if n.status == status)
+
+
+def _statement(event: Event, due: datetime, networks: list[NetworkCompliance]) -> str:
+    who = event.actor or event.kind.replace("_", " ")
+    head = f"{who} {event.date.isoformat()}: {event.summary}"
+    if event.deadline:
+        head += f" -> deadline {event.deadline.isoformat()}"
+    elif event.requires == "accessible":
+        head += " -> no deadline set: due at once"
+    parts: list[str] = []
+    if event.requires == "accessible":
+        stuck = [n for n in networks if n.status == "not followed"]
+        if stuck:
+            days = min(n.days_past or 0 for n in stuck)
+            where = _nets(networks, "not followed")
+            parts.append(
+                f"blocking persisted at least {days:.0f} days past it on {where}"
+                " (ongoing at end of data)"
+            )
+        for n in networks:
+            if n.status == "followed late":
+                parts.append(
+                    f"{n.network} restored {iso(n.since)}, {n.days_past or 0:.1f} days late"
+                )
+        if any(n.status == "followed" for n in networks):
+            parts.append(f"accessible when due on {_nets(networks, 'followed')}")
+    else:
+        for n in networks:
+            if n.status == "followed":
+                parts.append(f"blocked from {iso(n.since)} on {n.network}")
+        if any(n.status == "not followed" for n in networks):
+            parts.append(f"not blocked on {_nets(networks, 'not followed')}")
+    if any(n.status == "no data" for n in networks):
+        parts.append(f"no data after it from {_nets(networks, 'no data')}")
+    return f"{head}; " + "; ".join(parts) if parts else f"{head}; no measurements to judge it"
+
+
+def check_case(
+    case: Case, con: duckdb.DuckDBPyConnection, *, params: DetectParams | None = None
+) -> CaseCheck:
+    """Each directive of the case against the measurements of its scope in the store."""
+    detection = detect(con, cc=case.scope.cc, platform=case.scope.platform, params=params)
+    timelines = {t.network: t for t in detection.timelines if t.last_data is not None}
+    networks = list(case.scope.networks) + sorted(set(timelines) - set(case.scope.networks))
+    results: list[DirectiveCheck] = []
+    for event in case.directives:
+        due = event.effective_from
+        checks = []
+        for network in networks:
+            timeline = timelines.get(network)
+            if timeline is None:
+                checks.append(NetworkCompliance(network, "no data"))
+            elif event.requires == "accessible":
+                checks.append(_check_restore(con, timeline, due))
+            else:
+                checks.append(_check_block(con, timeline, due))
+        results.append(
+            DirectiveCheck(event, due, _overall(checks), checks, _statement(event, due, checks))
+        )
+    return CaseCheck(case, detection, results)
