@@ -6,6 +6,8 @@ import ipaddress
 import ssl
 from dataclasses import dataclass, field
 
+from reachwatch.probe import steps
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -39,7 +41,8 @@ class ControlConfig:
     limits: Limits = field(default_factory=Limits)
 
     def ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.ca_file)
+        # The probe's own context, so both ends offer the same TLS (ALPN included).
+        return steps.make_ssl_context(self.ca_file)
 
 
 def parse_resolver(text: str) -> tuple[str, int]:

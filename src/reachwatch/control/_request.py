@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,8 +27,13 @@ class Endpoint:
 
     ip: IPAddress
     port: int
+    # How the request spelled it: answers are keyed the way the probe asked, since IPv6 has
+    # several spellings (and str() of a mapped address differs between Python versions).
+    text: str = field(default="", compare=False)
 
     def __str__(self) -> str:
+        if self.text:
+            return self.text
         if isinstance(self.ip, ipaddress.IPv6Address):
             return f"[{self.ip}]:{self.port}"
         return f"{self.ip}:{self.port}"
@@ -71,7 +76,7 @@ def parse_endpoint(text: str) -> Endpoint:
         raise BadRequest(f"endpoint {text!r}: IPv6 addresses are written [ip]:port")
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise BadRequest(f"endpoint {text!r} has no valid port")
-    return Endpoint(ip, int(port_text))
+    return Endpoint(ip, int(port_text), text)
 
 
 def _parse_url(value: Any) -> tuple[str, str, str, int]:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import base64
-import html
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from reachwatch.control._safety import IPAddress, is_bogon, refusal_reason
+from reachwatch.probe import steps
 
 # OONI's ip_info flag bits.
 FLAG_RESOLVED_BY_PROBE = 1
@@ -16,21 +15,13 @@ FLAG_RESOLVED_BY_TH = 2
 FLAG_BOGON = 4
 FLAG_VALID_FOR_DOMAIN = 8
 
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
-_MAX_TITLE = 256
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
 def dns_entry(queries: list[dict[str, Any]]) -> dict[str, Any]:
     """`{failure, addrs}` from OONI DNS query entries (A and AAAA, one engine)."""
-    addrs: list[str] = []
-    failures: list[str] = []
-    for query in queries:
-        for answer in query.get("answers") or []:
-            addr = answer.get("ipv4") or answer.get("ipv6")
-            if isinstance(addr, str) and addr not in addrs:
-                addrs.append(addr)
-        if isinstance(query.get("failure"), str):
-            failures.append(query["failure"])
+    addrs = steps.addresses_of(queries)
+    failures = [q["failure"] for q in queries if isinstance(q.get("failure"), str)]
     if addrs:
         return {"failure": None, "addrs": addrs}
     # An NXDOMAIN on one query type and "no answer" on the other is an NXDOMAIN.
@@ -97,14 +88,6 @@ def _body_bytes(response: dict[str, Any]) -> bytes:
     return b""
 
 
-def _title(body: bytes) -> str:
-    match = _TITLE.search(body)
-    if match is None:
-        return ""
-    text = html.unescape(match.group(1).decode("utf-8", "replace"))
-    return " ".join(text.split())[:_MAX_TITLE]
-
-
 def _headers(response: dict[str, Any]) -> dict[str, str]:
     headers = response.get("headers")
     if isinstance(headers, dict):
@@ -120,7 +103,9 @@ def http_request_entry(chain: list[dict[str, Any]], failure: str | None) -> dict
     """
     response = (chain[0].get("response") if chain else None) or {}
     code = response.get("code")
-    if not isinstance(code, int) or code <= 0:
+    # A redirect whose next hop failed is a failure, not the final answer.
+    redirect_failed = failure is not None and code in REDIRECT_CODES
+    if not isinstance(code, int) or code <= 0 or redirect_failed:
         return {
             "body_length": -1,
             "failure": failure or "unknown_failure",
@@ -129,10 +114,12 @@ def http_request_entry(chain: list[dict[str, Any]], failure: str | None) -> dict
             "status_code": -1,
         }
     body = _body_bytes(response)
+    length = response.get("x_body_length")
+    title = response.get("x_title")
     return {
-        "body_length": len(body),
+        "body_length": length if isinstance(length, int) else len(body),
         "failure": failure,
-        "title": _title(body),
+        "title": title if isinstance(title, str) else "",
         "headers": _headers(response),
         "status_code": code,
         "x_body_is_truncated": bool(response.get("body_is_truncated")),

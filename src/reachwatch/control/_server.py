@@ -15,6 +15,7 @@ import orjson
 from aiohttp import web
 
 from reachwatch.control._config import ControlConfig, Limits
+from reachwatch.control._measure import Measurement
 from reachwatch.control._request import BadRequest, parse_request
 
 log = logging.getLogger("reachwatch.control")
@@ -57,10 +58,6 @@ async def _handle_check(request: web.Request) -> web.Response:
         return _json({"error": "the control is busy, try again later"}, status=503)
     started = time.monotonic()
     try:
-        # Imported here so the service starts (and rejects bad requests) without the probe
-        # package being imported at module load; the steps are needed only to measure.
-        from reachwatch.control._measure import Measurement
-
         # Every step has its own timeout inside the budget; this guard only catches a step
         # that ignores its timeout, so one request can never hold a slot forever.
         answer = await asyncio.wait_for(

@@ -1,0 +1,266 @@
+"""Repeat a probe's measurement from the control's vantage point and answer in OONI's TH shape.
+
+Every network step is the probe's own (`reachwatch.probe.steps`), so the probe and the control
+can only differ in where they stand, never in how they measure. Every address goes through the
+`AddressPolicy` before any packet is sent, including addresses reached through redirects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
+
+from reachwatch.control._config import ControlConfig
+from reachwatch.control._request import ControlRequest, Endpoint
+from reachwatch.control._response import (
+    REDIRECT_CODES,
+    dns_entry,
+    http_request_entry,
+    ip_info,
+    quic_entry,
+    tcp_entry,
+    tls_entry,
+)
+from reachwatch.control._safety import AddressPolicy, IPAddress, refusal_reason
+from reachwatch.probe import steps
+
+T = TypeVar("T")
+
+
+class _Deadline:
+    """One wall-clock budget shared by every step of a request."""
+
+    def __init__(self, budget: float) -> None:
+        self._end = time.monotonic() + budget
+
+    def timeout(self, step_timeout: float) -> float:
+        # Never zero: a step given no time at all still reports a timeout failure properly.
+        return max(0.05, min(step_timeout, self._end - time.monotonic()))
+
+
+class Measurement:
+    """One control request being measured; `run()` returns the TH response document."""
+
+    def __init__(self, request: ControlRequest, config: ControlConfig) -> None:
+        self.request = request
+        self.config = config
+        self.limits = config.limits
+        self.policy = AddressPolicy(allow_private=config.allow_private, ports=config.ports)
+        self.ssl_context = config.ssl_context()
+        self.deadline = _Deadline(self.limits.budget)
+        self._slots = asyncio.Semaphore(self.limits.max_parallel_steps)
+
+    async def _bounded(self, step: Callable[[], Awaitable[T]]) -> T:
+        async with self._slots:
+            return await step()
+
+    async def resolve(self, host: str) -> tuple[list[str], str | None]:
+        """The control's own A/AAAA answers for `host` and the DNS failure, if any."""
+        try:
+            return [str(ipaddress.ip_address(host))], None
+        except ValueError:
+            pass
+        timeout = self.deadline.timeout(self.limits.dns_timeout)
+        if self.config.resolver is not None:
+            queries = await steps.resolve_udp(host, self.config.resolver, timeout=timeout)
+        else:
+            queries = await steps.resolve_getaddrinfo(host, timeout=timeout)
+        entry = dns_entry(queries)
+        return entry["addrs"], entry["failure"]
+
+    async def run(self) -> dict[str, Any]:
+        req = self.request
+        addrs, dns_failure = await self.resolve(req.host)
+        own = [
+            Endpoint(ipaddress.ip_address(a), req.port) for a in addrs[: self.limits.max_resolved]
+        ]
+        endpoints = list(dict.fromkeys([*req.endpoints, *own]))
+        https = req.scheme == "https"
+
+        connect = asyncio.gather(*(self._connect(ep, https) for ep in endpoints))
+        quic = asyncio.gather(*(self._quic(ep) for ep in endpoints if https and req.quic))
+        web = self._web([ep.ip for ep in own], [ep.ip for ep in req.endpoints])
+        connected, quic_entries, (http_request, throughput) = await asyncio.gather(
+            connect, quic, web
+        )
+        tcp = {str(ep): t for ep, (t, _) in zip(endpoints, connected, strict=True)}
+        tls = {str(ep): s for ep, (_, s) in zip(endpoints, connected, strict=True) if s}
+        return {
+            "dns": {"failure": dns_failure, "addrs": addrs},
+            "tcp_connect": tcp,
+            "tls_handshake": tls,
+            "quic_handshake": dict(quic_entries),
+            "http_request": http_request,
+            "ip_info": ip_info(
+                given=[ep.ip for ep in req.endpoints],
+                resolved=[ep.ip for ep in own],
+                valid_for_domain={
+                    ep.ip
+                    for ep, (_, s) in zip(endpoints, connected, strict=True)
+                    if s and s["status"]
+                },
+            ),
+            "x_throughput": throughput,
+        }
+
+    async def _connect(
+        self, ep: Endpoint, https: bool
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """TCP connect, then (for https) a TLS handshake with the URL's SNI, to one endpoint."""
+        refused = self.policy.refuse(ep.ip, ep.port)
+        sni = self.request.host
+        if refused is not None:
+            tls = tls_entry(sni, None, refused=refused, ip=ep.ip) if https else None
+            return tcp_entry(None, refused=refused, ip=ep.ip), tls
+        timeout = self.deadline.timeout(self.limits.connect_timeout)
+        tcp = await self._bounded(lambda: steps.tcp_connect(str(ep.ip), ep.port, timeout=timeout))
+        if not https:
+            return tcp_entry(tcp), None
+        if tcp["status"]["failure"] is not None:
+            return tcp_entry(tcp), None
+        timeout = self.deadline.timeout(self.limits.connect_timeout)
+        tls = await self._bounded(
+            lambda: steps.tls_handshake(
+                str(ep.ip), ep.port, sni, timeout=timeout, ssl_context=self.ssl_context
+            )
+        )
+        return tcp_entry(tcp), tls_entry(sni, tls)
+
+    async def _quic(self, ep: Endpoint) -> tuple[str, dict[str, Any]]:
+        sni = self.request.host
+        refused = self.policy.refuse(ep.ip, ep.port)
+        if refused is not None:
+            return str(ep), quic_entry(sni, None, refused=refused, ip=ep.ip)
+        timeout = self.deadline.timeout(self.limits.quic_timeout)
+        entry = await self._bounded(
+            lambda: steps.quic_handshake(
+                str(ep.ip), ep.port, sni, timeout=timeout, ca_file=self.config.ca_file
+            )
+        )
+        return str(ep), quic_entry(sni, entry)
+
+    async def _web(
+        self, resolved: list[IPAddress], given: list[IPAddress]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """GET the URL (redirects followed hop by hop), then a throughput sample of it."""
+        first = self._pick_address(self.request.port, [*resolved, *given])
+        chain, url, address, failure = await self._fetch_chain(first)
+        http_request = http_request_entry(chain, failure)
+        if not self.request.throughput:
+            return http_request, None
+        if address is None or (failure is not None and not chain):
+            return http_request, _no_throughput(url, address, failure)
+        max_seconds = self.deadline.timeout(self.limits.throughput_seconds)
+        sample = await steps.throughput_sample(
+            url,
+            address=address,
+            ssl_context=self.ssl_context,
+            max_bytes=self.limits.throughput_bytes,
+            max_seconds=max_seconds,
+        )
+        return http_request, sample
+
+    def _pick_address(
+        self, port: int, candidates: list[IPAddress]
+    ) -> tuple[str | None, str | None]:
+        """The first candidate the policy allows, or the failure explaining why there is none."""
+        failure = "dns_no_answer" if not candidates else None
+        for ip in candidates:
+            refused = self.policy.refuse(ip, port)
+            if refused is None:
+                return str(ip), None
+            failure = refused
+        return None, failure
+
+    async def _fetch_chain(
+        self, first: tuple[str | None, str | None]
+    ) -> tuple[list[dict[str, Any]], str, str | None, str | None]:
+        """Follow redirects one hop at a time so every hop's address passes the policy.
+
+        Returns the OONI request entries (last request first), the final URL, the address it
+        was fetched from, and the failure that ended the chain (None if a final response came).
+        """
+        url = self.request.url
+        address, failure = first
+        chain: list[dict[str, Any]] = []
+        for hop in range(self.limits.max_redirects + 1):
+            if hop > 0:
+                address, failure = await self._address_for(url)
+            if address is None:
+                return chain, url, None, failure
+            timeout = self.deadline.timeout(self.limits.http_timeout)
+            entries = await steps.http_fetch(
+                url,
+                address=address,
+                timeout=timeout,
+                ssl_context=self.ssl_context,
+                body_cap=self.limits.body_cap,
+                max_redirects=0,
+            )
+            location = _redirect_location(entries)
+            if location is not None:
+                # One hop was asked for, so the step calls the redirect "too many"; here it is
+                # an ordinary hop the control follows itself.
+                entries[0]["failure"] = None
+            chain = [*entries, *chain]
+            if location is None:
+                return chain, url, address, _entry_failure(entries)
+            url = urljoin(url, location)
+            if urlsplit(url).scheme not in ("http", "https"):
+                return chain, url, None, "x_refused_redirect_scheme"
+        return chain, url, address, "x_too_many_redirects"
+
+    async def _address_for(self, url: str) -> tuple[str | None, str | None]:
+        parts = urlsplit(url)
+        if not parts.hostname:
+            return None, "x_invalid_redirect"
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return None, "x_invalid_redirect"
+        addrs, failure = await self.resolve(parts.hostname)
+        if failure is not None:
+            return None, failure
+        return self._pick_address(port, [ipaddress.ip_address(a) for a in addrs])
+
+
+def _redirect_location(entries: list[dict[str, Any]]) -> str | None:
+    """The Location of a redirect response, if the (single-hop) fetch ended in one."""
+    if not entries:
+        return None
+    response = entries[0].get("response") or {}
+    if response.get("code") not in REDIRECT_CODES:
+        return None
+    failure = entries[0].get("failure")
+    if failure is not None and failure != "http_too_many_redirects":
+        return None
+    for name, value in response.get("headers_list") or []:
+        if name.lower() == "location" and value:
+            return str(value)
+    return None
+
+
+def _entry_failure(entries: list[dict[str, Any]]) -> str | None:
+    if not entries:
+        return "unknown_failure: no request made"
+    failure = entries[0].get("failure")
+    return failure if isinstance(failure, str) else None
+
+
+def _no_throughput(url: str, address: str | None, failure: str | None) -> dict[str, Any]:
+    """The sample that could not be taken because the resource itself could not be fetched."""
+    return {
+        "url": url,
+        "address": address,
+        "bytes": 0,
+        "seconds": 0.0,
+        "samples": [],
+        "failure": failure or "unknown_failure",
+    }
+
+
+__all__ = ["Measurement", "refusal_reason"]
