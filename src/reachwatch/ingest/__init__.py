@@ -1,1 +1,1 @@
-"""ingest stage (see DESIGN.md)."""
+"""Ingest: OONI and Censored Planet corpora and reachwatch's own output into the store."""

@@ -1,0 +1,97 @@
+"""`reachwatch ooni sync`: download OONI raw measurements from the public bucket layout."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
+
+from reachwatch.cli._app import app
+from reachwatch.errors import UserError
+from reachwatch.ingest._ooni_sync import OONI_BUCKET, RemoteFile, SyncSummary, sync_ooni
+
+
+@app.group("ooni")
+def ooni_group() -> None:
+    """OONI's public measurement corpus."""
+
+
+def _day(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@ooni_group.command("sync")
+@click.option("--cc", required=True, help="Country code, e.g. PK.")
+@click.option("--test", "test_name", required=True, help="Test name, e.g. web_connectivity.")
+@click.option("--since", required=True, callback=_day, help="First UTC day (YYYY-MM-DD).")
+@click.option("--until", required=True, callback=_day, help="Last UTC day, included.")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Download folder.")
+@click.option("--endpoint", default=None, help="S3 endpoint URL (default: OONI's bucket).")
+@click.option("--bucket", default=OONI_BUCKET, show_default=True, help="Bucket name.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def sync_command(
+    cc: str,
+    test_name: str,
+    since: date,
+    until: date,
+    out: Path,
+    endpoint: str | None,
+    bucket: str,
+    as_json: bool,
+) -> None:
+    """Download raw/YYYYMMDD/HH/CC/TEST/*.jsonl.gz; resumes, skips files already complete."""
+    if len(cc) != 2 or not cc.isalpha():
+        raise UserError(f"--cc {cc!r} is not a two-letter country code")
+    console = Console(stderr=True)
+    bar = Progress(
+        TextColumn("ooni sync"),
+        BarColumn(),
+        TextColumn("{task.fields[files]}"),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task("sync", total=None, files="listing")
+    done: set[str] = set()
+
+    def listed(files: list[RemoteFile]) -> None:
+        total = sum(f.size for f in files)
+        bar.update(task, total=total, files=f"0/{len(files)} files")
+
+    def advanced(count: int, key: str, size: int) -> None:
+        bar.advance(task, count)
+        done.add(key)
+        bar.update(task, files=f"{len(done)} files")
+
+    with bar:
+        summary = sync_ooni(
+            cc=cc, test_name=test_name, since=since, until=until, out=out,
+            endpoint=endpoint, bucket=bucket, on_listed=listed, on_bytes=advanced,
+        )  # fmt: skip
+    _report(summary, out, as_json)
+
+
+def _report(summary: SyncSummary, out: Path, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps({**summary.to_json(), "out": str(out)}).decode())
+        return
+    click.echo(
+        f"{summary.files} files: {summary.downloaded} downloaded "
+        f"({summary.resumed} resumed, {summary.bytes_downloaded:,} bytes), "
+        f"{summary.skipped} already complete, in {out}"
+    )

@@ -1,0 +1,169 @@
+"""OONI measurements (and reachwatch's own probe output, a superset): recognise, check, identify.
+
+What ingest needs to know about one OONI-format measurement before the classifier sees it:
+is it one at all, is it well-formed enough to be stored, what is its id, when and where was it
+measured. Legacy YAML reports (ooniprobe before 2016) are not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+SYNTHETIC_SOFTWARE = "reachwatch-simulate"
+_REACHWATCH_SOFTWARE = ("reachwatch", SYNTHETIC_SOFTWARE)
+
+
+class BadMeasurement(ValueError):
+    """The record cannot be stored; `reason` is the quarantine reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who, where and when for one measurement: the columns every stored row shares."""
+
+    measurement_id: str
+    source: str  # 'ooni' | 'reachwatch' | 'censoredplanet'
+    test_name: str
+    input: str | None
+    host: str | None
+    probe_cc: str
+    probe_asn: str
+    start: datetime  # UTC, naive
+    synthetic: bool
+
+    @property
+    def date(self) -> str:
+        return self.start.date().isoformat()
+
+
+def is_ooni(record: Mapping[str, Any]) -> bool:
+    """True when the record claims to be an OONI-format measurement."""
+    return "test_keys" in record or "test_name" in record
+
+
+def ooni_identity(record: Mapping[str, Any], raw: bytes) -> Identity:
+    """Check an OONI-format record and return its identity; BadMeasurement when it cannot be
+    stored (missing or mistyped envelope keys, null test_keys, unreadable time)."""
+    test_name = _required(record, "test_name", str)
+    start_text = _required(record, "measurement_start_time", str)
+    test_keys = record.get("test_keys", _MISSING)
+    if test_keys is _MISSING:
+        raise BadMeasurement("missing_key", "no 'test_keys'")
+    if test_keys is None:
+        raise BadMeasurement("null_test_keys", "'test_keys' is null")
+    if not isinstance(test_keys, dict):
+        raise BadMeasurement("wrong_type", f"'test_keys' is {type(test_keys).__name__}")
+    start = parse_time(start_text)
+    software = record.get("software_name")
+    annotations = record.get("annotations")
+    synthetic = software == SYNTHETIC_SOFTWARE or (
+        isinstance(annotations, dict) and annotations.get("x_synthetic") == "true"
+    )
+    measured = _input_text(record.get("input"))
+    return Identity(
+        measurement_id=ooni_measurement_id(record, raw, start_text, measured),
+        source="reachwatch" if software in _REACHWATCH_SOFTWARE else "ooni",
+        test_name=test_name,
+        input=measured,
+        host=host_of(measured) if measured else None,
+        probe_cc=_optional_code(record, "probe_cc", "ZZ").upper(),
+        probe_asn=_optional_code(record, "probe_asn", "AS0"),
+        start=start,
+        synthetic=synthetic,
+    )
+
+
+def ooni_measurement_id(
+    record: Mapping[str, Any], raw: bytes, start_text: str, measured: str | None
+) -> str:
+    """OONI's measurement_uid when present; else a digest of report_id, input and start time
+    (the same measurement submitted twice gets the same id); else a digest of the bytes."""
+    uid = record.get("measurement_uid")
+    if isinstance(uid, str) and uid:
+        return uid
+    report_id = record.get("report_id")
+    if isinstance(report_id, str) and report_id:
+        key = f"{report_id}\x00{measured or ''}\x00{start_text}".encode()
+        return "r-" + hashlib.blake2b(key, digest_size=16).hexdigest()
+    return "c-" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+_MISSING = object()
+
+
+def _required(record: Mapping[str, Any], key: str, kind: type) -> Any:
+    value = record.get(key, _MISSING)
+    if value is _MISSING or value is None:
+        raise BadMeasurement("missing_key", f"no {key!r}")
+    if not isinstance(value, kind):
+        raise BadMeasurement("wrong_type", f"{key!r} is {type(value).__name__}")
+    return value
+
+
+def _optional_code(record: Mapping[str, Any], key: str, unknown: str) -> str:
+    """probe_cc / probe_asn: old measurements may lack them (OONI's own 'unknown' then)."""
+    value = record.get(key)
+    if value is None or value == "":
+        return unknown
+    if not isinstance(value, str):
+        raise BadMeasurement("wrong_type", f"{key!r} is {type(value).__name__}")
+    return value
+
+
+def _input_text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value or None
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return " ".join(value) or None  # a few old tests measured several inputs at once
+    raise BadMeasurement("wrong_type", f"'input' is {type(value).__name__}")
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_time(text: str) -> datetime:
+    """'YYYY-MM-DD hh:mm:ss' (OONI) or ISO 8601 with an offset, as naive UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise BadMeasurement("bad_timestamp", f"unreadable time {text[:40]!r}") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+@lru_cache(maxsize=1 << 16)
+def host_of(measured: str) -> str | None:
+    """The hostname of a URL input, or the input itself when it is a bare domain."""
+    if "://" in measured:
+        try:
+            host = urlsplit(measured).hostname
+        except ValueError:
+            return None
+        return host.rstrip(".") if host else None
+    if "/" in measured or " " in measured or not measured:
+        return None
+    return measured.lower().rstrip(".")
+
+
+def read_ooni(path: Path | str) -> Iterator[dict[str, Any]]:
+    """The well-formed OONI-format measurements of a .json, .jsonl or .jsonl.gz file, in
+    order; anything else in the file is skipped (`reachwatch ingest` reports it instead)."""
+    from reachwatch.ingest._lines import Record, read_items
+
+    for item in read_items(Path(path)):
+        if isinstance(item, Record) and isinstance(item.value, dict) and is_ooni(item.value):
+            try:
+                ooni_identity(item.value, item.raw)
+            except BadMeasurement:
+                continue
+            yield item.value

@@ -1,0 +1,221 @@
+"""Stream the JSON records of one file: JSON lines (plain or gzip) or one JSON document.
+
+Memory stays bounded whatever the file: bytes are read in blocks, a line longer than
+MAX_LINE is skipped without being held whole, and a corrupt gzip stream still gives every
+complete line decompressed before the damage.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+MAX_LINE = 10 * 1024 * 1024
+_BLOCK = 1024 * 1024
+_GZIP_IN = 256 * 1024
+_SALVAGE_STEP = 512
+
+
+@dataclass(slots=True)
+class Record:
+    """One parsed JSON value and the bytes it came from."""
+
+    line: int
+    value: Any
+    raw: bytes
+
+
+@dataclass(slots=True)
+class Problem:
+    """Something in the file that is not a usable record; line 0 means the file as a whole."""
+
+    line: int
+    reason: str
+    detail: str = ""
+    raw: bytes | None = None
+
+
+Item = Record | Problem
+
+
+class _Corrupt:
+    """Stands in the block stream where decompression failed."""
+
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+def file_kind(path: Path) -> str | None:
+    """'jsonl', 'jsonl.gz' or 'json' for the names reachwatch reads, else None."""
+    name = path.name.lower()
+    if name.endswith((".jsonl.gz", ".json.gz", ".ndjson.gz")):
+        return "jsonl.gz"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if name.endswith(".json"):
+        return "json"
+    return None
+
+
+def read_items(path: Path) -> Iterator[Item]:
+    """Every record and every problem of one file, in file order."""
+    kind = file_kind(path)
+    with path.open("rb") as fh:
+        if kind == "jsonl.gz":
+            yield from _parse_lines(_gunzip(fh))
+        elif kind == "json" and path.stat().st_size <= MAX_LINE:
+            yield from _parse_json_file(fh.read())
+        else:
+            yield from _parse_lines(_blocks(fh))
+
+
+def _blocks(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
+    while block := fh.read(_BLOCK):
+        yield block
+
+
+def _gunzip(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
+    """Decompressed blocks of a (possibly multi-member) gzip file; a _Corrupt last if the
+    stream is damaged, after every byte that could be recovered before the damage."""
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    started = False
+    while compressed := fh.read(_GZIP_IN):
+        data = compressed
+        while data:
+            started = True
+            backup = dec.copy()
+            try:
+                out = dec.decompress(data, _BLOCK)
+            except zlib.error as exc:
+                yield from _salvage(backup, data)
+                yield _Corrupt(f"corrupt gzip data: {exc}")
+                return
+            if out:
+                yield out
+            if dec.eof:
+                data = dec.unused_data
+                if data and not data.startswith(b"\x1f\x8b"):
+                    if data.strip(b"\x00"):
+                        yield _Corrupt("data after the end of the gzip stream")
+                        return
+                    data = b""
+                dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                started = bool(data)
+            else:
+                data = dec.unconsumed_tail
+    if started and not dec.eof:
+        yield _Corrupt("gzip stream ends early (truncated file)")
+
+
+def _salvage(dec: Any, data: bytes) -> Iterator[bytes]:
+    """Feed the block that failed in small steps, so output before the bad byte survives."""
+    for start in range(0, len(data), _SALVAGE_STEP):
+        try:
+            out = dec.decompress(data[start : start + _SALVAGE_STEP])
+        except zlib.error:
+            return
+        if out:
+            yield out
+
+
+def _split_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[tuple[int, bytes | None, bool]]:
+    """(line number, bytes, ends with a newline) per line; bytes None for a line over
+    MAX_LINE, which is skipped as it streams by. A _Corrupt block ends the stream."""
+    pending = b""
+    number = 0
+    skipping = False
+    for block in blocks:
+        if isinstance(block, _Corrupt):
+            break
+        if skipping:
+            cut = block.find(b"\n")
+            if cut < 0:
+                continue
+            number += 1
+            yield number, None, True
+            block = block[cut + 1 :]
+            skipping = False
+        data = pending + block if pending else block
+        lines = data.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            number += 1
+            yield number, line, True
+        if len(pending) > MAX_LINE:
+            pending = b""
+            skipping = True
+    if skipping:
+        yield number + 1, None, False
+    elif pending:
+        yield number + 1, pending, False
+
+
+def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
+    corrupt: list[_Corrupt] = []
+
+    def watch() -> Iterator[bytes | _Corrupt]:
+        for block in blocks:
+            if isinstance(block, _Corrupt):
+                corrupt.append(block)
+            yield block
+
+    number = 0
+    for number, line, terminated in _split_lines(watch()):
+        if line is None:
+            yield Problem(number, "line_too_long", f"line longer than {MAX_LINE} bytes")
+            continue
+        item = _parse_line(number, line, terminated)
+        if item is not None:
+            yield item
+    if corrupt:
+        yield Problem(number + 1 if number else 0, "corrupt_gzip", corrupt[0].detail)
+
+
+def _parse_line(number: int, line: bytes, terminated: bool) -> Item | None:
+    """The line's record or problem; None for a blank line, which is no record at all."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    try:
+        return Record(number, orjson.loads(line), line)
+    except orjson.JSONDecodeError as exc:
+        if not line.strip():
+            return None
+        return Problem(number, _why_unparsable(line, terminated), str(exc), line)
+
+
+def _why_unparsable(data: bytes, terminated: bool) -> str:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "invalid_utf8"
+    return "invalid_json" if terminated else "truncated_line"
+
+
+def _parse_json_file(data: bytes) -> Iterator[Item]:
+    """A .json file is one document (an object, or an array of them), or else JSON lines."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        error = str(exc)
+    else:
+        if isinstance(document, list):
+            # Array elements have no line of their own: their position stands in for it.
+            for index, value in enumerate(document, start=1):
+                yield Record(index, value, orjson.dumps(value))
+        else:
+            yield Record(1, document, data)
+        return
+    items = list(_parse_lines(iter([data])))
+    multi_line_document = data.lstrip()[:1] in (b"{", b"[") and len(items) > 1
+    objects = any(isinstance(item, Record) and isinstance(item.value, dict) for item in items)
+    if multi_line_document and not objects:
+        # A damaged pretty-printed document is one bad record, not one per line.
+        reason = _why_unparsable(data, terminated=True)
+        yield Problem(1, reason, error, data if len(data) <= 65536 else None)
+        return
+    yield from items

@@ -1,0 +1,211 @@
+"""Download OONI's raw measurements from its public S3 bucket layout, resumably.
+
+The bucket holds `raw/YYYYMMDD/HH/CC/TESTNAME/*.jsonl.gz`, one folder per hour, country and
+test (OONI spells the test without underscores there, e.g. `webconnectivity`). Access is
+anonymous. A file is downloaded to `NAME.part`, continued from where it stopped when a run
+is interrupted, checked against the listed size (and MD5 ETag when the object has one), and
+only then renamed; files already complete are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from reachwatch.errors import UserError
+
+OONI_BUCKET = "ooni-data-eu-fra"
+OONI_REGION = "eu-central-1"
+OONI_ENDPOINT = f"https://{OONI_BUCKET}.s3.{OONI_REGION}.amazonaws.com"
+_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    key: str
+    size: int
+    etag: str
+
+
+@dataclass(slots=True)
+class SyncSummary:
+    files: int = 0
+    downloaded: int = 0
+    skipped: int = 0
+    resumed: int = 0
+    bytes_downloaded: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        return {
+            "files": self.files,
+            "downloaded": self.downloaded,
+            "skipped": self.skipped,
+            "resumed": self.resumed,
+            "bytes_downloaded": self.bytes_downloaded,
+        }
+
+
+# (bytes just written, the file's key, its size) after every chunk; (0, key, size) at start.
+ByteCallback = Callable[[int, str, int], None]
+
+
+def sync_ooni(
+    *,
+    cc: str,
+    test_name: str,
+    since: date,
+    until: date,
+    out: Path,
+    endpoint: str | None = None,
+    bucket: str = OONI_BUCKET,
+    on_listed: Callable[[list[RemoteFile]], None] | None = None,
+    on_bytes: ByteCallback | None = None,
+) -> SyncSummary:
+    """Mirror the matching raw files under `out`, keeping the bucket's key layout.
+    `since` and `until` are UTC days, both included."""
+    if until < since:
+        raise UserError(f"--until {until} is before --since {since}")
+    client = _client(endpoint)
+    remote = list(list_raw_files(client, bucket, cc.upper(), test_name, since, until))
+    if on_listed:
+        on_listed(remote)
+    summary = SyncSummary(files=len(remote))
+    for item in remote:
+        _fetch(client, bucket, item, out / item.key, summary, on_bytes)
+    return summary
+
+
+def _client(endpoint: str | None) -> Any:
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+
+    config = Config(signature_version=UNSIGNED, retries={"max_attempts": 3, "mode": "standard"})
+    return boto3.client(
+        "s3", region_name=OONI_REGION, endpoint_url=endpoint or OONI_ENDPOINT, config=config
+    )
+
+
+def list_raw_files(
+    client: Any, bucket: str, cc: str, test_name: str, since: date, until: date
+) -> Iterator[RemoteFile]:
+    """The .jsonl.gz objects of one country and test, hour by hour over the days."""
+    wanted = test_name.replace("_", "").lower()
+    day = since
+    while day <= until:
+        for hour in range(24):
+            prefix = f"raw/{day:%Y%m%d}/{hour:02d}/{cc}/"
+            for obj in _list(client, bucket, prefix):
+                key: str = obj["Key"]
+                parts = key.split("/")
+                if (
+                    len(parts) == 6
+                    and parts[4].replace("_", "").lower() == wanted
+                    and key.endswith(".jsonl.gz")
+                ):
+                    yield RemoteFile(key, int(obj["Size"]), str(obj.get("ETag", "")).strip('"'))
+        day += timedelta(days=1)
+
+
+def _list(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            yield from page.get("Contents", [])
+    except ClientError as exc:
+        raise UserError(f"cannot list s3://{bucket}/{prefix}: {_s3_error(exc)}") from None
+    except BotoCoreError as exc:
+        raise UserError(f"cannot reach the bucket endpoint: {exc}") from None
+
+
+def _fetch(
+    client: Any,
+    bucket: str,
+    item: RemoteFile,
+    target: Path,
+    summary: SyncSummary,
+    on_bytes: ByteCallback | None,
+) -> None:
+    if target.exists() and target.stat().st_size == item.size:
+        summary.skipped += 1
+        if on_bytes:
+            on_bytes(item.size, item.key, item.size)
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    have = part.stat().st_size if part.exists() else 0
+    if have > item.size:
+        part.unlink()
+        have = 0
+    if have:
+        summary.resumed += 1
+    if on_bytes:
+        on_bytes(have, item.key, item.size)
+    summary.bytes_downloaded += _download(client, bucket, item, part, have, on_bytes)
+    if not _complete(part, item):
+        # The partial file did not belong to this object (it changed, or the bytes were
+        # damaged): start over once from the beginning.
+        part.unlink()
+        summary.bytes_downloaded += _download(client, bucket, item, part, 0, on_bytes)
+        if not _complete(part, item):
+            part.unlink()
+            raise UserError(f"{item.key}: downloaded file does not match its size or ETag")
+    part.rename(target)
+    summary.downloaded += 1
+
+
+def _download(
+    client: Any,
+    bucket: str,
+    item: RemoteFile,
+    part: Path,
+    start: int,
+    on_bytes: ByteCallback | None,
+) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if start >= item.size:
+        return 0
+    args: dict[str, Any] = {"Bucket": bucket, "Key": item.key}
+    if start:
+        args["Range"] = f"bytes={start}-"
+    try:
+        response = client.get_object(**args)
+        if start and response.get("ContentRange") is None:
+            start = 0  # the server sent the whole object, not the range asked for
+        written = 0
+        with part.open("r+b" if start else "wb") as fh:
+            fh.seek(start)
+            fh.truncate()
+            for chunk in response["Body"].iter_chunks(_CHUNK):
+                fh.write(chunk)
+                written += len(chunk)
+                if on_bytes:
+                    on_bytes(len(chunk), item.key, item.size)
+        return written
+    except ClientError as exc:
+        raise UserError(f"cannot download {item.key}: {_s3_error(exc)}") from None
+    except BotoCoreError as exc:
+        raise UserError(f"download of {item.key} failed: {exc} (run again to resume)") from None
+
+
+def _complete(part: Path, item: RemoteFile) -> bool:
+    if part.stat().st_size != item.size:
+        return False
+    if len(item.etag) != 32 or "-" in item.etag:
+        return True  # a multipart ETag is not the file's MD5; the size has to do
+    digest = hashlib.md5(usedforsecurity=False)
+    with part.open("rb") as fh:
+        while block := fh.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest() == item.etag
+
+
+def _s3_error(exc: Any) -> str:
+    error = exc.response.get("Error", {})
+    return f"{error.get('Code', 'error')}: {error.get('Message', '')}".rstrip(": ")

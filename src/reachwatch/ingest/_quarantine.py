@@ -1,0 +1,47 @@
+"""The quarantine file: one JSON line per record (or file) that could not be stored."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+# Lines longer than this are quarantined by position only, to keep the file readable.
+_RAW_LIMIT = 64 * 1024
+
+
+class Quarantine:
+    """Counts bad input by reason and writes each case, with its file and line, to a file."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.path = folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
+        self.counts: Counter[str] = Counter()
+        self._fh: IO[bytes] = self.path.open("ab")
+
+    def add(
+        self, source: Path, line: int, reason: str, detail: str = "", raw: bytes | None = None
+    ) -> None:
+        self.counts[reason] += 1
+        entry: dict[str, object] = {
+            "file": str(source),
+            "line": line,
+            "reason": reason,
+            "detail": detail,
+        }
+        if raw is not None and len(raw) <= _RAW_LIMIT:
+            try:
+                entry["raw"] = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
+        self._fh.write(orjson.dumps(entry) + b"\n")
+
+    def close(self) -> None:
+        self._fh.close()

@@ -1,0 +1,138 @@
+"""The streaming reader: every record and every problem, with line numbers, in bounded memory."""
+
+from __future__ import annotations
+
+import gzip
+import tracemalloc
+import zlib
+from pathlib import Path
+
+import orjson
+
+from reachwatch.ingest._lines import MAX_LINE, Problem, Record, read_items
+
+
+def _lines(n: int) -> list[bytes]:
+    return [orjson.dumps({"n": i, "text": f"line {i} " * 20}) for i in range(n)]
+
+
+def _summary(path: Path) -> list[tuple[int, str]]:
+    """(line, 'ok' or the problem's reason) per item."""
+    return [
+        (item.line, "ok" if isinstance(item, Record) else item.reason) for item in read_items(path)
+    ]
+
+
+def test_jsonl_reports_each_bad_line_by_number_and_reason(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b'{"a": 1}\n'  # 1 ok
+        b"not json\n"  # 2
+        b'{"b": "\xff\xfe"}\n'  # 3 invalid UTF-8
+        b"\n"  # 4 blank: not a record, not a problem
+        b'{"c": 3}\r\n'  # 5 CRLF is fine
+        b"[1, 2]\n"  # 6 valid JSON (not an object: the pipeline decides)
+        b'{"d": 4, "trunc'  # 7 cut off mid-line, no newline
+    )
+    assert _summary(path) == [
+        (1, "ok"),
+        (2, "invalid_json"),
+        (3, "invalid_utf8"),
+        (5, "ok"),
+        (6, "ok"),
+        (7, "truncated_line"),
+    ]
+    bad = [item for item in read_items(path) if isinstance(item, Problem)]
+    assert bad[0].raw == b"not json"
+
+
+def test_last_line_without_newline_is_kept_when_complete(tmp_path: Path) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"a": 1}\n{"a": 2}')
+    assert _summary(path) == [(1, "ok"), (2, "ok")]
+
+
+def test_line_over_limit_is_skipped_without_holding_it(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    huge = b'{"x": "' + b"a" * (3 * MAX_LINE) + b'"}'
+    path.write_bytes(b'{"a": 1}\n' + huge + b'\n{"a": 3}\n')
+    del huge
+    tracemalloc.start()
+    try:
+        result = _summary(path)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result == [(1, "ok"), (2, "line_too_long"), (3, "ok")]
+    assert peak < 2.5 * MAX_LINE  # the 30 MB line was never in memory whole
+
+
+def test_gzip_truncated_keeps_every_complete_line_before_the_cut(tmp_path: Path) -> None:
+    lines = _lines(3000)
+    data = gzip.compress(b"\n".join(lines) + b"\n")
+    cut = int(len(data) * 0.6)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(data[:cut])
+    # What zlib itself can decompress from the surviving bytes, as complete lines.
+    survivable = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(data[:cut])
+    complete = survivable.count(b"\n")
+    items = list(read_items(path))
+    records = [i for i in items if isinstance(i, Record)]
+    assert [r.raw for r in records[:complete]] == lines[:complete]
+    assert len(records) in (complete, complete + 1)  # + a partial tail that happens to parse
+    assert isinstance(items[-1], Problem) and items[-1].reason == "corrupt_gzip"
+
+
+def test_gzip_corrupted_in_the_middle_keeps_lines_before_the_damage(tmp_path: Path) -> None:
+    lines = _lines(3000)
+    data = bytearray(gzip.compress(b"\n".join(lines) + b"\n"))
+    spot = len(data) // 2
+    data[spot : spot + 64] = b"\xff" * 64
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(bytes(data))
+    items = list(read_items(path))
+    records = [i for i in items if isinstance(i, Record)]
+    # Everything zlib produced before it failed survives, line for line.
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    produced = b""
+    for start in range(0, len(data), 64):
+        try:
+            produced += dec.decompress(bytes(data[start : start + 64]))
+        except zlib.error:
+            break
+    expected = produced.count(b"\n")
+    assert expected > 500
+    assert [r.raw for r in records[: expected - 1]] == lines[: expected - 1]
+    assert any(isinstance(i, Problem) and i.reason == "corrupt_gzip" for i in items)
+
+
+def test_gzip_with_several_members_is_read_whole(tmp_path: Path) -> None:
+    lines = _lines(100)
+    path = tmp_path / "multi.jsonl.gz"
+    path.write_bytes(
+        gzip.compress(b"\n".join(lines[:50]) + b"\n") + gzip.compress(b"\n".join(lines[50:]))
+    )
+    assert [i.raw for i in read_items(path) if isinstance(i, Record)] == lines
+
+
+def test_json_document_array_and_json_lines(tmp_path: Path) -> None:
+    pretty = tmp_path / "one.json"
+    pretty.write_bytes(orjson.dumps({"a": 1, "b": [1, 2]}, option=orjson.OPT_INDENT_2))
+    assert _summary(pretty) == [(1, "ok")]
+    array = tmp_path / "many.json"
+    array.write_bytes(orjson.dumps([{"a": 1}, {"a": 2}, {"a": 3}]))
+    assert [i.value for i in read_items(array) if isinstance(i, Record)] == [
+        {"a": 1},
+        {"a": 2},
+        {"a": 3},
+    ]
+    lines = tmp_path / "scan.json"  # Censored Planet: .json name, one object per line
+    lines.write_bytes(b'{"a": 1}\n{"a": 2}\ngarbage\n{"a": 4}\n')
+    assert _summary(lines) == [(1, "ok"), (2, "ok"), (3, "invalid_json"), (4, "ok")]
+
+
+def test_damaged_pretty_document_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    text = orjson.dumps({"a": 1, "b": {"c": [1, 2, 3]}}, option=orjson.OPT_INDENT_2)
+    path.write_bytes(text[:-5])
+    assert _summary(path) == [(1, "invalid_json")]
