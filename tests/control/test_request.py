@@ -28,6 +28,11 @@ def test_an_ooni_request_parses() -> None:
     assert req.throughput is False
 
 
+def test_punycode_and_trailing_dot_hosts_are_names() -> None:
+    for url in ("https://xn--bcher-kva.example/", "https://x.com./", "http://_dmarc.x.com/"):
+        assert parse_request({"http_request": url}, max_endpoints=1).url == url
+
+
 def test_ip_literal_hosts_and_explicit_ports() -> None:
     req = parse_request({"http_request": "http://[::1]:8080/x"}, max_endpoints=1)
     assert (req.host, req.port, req.host_ip) == ("::1", 8080, ipaddress.ip_address("::1"))
@@ -44,6 +49,10 @@ def test_ip_literal_hosts_and_explicit_ports() -> None:
         ({"http_request": "https:///nohost"}, "no host"),
         ({"http_request": "https://x.com:99999/"}, "invalid port"),
         ({"http_request": "https://u:p@x.com/"}, "credentials"),
+        ({"http_request": "https://bücher.example/"}, "not a DNS name"),
+        ({"http_request": "https://" + "a" * 64 + ".com/"}, "not a DNS name"),
+        ({"http_request": "https://a..com/"}, "not a DNS name"),
+        ({"http_request": "https://-a.com/"}, "not a DNS name"),
         ({"http_request": "https://x.com/" + "a" * 3000}, "longer than"),
         ({"http_request": "https://x.com/", "tcp_connect": "1.1.1.1:443"}, "list"),
         ({"http_request": "https://x.com/", "tcp_connect": ["x.com:443"]}, "IP address"),

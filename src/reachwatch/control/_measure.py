@@ -30,6 +30,11 @@ from reachwatch.probe import steps
 
 T = TypeVar("T")
 
+# Below this a step cannot succeed anyway; it is skipped rather than reported as a timeout,
+# which would read as "the target does not answer".
+_MIN_STEP_TIME = 0.05
+BUDGET_EXCEEDED = "x_control_budget_exceeded"
+
 
 class _Deadline:
     """One wall-clock budget shared by every step of a request."""
@@ -37,9 +42,10 @@ class _Deadline:
     def __init__(self, budget: float) -> None:
         self._end = time.monotonic() + budget
 
-    def timeout(self, step_timeout: float) -> float:
-        # Never zero: a step given no time at all still reports a timeout failure properly.
-        return max(0.05, min(step_timeout, self._end - time.monotonic()))
+    def timeout(self, step_timeout: float) -> float | None:
+        """The step's own timeout cut to what is left; None once the budget is spent."""
+        left = self._end - time.monotonic()
+        return min(step_timeout, left) if left > _MIN_STEP_TIME else None
 
 
 class Measurement:
@@ -54,9 +60,14 @@ class Measurement:
         self.deadline = _Deadline(self.limits.budget)
         self._slots = asyncio.Semaphore(self.limits.max_parallel_steps)
 
-    async def _bounded(self, step: Callable[[], Awaitable[T]]) -> T:
+    async def _step(self, step_timeout: float, step: Callable[[float], Awaitable[T]]) -> T | None:
+        """Run a network step in a free slot with what is left of the budget (None: none left).
+
+        The timeout is taken after the slot is free, so waiting for a slot cannot overrun it.
+        """
         async with self._slots:
-            return await step()
+            timeout = self.deadline.timeout(step_timeout)
+            return None if timeout is None else await step(timeout)
 
     async def resolve(self, host: str) -> tuple[list[str], str | None]:
         """The control's own A/AAAA answers for `host` and the DNS failure, if any."""
@@ -64,9 +75,12 @@ class Measurement:
             return [str(ipaddress.ip_address(host))], None
         except ValueError:
             pass
+        resolver = self.config.resolver
         timeout = self.deadline.timeout(self.limits.dns_timeout)
-        if self.config.resolver is not None:
-            queries = await steps.resolve_udp(host, self.config.resolver, timeout=timeout)
+        if timeout is None:
+            return [], BUDGET_EXCEEDED
+        if resolver is not None:
+            queries = await steps.resolve_udp(host, resolver, timeout=timeout)
         else:
             queries = await steps.resolve_getaddrinfo(host, timeout=timeout)
         entry = dns_entry(queries)
@@ -83,7 +97,7 @@ class Measurement:
 
         connect = asyncio.gather(*(self._connect(ep, https) for ep in endpoints))
         quic = asyncio.gather(*(self._quic(ep) for ep in endpoints if https and req.quic))
-        web = self._web([ep.ip for ep in own], [ep.ip for ep in req.endpoints])
+        web = self._web([ep.ip for ep in own], [ep.ip for ep in req.endpoints], dns_failure)
         connected, quic_entries, (http_request, throughput) = await asyncio.gather(
             connect, quic, web
         )
@@ -114,40 +128,47 @@ class Measurement:
         refused = self.policy.refuse(ep.ip, ep.port)
         sni = self.request.host
         if refused is not None:
-            tls = tls_entry(sni, None, refused=refused, ip=ep.ip) if https else None
-            return tcp_entry(None, refused=refused, ip=ep.ip), tls
-        timeout = self.deadline.timeout(self.limits.connect_timeout)
-        tcp = await self._bounded(lambda: steps.tcp_connect(str(ep.ip), ep.port, timeout=timeout))
-        if not https:
-            return tcp_entry(tcp), None
-        if tcp["status"]["failure"] is not None:
-            return tcp_entry(tcp), None
-        timeout = self.deadline.timeout(self.limits.connect_timeout)
-        tls = await self._bounded(
-            lambda: steps.tls_handshake(
-                str(ep.ip), ep.port, sni, timeout=timeout, ssl_context=self.ssl_context
-            )
+            tls = tls_entry(sni, None, not_run=refused, ip=ep.ip) if https else None
+            return tcp_entry(None, not_run=refused, ip=ep.ip), tls
+        ip = str(ep.ip)
+        tcp = await self._step(
+            self.limits.connect_timeout,
+            lambda timeout: steps.tcp_connect(ip, ep.port, timeout=timeout),
         )
+        if tcp is None:
+            return tcp_entry(None, not_run=BUDGET_EXCEEDED), None
+        if not https or tcp["status"]["failure"] is not None:
+            return tcp_entry(tcp), None
+        tls = await self._step(
+            self.limits.connect_timeout,
+            lambda timeout: steps.tls_handshake(
+                ip, ep.port, sni, timeout=timeout, ssl_context=self.ssl_context
+            ),
+        )
+        if tls is None:
+            return tcp_entry(tcp), tls_entry(sni, None, not_run=BUDGET_EXCEEDED)
         return tcp_entry(tcp), tls_entry(sni, tls)
 
     async def _quic(self, ep: Endpoint) -> tuple[str, dict[str, Any]]:
         sni = self.request.host
         refused = self.policy.refuse(ep.ip, ep.port)
         if refused is not None:
-            return str(ep), quic_entry(sni, None, refused=refused, ip=ep.ip)
-        timeout = self.deadline.timeout(self.limits.quic_timeout)
-        entry = await self._bounded(
-            lambda: steps.quic_handshake(
+            return str(ep), quic_entry(sni, None, not_run=refused, ip=ep.ip)
+        entry = await self._step(
+            self.limits.quic_timeout,
+            lambda timeout: steps.quic_handshake(
                 str(ep.ip), ep.port, sni, timeout=timeout, ca_file=self.config.ca_file
-            )
+            ),
         )
+        if entry is None:
+            return str(ep), quic_entry(sni, None, not_run=BUDGET_EXCEEDED)
         return str(ep), quic_entry(sni, entry)
 
     async def _web(
-        self, resolved: list[IPAddress], given: list[IPAddress]
+        self, resolved: list[IPAddress], given: list[IPAddress], dns_failure: str | None
     ) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """GET the URL (redirects followed hop by hop), then a throughput sample of it."""
-        first = self._pick_address(self.request.port, [*resolved, *given])
+        first = self._pick_address(self.request.port, [*resolved, *given], dns_failure)
         chain, url, address, failure = await self._fetch_chain(first)
         http_request = http_request_entry(chain, failure)
         if not self.request.throughput:
@@ -155,6 +176,8 @@ class Measurement:
         if address is None or (failure is not None and not chain):
             return http_request, _no_throughput(url, address, failure)
         max_seconds = self.deadline.timeout(self.limits.throughput_seconds)
+        if max_seconds is None:
+            return http_request, _no_throughput(url, address, BUDGET_EXCEEDED)
         sample = await steps.throughput_sample(
             url,
             address=address,
@@ -165,10 +188,10 @@ class Measurement:
         return http_request, sample
 
     def _pick_address(
-        self, port: int, candidates: list[IPAddress]
+        self, port: int, candidates: list[IPAddress], dns_failure: str | None
     ) -> tuple[str | None, str | None]:
         """The first candidate the policy allows, or the failure explaining why there is none."""
-        failure = "dns_no_answer" if not candidates else None
+        failure = (dns_failure or "dns_no_answer") if not candidates else None
         for ip in candidates:
             refused = self.policy.refuse(ip, port)
             if refused is None:
@@ -193,6 +216,8 @@ class Measurement:
             if address is None:
                 return chain, url, None, failure
             timeout = self.deadline.timeout(self.limits.http_timeout)
+            if timeout is None:
+                return chain, url, None, BUDGET_EXCEEDED
             entries = await steps.http_fetch(
                 url,
                 address=address,
@@ -225,7 +250,7 @@ class Measurement:
         addrs, failure = await self.resolve(parts.hostname)
         if failure is not None:
             return None, failure
-        return self._pick_address(port, [ipaddress.ip_address(a) for a in addrs])
+        return self._pick_address(port, [ipaddress.ip_address(a) for a in addrs], None)
 
 
 def _redirect_location(entries: list[dict[str, Any]]) -> str | None:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +16,7 @@ from reachwatch.control._safety import IPAddress
 
 MAX_URL_LENGTH = 2048
 MAX_HEADERS = 32
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 class BadRequest(Exception):
@@ -93,9 +95,22 @@ def _parse_url(value: Any) -> tuple[str, str, str, int]:
         raise BadRequest("http_request has an invalid port") from None
     if not host:
         raise BadRequest("http_request has no host")
+    _check_host(host)
     if parts.username is not None or parts.password is not None:
         raise BadRequest("http_request must not carry credentials")
     return value, parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
+
+
+def _check_host(host: str) -> None:
+    """An IP literal or a DNS name in ASCII (IDNs in their xn-- form), as resolvers take it."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    name = host.removesuffix(".")
+    if len(name) > 253 or not all(_LABEL.fullmatch(label) for label in name.split(".")):
+        raise BadRequest(f"http_request host {host!r} is not a DNS name (IDNs as xn--)")
 
 
 def _check_headers(value: Any) -> None:

@@ -31,19 +31,22 @@ def dns_entry(queries: list[dict[str, Any]]) -> dict[str, Any]:
     return {"failure": failures[0] if failures else "dns_no_answer", "addrs": []}
 
 
-def _refused_fields(refused: str, ip: IPAddress | None) -> dict[str, Any]:
-    if refused == "x_refused_port":
-        reason: str | None = "port_not_allowed"
-    else:
-        reason = refusal_reason(ip) if ip is not None else None
-    return {"status": False, "failure": refused, "x_refused_reason": reason}
+def _not_run(why: str, ip: IPAddress | None) -> dict[str, Any]:
+    """The entry of a step the control did not run: refused by policy, or out of budget."""
+    entry: dict[str, Any] = {"status": False, "failure": why}
+    if why == "x_refused_port":
+        entry["x_refused_reason"] = "port_not_allowed"
+    elif why == "x_refused_address" and ip is not None:
+        entry["x_refused_reason"] = refusal_reason(ip)
+    return entry
 
 
 def tcp_entry(
-    entry: dict[str, Any] | None, *, refused: str | None = None, ip: IPAddress | None = None
+    entry: dict[str, Any] | None, *, not_run: str = "", ip: IPAddress | None = None
 ) -> dict[str, Any]:
-    if refused is not None or entry is None:
-        return _refused_fields(refused or "x_refused_address", ip)
+    """`{status, failure}` from a probe tcp_connect entry, or for a step that was not run."""
+    if entry is None:
+        return _not_run(not_run, ip)
     failure = entry["status"]["failure"]
     return {"status": failure is None, "failure": failure}
 
@@ -52,11 +55,12 @@ def tls_entry(
     server_name: str,
     entry: dict[str, Any] | None,
     *,
-    refused: str | None = None,
+    not_run: str = "",
     ip: IPAddress | None = None,
 ) -> dict[str, Any]:
-    if refused is not None or entry is None:
-        return {"server_name": server_name, **_refused_fields(refused or "x_refused_address", ip)}
+    """`{server_name, status, failure}` from a probe tls_handshakes entry."""
+    if entry is None:
+        return {"server_name": server_name, **_not_run(not_run, ip)}
     failure = entry.get("failure")
     return {"server_name": server_name, "status": failure is None, "failure": failure}
 
@@ -65,11 +69,12 @@ def quic_entry(
     server_name: str,
     entry: dict[str, Any] | None,
     *,
-    refused: str | None = None,
+    not_run: str = "",
     ip: IPAddress | None = None,
 ) -> dict[str, Any]:
-    if refused is not None or entry is None:
-        return {"server_name": server_name, **_refused_fields(refused or "x_refused_address", ip)}
+    """`{server_name, status, failure, alpn}` from a probe x_quic_handshakes entry."""
+    if entry is None:
+        return {"server_name": server_name, **_not_run(not_run, ip)}
     failure = entry.get("failure")
     return {
         "server_name": server_name,

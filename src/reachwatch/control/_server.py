@@ -65,6 +65,10 @@ async def _handle_check(request: web.Request) -> web.Response:
         )
     except TimeoutError:
         return _json({"error": "the measurement exceeded the control's time budget"}, status=503)
+    except Exception:
+        # A bug in measuring one URL must not take the service down or leak a traceback.
+        log.exception("measuring %s failed", control_request.url)
+        return _json({"error": "the control failed to measure this URL"}, status=500)
     finally:
         slots.release()
     log.info(
