@@ -25,7 +25,7 @@ from reachwatch.control._response import (
     tcp_entry,
     tls_entry,
 )
-from reachwatch.control._safety import AddressPolicy, IPAddress, refusal_reason
+from reachwatch.control._safety import AddressPolicy, IPAddress
 from reachwatch.probe import steps
 
 T = TypeVar("T")
@@ -101,22 +101,18 @@ class Measurement:
         connected, quic_entries, (http_request, throughput) = await asyncio.gather(
             connect, quic, web
         )
-        tcp = {str(ep): t for ep, (t, _) in zip(endpoints, connected, strict=True)}
-        tls = {str(ep): s for ep, (_, s) in zip(endpoints, connected, strict=True) if s}
+        pairs = list(zip(endpoints, connected, strict=True))
+        tls = {str(ep): s for ep, (_, s) in pairs if s is not None}
         return {
             "dns": {"failure": dns_failure, "addrs": addrs},
-            "tcp_connect": tcp,
+            "tcp_connect": {str(ep): t for ep, (t, _) in pairs},
             "tls_handshake": tls,
             "quic_handshake": dict(quic_entries),
             "http_request": http_request,
             "ip_info": ip_info(
                 given=[ep.ip for ep in req.endpoints],
                 resolved=[ep.ip for ep in own],
-                valid_for_domain={
-                    ep.ip
-                    for ep, (_, s) in zip(endpoints, connected, strict=True)
-                    if s and s["status"]
-                },
+                valid_for_domain={ep.ip for ep, (_, s) in pairs if s and s["status"]},
             ),
             "x_throughput": throughput,
         }
@@ -288,4 +284,4 @@ def _no_throughput(url: str, address: str | None, failure: str | None) -> dict[s
     }
 
 
-__all__ = ["Measurement", "refusal_reason"]
+__all__ = ["BUDGET_EXCEEDED", "Measurement"]
