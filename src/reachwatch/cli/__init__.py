@@ -7,7 +7,15 @@ import importlib
 from reachwatch.cli._app import app
 
 # One module per command (or command group); each attaches itself to `app` on import.
-_COMMAND_MODULES = ("catalog_cmd", "control_cmd", "ooni_cmd")
+_COMMAND_MODULES = (
+    "catalog_cmd",
+    "control_cmd",
+    "ooni_cmd",
+    "detect_cmd",
+    "simulate_cmd",
+    "case_cmd",
+    "demo_cmd",
+)
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"reachwatch.cli.{_name}")

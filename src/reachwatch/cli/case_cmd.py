@@ -1,0 +1,104 @@
+"""`reachwatch case check CASE [--db DB] [--json]` and `reachwatch case show CASE`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from reachwatch.cases import check_case, load_case
+from reachwatch.cli._app import app
+from reachwatch.cli.detect_cmd import SYNTHETIC_BANNER, open_existing_store
+from reachwatch.store import DEFAULT_DB
+
+
+@app.group("case")
+def case_group() -> None:
+    """Legal timelines of suspensions, checked against the measurements."""
+
+
+@case_group.command("show")
+@click.argument("case")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def show_command(case: str, as_json: bool) -> None:
+    """The dated, sourced events of CASE (a file or a shipped case name such as pk-x-2024)."""
+    loaded = load_case(case)
+    events: list[dict[str, Any]] = [
+        {
+            "date": e.date.isoformat(),
+            "kind": e.kind,
+            "actor": e.actor,
+            "summary": e.summary,
+            "requires": e.requires,
+            "deadline": e.deadline.isoformat() if e.deadline else None,
+            "sources": [{"name": s.name, "url": s.url} for s in e.sources],
+        }
+        for e in loaded.events
+    ]
+    if as_json:
+        scope = loaded.scope
+        doc = {
+            "id": loaded.id,
+            "title": loaded.title,
+            "scope": {"cc": scope.cc, "platform": scope.platform, "networks": scope.networks},
+            "events": events,
+        }
+        click.echo(orjson.dumps(doc).decode())
+        return
+    table = Table(title=loaded.title, title_justify="left")
+    for col in ("date", "kind", "what", "sources"):
+        table.add_column(col)
+    for e in events:
+        table.add_row(
+            e["date"], e["kind"], e["summary"], "; ".join(s["name"] for s in e["sources"])
+        )
+    Console().print(table)
+
+
+@case_group.command("check")
+@click.argument("case")
+@click.option(
+    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="Store folder.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def check_command(case: str, db: Path, as_json: bool) -> None:
+    """Whether each directive of CASE was followed, per network, with evidence ids."""
+    loaded = load_case(case)
+    con = open_existing_store(db)
+    try:
+        doc = check_case(loaded, con).to_json()
+    finally:
+        con.close()
+    if as_json:
+        click.echo(orjson.dumps(doc).decode())
+    else:
+        print_compliance(Console(), doc)
+
+
+def _when(value: str | None) -> str:
+    return "-" if value is None else value.replace("T", " ").removesuffix(":00Z")
+
+
+def print_compliance(console: Console, doc: dict[str, Any]) -> None:
+    """One table per directive: each network's status, since when, and its evidence."""
+    if doc["data"]["synthetic"]:
+        console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
+    console.print(f"[bold]{doc['title']}[/] ({doc['case']})")
+    for d in doc["directives"]:
+        table = Table(title=f"{d['status'].upper()}: {d['statement']}", title_justify="left")
+        for col in ("network", "status", "since", "blocked until", "days past", "evidence"):
+            table.add_column(col)
+        for n in d["networks"]:
+            until = _when(n["until"]) + (" (ongoing)" if n["ongoing"] else "")
+            days = "" if n["days_past_deadline"] is None else f"{n['days_past_deadline']:.1f}"
+            evidence = n["evidence"][0] if n["evidence"] else ""
+            more = f" +{len(n['evidence']) - 1}" if len(n["evidence"]) > 1 else ""
+            table.add_row(
+                n["network"], n["status"], _when(n["since"]), until, days, evidence + more
+            )
+        console.print(table)
