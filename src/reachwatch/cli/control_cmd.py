@@ -9,13 +9,15 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reachwatch.cli._app import app
-from reachwatch.control import ControlServer, parse_resolver
 from reachwatch.errors import UserError
+
+if TYPE_CHECKING:
+    from reachwatch.control import ControlServer
 
 
 class _OneLineErrors(click.Group):
@@ -70,6 +72,9 @@ def serve_command(
     host: str, port: int, resolver: str | None, ca_file: str | None, allow_private: bool
 ) -> None:
     """Answer OONI test-helper requests (POST JSON to /) until interrupted."""
+    # Imported here: the control pulls in aiohttp and the probe, which other commands never need.
+    from reachwatch.control import ControlServer, parse_resolver
+
     if not 0 <= port < 65536:
         raise UserError(f"--port {port} is not a port number")
     try:

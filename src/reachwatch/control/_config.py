@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from dataclasses import dataclass, field
-
-from reachwatch.probe import steps
 
 
 @dataclass(frozen=True)
@@ -39,10 +36,6 @@ class ControlConfig:
     allow_private: bool = False
     ports: frozenset[int] | None = None  # allowed target ports without allow_private
     limits: Limits = field(default_factory=Limits)
-
-    def ssl_context(self) -> ssl.SSLContext:
-        # The probe's own context, so both ends offer the same TLS (ALPN included).
-        return steps.make_ssl_context(self.ca_file)
 
 
 def parse_resolver(text: str) -> tuple[str, int]:

@@ -56,7 +56,8 @@ class Measurement:
         self.config = config
         self.limits = config.limits
         self.policy = AddressPolicy(allow_private=config.allow_private, ports=config.ports)
-        self.ssl_context = config.ssl_context()
+        # The probe's own context, so both ends offer the same TLS (ALPN included).
+        self.ssl_context = steps.make_ssl_context(config.ca_file)
         self.deadline = _Deadline(self.limits.budget)
         self._slots = asyncio.Semaphore(self.limits.max_parallel_steps)
 
