@@ -31,11 +31,14 @@ def format_endpoint(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-async def open_tcp(ip: str, port: int) -> socket.socket:
-    """A connected non-blocking socket; raises OSError on failure (no timeout of its own)."""
+async def open_tcp(ip: str, port: int, local_address: str | None = None) -> socket.socket:
+    """A connected non-blocking socket, from `local_address` when given; raises OSError on
+    failure (no timeout of its own)."""
     sock = socket.socket(family_of(ip), socket.SOCK_STREAM)
     sock.setblocking(False)
     try:
+        if local_address is not None:
+            sock.bind(sockaddr(local_address, 0))
         await asyncio.get_running_loop().sock_connect(sock, sockaddr(ip, port))
     except BaseException:
         sock.close()

@@ -53,6 +53,7 @@ async def resolve_udp(
     resolver: tuple[str, int],
     *,
     timeout: float,
+    local_address: str | None = None,
     started: float | None = None,
     transaction_id: int = 0,
 ) -> list[dict[str, Any]]:
@@ -66,7 +67,7 @@ async def resolve_udp(
         try:
             async with asyncio.timeout(timeout):
                 response, _ = await dns.asyncquery.udp_with_fallback(
-                    query, ip, timeout=timeout, port=port
+                    query, ip, timeout=timeout, port=port, source=local_address
                 )
             answers, failure = _answers_of(response, qtype)
         except Exception as exc:
@@ -85,6 +86,7 @@ async def resolve_doh(
     timeout: float,
     ssl_context: ssl.SSLContext,
     address: str | None = None,
+    local_address: str | None = None,
     started: float | None = None,
     transaction_id: int = 0,
 ) -> list[dict[str, Any]]:
@@ -111,6 +113,7 @@ async def resolve_doh(
                     ],
                     body=query.to_wire(),
                     body_cap=_MAX_DOH_RESPONSE,
+                    local_address=local_address,
                 )
             if result.failure is not None:
                 raise _DohFailure(result.failure)

@@ -73,6 +73,7 @@ async def exchange(
     on_data: Callable[[int], None] | None = None,
     resolve: Resolve | None = None,
     timeout: float | None = None,
+    local_address: str | None = None,
 ) -> Exchange:
     """One HTTP/1.1 request to `address` (or the URL's host, resolved) with SNI/Host of the URL.
 
@@ -81,10 +82,18 @@ async def exchange(
     and the timeout land in `failure`; whatever arrived before them is kept.
     """
     result = Exchange(url=url, method=method)
-    work = _fill(
-        result, address, ssl_context, headers, body, body_cap, read_limit, on_data, resolve
+    plan = _Plan(
+        address=address,
+        ssl_context=ssl_context,
+        headers=headers or _BROWSER_HEADERS,
+        body=body,
+        body_cap=body_cap,
+        read_limit=body_cap if read_limit is None else read_limit,
+        on_data=on_data,
+        resolve=resolve,
+        local_address=local_address,
     )
-    task = asyncio.ensure_future(work)
+    task = asyncio.ensure_future(_fill(result, plan))
     done, _ = await asyncio.wait({task}, timeout=timeout)
     if task not in done:
         task.cancel()
@@ -94,35 +103,39 @@ async def exchange(
     return result
 
 
-async def _fill(
-    result: Exchange,
-    address: str | None,
-    ssl_context: ssl.SSLContext,
-    headers: list[tuple[str, str]] | None,
-    body: bytes,
-    body_cap: int,
-    read_limit: int | None,
-    on_data: Callable[[int], None] | None,
-    resolve: Resolve | None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything about a request besides its URL."""
+
+    address: str | None
+    ssl_context: ssl.SSLContext
+    headers: list[tuple[str, str]]
+    body: bytes
+    body_cap: int
+    read_limit: int
+    on_data: Callable[[int], None] | None
+    resolve: Resolve | None
+    local_address: str | None
+
+
+async def _fill(result: Exchange, plan: _Plan) -> None:
     parts = urlsplit(result.url)
     try:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise _HttpFailure("http_unsupported_url")
         host = parts.hostname
         result.port = parts.port or (443 if parts.scheme == "https" else 80)
-        result.address = address or await _address_for(host, resolve)
-        conn = Connection(await open_tcp(result.address, result.port))
+        result.address = plan.address or await _address_for(host, plan.resolve)
+        conn = Connection(await open_tcp(result.address, result.port, plan.local_address))
         try:
             if parts.scheme == "https":
-                await conn.start_tls(ssl_context, host)
+                await conn.start_tls(plan.ssl_context, host)
                 assert conn.tls is not None
                 result.alpn = conn.tls.selected_alpn_protocol()
                 if result.alpn not in (None, "http/1.1"):
                     raise _HttpFailure(f"http_unsupported_protocol: {result.alpn}")
-            client = await _request(conn, result, parts, headers or _BROWSER_HEADERS, body)
-            limit = body_cap if read_limit is None else read_limit
-            await _read_response(conn, client, result, body_cap, limit, on_data)
+            client = await _request(conn, result, parts, plan.headers, plan.body)
+            await _read_response(conn, client, result, plan.body_cap, plan.read_limit, plan.on_data)
         finally:
             conn.close()
     except _HttpFailure as exc:
@@ -142,6 +155,7 @@ async def http_fetch(
     body_cap: int = BODY_CAP,
     max_redirects: int = 10,
     resolve: Resolve | None = None,
+    local_address: str | None = None,
     started: float | None = None,
     transaction_id: int = 0,
 ) -> list[dict[str, Any]]:
@@ -164,6 +178,7 @@ async def http_fetch(
             body_cap=body_cap,
             resolve=resolve,
             timeout=max(deadline - begin, 0.0),
+            local_address=local_address,
         )
         entries.append(request_entry(result, span(started, begin), transaction_id + hop))
         location = result.header("Location")

@@ -51,6 +51,7 @@ async def quic_handshake(
     timeout: float,
     ca_file: str | None,
     verify: bool = True,
+    local_address: str | None = None,
     started: float | None = None,
     transaction_id: int = 0,
 ) -> dict[str, Any]:
@@ -73,6 +74,7 @@ async def quic_handshake(
         transport, protocol = await loop.create_datagram_endpoint(
             lambda: _HandshakeWatcher(QuicConnection(configuration=config)),
             remote_addr=sockaddr(ip, port),
+            local_addr=sockaddr(local_address, 0) if local_address else None,
             family=family_of(ip),
         )
         entry["failure"] = await _await_handshake(protocol, sockaddr(ip, port), timeout)

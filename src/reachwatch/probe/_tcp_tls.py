@@ -16,14 +16,20 @@ _ENCODING_DER = 2
 
 
 async def tcp_connect(
-    ip: str, port: int, *, timeout: float, started: float | None = None, transaction_id: int = 0
+    ip: str,
+    port: int,
+    *,
+    timeout: float,
+    local_address: str | None = None,
+    started: float | None = None,
+    transaction_id: int = 0,
 ) -> dict[str, Any]:
     """Connect to ip:port and close; an OONI tcp_connect entry."""
     begin = now()
     failure: str | None = None
     try:
         async with asyncio.timeout(timeout):
-            sock = await open_tcp(ip, port)
+            sock = await open_tcp(ip, port, local_address)
         sock.close()
     except Exception as exc:
         failure = failure_from_exception(exc)
@@ -44,6 +50,7 @@ async def tls_handshake(
     timeout: float,
     ssl_context: ssl.SSLContext,
     decoy: bool = False,
+    local_address: str | None = None,
     started: float | None = None,
     transaction_id: int = 0,
 ) -> dict[str, Any]:
@@ -67,7 +74,7 @@ async def tls_handshake(
     conn: Connection | None = None
     try:
         async with asyncio.timeout(timeout):
-            conn = Connection(await open_tcp(ip, port))
+            conn = Connection(await open_tcp(ip, port, local_address))
             await conn.start_tls(ssl_context, server_name)
         assert conn.tls is not None
         entry.update(describe_session(conn.tls))

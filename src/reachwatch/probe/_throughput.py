@@ -20,6 +20,7 @@ async def throughput_sample(
     max_bytes: int,
     max_seconds: float,
     resolve: Resolve | None = None,
+    local_address: str | None = None,
 ) -> dict[str, Any]:
     """Download url (pinned to address) until max_bytes or max_seconds, whichever comes first.
 
@@ -48,6 +49,7 @@ async def throughput_sample(
         on_data=on_data,
         resolve=resolve,
         timeout=max_seconds,
+        local_address=local_address,
     )
     seconds = round(now() - begin, 4)
     if received and (not samples or samples[-1][1] != received):

@@ -1,0 +1,326 @@
+"""The measurement engine: every step for every target, concurrently, each one bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from reachwatch.formats.reachwatch import build_measurement
+from reachwatch.probe import steps
+from reachwatch.probe._clock import now
+from reachwatch.probe._conn import format_endpoint
+from reachwatch.probe._system import system_address
+from reachwatch.probe._targets import Target
+
+T = TypeVar("T")
+
+# Cloudflare's public DoH service, addressed by IP so no lookup is needed to reach it.
+DEFAULT_DOH_URL = "https://1.1.1.1/dns-query"
+NO_CONTROL = "x_no_control"
+
+Progress = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeOptions:
+    """How to measure. Timeouts are per step, in seconds; steps of all targets overlap."""
+
+    control_url: str | None = None
+    resolver: tuple[str, int] | None = None
+    doh_url: str | None = DEFAULT_DOH_URL
+    ca_file: str | None = None
+    probe_cc: str = "ZZ"
+    probe_asn: str = "AS0"
+    system_resolver: bool = True
+    dns_timeout: float = 4.0
+    connect_timeout: float = 5.0
+    tls_timeout: float = 5.0
+    http_timeout: float = 10.0
+    quic_timeout: float = 5.0
+    control_timeout: float = 30.0
+    quic: bool = True
+    throughput: bool = True
+    throughput_bytes: int = 2 * 1024 * 1024
+    throughput_seconds: float = 3.0
+    max_addresses: int = 4  # per address family
+    concurrency: int = 64  # network steps in flight at once, over all targets
+    decoy_sni: str = steps.DECOY_SNI
+    local_address: str | None = None  # measure from this address (multi-homed hosts, labs)
+
+
+@dataclass(slots=True)
+class _Connected:
+    tcp: dict[str, Any]
+    tls: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        """TCP (and, for https, the real-SNI handshake) succeeded on this address."""
+        if self.tcp["status"]["failure"] is not None:
+            return False
+        return not self.tls or self.tls[0]["failure"] is None
+
+
+class TargetMeasurer:
+    """Measures one URL: DNS, TCP, TLS (+decoy), HTTP, QUIC, throughput, and the control."""
+
+    def __init__(
+        self,
+        target: Target,
+        options: ProbeOptions,
+        *,
+        ipv6: bool,
+        slots: asyncio.Semaphore,
+        progress: Progress | None = None,
+    ) -> None:
+        self.target = target
+        self.options = options
+        self.ipv6 = ipv6
+        self._slots = slots
+        self._progress = progress
+        self._context = steps.make_ssl_context(options.ca_file)
+        self._decoy_context = steps.make_ssl_context(options.ca_file, verify=False)
+        self._ids = itertools.count(1)
+        self._started = now()
+        parts = urlsplit(target.url)
+        self.host = parts.hostname or ""
+        self.https = parts.scheme == "https"
+        self.port = parts.port or (443 if self.https else 80)
+
+    async def measure(self) -> dict[str, Any]:
+        """The measurement line (docs/measurement-format.md), not yet judged."""
+        started_at = datetime.datetime.now(datetime.UTC)
+        self._started = now()
+        self._report("dns")
+        queries = await self._resolve()
+        addresses, unmeasured = self._addresses(queries)
+        control = asyncio.ensure_future(self._control(addresses + unmeasured))
+        self._report("connect")
+        quic_addresses = addresses if self.https and self.options.quic else []
+        connected, quic = await asyncio.gather(
+            asyncio.gather(*(self._connect(ip) for ip in addresses)),
+            asyncio.gather(*(self._quic(ip) for ip in quic_addresses)),
+        )
+        self._report("http")
+        requests = await self._fetch(connected)
+        throughput = await self._throughput(requests)
+        self._report("control")
+        control_answer, control_failure = await control
+        test_keys = {
+            "queries": queries,
+            "tcp_connect": [c.tcp for c in connected],
+            "tls_handshakes": [entry for c in connected for entry in c.tls],
+            "requests": requests,
+            "control": control_answer,
+            "control_failure": control_failure,
+            "blocking": None,
+            "accessible": None,
+            "x_ipv6_capable": self.ipv6,
+            "x_unmeasured_addresses": unmeasured,
+            "x_quic_handshakes": list(quic),
+            "x_throughput": throughput,
+            "x_reachwatch": None,
+        }
+        annotations = {"platform": self.target.platform} if self.target.platform else {}
+        return build_measurement(
+            input_url=self.target.url,
+            test_keys=test_keys,
+            started_at=started_at,
+            runtime=now() - self._started,
+            probe_cc=self.options.probe_cc,
+            probe_asn=self.options.probe_asn,
+            resolver_ip=self.options.resolver[0] if self.options.resolver else None,
+            annotations=annotations,
+        )
+
+    async def _bounded(self, step: Awaitable[T]) -> T:
+        """Run a step once one of the engine's slots is free (the step starts only then)."""
+        async with self._slots:
+            return await step
+
+    def _report(self, stage: str) -> None:
+        if self._progress is not None:
+            self._progress(self.target.url, stage)
+
+    async def _resolve(self) -> list[dict[str, Any]]:
+        opts, host, at = self.options, self.host, self._started
+        timeout = opts.dns_timeout
+        lookups: list[Awaitable[list[dict[str, Any]]]] = []
+        if opts.system_resolver:
+            tid = next(self._ids)
+            lookups.append(
+                steps.resolve_getaddrinfo(host, timeout=timeout, started=at, transaction_id=tid)
+            )
+        if opts.resolver is not None:
+            tid = next(self._ids)
+            lookups.append(
+                steps.resolve_udp(
+                    host,
+                    opts.resolver,
+                    timeout=timeout,
+                    started=at,
+                    transaction_id=tid,
+                    local_address=self.options.local_address,
+                )
+            )
+        if opts.doh_url is not None:
+            tid = next(self._ids)
+            lookups.append(
+                steps.resolve_doh(
+                    host,
+                    opts.doh_url,
+                    timeout=timeout,
+                    ssl_context=self._context,
+                    started=at,
+                    transaction_id=tid,
+                    local_address=self.options.local_address,
+                )
+            )
+        results = await asyncio.gather(*(self._bounded(lookup) for lookup in lookups))
+        return [entry for entries in results for entry in entries]
+
+    def _addresses(self, queries: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Addresses to measure (system resolver's first, capped per family) and those left
+        out because this network (or the chosen local address) cannot reach their family."""
+        found = steps.addresses_of(queries)
+        v4 = [a for a in found if ":" not in a][: self.options.max_addresses]
+        v6 = [a for a in found if ":" in a][: self.options.max_addresses]
+        local = self.options.local_address
+        if local is not None:
+            return (v6, v4) if ":" in local else (v4, v6)
+        return (v4 + v6, []) if self.ipv6 else (v4, v6)
+
+    async def _connect(self, ip: str) -> _Connected:
+        opts = self.options
+        tcp = await self._bounded(
+            steps.tcp_connect(
+                ip,
+                self.port,
+                timeout=opts.connect_timeout,
+                started=self._started,
+                transaction_id=next(self._ids),
+                local_address=self.options.local_address,
+            )
+        )
+        result = _Connected(tcp)
+        if not self.https or tcp["status"]["failure"] is not None:
+            return result
+        real = await self._handshake(ip, self.host, decoy=False)
+        result.tls.append(real)
+        if real["failure"] is not None:
+            # Same address, unrelated name: if this one works, the name is what is filtered.
+            result.tls.append(await self._handshake(ip, opts.decoy_sni, decoy=True))
+        return result
+
+    async def _handshake(self, ip: str, server_name: str, *, decoy: bool) -> dict[str, Any]:
+        context = self._decoy_context if decoy else self._context
+        return await self._bounded(
+            steps.tls_handshake(
+                ip,
+                self.port,
+                server_name,
+                timeout=self.options.tls_timeout,
+                ssl_context=context,
+                decoy=decoy,
+                started=self._started,
+                transaction_id=next(self._ids),
+                local_address=self.options.local_address,
+            )
+        )
+
+    async def _quic(self, ip: str) -> dict[str, Any]:
+        return await self._bounded(
+            steps.quic_handshake(
+                ip,
+                self.port,
+                self.host,
+                timeout=self.options.quic_timeout,
+                ca_file=self.options.ca_file,
+                started=self._started,
+                transaction_id=next(self._ids),
+                local_address=self.options.local_address,
+            )
+        )
+
+    async def _fetch(self, connected: Sequence[_Connected]) -> list[dict[str, Any]]:
+        usable = next((c for c in connected if c.usable), None)
+        if usable is None:
+            return []  # nothing answered: the failures are already recorded below HTTP
+        address = usable.tcp["ip"]
+        return await self._bounded(
+            steps.http_fetch(
+                self.target.url,
+                address=address,
+                timeout=self.options.http_timeout,
+                ssl_context=self._context,
+                resolve=self._resolve_one,
+                started=self._started,
+                transaction_id=next(self._ids) * 100,
+                local_address=self.options.local_address,
+            )
+        )
+
+    async def _throughput(self, requests: list[dict[str, Any]]) -> dict[str, Any] | None:
+        if not self.options.throughput or not requests or requests[0]["failure"] is not None:
+            return None
+        final = requests[0]
+        address = _host_of_endpoint(final["address"])
+        return await self._bounded(
+            steps.throughput_sample(
+                final["request"]["url"],
+                address=address,
+                ssl_context=self._context,
+                max_bytes=self.options.throughput_bytes,
+                max_seconds=self.options.throughput_seconds,
+                resolve=self._resolve_one,
+                local_address=self.options.local_address,
+            )
+        )
+
+    async def _resolve_one(self, host: str) -> str:
+        """An address for a host met along redirects: the UDP resolver's, else the system's."""
+        resolver = self.options.resolver
+        if resolver is None:
+            return await system_address(host)
+        entries = await steps.resolve_udp(
+            host,
+            resolver,
+            timeout=self.options.dns_timeout,
+            local_address=self.options.local_address,
+        )
+        found = steps.addresses_of(entries)
+        if not found:
+            raise OSError(f"no address for {host}")
+        return found[0]
+
+    async def _control(self, addresses: list[str]) -> tuple[dict[str, Any], str | None]:
+        control_url = self.options.control_url
+        if control_url is None:
+            return {}, NO_CONTROL
+        from reachwatch.control import ControlUnavailable, query_control
+
+        try:
+            answer = await query_control(
+                control_url,
+                target_url=self.target.url,
+                addresses=[format_endpoint(ip, self.port) for ip in addresses],
+                quic=self.https and self.options.quic,
+                throughput=self.options.throughput,
+                timeout=self.options.control_timeout,
+                ssl_context=self._context,
+            )
+        except ControlUnavailable as exc:
+            return {}, f"x_control_unavailable: {exc.reason}"
+        return answer, None
+
+
+def _host_of_endpoint(endpoint: str | None) -> str | None:
+    if endpoint is None:
+        return None
+    host = endpoint.rsplit(":", 1)[0]
+    return host[1:-1] if host.startswith("[") else host
