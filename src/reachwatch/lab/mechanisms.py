@@ -1,0 +1,215 @@
+"""What a censor can do, one function per mechanism; scenario files name them with parameters.
+
+A mechanism receives the `Setup` of the scenario being built and adds to it: iptables rules
+and tc commands for the isp namespace, entries of the isp resolver's policy, or changes to the
+internet side. To add a behaviour seen in the wild, write a function here decorated with
+`@mechanism("name")` and a scenario file under scenarios/ that uses it; the harness needs no
+change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from reachwatch.lab._plan import (
+    BOGON,
+    CENSOR_BLOCKPAGE,
+    CENSOR_MITM,
+    DOH_ADDRESS,
+    AddressPlan,
+)
+
+Params = Mapping[str, Any]
+Mechanism = Callable[["Setup", Params], None]
+
+MECHANISMS: dict[str, Mechanism] = {}
+
+# Connection marks: the throttled class and connections whose later packets are dropped.
+THROTTLE_MARK = "0x10"
+BLACKHOLE_MARK = "0x20"
+
+
+@dataclass
+class Setup:
+    """Everything a scenario changes in the lab, filled by its mechanisms."""
+
+    plan: AddressPlan
+    isp_client_link: str  # the isp's interface toward the client (egress of downloads)
+    iptables: list[list[str]] = field(default_factory=list)  # argv after `iptables`
+    tc: list[list[str]] = field(default_factory=list)  # argv after `tc`
+    resolver_drop: set[str] = field(default_factory=set)
+    resolver_nxdomain: set[str] = field(default_factory=set)
+    resolver_forged: dict[str, list[str]] = field(default_factory=dict)
+    platform_servers: bool = True
+    ipv6_records: bool = False
+
+    def rule(self, line: str) -> None:
+        """Add an iptables rule for the isp namespace, written as after `iptables`."""
+        self.iptables.append(line.split())
+
+    def hosts(self, params: Params) -> list[str]:
+        """The hosts a mechanism targets: `hosts:` in the scenario, else all the platform's."""
+        chosen = params.get("hosts")
+        return list(chosen) if chosen else self.plan.hosts
+
+    def addresses(self, params: Params) -> list[str]:
+        return [self.plan.v4[host] for host in self.hosts(params)]
+
+
+def mechanism(name: str) -> Callable[[Mechanism], Mechanism]:
+    def register(function: Mechanism) -> Mechanism:
+        if name in MECHANISMS:
+            raise ValueError(f"mechanism {name!r} defined twice")
+        MECHANISMS[name] = function
+        return function
+
+    return register
+
+
+def sni_match(host: str) -> str:
+    """An iptables string match for exactly this SNI: the name with its 2-byte length prefix,
+    so `x.com` does not also match `example.com`."""
+    return f"-m string --algo bm --hex-string |{len(host):04x}|{host}"
+
+
+# --- DNS --------------------------------------------------------------------------------
+
+
+@mechanism("resolver_nxdomain")
+def resolver_nxdomain(setup: Setup, params: Params) -> None:
+    setup.resolver_nxdomain.update(setup.hosts(params))
+
+
+@mechanism("resolver_bogon")
+def resolver_bogon(setup: Setup, params: Params) -> None:
+    for host in setup.hosts(params):
+        setup.resolver_forged[host] = [str(params.get("address", BOGON))]
+
+
+@mechanism("resolver_inject")
+def resolver_inject(setup: Setup, params: Params) -> None:
+    """Answer the address of the censor's blockpage server instead of the platform's."""
+    for host in setup.hosts(params):
+        setup.resolver_forged[host] = [CENSOR_BLOCKPAGE]
+
+
+@mechanism("resolver_drop")
+def resolver_drop(setup: Setup, params: Params) -> None:
+    setup.resolver_drop.update(setup.hosts(params))
+
+
+@mechanism("block_doh")
+def block_doh(setup: Setup, params: Params) -> None:
+    for proto in ("tcp", "udp"):
+        setup.rule(f"-A FORWARD -d {DOH_ADDRESS} -p {proto} --dport 443 -j DROP")
+
+
+# --- TCP/IP -----------------------------------------------------------------------------
+
+
+@mechanism("drop_syn")
+def drop_syn(setup: Setup, params: Params) -> None:
+    for address in setup.addresses(params):
+        setup.rule(f"-A FORWARD -d {address} -p tcp --syn -j DROP")
+
+
+@mechanism("reset_syn")
+def reset_syn(setup: Setup, params: Params) -> None:
+    for address in setup.addresses(params):
+        setup.rule(f"-A FORWARD -d {address} -p tcp --syn -j REJECT --reject-with tcp-reset")
+
+
+@mechanism("drop_quic")
+def drop_quic(setup: Setup, params: Params) -> None:
+    for address in setup.addresses(params):
+        setup.rule(f"-A FORWARD -d {address} -p udp --dport 443 -j DROP")
+
+
+# --- TLS --------------------------------------------------------------------------------
+
+
+@mechanism("sni_filter")
+def sni_filter(setup: Setup, params: Params) -> None:
+    """DPI on the ClientHello: `action: reset` sends an RST to the client; `action: drop`
+    blackholes the rest of the connection."""
+    action = params.get("action", "reset")
+    if action not in ("reset", "drop"):
+        raise ValueError(f"sni_filter action must be reset or drop, not {action!r}")
+    for host in setup.hosts(params):
+        match = f"-A FORWARD -p tcp --dport 443 {sni_match(host)}"
+        if action == "reset":
+            setup.rule(f"{match} -j REJECT --reject-with tcp-reset")
+        else:
+            setup.rule(f"{match} -j CONNMARK --set-mark {BLACKHOLE_MARK}")
+    if action == "drop":
+        setup.rule(f"-A FORWARD -m connmark --mark {BLACKHOLE_MARK} -j DROP")
+
+
+@mechanism("tls_mitm")
+def tls_mitm(setup: Setup, params: Params) -> None:
+    """Divert TLS to the platform to the censor's server, which presents its own certificate."""
+    for address in setup.addresses(params):
+        setup.rule(
+            f"-t nat -A PREROUTING -d {address} -p tcp --dport 443"
+            f" -j DNAT --to-destination {CENSOR_MITM}:443"
+        )
+
+
+# --- HTTP -------------------------------------------------------------------------------
+
+
+@mechanism("http_blockpage")
+def http_blockpage(setup: Setup, params: Params) -> None:
+    """A transparent proxy: plain HTTP to the platform is answered by the censor's blockpage."""
+    for address in setup.addresses(params):
+        setup.rule(
+            f"-t nat -A PREROUTING -d {address} -p tcp --dport 80"
+            f" -j DNAT --to-destination {CENSOR_BLOCKPAGE}:80"
+        )
+
+
+# --- throughput -------------------------------------------------------------------------
+
+
+@mechanism("throttle_sni")
+def throttle_sni(setup: Setup, params: Params) -> None:
+    """Mark connections whose ClientHello names the platform; shape what they send back to the
+    client to `rate` per platform address (one htb class each, with a short queue that drops
+    like a policer rather than buffering seconds of data)."""
+    rate = str(params.get("rate", "128kbit"))
+    for host in setup.hosts(params):
+        setup.rule(
+            f"-t mangle -A FORWARD -p tcp --dport 443 {sni_match(host)}"
+            f" -j CONNMARK --set-mark {THROTTLE_MARK}"
+        )
+    dev = setup.isp_client_link
+    setup.tc.append(f"qdisc add dev {dev} root handle 1: htb default 10".split())
+    setup.tc.append(f"class add dev {dev} parent 1: classid 1:10 htb rate 1gbit".split())
+    for index, address in enumerate(setup.addresses(params)):
+        classid = f"1:{0x20 + index:x}"
+        # CLASSIFY picks the class itself: this kernel's tc has no fw classifier to match marks.
+        setup.rule(
+            f"-t mangle -A POSTROUTING -o {dev} -s {address} -m connmark --mark {THROTTLE_MARK}"
+            f" -j CLASSIFY --set-class {classid}"
+        )
+        setup.tc.append(
+            f"class add dev {dev} parent 1: classid {classid} htb rate {rate} ceil {rate}".split()
+        )
+        setup.tc.append(f"qdisc add dev {dev} parent {classid} pfifo limit 20".split())
+
+
+# --- the internet side ------------------------------------------------------------------
+
+
+@mechanism("servers_down")
+def servers_down(setup: Setup, params: Params) -> None:
+    """The platform's servers are not running at all (an outage, not censorship)."""
+    setup.platform_servers = False
+
+
+@mechanism("ipv6_records")
+def ipv6_records(setup: Setup, params: Params) -> None:
+    """Publish AAAA records (reachable from the internet side, not from the client)."""
+    setup.ipv6_records = True

@@ -1,0 +1,219 @@
+"""Scenario files, mechanisms, scoring and the node process: everything that needs no root."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from reachwatch.catalog import load_catalog
+from reachwatch.errors import UserError
+from reachwatch.lab import HostResult, LabReport, ScenarioResult, load_scenarios, parse_scenario
+from reachwatch.lab._plan import AddressPlan
+from reachwatch.lab._report import doh_resolves
+from reachwatch.lab._scenario import Expectation
+from reachwatch.lab.mechanisms import MECHANISMS, Setup, sni_match
+
+ISSUE_TABLE = [
+    "baseline",
+    "dns.nxdomain",
+    "dns.bogon",
+    "dns.injected",
+    "dns.timeout",
+    "tcp.timeout",
+    "tcp.reset",
+    "tls.reset",
+    "tls.timeout",
+    "tls.mitm",
+    "http.blockpage",
+    "quic.blocked",
+    "throttled",
+    "server.down",
+    "no.ipv6",
+    "dns.poison.doh.ok",
+]
+LAB_NETWORKS = ("198.18.", "198.19.", "fd72:6c61:6200:", "127.")
+
+
+def plan() -> AddressPlan:
+    return AddressPlan(load_catalog().get("x"))
+
+
+def test_shipped_scenarios_are_the_issue_table() -> None:
+    scenarios = load_scenarios()
+    assert [s.name for s in scenarios] == ISSUE_TABLE
+    never_blocked = {s.name: s.expect.verdict for s in scenarios}
+    assert never_blocked["baseline"] == never_blocked["no.ipv6"] == "accessible"
+    assert never_blocked["server.down"] == "down"
+    for scenario in scenarios:
+        if scenario.expect.verdict == "blocked":
+            assert scenario.expect.technique, scenario.name
+
+
+def test_every_rule_names_only_lab_addresses() -> None:
+    for scenario in load_scenarios():
+        setup = Setup(plan(), "rwlab0000-ic")
+        scenario.apply(setup)
+        tokens = [token for rule in setup.iptables for token in rule]
+        addresses = [t.split(":")[0] for t in tokens if t[:1].isdigit() and t.count(".") == 3]
+        assert all(a.startswith(LAB_NETWORKS) for a in addresses), (scenario.name, addresses)
+        forged = [a for answer in setup.resolver_forged.values() for a in answer]
+        assert all(a.startswith(LAB_NETWORKS) for a in forged), scenario.name
+
+
+def test_sni_match_is_exact_thanks_to_the_length_prefix() -> None:
+    assert sni_match("x.com").endswith("--hex-string |0005|x.com")
+    assert "|000b|example.com" not in sni_match("x.com")
+
+
+def test_mechanisms_fill_the_setup() -> None:
+    setup = Setup(plan(), "rwlab0000-ic")
+    MECHANISMS["throttle_sni"](setup, {"rate": "128kbit", "hosts": ["x.com", "t.co"]})
+    assert any("CLASSIFY" in rule for rule in setup.iptables)
+    assert sum(cmd[:2] == ["class", "add"] for cmd in setup.tc) == 3  # default + one per host
+    MECHANISMS["resolver_nxdomain"](setup, {})
+    assert setup.resolver_nxdomain == set(plan().hosts)
+
+
+def test_bad_scenario_files_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown mechanism"):
+        parse_scenario({"name": "n", "expect": {"verdict": "blocked"}, "setup": [{"no": {}}]}, "f")
+    with pytest.raises(UserError, match="needs a verdict"):
+        parse_scenario({"name": "n", "expect": {}}, "f")
+    (tmp_path / "a.yaml").write_text("name: same\nexpect: {verdict: accessible}\n")
+    (tmp_path / "b.yaml").write_text("name: same\nexpect: {verdict: accessible}\n")
+    with pytest.raises(UserError, match="share a name"):
+        load_scenarios(tmp_path)
+
+
+def test_per_host_exceptions_are_documented() -> None:
+    doc = {
+        "name": "n",
+        "expect": {"verdict": "blocked", "technique": "tls.reset"},
+        "hosts": {"t.co": {"verdict": "inconclusive", "why": "shared address"}},
+    }
+    scenario = parse_scenario(doc, "f")
+    assert scenario.expectation("t.co") == Expectation("inconclusive", None, "shared address")
+    assert scenario.expectation("x.com").technique == "tls.reset"
+
+
+def _result(host: str, expected: Expectation, verdict: str, technique: str | None) -> HostResult:
+    return HostResult(host, expected, verdict, technique, {"input": f"https://{host}/"})
+
+
+def test_scoring_accuracy_and_confusion() -> None:
+    blocked = Expectation("blocked", "tls.reset")
+    report = LabReport(
+        [
+            ScenarioResult(
+                "tls.reset",
+                "",
+                [
+                    _result("x.com", blocked, "blocked", "tls.reset"),
+                    _result("t.co", blocked, "blocked", "tcp.reset"),
+                    _result("api.x.com", blocked, "inconclusive", None),
+                ],
+                1.0,
+            )
+        ],
+        1.0,
+    )
+    doc = report.to_json()
+    assert doc["accuracy"] == round(1 / 3, 4)
+    assert doc["confusion_matrix"] == {
+        "blocked:tls.reset": {"blocked:tls.reset": 1, "blocked:tcp.reset": 1, "inconclusive": 1}
+    }
+    host = doc["scenarios"][0]["hosts"][0]
+    assert set(host) >= {
+        "host",
+        "expected_verdict",
+        "expected_technique",
+        "verdict",
+        "technique",
+        "measurement",
+    }
+
+
+def test_a_failed_check_is_never_counted_right() -> None:
+    expected = Expectation("blocked", "dns.injected")
+    result = HostResult("x.com", expected, "blocked", "dns.injected", {}, {"doh_resolves": False})
+    assert not result.correct
+
+
+def test_doh_resolves_reads_the_measurement() -> None:
+    measurement = {
+        "test_keys": {
+            "queries": [
+                {"engine": "udp", "failure": None, "answers": [{"ipv4": "198.18.3.1"}]},
+                {"engine": "doh", "failure": None, "answers": [{"ipv4": "198.19.1.1"}]},
+            ]
+        }
+    }
+    assert doh_resolves(measurement, ["198.19.1.1"])
+    assert not doh_resolves(measurement, ["198.19.1.2"])
+
+
+def test_lab_without_root_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from reachwatch.cli._app import app
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    for args in (["lab", "run", "--scenario", "baseline"], ["lab", "clean"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 3
+        assert result.output.strip().count("\n") == 0
+        assert "needs root" in result.output
+
+
+def test_unknown_scenario_is_one_line() -> None:
+    from reachwatch.cli._app import app
+
+    result = CliRunner().invoke(app, ["lab", "run", "--scenario", "nope"])
+    assert result.exit_code == 2 and "no scenario named 'nope'" in result.output
+
+
+def test_node_process_serves_and_exits_when_stdin_closes(tmp_path: Path) -> None:
+    page = {"*": {"page": {"title": "T"}}}
+    spec = {
+        "servers": [
+            {"kind": "dns", "host": "127.0.0.1", "port": 0, "zone": {"x.com": ["127.0.0.1"]}},
+            {"kind": "web", "host": "127.0.0.1", "port": 0, "sites": page},
+        ]
+    }
+    path = tmp_path / "spec.json"
+    path.write_bytes(orjson.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    node = subprocess.Popen(
+        [sys.executable, "-m", "reachwatch.lab.node", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert node.stdout is not None and node.stdin is not None
+    assert node.stdout.readline().strip() == b"ready"
+    node.stdin.close()
+    assert node.wait(timeout=10) == 0
+
+
+def test_node_reports_a_port_clash(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        spec = {"servers": [{"kind": "web", "host": "127.0.0.1", "port": port, "sites": {}}]}
+        path = tmp_path / "spec.json"
+        path.write_bytes(orjson.dumps(spec))
+        done = subprocess.run(
+            [sys.executable, "-m", "reachwatch.lab.node", str(path)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+    assert done.returncode == 1 and b"lab node:" in done.stderr
