@@ -11,6 +11,7 @@ _COMMAND_MODULES = (
     "catalog_cmd",
     "control_cmd",
     "ooni_cmd",
+    "lab_cmd",
     "detect_cmd",
     "simulate_cmd",
     "case_cmd",
