@@ -45,8 +45,21 @@ _CONNECTS: list[Any] | None = None
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _CONNECTS is not None and event in ("socket.connect", "socket.sendto", "socket.sendmsg"):
-        _CONNECTS.append(args[1])
+    if _CONNECTS is None or event not in ("socket.connect", "socket.sendto", "socket.sendmsg"):
+        return
+    sock, address = args[0], args[1]
+    if event == "socket.connect" and sock.type == socket.SOCK_DGRAM and _is_documentation(address):
+        return  # the route check: connect() on a UDP socket sends nothing
+    _CONNECTS.append(address)
+
+
+def _is_documentation(address: Any) -> bool:
+    documentation = (ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("2001:db8::/32"))
+    try:
+        ip = ipaddress.ip_address(str(address[0]))
+    except (ValueError, TypeError, IndexError):
+        return False
+    return any(ip in net for net in documentation if net.version == ip.version)
 
 
 sys.addaudithook(_audit)
@@ -135,6 +148,7 @@ class WorldFactory:
         *,
         sites: Mapping[str, Site] | None = None,
         control: bool = True,
+        aaaa: Mapping[str, str] | None = None,
     ) -> AsyncIterator[World]:
         """Servers for every X host on 127.a.b.x:443 (and :80), behind the censor."""
         censorship = censorship or Censorship()
@@ -144,6 +158,8 @@ class WorldFactory:
         all_sites: dict[str, Site] = {host: Page(f"{host} lab page") for host in X_HOSTS}
         all_sites.update(sites or {})
         zone = {host: [address] for host, address in front.items()}
+        for host, address in (aaaa or {}).items():
+            zone[host].append(address)
         tls = self.pki.server_context(X_HOSTS)
         victim = f"{block}.250"
         async with contextlib.AsyncExitStack() as stack:

@@ -1,1 +1,28 @@
-"""probe stage (see DESIGN.md)."""
+"""The probe: measures a platform's reachability from this network, against a control.
+
+    targets = expand_targets(["x"])                   # or URLs
+    run = asyncio.run(probe(targets, ProbeOptions(control_url=...)))
+    run.measurements   # docs/measurement-format.md lines, judged by reachwatch.classify
+    run.verdicts       # one Classified per measurement
+    run.no_network     # nothing answered at all: every verdict is inconclusive
+
+The individual steps (shared with the control) are in `reachwatch.probe.steps`.
+"""
+
+from reachwatch.probe._engine import DEFAULT_DOH_URL, NO_CONTROL, ProbeOptions
+from reachwatch.probe._run import ProbeRun, check_control, is_no_network, judge, probe
+from reachwatch.probe._targets import Target, check_url, expand_targets
+
+__all__ = [
+    "DEFAULT_DOH_URL",
+    "NO_CONTROL",
+    "ProbeOptions",
+    "ProbeRun",
+    "Target",
+    "check_control",
+    "check_url",
+    "expand_targets",
+    "is_no_network",
+    "judge",
+    "probe",
+]

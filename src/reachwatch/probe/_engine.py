@@ -127,6 +127,7 @@ class TargetMeasurer:
             "x_reachwatch": None,
         }
         annotations = {"platform": self.target.platform} if self.target.platform else {}
+        self._report("done")
         return build_measurement(
             input_url=self.target.url,
             test_keys=test_keys,

@@ -1,0 +1,218 @@
+"""`reachwatch probe`: measure platforms or URLs from this network, against a control."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.table import Table
+
+from reachwatch.classify.verdicts import Classified, summarize
+from reachwatch.cli._app import app
+from reachwatch.errors import EnvironmentMissing, UserError
+from reachwatch.formats.reachwatch import write_measurements
+from reachwatch.probe import (
+    DEFAULT_DOH_URL,
+    ProbeOptions,
+    ProbeRun,
+    Target,
+    check_control,
+    check_url,
+    expand_targets,
+    probe,
+)
+
+_TABLE_LAYERS = ("dns", "tcp", "tls", "http", "quic")
+_STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "yellow"}
+
+
+@app.command("probe")
+@click.argument("targets", nargs=-1, required=True, metavar="PLATFORM|URL...")
+@click.option("--control", "control_url", metavar="URL", help="Control service to compare with.")
+@click.option("--resolver", metavar="ADDR[:PORT]", help="Plain UDP DNS resolver to ask as well.")
+@click.option(
+    "--doh",
+    "doh_url",
+    metavar="URL",
+    default=DEFAULT_DOH_URL,
+    show_default=True,
+    help="DNS-over-HTTPS endpoint to ask as well.",
+)
+@click.option("--no-doh", is_flag=True, help="Do not ask a DNS-over-HTTPS resolver.")
+@click.option(
+    "--system-resolver/--no-system-resolver",
+    default=True,
+    show_default=True,
+    help="Ask the system resolver (getaddrinfo).",
+)
+@click.option(
+    "--ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM bundle that replaces the trust store.",
+)
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Append JSON lines here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--cc", default="ZZ", show_default=True, help="Country code to record.")
+@click.option("--asn", default="AS0", show_default=True, help="Network (ASN) to record.")
+@click.option("--source", "local_address", metavar="ADDR", help="Measure from this local address.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 60),
+    default=5.0,
+    show_default=True,
+    help="Seconds per connection step (HTTP gets twice that).",
+)
+def probe_command(
+    targets: tuple[str, ...],
+    control_url: str | None,
+    resolver: str | None,
+    doh_url: str,
+    no_doh: bool,
+    system_resolver: bool,
+    ca_file: str | None,
+    out_file: str | None,
+    as_json: bool,
+    cc: str,
+    asn: str,
+    local_address: str | None,
+    timeout: float,
+) -> None:
+    """Measure PLATFORM (all its hosts) or URLs: DNS, TCP, TLS, HTTP, QUIC, throughput."""
+    chosen = expand_targets(targets)
+    if control_url is not None:
+        check_url(control_url)
+    if not no_doh:
+        check_url(doh_url)
+    if out_file is not None:
+        _check_writable(Path(out_file))
+    options = ProbeOptions(
+        control_url=control_url,
+        resolver=_parse_resolver(resolver) if resolver else None,
+        doh_url=None if no_doh else doh_url,
+        system_resolver=system_resolver,
+        ca_file=ca_file,
+        probe_cc=_country(cc),
+        probe_asn=_asn(asn),
+        local_address=local_address,
+        dns_timeout=min(timeout, 4.0),
+        connect_timeout=timeout,
+        tls_timeout=timeout,
+        quic_timeout=timeout,
+        http_timeout=2 * timeout,
+    )
+    run = asyncio.run(_run(chosen, options))
+    if out_file is not None:
+        try:
+            write_measurements(out_file, run.measurements)
+        except OSError as exc:
+            raise UserError(f"cannot write {out_file}: {exc.strerror or exc}") from None
+    if as_json:
+        click.echo(orjson.dumps(_json_document(run)).decode())
+    else:
+        _print_table(run)
+    if run.no_network:
+        raise EnvironmentMissing(
+            "no network: inconclusive (no resolver, no server and no control answered)"
+        )
+
+
+async def _run(targets: list[Target], options: ProbeOptions) -> ProbeRun:
+    if options.control_url is not None:
+        # An explicitly given control that is down is a user mistake, unless nothing at all
+        # can be reached (then the run ends as "no network").
+        failure = await check_control(options.control_url, local_address=None)
+        if failure is not None and failure != "network_unreachable":
+            raise UserError(f"control {options.control_url} is unreachable ({failure})")
+    console = Console(stderr=True)
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("probing", total=len(targets))
+
+        def progress(url: str, stage: str) -> None:
+            if stage == "done":
+                bar.advance(task)
+            else:
+                bar.update(task, description=f"{stage:8} {url}")
+
+        return await probe(targets, options, progress=progress)
+
+
+def _json_document(run: ProbeRun) -> dict[str, Any]:
+    return {
+        "measurements": [verdict.to_json() for verdict in run.verdicts],
+        "summary": summarize(run.verdicts),
+        "no_network": run.no_network,
+    }
+
+
+def _print_table(run: ProbeRun) -> None:
+    console = Console()
+    table = Table(title="reachwatch probe", show_lines=False)
+    for column in ("host", *(layer.upper() for layer in _TABLE_LAYERS), "verdict", "technique"):
+        table.add_column(column)
+    for measurement, verdict in zip(run.measurements, run.verdicts, strict=True):
+        table.add_row(
+            measurement["input"],
+            *(_layer_cell(verdict, layer) for layer in _TABLE_LAYERS),
+            _styled(verdict.verdict),
+            verdict.technique or "",
+        )
+    console.print(table)
+    counts = ", ".join(f"{n} {name}" for name, n in summarize(run.verdicts).items() if n)
+    console.print(f"{len(run.verdicts)} targets: {counts}")
+    if not run.ipv6_capable:
+        console.print("this network has no IPv6: IPv6 addresses were not measured")
+
+
+def _layer_cell(verdict: Classified, layer: str) -> str:
+    judged = verdict.layers.get(layer)
+    if judged is None:
+        return "-"
+    return _styled(judged.verdict)
+
+
+def _styled(name: str) -> str:
+    style = _STYLE.get(name)
+    return f"[{style}]{name}[/{style}]" if style else name
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _parse_resolver(text: str) -> tuple[str, int]:
+    from reachwatch.control import parse_resolver
+
+    try:
+        return parse_resolver(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _country(text: str) -> str:
+    code = text.strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        raise UserError(f"--cc {text!r} is not a two-letter country code")
+    return code
+
+
+def _asn(text: str) -> str:
+    number = text.strip().upper().removeprefix("AS")
+    if not number.isdigit():
+        raise UserError(f"--asn {text!r} is not an AS number (AS17557 or 17557)")
+    return f"AS{int(number)}"

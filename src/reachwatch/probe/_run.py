@@ -1,0 +1,123 @@
+"""A probe run: all targets measured concurrently, each measurement judged by `classify`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reachwatch.classify.verdicts import Classified
+from reachwatch.probe import steps
+from reachwatch.probe._engine import ProbeOptions, Progress, TargetMeasurer
+from reachwatch.probe._http import exchange
+from reachwatch.probe._network import ipv6_capable
+from reachwatch.probe._targets import Target
+
+# DNS failures that mean "no resolver could be reached", as opposed to a resolver's answer.
+_UNREACHED_DNS = {
+    "generic_timeout_error",
+    "network_unreachable",
+    "network_down",
+    "host_unreachable",
+    "connection_refused",
+    "connection_reset",
+    "address_not_available",
+    "dns_temporary_failure",
+}
+
+
+@dataclass(slots=True)
+class ProbeRun:
+    """Measurements (JSON lines, judged), their verdicts, and what the run found out about
+    the network itself."""
+
+    measurements: list[dict[str, Any]]
+    verdicts: list[Classified]
+    ipv6_capable: bool
+    no_network: bool
+
+
+async def probe(
+    targets: Sequence[Target],
+    options: ProbeOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> ProbeRun:
+    """Measure every target (concurrently, each step bounded) and judge each measurement."""
+    options = options or ProbeOptions()
+    ipv6 = ipv6_capable()  # once per run: a network without IPv6 is not blocking IPv6
+    slots = asyncio.Semaphore(options.concurrency)
+    measurers = [
+        TargetMeasurer(target, options, ipv6=ipv6, slots=slots, progress=progress)
+        for target in targets
+    ]
+    measurements = list(await asyncio.gather(*(m.measure() for m in measurers)))
+    verdicts = [judge(measurement) for measurement in measurements]
+    return ProbeRun(measurements, verdicts, ipv6, is_no_network(measurements))
+
+
+async def check_control(
+    control_url: str, *, local_address: str | None = None, timeout: float = 5.0
+) -> str | None:
+    """None when the control answers HTTP at all, else the OONI failure of reaching it."""
+    result = await exchange(
+        control_url,
+        address=None,
+        ssl_context=steps.make_ssl_context(),
+        body_cap=4096,
+        timeout=timeout,
+        local_address=local_address,
+    )
+    if result.failure is not None and not result.status:
+        return result.failure
+    return None
+
+
+def judge(measurement: dict[str, Any]) -> Classified:
+    """Classify a measurement (the one source of verdicts) and record the verdict in it:
+    test_keys.x_reachwatch and OONI's blocking/accessible."""
+    from reachwatch.classify import classify
+
+    verdict = classify(measurement)
+    test_keys = measurement["test_keys"]
+    doc = verdict.to_json()
+    test_keys["x_reachwatch"] = {key: doc[key] for key in ("verdict", "technique", "layers")}
+    test_keys["blocking"], test_keys["accessible"] = ooni_summary(verdict)
+    return verdict
+
+
+def ooni_summary(verdict: Classified) -> tuple[str | bool | None, bool | None]:
+    """OONI's (blocking, accessible) for a verdict."""
+    if verdict.verdict == "accessible":
+        return False, True
+    if verdict.verdict == "down":
+        return False, False
+    if verdict.verdict != "blocked":
+        return None, None
+    layer = (verdict.technique or "").split(".")[0]
+    blocking = {"dns": "dns", "tcp": "tcp_ip", "tls": "http-failure"}.get(layer)
+    if verdict.technique in ("http.blockpage", "http.diff"):
+        blocking = "http-diff"
+    elif verdict.technique == "http.reset":
+        blocking = "http-failure"
+    # QUIC blocking and throttling have no OONI category: blocked, category unknown.
+    return blocking, False
+
+
+def is_no_network(measurements: Sequence[Mapping[str, Any]]) -> bool:
+    """True when nothing answered at all: no resolver, no address, no control.
+
+    A censor answers (NXDOMAIN, resets, blockpages); a machine without a network does not.
+    """
+    if not measurements:
+        return False
+    for measurement in measurements:
+        keys = measurement["test_keys"]
+        if not keys["control_failure"]:
+            return False
+        if any(q["failure"] not in _UNREACHED_DNS for q in keys["queries"]):
+            return False
+        if any(t["status"]["success"] for t in keys["tcp_connect"]):
+            return False
+    return True

@@ -1,0 +1,187 @@
+"""The probe end to end against a loopback world: every scenario reaches the right verdict.
+
+The censor in conftest.py touches only the probe's traffic; the control (on loopback, allowed
+to reach private addresses for the lab) sees the real servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tracemalloc
+from collections.abc import Mapping
+from typing import Any
+
+from reachwatch.classify.verdicts import Classified
+from reachwatch.formats.reachwatch import validate_measurement
+from reachwatch.lab.servers import Endless, Page, Redirect, Site, Truncated
+from reachwatch.probe import ProbeRun, probe
+
+from .conftest import X_HOSTS, Censorship, World, WorldFactory
+
+
+def run_probe(
+    world: WorldFactory,
+    censorship: Censorship | None = None,
+    *,
+    sites: Mapping[str, Site] | None = None,
+    control: bool = True,
+    aaaa: Mapping[str, str] | None = None,
+    hosts: list[str] | None = None,
+    scheme: str = "https",
+    **overrides: Any,
+) -> tuple[ProbeRun, World]:
+    async def scenario() -> tuple[ProbeRun, World]:
+        async with world.start(censorship, sites=sites, control=control, aaaa=aaaa) as lab:
+            targets = lab.targets(hosts, scheme=scheme)
+            return await probe(targets, lab.options(**overrides)), lab
+
+    result = asyncio.run(asyncio.wait_for(scenario(), 90))
+    for measurement in result[0].measurements:
+        validate_measurement(measurement)
+        assert measurement["probe_ip"] == "127.0.0.1"
+    return result
+
+
+def by_host(run: ProbeRun) -> dict[str, Classified]:
+    return {v.input.split("/")[2]: v for v in run.verdicts if v.input}
+
+
+def keys_of(run: ProbeRun, host: str) -> dict[str, Any]:
+    return next(m["test_keys"] for m in run.measurements if m["input"].split("/")[2] == host)
+
+
+def test_everything_reachable_is_accessible(world: WorldFactory) -> None:
+    run, _ = run_probe(world)
+    verdicts = by_host(run)
+    assert set(verdicts) == set(X_HOSTS)
+    for host, verdict in verdicts.items():
+        assert verdict.verdict == "accessible", (host, verdict.to_json())
+    keys = keys_of(run, "x.com")
+    assert keys["control_failure"] is None
+    assert keys["accessible"] is True and keys["blocking"] is False
+    assert keys["x_reachwatch"]["verdict"] == "accessible"
+    assert keys["requests"][0]["response"]["x_title"] == "x.com lab page"
+    assert keys["x_quic_handshakes"][0]["failure"] is None
+    assert keys["x_throughput"]["bytes"] > 0
+    assert not run.no_network
+
+
+def test_nxdomain_for_one_host_is_dns_blocking(world: WorldFactory) -> None:
+    run, _ = run_probe(world, Censorship(nxdomain=frozenset({"t.co"})), hosts=["t.co", "x.com"])
+    verdicts = by_host(run)
+    assert (verdicts["t.co"].verdict, verdicts["t.co"].technique) == ("blocked", "dns.nxdomain")
+    assert verdicts["x.com"].verdict == "accessible"
+    keys = keys_of(run, "t.co")
+    assert {q["failure"] for q in keys["queries"]} == {"dns_nxdomain_error"}
+    assert keys["blocking"] == "dns" and keys["accessible"] is False
+
+
+def test_reset_after_client_hello_for_one_sni_is_tls_reset(world: WorldFactory) -> None:
+    censorship = Censorship(reset_snis=frozenset({"x.com"}))
+    run, _ = run_probe(world, censorship, hosts=["x.com", "api.x.com"])
+    verdicts = by_host(run)
+    assert (verdicts["x.com"].verdict, verdicts["x.com"].technique) == ("blocked", "tls.reset")
+    assert verdicts["api.x.com"].verdict == "accessible"
+    handshakes = keys_of(run, "x.com")["tls_handshakes"]
+    real = [h for h in handshakes if not h["x_decoy_sni"]]
+    decoy = [h for h in handshakes if h["x_decoy_sni"]]
+    assert [h["failure"] for h in real] == ["connection_reset"]
+    # The same address completes a handshake for another name: the SNI is what is filtered.
+    assert [h["failure"] for h in decoy] == [None]
+
+
+def test_handshake_never_finished_is_tls_timeout(world: WorldFactory) -> None:
+    run, _ = run_probe(world, Censorship(stall_snis=frozenset({"api.x.com"})), hosts=["api.x.com"])
+    verdict = by_host(run)["api.x.com"]
+    assert (verdict.verdict, verdict.technique) == ("blocked", "tls.timeout")
+    real = [h for h in keys_of(run, "api.x.com")["tls_handshakes"] if not h["x_decoy_sni"]]
+    assert real[0]["failure"] == "generic_timeout_error"
+
+
+def test_blockpage_where_the_control_gets_the_real_page(world: WorldFactory) -> None:
+    censorship = Censorship(blockpage_hosts=frozenset({"x.com"}))
+    run, _ = run_probe(world, censorship, hosts=["x.com"], scheme="http")
+    verdict = by_host(run)["x.com"]
+    assert (verdict.verdict, verdict.technique) == ("blocked", "http.blockpage")
+    keys = keys_of(run, "x.com")
+    assert keys["requests"][0]["response"]["x_title"] == "Surf Safely"
+    assert keys["control"]["http_request"]["title"] == "x.com lab page"
+
+
+def test_redirect_chain_is_followed_and_accessible(world: WorldFactory) -> None:
+    chain: dict[str, Site] = {
+        "x.com": {
+            "/": Redirect(3, "/home"),
+            "/hop/1": Redirect(3, "/home"),
+            "/hop/2": Redirect(3, "/home"),
+            "/home": Page("X home"),
+        }
+    }
+    run, _ = run_probe(world, sites=chain, hosts=["x.com"])
+    assert by_host(run)["x.com"].verdict == "accessible"
+    requests = keys_of(run, "x.com")["requests"]
+    assert [r["response"]["code"] for r in requests] == [200, 302, 302, 302]
+    assert requests[0]["response"]["x_title"] == "X home"
+
+
+def test_truncated_body_for_everyone_is_down(world: WorldFactory) -> None:
+    broken: dict[str, Site] = {"x.com": Truncated(declared=200_000, sent=2_000)}
+    run, _ = run_probe(world, sites=broken, hosts=["x.com"])
+    verdict = by_host(run)["x.com"]
+    # The server itself breaks the body, for the control too: down, not blocked.
+    assert (verdict.verdict, verdict.layers["http"].verdict) == ("down", "down"), verdict.to_json()
+    request = keys_of(run, "x.com")["requests"][0]
+    assert request["failure"] == "eof_error"
+    assert request["response"]["x_body_length"] == 2_000
+
+
+def test_endless_body_is_capped_and_memory_stays_flat(world: WorldFactory) -> None:
+    endless: dict[str, Site] = {"x.com": Endless()}
+    tracemalloc.start()
+    try:
+        run, _ = run_probe(world, sites=endless, hosts=["x.com"], throughput=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    request = keys_of(run, "x.com")["requests"][0]
+    assert request["failure"] is None
+    assert request["response"]["body_is_truncated"] is True
+    assert len(request["response"]["body"]) == 512 * 1024
+    # The body never grows past the cap: the whole run (servers, control and all) stays small
+    # although the server would send gigabytes in the seconds the probe allows.
+    assert peak < 24 * 1024 * 1024, peak
+    assert by_host(run)["x.com"].verdict == "accessible"
+
+
+def test_control_down_leaves_what_needs_it_inconclusive(world: WorldFactory) -> None:
+    censorship = Censorship(reset_snis=frozenset({"x.com"}))
+    run, _ = run_probe(
+        world,
+        censorship,
+        control=False,
+        hosts=["x.com"],
+        control_url="http://127.0.0.1:9/",  # discard port: nothing listens there
+    )
+    keys = keys_of(run, "x.com")
+    assert keys["control"] == {}
+    assert keys["control_failure"].startswith("x_control_unavailable")
+    assert by_host(run)["x.com"].verdict == "inconclusive"
+
+
+def test_without_a_control_a_reset_is_never_called_blocked(world: WorldFactory) -> None:
+    run, _ = run_probe(
+        world, Censorship(reset_snis=frozenset({"x.com"})), control=False, hosts=["x.com"]
+    )
+    assert keys_of(run, "x.com")["control_failure"] == "x_no_control"
+    assert by_host(run)["x.com"].verdict == "inconclusive"
+
+
+def test_ipv6_addresses_are_not_measured_without_ipv6(world: WorldFactory) -> None:
+    # Measuring from an IPv4 address stands for a network without IPv6: the AAAA answer is
+    # recorded, left unmeasured, and never counts as TCP blocking.
+    run, _ = run_probe(world, hosts=["x.com"], aaaa={"x.com": "::1"})
+    keys = keys_of(run, "x.com")
+    assert any(a.get("ipv6") == "::1" for q in keys["queries"] for a in q["answers"])
+    assert keys["x_unmeasured_addresses"] == ["::1"]
+    assert all(":" not in entry["ip"] for entry in keys["tcp_connect"])
+    assert by_host(run)["x.com"].verdict == "accessible"
