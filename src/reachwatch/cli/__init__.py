@@ -10,6 +10,7 @@ from reachwatch.cli._app import app
 _COMMAND_MODULES = (
     "catalog_cmd",
     "control_cmd",
+    "probe_cmd",
     "ooni_cmd",
     "lab_cmd",
     "detect_cmd",
