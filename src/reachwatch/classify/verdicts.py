@@ -28,6 +28,8 @@ TECHNIQUES: tuple[str, ...] = (
     "http.diff",
     "quic.blocked",
     "throttled",
+    # After the request went out on an established connection, nothing came back.
+    "http.timeout",
 )
 
 # (blocked, down, ok): how much the evidence points at each explanation.

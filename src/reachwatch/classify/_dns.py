@@ -1,0 +1,201 @@
+"""DNS rules: is what the probe's resolvers answered the site's own addresses?
+
+Judged per host and per resolver (system, plain UDP, DoH). Answers that differ from the
+control's are blocking only with evidence that they are not the site's (a fingerprinted
+address, a bogon, a blockpage or a wrong certificate behind them, an address the control
+cannot use while its own work); answers in the same network, in a CDN, that pass TLS for the
+name, or that behave for the control like its own, are not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from functools import lru_cache
+
+from reachwatch.catalog import load_catalog, platform_for_host
+from reachwatch.classify._fingerprints import Fingerprints
+from reachwatch.classify._net import (
+    cdn_asns,
+    endpoint_ip,
+    is_bogon,
+    is_certificate_error,
+    is_nxdomain,
+    is_timeout,
+)
+from reachwatch.classify._rules import observe
+from reachwatch.classify._view import Query, View
+from reachwatch.classify.verdicts import Observation
+
+# Reasons a differing answer is still the site's, strongest first; a host's rule is the
+# weakest reason any of its answers needed.
+_REASONS = (
+    "dns.tls_validated",
+    "dns.same_asn",
+    "dns.matches_doh",
+    "dns.control_consistent",
+    "dns.platform_asn",
+    "dns.cdn_asn",
+)
+
+
+def judge_dns(view: View, fingerprints: Fingerprints) -> list[Observation]:
+    """One observation per host; fills view.tampered with the addresses judged not the site's."""
+    by_host: dict[str, list[Query]] = defaultdict(list)
+    for q in view.queries:
+        by_host[q.hostname or view.host].append(q)
+    out = []
+    for host, queries in by_host.items():
+        doh = {a for q in queries if q.is_doh for a in q.addrs}
+        groups: dict[tuple[str, str], list[Query]] = defaultdict(list)
+        for q in queries:
+            groups[(q.engine, q.resolver)].append(q)
+        judged = [
+            (key[0] == "doh", obs)
+            for key, group in groups.items()
+            if (obs := _judge_resolver(view, fingerprints, host, group, doh)) is not None
+        ]
+        # The user's own resolvers speak for the host; DoH only when nothing else was asked.
+        local = [obs for is_doh, obs in judged if not is_doh] or [obs for _, obs in judged]
+        if local:
+            out.append(_pick(local))
+    return out
+
+
+def _pick(observations: list[Observation]) -> Observation:
+    order = {"blocked": 0, "ok": 1, "down": 2, "inconclusive": 3}
+    return min(observations, key=lambda o: order[o.verdict])
+
+
+def _judge_resolver(
+    view: View, fps: Fingerprints, host: str, group: list[Query], doh: set[str]
+) -> Observation | None:
+    addrs = list(dict.fromkeys(a for q in group for a in q.addrs))
+    control = view.control if host == view.host else None
+    if not addrs:
+        return _judge_failure(view, host, group, doh, control is not None)
+    fingerprinted = [a for a in addrs if fps.match_dns(a)]
+    if fingerprinted:
+        view.tampered.update(fingerprinted)
+        return observe("dns.fingerprint_address", host, technique="dns.injected")
+    expected = set(control.dns_addrs) if control else set()
+    bogons = [a for a in addrs if is_bogon(a) and a not in expected]
+    if bogons:
+        view.tampered.update(bogons)
+        public_reference = bool(expected) or any(not is_bogon(a) for a in doh)
+        rule = "dns.bogon_probe_only" if public_reference else "dns.bogon_no_control"
+        return observe(rule, host, technique="dns.bogon")
+    differing = [a for a in addrs if a not in expected]
+    if control is not None and not control.dns_failure and expected and not differing:
+        return observe("dns.matches_control", host)
+    contradicted = [a for a in differing if _contradicted(view, fps, host, a)]
+    if contradicted:
+        view.tampered.update(contradicted)
+        return observe("dns.answer_not_the_site", host, technique="dns.injected")
+    reasons = [_reason(view, host, a, doh, group) for a in differing]
+    found = [r for r in reasons if r is not None]
+    if found and len(found) == len(reasons):
+        return observe(max(found, key=_REASONS.index), host)
+    if control is None or not host:
+        return observe("dns.no_control", host)
+    if control.dns_failure or not expected:
+        nx = control.dns_failure is not None and is_nxdomain(control.dns_failure)
+        return observe("dns.control_nxdomain" if nx else "dns.control_failed", host)
+    return observe("dns.differs_unconfirmed", host)
+
+
+def _judge_failure(
+    view: View, host: str, group: list[Query], doh: set[str], has_control: bool
+) -> Observation | None:
+    failures = [q.failure for q in group if q.failure]
+    if not failures or all(q.query_type == "AAAA" for q in group):
+        return None  # an empty AAAA answer says nothing about blocking
+    failure = next((q.failure for q in group if q.failure and q.query_type != "AAAA"), failures[0])
+    assert failure is not None
+    control = view.control if has_control else None
+    if control is not None and (control.dns_failure or not control.dns_addrs):
+        return observe("dns.fails_for_control_too", host, failure=failure)
+    reference = "probe_only" if control is not None else ("doh_ok" if doh else "")
+    if is_nxdomain(failure) and reference:
+        return observe(f"dns.nxdomain_{reference}", host, technique="dns.nxdomain", failure=failure)
+    if is_timeout(failure) and reference:
+        return observe(f"dns.timeout_{reference}", host, technique="dns.timeout", failure=failure)
+    if failure == "dns_no_answer" and control is not None:
+        return observe("dns.no_answer_probe_only", host, technique="dns.nxdomain", failure=failure)
+    if reference:
+        return observe("dns.failure_probe_only", host, failure=failure)
+    return observe("dns.no_control", host, failure=failure)
+
+
+def _contradicted(view: View, fps: Fingerprints, host: str, ip: str) -> bool:
+    """Evidence that an answer is not the site: a blockpage or a wrong certificate behind it,
+    or the control cannot use it while its own addresses work."""
+    for r in view.requests:
+        if r.endpoint and endpoint_ip(r.endpoint) == ip and r.status:
+            found = fps.match_http(r.body, r.headers)
+            if found is not None and found.blocking:
+                return True
+    own_tls_broken = _control_own(view, "tls") is False
+    for t in view.tls:
+        real = t.ip == ip and not t.decoy and t.server_name == host
+        if real and t.failure and is_certificate_error(t.failure) and not own_tls_broken:
+            return True
+    control = view.control
+    if control is None or host != view.host:
+        return False
+    for layer, table in (("tcp", control.tcp), ("tls", control.tls)):
+        at_ip = [ok for key, (ok, _) in table.items() if endpoint_ip(key) == ip]
+        if at_ip and not any(at_ip) and _control_own(view, layer) is True:
+            return True
+    return False
+
+
+def _control_own(view: View, layer: str) -> bool | None:
+    """Did the control's connections to its own addresses work (None: it made none)?"""
+    control = view.control
+    if control is None:
+        return None
+    table = control.tcp if layer == "tcp" else control.tls
+    own = set(control.dns_addrs)
+    results = [ok for key, (ok, _) in table.items() if endpoint_ip(key) in own]
+    return any(results) if results else None
+
+
+def _reason(view: View, host: str, ip: str, doh: set[str], group: list[Query]) -> str | None:
+    """Why a differing answer is still the site's, or None."""
+    if any(
+        t.ip == ip and t.server_name == host and not t.decoy and t.verified and not t.failure
+        for t in view.tls
+    ):
+        return "dns.tls_validated"
+    control = view.control
+    asns = control.asn if control else {}
+    asn = asns.get(ip)
+    if asn and control and asn in {asns.get(a) for a in control.dns_addrs}:
+        return "dns.same_asn"
+    if ip in doh and not any(q.is_doh for q in group):
+        return "dns.matches_doh"
+    if control is not None and host == view.host and _behaves_like_own(view, ip):
+        return "dns.control_consistent"
+    if asn and asn in _platform_asns(host):
+        return "dns.platform_asn"
+    if asn and asn in cdn_asns():
+        return "dns.cdn_asn"
+    return None
+
+
+def _behaves_like_own(view: View, ip: str) -> bool:
+    """The control reached this address and its TLS handshake there ended exactly as at the
+    control's own addresses: from an unfiltered vantage point it is the same service."""
+    control = view.control
+    assert control is not None
+    own = set(control.dns_addrs)
+    at_ip = [(ok, f) for key, (ok, f) in control.tls.items() if endpoint_ip(key) == ip]
+    at_own = {(ok, f) for key, (ok, f) in control.tls.items() if endpoint_ip(key) in own}
+    tcp_ok = any(ok for key, (ok, _) in control.tcp.items() if endpoint_ip(key) == ip)
+    return tcp_ok and bool(at_ip) and bool(at_own) and set(at_ip) <= at_own
+
+
+@lru_cache(maxsize=4096)
+def _platform_asns(host: str) -> frozenset[int]:
+    name = platform_for_host(host) if host else None
+    return frozenset(load_catalog().get(name).asns) if name else frozenset()

@@ -1,0 +1,159 @@
+"""HTTP rules: was the page the site's? A blockpage fingerprint on a plain-HTTP response (TLS
+makes injected pages impossible), a redirect into private address space, a failure after the
+connection was up, or a page unlike the control's."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from reachwatch.classify._fingerprints import Fingerprints
+from reachwatch.classify._net import (
+    endpoint_ip,
+    failure_kind,
+    is_bogon,
+    is_certificate_error,
+    is_reset,
+)
+from reachwatch.classify._rules import observe
+from reachwatch.classify._transport import control_tls
+from reachwatch.classify._view import ControlHttp, Request, View
+from reachwatch.classify.verdicts import Observation
+
+
+def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
+    """At most one observation for the fetched page (and one for TLS when the measurement
+    recorded no handshakes and the fetch failed in TLS)."""
+    if not view.requests:
+        return []
+    final = view.requests[0]
+    host = final.host or view.host
+    for r in view.requests:
+        found = _blockpage(view, fps, r)
+        if found is not None:
+            return [observe(found, host, technique="http.blockpage")]
+    if final.failure is not None:
+        return _failed(view, final, host)
+    if final.endpoint and endpoint_ip(final.endpoint) in view.tampered:
+        return [observe("http.address_from_tampered_dns", host)]
+    if final.scheme == "https" and all(t.verified for t in view.tls if t.server_name == host):
+        return [observe("http.tls_authenticated", host)]
+    control = view.control.http if view.control else None
+    if control is None:
+        return [observe("http.no_control", host)]
+    if not control.ok:
+        return [observe("http.control_failed", host)]
+    return [observe(_compare(view, final, control), host, technique="http.diff")]
+
+
+def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
+    """The rule a response fires as a blockpage, if any. Only responses a middlebox could have
+    written are looked at: plain HTTP, or fetched from an address DNS judged not the site's."""
+    if not r.status:
+        return None
+    tampered = r.endpoint is not None and endpoint_ip(r.endpoint) in view.tampered
+    if r.scheme != "http" and not tampered:
+        return None
+    found = fps.match_http(r.body, r.headers)
+    if found is not None and found.blocking:
+        return "http.blockpage_fingerprint"
+    location = r.headers.get("location")
+    if location and 300 <= r.status < 400:
+        target = _host_of(location)
+        if target and is_bogon(target):
+            return "http.redirect_to_private_address"
+    return None
+
+
+def _host_of(url: str) -> str | None:
+    try:
+        return urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+
+
+def _failed(view: View, final: Request, host: str) -> list[Observation]:
+    failure = final.failure or ""
+    if failure.startswith(("dns_", "android_dns")) or _failed_in_connect(view, final):
+        return []  # the DNS or TCP layer already judged this
+    if final.scheme == "https" and _failed_in_tls(view, final):
+        return _tls_from_request(view, final, host)
+    control = view.control.http if view.control else None
+    if control is None:
+        return [observe("http.no_control", host, failure=failure)]
+    if not control.ok:
+        return [observe("http.fails_for_control_too", host, failure=failure)]
+    kind = failure_kind(failure)
+    if kind in ("other", "certificate"):
+        # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
+        return [observe("http.probe_fault", host, failure=failure)]
+    technique = "http.timeout" if kind == "timeout" else "http.reset"
+    return [observe(f"http.{kind}_probe_only", host, technique=technique, failure=failure)]
+
+
+def _failed_in_connect(view: View, final: Request) -> bool:
+    port = urlsplit(final.url).port or (443 if final.scheme == "https" else 80)
+    if final.endpoint is not None:
+        attempts = [t for t in view.tcp if t.endpoint == final.endpoint]
+    else:
+        attempts = [t for t in view.tcp if t.port == port]
+    return bool(attempts) and not any(t.success for t in attempts)
+
+
+def _failed_in_tls(view: View, final: Request) -> bool:
+    """True when the fetch failed in the TLS handshake: judged by the handshakes when they were
+    recorded (then the TLS layer already has it), else by the failure string."""
+    failure = final.failure or ""
+    handshakes = [t for t in view.tls if t.server_name == final.host and not t.decoy]
+    if handshakes:
+        return not any(t.failure is None for t in handshakes)
+    return failure.startswith("ssl_") or is_certificate_error(failure) or is_reset(failure)
+
+
+def _tls_from_request(view: View, final: Request, host: str) -> list[Observation]:
+    if any(t.server_name == final.host for t in view.tls):
+        return []  # judged by the TLS layer from the handshakes themselves
+    failure = final.failure or ""
+    control = control_tls(view, None, host, fetched_https=True)
+    if control is None:
+        return [observe("tls.no_control", host, failure=failure)]
+    if control is False:
+        return [observe("tls.fails_for_control_too", host, failure=failure)]
+    if is_certificate_error(failure):
+        rule, technique = "tls.certificate_invalid_probe_only", "tls.mitm"
+    elif failure_kind(failure) == "timeout":
+        rule, technique = "tls.timeout_probe_only", "tls.timeout"
+    else:
+        rule, technique = "tls.reset_probe_only", "tls.reset"
+    return [observe(rule, host, technique=technique, failure=failure)]
+
+
+def _compare(view: View, final: Request, control: ControlHttp) -> str:
+    """Plain-HTTP page against the control's: the same site, a different one, or unclear."""
+    status_match = final.status == control.status
+    title_match = _titles_match(final.title or "", control.title)
+    both_titled = bool(final.title) and bool(control.title)
+    proportion = _proportion(final, control)
+    if view.ooni_http_match is True or (
+        status_match and (title_match or (proportion is not None and proportion >= 0.7))
+    ):
+        return "http.matches_control"
+    if both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7):
+        return "http.differs_from_control"
+    return "http.differs_weakly"
+
+
+def _proportion(final: Request, control: ControlHttp) -> float | None:
+    if final.truncated or final.body_length <= 0 or control.body_length <= 0:
+        return None
+    small, large = sorted((final.body_length, control.body_length))
+    return small / large
+
+
+def _titles_match(a: str, b: str) -> bool:
+    """Same title, or one long word in common (titles carry dates, user names, A/B tests)."""
+    if not a or not b:
+        return False
+    if a.lower() == b.lower():
+        return True
+    words_a = {w for w in a.lower().split() if len(w) >= 5}
+    return bool(words_a & {w for w in b.lower().split() if len(w) >= 5})

@@ -1,0 +1,89 @@
+"""Addresses, endpoints and OONI failure strings: the small vocabulary every rule uses."""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+from functools import cache, lru_cache
+from importlib import resources
+
+_CERT_FAILURES = ("ssl_invalid_hostname", "ssl_unknown_authority", "ssl_invalid_certificate")
+_RESET_FAILURES = ("connection_reset", "connection_refused", "connection_aborted", "eof_error")
+_UNREACHABLE = ("network_unreachable", "host_unreachable", "network_down")
+_NXDOMAIN = ("dns_nxdomain_error", "dns_name_error")
+
+
+@lru_cache(maxsize=1 << 16)
+def ip_version(text: str) -> int:
+    """4 or 6 for an IP literal, 0 for anything else (a CNAME, garbage)."""
+    try:
+        return ipaddress.ip_address(text).version
+    except ValueError:
+        return 0
+
+
+@lru_cache(maxsize=1 << 16)
+def is_bogon(text: str) -> bool:
+    """An address no public name should resolve to: private, loopback, link-local,
+    unspecified, reserved, multicast, shared (CGNAT) space."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def endpoint(ip: str, port: int | str) -> str:
+    """OONI's endpoint spelling: 1.2.3.4:443 and [2001:db8::1]:443."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
+def endpoint_ip(text: str) -> str:
+    """The address part of an OONI endpoint."""
+    if text.startswith("["):
+        return text[1 : text.find("]")]
+    return text.rsplit(":", 1)[0]
+
+
+def is_timeout(failure: str) -> bool:
+    return "timeout" in failure or "timed_out" in failure or "timed out" in failure
+
+
+def is_certificate_error(failure: str) -> bool:
+    return failure.startswith(_CERT_FAILURES) or "certificate verify failed" in failure
+
+
+def is_reset(failure: str) -> bool:
+    return failure.startswith(_RESET_FAILURES) or "reset" in failure
+
+
+def is_unreachable(failure: str) -> bool:
+    return failure.startswith(_UNREACHABLE)
+
+
+def is_nxdomain(failure: str) -> bool:
+    return failure.startswith(_NXDOMAIN)
+
+
+def failure_kind(failure: str) -> str:
+    """A short word for rule ids: timeout, reset, refused, unreachable, certificate, other."""
+    if is_timeout(failure):
+        return "timeout"
+    if failure.startswith("connection_refused"):
+        return "refused"
+    if is_reset(failure):
+        return "reset"
+    if is_unreachable(failure):
+        return "unreachable"
+    if is_certificate_error(failure):
+        return "certificate"
+    return "other"
+
+
+@cache
+def cdn_asns() -> frozenset[int]:
+    """Networks whose answers legitimately differ by vantage point (shipped data file)."""
+    text = (resources.files("reachwatch.classify") / "data" / "cdn_asns.csv").read_text()
+    return frozenset(int(row["asn"]) for row in csv.DictReader(text.splitlines()))

@@ -1,0 +1,159 @@
+"""Every rule the classifier can fire, by id: its verdict and its (blocked, down, ok) weights.
+
+The ids are data (stored in the observations table, shown by `classify --json`), so they live in
+one table; the order in which rules are tried lives in the per-layer modules.
+"""
+
+from __future__ import annotations
+
+from reachwatch.classify.verdicts import (
+    LayerVerdict,
+    LayerVerdictName,
+    Loni,
+    Observation,
+)
+
+_OK: Loni = (0.0, 0.0, 1.0)
+_BLOCKED: Loni = (0.95, 0.0, 0.05)
+_DOWN: Loni = (0.0, 0.9, 0.1)
+_UNKNOWN: Loni = (0.0, 0.0, 0.0)
+
+_FAILURE_KINDS = ("timeout", "reset", "refused", "unreachable", "certificate", "other")
+
+RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
+    # dns
+    "dns.matches_control": ("ok", _OK),
+    "dns.same_asn": ("ok", (0.05, 0.0, 0.95)),
+    "dns.tls_validated": ("ok", _OK),
+    "dns.control_consistent": ("ok", (0.1, 0.0, 0.9)),
+    "dns.platform_asn": ("ok", (0.1, 0.0, 0.9)),
+    "dns.cdn_asn": ("ok", (0.2, 0.0, 0.8)),
+    "dns.matches_doh": ("ok", (0.1, 0.0, 0.9)),
+    "dns.fingerprint_address": ("blocked", (0.97, 0.0, 0.03)),
+    "dns.answer_not_the_site": ("blocked", (0.85, 0.0, 0.15)),
+    "dns.bogon_probe_only": ("blocked", _BLOCKED),
+    "dns.bogon_no_control": ("inconclusive", (0.6, 0.0, 0.1)),
+    "dns.nxdomain_probe_only": ("blocked", (0.9, 0.05, 0.05)),
+    "dns.nxdomain_doh_ok": ("blocked", (0.8, 0.1, 0.1)),
+    "dns.timeout_probe_only": ("blocked", (0.8, 0.1, 0.1)),
+    "dns.timeout_doh_ok": ("blocked", (0.75, 0.15, 0.1)),
+    "dns.no_answer_probe_only": ("blocked", (0.7, 0.1, 0.2)),
+    "dns.failure_probe_only": ("inconclusive", (0.6, 0.2, 0.2)),
+    "dns.fails_for_control_too": ("down", _DOWN),
+    "dns.control_nxdomain": ("down", (0.1, 0.8, 0.1)),
+    "dns.control_failed": ("inconclusive", (0.2, 0.3, 0.3)),
+    "dns.no_control": ("inconclusive", (0.3, 0.2, 0.3)),
+    "dns.differs_unconfirmed": ("inconclusive", (0.4, 0.0, 0.4)),
+    # tcp
+    "tcp.connected": ("ok", _OK),
+    "tcp.ipv6_unavailable": ("inconclusive", _UNKNOWN),
+    "tcp.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
+    "tcp.fails_for_control_too": ("down", _DOWN),
+    "tcp.no_control_for_endpoint": ("inconclusive", (0.4, 0.3, 0.0)),
+    "tcp.no_control": ("inconclusive", (0.4, 0.3, 0.0)),
+    "tcp.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
+    # tls
+    "tls.handshake_ok": ("ok", _OK),
+    "tls.ipv6_unavailable": ("inconclusive", _UNKNOWN),
+    "tls.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
+    "tls.certificate_invalid_probe_only": ("blocked", (0.9, 0.0, 0.1)),
+    "tls.reset_after_hello_decoy_ok": ("blocked", (0.97, 0.0, 0.03)),
+    "tls.timeout_decoy_ok": ("blocked", (0.9, 0.05, 0.05)),
+    "tls.decoy_fails_too": ("blocked", (0.85, 0.1, 0.05)),
+    "tls.reset_probe_only": ("blocked", (0.9, 0.05, 0.05)),
+    "tls.timeout_probe_only": ("blocked", (0.85, 0.1, 0.05)),
+    "tls.fails_for_control_too": ("down", _DOWN),
+    "tls.no_control": ("inconclusive", (0.4, 0.3, 0.0)),
+    "tls.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
+    # http
+    "http.blockpage_fingerprint": ("blocked", (0.98, 0.0, 0.02)),
+    "http.redirect_to_private_address": ("blocked", (0.9, 0.0, 0.1)),
+    "http.tls_authenticated": ("ok", _OK),
+    "http.matches_control": ("ok", (0.05, 0.0, 0.95)),
+    "http.differs_from_control": ("blocked", (0.7, 0.1, 0.2)),
+    "http.differs_weakly": ("inconclusive", (0.3, 0.0, 0.5)),
+    "http.reset_probe_only": ("blocked", (0.85, 0.05, 0.1)),
+    "http.timeout_probe_only": ("blocked", (0.75, 0.15, 0.1)),
+    "http.probe_fault": ("inconclusive", (0.2, 0.1, 0.1)),
+    "http.fails_for_control_too": ("down", _DOWN),
+    "http.control_failed": ("inconclusive", (0.1, 0.3, 0.4)),
+    "http.no_control": ("inconclusive", (0.2, 0.1, 0.4)),
+    "http.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
+    "http.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
+    # quic
+    "quic.handshake_ok": ("ok", _OK),
+    "quic.fails_probe_only": ("blocked", (0.85, 0.05, 0.1)),
+    "quic.fails_for_control_too": ("down", _DOWN),
+    "quic.no_control": ("inconclusive", (0.3, 0.3, 0.0)),
+    "quic.ipv6_unavailable": ("inconclusive", _UNKNOWN),
+    "quic.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
+    # throughput
+    "throughput.comparable": ("ok", _OK),
+    "throughput.slow_unsteady": ("ok", (0.2, 0.0, 0.6)),
+    "throughput.throttled_plateau": ("blocked", (0.85, 0.0, 0.15)),
+    "throughput.no_sample": ("inconclusive", _UNKNOWN),
+    "throughput.no_control": ("inconclusive", _UNKNOWN),
+    "throughput.too_short": ("inconclusive", (0.2, 0.0, 0.2)),
+    # Satellite (Censored Planet DNS scans)
+    "dns.sat_answer_matches_control": ("ok", _OK),
+    "dns.sat_bogon": ("blocked", _BLOCKED),
+    "dns.sat_fingerprint_address": ("blocked", (0.97, 0.0, 0.03)),
+    "dns.sat_nxdomain": ("blocked", (0.8, 0.1, 0.1)),
+    "dns.sat_no_response": ("inconclusive", (0.2, 0.2, 0.0)),
+    "dns.sat_rcode_error": ("inconclusive", (0.4, 0.2, 0.0)),
+    "dns.sat_resolver_unreliable": ("inconclusive", _UNKNOWN),
+    "dns.sat_answer_unconfirmed": ("inconclusive", (0.4, 0.0, 0.3)),
+    "dns.sat_answer_is_resolver": ("blocked", (0.8, 0.0, 0.2)),
+    "dns.sat_blockpage_at_answer": ("blocked", (0.95, 0.0, 0.05)),
+    "dns.sat_false_positive_at_answer": ("ok", (0.1, 0.1, 0.7)),
+    "dns.sat_page_unconfirmed": ("inconclusive", (0.3, 0.1, 0.2)),
+}
+
+for _kind in _FAILURE_KINDS:
+    RULES[f"tcp.{_kind}_probe_only"] = ("blocked", (0.9, 0.05, 0.05))
+    RULES[f"http.{_kind}_probe_only"] = ("blocked", (0.8, 0.1, 0.1))
+
+# Hyperquack (Censored Planet echo/discard/http on the http layer, https on the tls layer).
+for _layer in ("http", "tls"):
+    RULES[f"{_layer}.cp_matches_template"] = ("ok", _OK)
+    RULES[f"{_layer}.cp_intermittent"] = ("ok", (0.2, 0.0, 0.7))
+    RULES[f"{_layer}.cp_blockpage_signature"] = ("blocked", (0.97, 0.0, 0.03))
+    RULES[f"{_layer}.cp_false_positive_signature"] = ("ok", (0.1, 0.1, 0.7))
+    RULES[f"{_layer}.cp_reset_after_keyword"] = ("blocked", (0.85, 0.05, 0.1))
+    RULES[f"{_layer}.cp_timeout_after_keyword"] = ("blocked", (0.75, 0.15, 0.1))
+    RULES[f"{_layer}.cp_anomaly_unconfirmed"] = ("inconclusive", (0.5, 0.1, 0.1))
+    RULES[f"{_layer}.cp_controls_failed"] = ("inconclusive", _UNKNOWN)
+
+
+def observe(
+    rule: str,
+    host: str,
+    address: str | None = None,
+    *,
+    technique: str | None = None,
+    failure: str | None = None,
+) -> Observation:
+    """An observation judged by `rule` (the layer is the rule id's first word)."""
+    verdict, loni = RULES[rule]
+    layer = rule.split(".", 1)[0]
+    return Observation(
+        host=host,
+        address=address,
+        layer=layer,  # type: ignore[arg-type]
+        verdict=verdict,
+        rule=rule,
+        loni=loni,
+        technique=technique if verdict == "blocked" else None,
+        failure=failure,
+    )
+
+
+# Which observation speaks for a layer: a blocked one, else an ok one (the service answered),
+# else one that failed everywhere, else one that cannot tell.
+_PRIORITY = {"blocked": 0, "ok": 1, "down": 2, "inconclusive": 3}
+
+
+def layer_verdict(observations: list[Observation]) -> LayerVerdict:
+    """The verdict of one layer from its observations (at least one)."""
+    best = min(observations, key=lambda o: _PRIORITY[o.verdict])
+    return LayerVerdict(best.verdict, best.rule, best.loni, best.technique)

@@ -1,0 +1,126 @@
+"""TCP and TLS rules, per endpoint: did the probe get a connection and a handshake where the
+control did? A decoy-SNI handshake to the same address tells SNI filtering from IP blocking."""
+
+from __future__ import annotations
+
+from reachwatch.classify._net import (
+    endpoint_ip,
+    failure_kind,
+    ip_version,
+    is_certificate_error,
+    is_timeout,
+)
+from reachwatch.classify._rules import observe
+from reachwatch.classify._view import Tcp, Tls, View
+from reachwatch.classify.verdicts import Observation
+
+
+def judge_tcp(view: View, names: dict[str, str]) -> list[Observation]:
+    """One observation per endpoint (a success among repeated attempts wins)."""
+    best: dict[str, Tcp] = {}
+    for t in view.tcp:
+        if t.endpoint not in best or (t.success and not best[t.endpoint].success):
+            best[t.endpoint] = t
+    return [_tcp(view, t, names.get(t.ip, view.host)) for t in best.values()]
+
+
+def _tcp(view: View, t: Tcp, host: str) -> Observation:
+    if t.success:
+        return observe("tcp.connected", host, t.endpoint)
+    failure = t.failure or "unknown_failure"
+    if t.ip in view.tampered:
+        return observe("tcp.address_from_tampered_dns", host, t.endpoint, failure=failure)
+    if ip_version(t.ip) == 6 and not view.ipv6_capable:
+        return observe("tcp.ipv6_unavailable", host, t.endpoint, failure=failure)
+    if view.control is None:
+        return observe("tcp.no_control", host, t.endpoint, failure=failure)
+    control = view.control.tcp.get(t.endpoint)
+    if control is None:
+        return observe("tcp.no_control_for_endpoint", host, t.endpoint, failure=failure)
+    if not control[0]:
+        return observe("tcp.fails_for_control_too", host, t.endpoint, failure=failure)
+    kind = failure_kind(failure)
+    technique = "tcp.timeout" if kind == "timeout" else "tcp.reset"
+    return observe(f"tcp.{kind}_probe_only", host, t.endpoint, technique=technique, failure=failure)
+
+
+def judge_tls(view: View) -> list[Observation]:
+    """One observation per endpoint and server name, from the real-SNI handshakes."""
+    decoys = {t.endpoint: t for t in view.tls if t.decoy and t.endpoint}
+    best: dict[tuple[str | None, str], Tls] = {}
+    for t in view.tls:
+        key = (t.endpoint, t.server_name)
+        if not t.decoy and (key not in best or (not t.failure and best[key].failure)):
+            best[key] = t
+    return [_tls(view, t, decoys.get(t.endpoint or "")) for t in best.values()]
+
+
+def _tls(view: View, t: Tls, decoy: Tls | None) -> Observation:
+    host = t.server_name or view.host
+    if t.failure is None:
+        return observe("tls.handshake_ok", host, t.endpoint)
+    failure = t.failure
+    if t.ip is not None and t.ip in view.tampered:
+        return observe("tls.address_from_tampered_dns", host, t.endpoint, failure=failure)
+    if t.ip is not None and ip_version(t.ip) == 6 and not view.ipv6_capable:
+        return observe("tls.ipv6_unavailable", host, t.endpoint, failure=failure)
+    control = control_tls(view, t.endpoint, host)
+    if control is False:
+        return observe("tls.fails_for_control_too", host, t.endpoint, failure=failure)
+    if is_certificate_error(failure):
+        if control is None:
+            return observe("tls.no_control", host, t.endpoint, failure=failure)
+        return observe(
+            "tls.certificate_invalid_probe_only",
+            host,
+            t.endpoint,
+            technique="tls.mitm",
+            failure=failure,
+        )
+    timeout = is_timeout(failure)
+    if decoy is not None and _got_through(decoy):
+        # The same address completes a handshake for another name: the name is filtered.
+        rule = "tls.timeout_decoy_ok" if timeout else "tls.reset_after_hello_decoy_ok"
+        technique = "tls.timeout" if timeout else "tls.reset"
+        return observe(rule, host, t.endpoint, technique=technique, failure=failure)
+    if control is None:
+        return observe("tls.no_control", host, t.endpoint, failure=failure)
+    if decoy is not None:
+        # Any name fails at this address while the control gets through: IP-level blocking.
+        ip_technique = "tcp.timeout" if is_timeout(decoy.failure or "") else "tcp.reset"
+        return observe(
+            "tls.decoy_fails_too", host, t.endpoint, technique=ip_technique, failure=failure
+        )
+    rule = "tls.timeout_probe_only" if timeout else "tls.reset_probe_only"
+    technique = "tls.timeout" if timeout else "tls.reset"
+    return observe(rule, host, t.endpoint, technique=technique, failure=failure)
+
+
+def _got_through(decoy: Tls) -> bool:
+    """A decoy handshake that finished (a certificate not valid for the decoy name still
+    means the server answered the ClientHello)."""
+    return decoy.failure is None or is_certificate_error(decoy.failure)
+
+
+def control_tls(
+    view: View, endpoint: str | None, host: str, *, fetched_https: bool | None = None
+) -> bool | None:
+    """Did the control's TLS to this endpoint work? Falls back to the control's handshakes
+    with the other addresses, then to its fetch of the input when that went over HTTPS (the
+    input itself, or a redirect to it). None: nothing to compare."""
+    control = view.control
+    if control is None:
+        return None
+    if endpoint is not None and endpoint in control.tls:
+        return control.tls[endpoint][0]
+    if host != view.host:
+        return None
+    if control.tls:
+        own = set(control.dns_addrs)
+        results = [ok for key, (ok, _) in control.tls.items() if endpoint_ip(key) in own]
+        if results:
+            return any(results)
+    https = view.scheme == "https" if fetched_https is None else fetched_https
+    if https and control.http is not None:
+        return control.http.ok
+    return None

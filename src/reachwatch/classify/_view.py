@@ -1,0 +1,411 @@
+"""A checked, normalised view of OONI-shaped test_keys (web_connectivity, the app tests,
+urlgetter and reachwatch's own superset), so rules read attributes instead of digging dicts.
+
+Everything malformed raises InvalidMeasurement here, once; rules never see a wrong type.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from reachwatch.classify._errors import InvalidMeasurement
+from reachwatch.classify._fingerprints import SCAN_LIMIT
+from reachwatch.classify._net import endpoint, endpoint_ip, ip_version, is_unreachable
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+@dataclass(slots=True)
+class Query:
+    hostname: str
+    engine: str  # getaddrinfo | system | udp | doh | ...
+    resolver: str
+    query_type: str
+    failure: str | None
+    addrs: list[str]
+
+    @property
+    def is_doh(self) -> bool:
+        return self.engine == "doh"
+
+
+@dataclass(slots=True)
+class Tcp:
+    ip: str
+    port: int
+    endpoint: str
+    success: bool
+    failure: str | None
+
+
+@dataclass(slots=True)
+class Tls:
+    endpoint: str | None
+    ip: str | None
+    server_name: str
+    failure: str | None
+    decoy: bool
+    verified: bool
+
+
+@dataclass(slots=True)
+class Request:
+    url: str
+    failure: str | None
+    status: int
+    body: str
+    headers: dict[str, str]
+    endpoint: str | None
+    title: str | None
+    body_length: int  # of the whole body when the probe recorded it, else of the stored one
+    truncated: bool
+
+    @property
+    def scheme(self) -> str:
+        return self.url.split(":", 1)[0].lower()
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower()
+
+
+@dataclass(slots=True)
+class Quic:
+    endpoint: str
+    ip: str
+    server_name: str
+    failure: str | None
+
+
+@dataclass(slots=True)
+class ControlHttp:
+    failure: str | None
+    status: int
+    body_length: int
+    title: str
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None and self.status > 0
+
+
+@dataclass(slots=True)
+class Control:
+    """The control's answer (OONI test-helper shape), when it is usable."""
+
+    dns_addrs: list[str]
+    dns_failure: str | None
+    tcp: dict[str, tuple[bool, str | None]]
+    tls: dict[str, tuple[bool, str | None]]
+    quic: dict[str, tuple[bool, str | None]]
+    http: ControlHttp | None
+    asn: dict[str, int]
+    throughput: Mapping[str, Any] | None
+
+
+@dataclass(slots=True)
+class View:
+    input: str | None
+    host: str
+    scheme: str
+    queries: list[Query]
+    tcp: list[Tcp]
+    tls: list[Tls]
+    requests: list[Request]  # last request of the redirect chain first
+    quic: list[Quic]
+    throughput: Mapping[str, Any] | None
+    control: Control | None
+    ipv6_capable: bool
+    ooni_http_match: bool | None  # the probe's own body/title/status comparison, when recorded
+    tampered: set[str] = field(default_factory=set)  # addresses DNS judged not the site's
+
+
+def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> View:
+    """Normalise test_keys; InvalidMeasurement when a key has the wrong shape."""
+    target = measurement.get("input")
+    if target is not None and not isinstance(target, str):
+        target = None  # a few legacy tests measured lists of inputs; they have no single host
+    parts = urlsplit(target) if target else None
+    host = ((parts.hostname if parts else None) or "").lower()
+    tcp = [_tcp(e) for e in _entries(test_keys, "tcp_connect")]
+    return View(
+        input=target,
+        host=host,
+        scheme=(parts.scheme.lower() if parts else ""),
+        queries=[_query(e) for e in _entries(test_keys, "queries")],
+        tcp=tcp,
+        tls=[_tls(e) for e in _entries(test_keys, "tls_handshakes")],
+        requests=_requests(test_keys, tcp) or _experiment_failure(test_keys, target),
+        quic=[q for q in (_quic(e) for e in _entries(test_keys, "x_quic_handshakes")) if q],
+        throughput=_mapping(test_keys, "x_throughput"),
+        control=_control(test_keys),
+        ipv6_capable=_ipv6_capable(test_keys, tcp),
+        ooni_http_match=_ooni_http_match(test_keys),
+    )
+
+
+def _entries(test_keys: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    value = test_keys.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise InvalidMeasurement(f"test_keys.{key} is not a list of objects")
+    return value
+
+
+def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+    value = parent.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidMeasurement(f"{key} is {type(value).__name__}, not an object")
+    return value
+
+
+def _str(entry: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = entry.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidMeasurement(f"{key} is {type(value).__name__}, not a string")
+    return value
+
+
+def _failure(entry: Mapping[str, Any], key: str = "failure") -> str | None:
+    value = entry.get(key)
+    if value is None or isinstance(value, str):
+        return value or None
+    raise InvalidMeasurement(f"{key} is {type(value).__name__}, not a string")
+
+
+def _port(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidMeasurement(f"port {value!r} is not a number") from None
+
+
+def _query(e: Mapping[str, Any]) -> Query:
+    answers = e.get("answers") or []
+    if not isinstance(answers, list):
+        raise InvalidMeasurement("queries[].answers is not a list")
+    addrs: list[str] = []
+    for a in answers:
+        if not isinstance(a, dict):
+            raise InvalidMeasurement("queries[].answers[] is not an object")
+        for key in ("ipv4", "ipv6"):
+            ip = a.get(key)
+            if isinstance(ip, str) and ip_version(ip) and ip not in addrs:
+                addrs.append(ip)
+    return Query(
+        hostname=_str(e, "hostname").lower().rstrip("."),
+        engine=_str(e, "engine", "system") or "system",
+        resolver=_str(e, "resolver_address"),
+        query_type=_str(e, "query_type"),
+        failure=_failure(e),
+        addrs=addrs,
+    )
+
+
+def _tcp(e: Mapping[str, Any]) -> Tcp:
+    ip = _str(e, "ip")
+    port = _port(e.get("port"))
+    status = e.get("status")
+    if not isinstance(status, dict):
+        raise InvalidMeasurement("tcp_connect[].status is not an object")
+    failure = _failure(status)
+    success = status.get("success")
+    ok = success is True if isinstance(success, bool) else failure is None
+    return Tcp(ip=ip, port=port, endpoint=endpoint(ip, port), success=ok, failure=failure)
+
+
+def _tls(e: Mapping[str, Any]) -> Tls:
+    address = _str(e, "address") or None
+    return Tls(
+        endpoint=address,
+        ip=endpoint_ip(address) if address else None,
+        server_name=_str(e, "server_name").lower(),
+        failure=_failure(e),
+        decoy=e.get("x_decoy_sni") is True,
+        verified=e.get("no_tls_verify") is not True,
+    )
+
+
+def _quic(e: Mapping[str, Any]) -> Quic | None:
+    address = _str(e, "address")
+    if not address:
+        return None
+    return Quic(address, endpoint_ip(address), _str(e, "server_name").lower(), _failure(e))
+
+
+def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
+    # OONI v0.5 links a request to its connection only through the transaction id.
+    by_transaction = {
+        e.get("transaction_id"): endpoint(_str(e, "ip"), _port(e.get("port")))
+        for e in _entries(test_keys, "tcp_connect")
+        if e.get("transaction_id") is not None
+    }
+    out = []
+    for e in _entries(test_keys, "requests"):
+        request = _mapping(e, "request") or {}
+        response = _mapping(e, "response") or {}
+        code = response.get("code")
+        status = code if isinstance(code, int) and not isinstance(code, bool) else 0
+        body = _text(response.get("body"))
+        address = e.get("address")
+        length = response.get("x_body_length")
+        out.append(
+            Request(
+                url=_str(request, "url"),
+                failure=_failure(e),
+                status=status,
+                body=body,
+                headers=_headers(response),
+                endpoint=address
+                if isinstance(address, str) and address
+                else by_transaction.get(e.get("transaction_id")),
+                title=_title(body),
+                body_length=length if isinstance(length, int) else len(body),
+                truncated=response.get("body_is_truncated") is True,
+            )
+        )
+    return out
+
+
+def _experiment_failure(test_keys: Mapping[str, Any], target: str | None) -> list[Request]:
+    """Old web_connectivity versions may record why the fetch failed without its request."""
+    failure = test_keys.get("http_experiment_failure")
+    if not isinstance(failure, str) or not failure or not target:
+        return []
+    return [Request(target, failure, 0, "", {}, None, None, 0, False)]
+
+
+def _text(value: Any) -> str:
+    """A body as text: OONI stores non-UTF-8 bodies as {"format": "base64", "data": ...}."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and isinstance(value.get("data"), str):
+        data = value["data"][: SCAN_LIMIT * 4 // 3 + 4]
+        try:
+            raw = base64.b64decode(data[: len(data) - len(data) % 4])
+        except (binascii.Error, ValueError):
+            return ""
+        return raw.decode("utf-8", errors="replace")
+    raise InvalidMeasurement(f"response body is {type(value).__name__}")
+
+
+def _headers(response: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    listed = response.get("headers_list")
+    if isinstance(listed, list):
+        for pair in listed:
+            if isinstance(pair, list) and len(pair) == 2:
+                out.setdefault(str(pair[0]).lower(), _text(pair[1]))
+        return out
+    headers = response.get("headers")
+    if headers is None:
+        return out
+    if not isinstance(headers, dict):
+        raise InvalidMeasurement("response headers are not an object")
+    for name, value in headers.items():
+        if isinstance(value, list):
+            value = value[0] if value else ""
+        out[str(name).lower()] = _text(value)
+    return out
+
+
+def _title(body: str) -> str | None:
+    found = _TITLE.search(body, 0, 64 * 1024) if body else None
+    return " ".join(found.group(1).split()) if found else None
+
+
+def _pairs(value: Any, where: str) -> dict[str, tuple[bool, str | None]]:
+    """control.tcp_connect / tls_handshake / quic_handshake: {"ip:port": {status, failure}}."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidMeasurement(f"control.{where} is not an object")
+    out = {}
+    for key, entry in value.items():
+        if not isinstance(entry, dict):
+            raise InvalidMeasurement(f"control.{where}[{key!r}] is not an object")
+        failure = _failure(entry)
+        status = entry.get("status")
+        out[str(key)] = (status is True if isinstance(status, bool) else failure is None, failure)
+    return out
+
+
+def _control(test_keys: Mapping[str, Any]) -> Control | None:
+    control = _mapping(test_keys, "control")
+    if not control or test_keys.get("control_failure"):
+        return None
+    dns = _mapping(control, "dns") or {}
+    addrs = dns.get("addrs") or []
+    if not isinstance(addrs, list):
+        raise InvalidMeasurement("control.dns.addrs is not a list")
+    http = _mapping(control, "http_request")
+    return Control(
+        dns_addrs=[a for a in addrs if isinstance(a, str) and ip_version(a)],
+        dns_failure=_failure(dns),
+        tcp=_pairs(control.get("tcp_connect"), "tcp_connect"),
+        tls=_pairs(control.get("tls_handshake"), "tls_handshake"),
+        quic=_pairs(control.get("quic_handshake"), "quic_handshake"),
+        http=_control_http(http) if http is not None else None,
+        asn=_asns(control.get("ip_info")),
+        throughput=_mapping(control, "x_throughput"),
+    )
+
+
+def _control_http(http: Mapping[str, Any]) -> ControlHttp:
+    def number(key: str) -> int:
+        value = http.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else -1
+
+    title = http.get("title")
+    return ControlHttp(
+        failure=_failure(http),
+        status=number("status_code"),
+        body_length=number("body_length"),
+        title=" ".join(title.split()) if isinstance(title, str) else "",
+    )
+
+
+def _asns(ip_info: Any) -> dict[str, int]:
+    if not isinstance(ip_info, dict):
+        return {}
+    out = {}
+    for ip, info in ip_info.items():
+        asn = info.get("asn") if isinstance(info, dict) else None
+        if isinstance(asn, int) and asn > 0:
+            out[str(ip)] = asn
+    return out
+
+
+def _ipv6_capable(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> bool:
+    """Whether this network reaches IPv6 at all: the probe's own check when recorded, else
+    inferred (every IPv6 connect failing as unreachable means there is no IPv6 route)."""
+    declared = test_keys.get("x_ipv6_capable")
+    if isinstance(declared, bool):
+        return declared
+    v6 = [t for t in tcp if ip_version(t.ip) == 6]
+    if any(t.success for t in v6):
+        return True
+    return not (v6 and all(t.failure and is_unreachable(t.failure) for t in v6))
+
+
+def _ooni_http_match(test_keys: Mapping[str, Any]) -> bool | None:
+    """OONI's probe-side comparison of the final page with the control's, computed on the full
+    body (stored bodies may be cut): status matches and body length, headers or title too."""
+    status = test_keys.get("status_code_match")
+    others = [test_keys.get(k) for k in ("body_length_match", "headers_match", "title_match")]
+    if not isinstance(status, bool) or not any(isinstance(v, bool) for v in others):
+        return None
+    return status and any(v is True for v in others)
