@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import orjson
@@ -163,7 +164,7 @@ def _print_table(run: ProbeRun) -> None:
         table.add_column(column)
     for measurement, verdict in zip(run.measurements, run.verdicts, strict=True):
         table.add_row(
-            measurement["input"],
+            _host_label(measurement["input"]),
             *(_layer_cell(verdict, layer) for layer in _TABLE_LAYERS),
             _styled(verdict.verdict),
             verdict.technique or "",
@@ -171,6 +172,7 @@ def _print_table(run: ProbeRun) -> None:
     console.print(table)
     counts = ", ".join(f"{n} {name}" for name, n in summarize(run.verdicts).items() if n)
     console.print(f"{len(run.verdicts)} targets: {counts}")
+    console.print("layers: ? inconclusive, - not measured")
     if not run.ipv6_capable:
         console.print("this network has no IPv6: IPv6 addresses were not measured")
 
@@ -179,7 +181,16 @@ def _layer_cell(verdict: Classified, layer: str) -> str:
     judged = verdict.layers.get(layer)
     if judged is None:
         return "-"
+    if judged.verdict == "inconclusive":
+        return "?"
     return _styled(judged.verdict)
+
+
+def _host_label(url: str) -> str:
+    """The host, with the path when it is more than "/" (a platform may list several URLs)."""
+    parts = urlsplit(url)
+    path = parts.path if parts.path not in ("", "/") else ""
+    return f"{parts.netloc}{path}"
 
 
 def _styled(name: str) -> str:

@@ -1,0 +1,113 @@
+"""`reachwatch probe` as a user runs it: JSON, JSON lines out, one-line errors, no network."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from reachwatch.cli import app
+from reachwatch.formats.reachwatch import validate_measurement
+
+from .conftest import X_HOSTS, Censorship, WorldFactory
+
+REACHWATCH = str(Path(sys.executable).parent / "reachwatch")
+
+
+def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_path: Path) -> None:
+    out = tmp_path / "probe.jsonl"
+
+    async def scenario() -> tuple[int, bytes, bytes]:
+        async with world.start(Censorship(reset_snis=frozenset({"x.com"}))) as lab:
+            assert lab.control_url is not None
+            resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
+            process = await asyncio.create_subprocess_exec(
+                REACHWATCH, "probe", "x", "--json", "--control", lab.control_url,
+                "--resolver", resolver, "--no-doh", "--no-system-resolver",
+                "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
+                "--timeout", "1", "--out", str(out), "--cc", "PK", "--asn", "AS17557",
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode is not None
+            return process.returncode, stdout, stderr
+
+    code, stdout, stderr = asyncio.run(scenario())
+    assert code == 0, stderr.decode()
+    doc = orjson.loads(stdout)
+    assert doc["summary"] == {"accessible": 7, "blocked": 1, "down": 0, "inconclusive": 0}
+    verdicts = {m["input"].split("/")[2]: m for m in doc["measurements"]}
+    assert set(verdicts) == set(X_HOSTS)
+    x_com = verdicts["x.com"]
+    assert (x_com["verdict"], x_com["technique"]) == ("blocked", "tls.reset")
+    assert verdicts["x.com"]["probe_cc"] == "PK"
+    assert set(verdicts["twitter.com"]["layers"]) >= {"dns", "tcp", "tls", "http", "quic"}
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 8
+    for line in lines:
+        measurement = orjson.loads(line)
+        validate_measurement(measurement)
+        assert measurement["probe_asn"] == "AS17557"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["myspace"], "unknown platform 'myspace'"),
+        (["ftp://x.com/"], "bad URL 'ftp://x.com/'"),
+        (["https://exa mple.com/"], "bad URL"),
+        (["x", "--out", "/nonexistent-dir/out.jsonl"], "cannot write /nonexistent-dir/out.jsonl"),
+        (["x", "--resolver", "1.2.3.4:99999"], "invalid port"),
+        (["x", "--cc", "Pakistan"], "two-letter country code"),
+        (["x", "--control", "http://127.0.0.1:9/"], "control http://127.0.0.1:9/ is unreachable"),
+    ],
+)
+def test_user_mistakes_get_one_line(args: list[str], message: str, loopback_only: None) -> None:
+    result = CliRunner().invoke(app, ["probe", *args], prog_name="reachwatch")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    error_lines = [line for line in result.stderr.splitlines() if line]
+    assert len(error_lines) == 1
+    assert error_lines[0].startswith("reachwatch: error: ")
+    assert message in error_lines[0]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare(1)")
+def test_no_network_ends_inconclusive_never_blocked() -> None:
+    # A fresh network namespace has no route anywhere (not even an up loopback): every DNS
+    # query, connection and the control fail without a packet leaving the machine.
+    try:
+        process = subprocess.run(
+            [
+                "unshare",
+                "--net",
+                REACHWATCH,
+                "probe",
+                "x",
+                "--json",
+                "--control",
+                "http://192.0.2.1/",
+            ],
+            capture_output=True,
+            timeout=60,
+        )
+    except OSError as exc:
+        pytest.skip(f"cannot run unshare: {exc}")
+    if b"unshare failed" in process.stderr or b"Operation not permitted" in process.stderr:
+        pytest.skip("creating a network namespace is not permitted here")
+    assert process.returncode == 3, process.stderr.decode()
+    assert b"Traceback" not in process.stderr
+    assert process.stderr.decode().strip().splitlines()[-1] == (
+        "reachwatch: error: no network: inconclusive "
+        "(no resolver, no server and no control answered)"
+    )
+    doc = orjson.loads(process.stdout)
+    assert doc["no_network"] is True
+    assert doc["summary"] == {"accessible": 0, "blocked": 0, "down": 0, "inconclusive": 8}
+    assert all(m["verdict"] == "inconclusive" for m in doc["measurements"])
