@@ -11,12 +11,14 @@ _COMMAND_MODULES = (
     "catalog_cmd",
     "control_cmd",
     "probe_cmd",
+    "ingest_cmd",
     "ooni_cmd",
     "lab_cmd",
     "detect_cmd",
     "simulate_cmd",
     "case_cmd",
     "demo_cmd",
+    "classify_cmd",
 )
 
 for _name in _COMMAND_MODULES:
