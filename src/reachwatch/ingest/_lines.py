@@ -123,69 +123,79 @@ def _salvage(dec: Any, data: bytes) -> Iterator[bytes]:
             yield out
 
 
-def _split_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[tuple[int, bytes | None, bool]]:
-    """(line number, bytes, ends with a newline) per line; bytes None for a line over
-    MAX_LINE, which is skipped as it streams by. A _Corrupt block ends the stream."""
+def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
+    """Records and problems of a stream of blocks, line by line. A line over MAX_LINE is
+    skipped as it streams by; a _Corrupt block ends the stream with a corrupt_gzip problem.
+    One loop rather than a pipeline of generators: this runs once per measurement."""
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     pending = b""
     number = 0
     skipping = False
+    corrupt: _Corrupt | None = None
     for block in blocks:
         if isinstance(block, _Corrupt):
+            corrupt = block
             break
         if skipping:
             cut = block.find(b"\n")
             if cut < 0:
                 continue
             number += 1
-            yield number, None, True
+            yield _too_long(number)
             block = block[cut + 1 :]
             skipping = False
-        data = pending + block if pending else block
-        lines = data.split(b"\n")
+        lines = (pending + block if pending else block).split(b"\n")
         pending = lines.pop()
         for line in lines:
             number += 1
-            yield number, line, True
+            try:
+                value = loads(line)
+            except decode_error as exc:
+                problem = _unparsable(number, line, True, str(exc))
+                if problem is not None:
+                    yield problem
+                continue
+            if len(line) > MAX_LINE:
+                yield _too_long(number)
+            else:
+                yield Record(number, value, line)
         if len(pending) > MAX_LINE:
             pending = b""
             skipping = True
     if skipping:
-        yield number + 1, None, False
+        number += 1
+        yield _too_long(number)
     elif pending:
-        yield number + 1, pending, False
+        number += 1
+        if len(pending) > MAX_LINE:
+            yield _too_long(number)
+        else:
+            item = _parse_line(number, pending, terminated=False)
+            if item is not None:
+                yield item
+    if corrupt is not None:
+        yield Problem(number + 1, "corrupt_gzip", corrupt.detail)
 
 
-def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
-    corrupt: list[_Corrupt] = []
-
-    def watch() -> Iterator[bytes | _Corrupt]:
-        for block in blocks:
-            if isinstance(block, _Corrupt):
-                corrupt.append(block)
-            yield block
-
-    number = 0
-    for number, line, terminated in _split_lines(watch()):
-        if line is None:
-            yield Problem(number, "line_too_long", f"line longer than {MAX_LINE} bytes")
-            continue
-        item = _parse_line(number, line, terminated)
-        if item is not None:
-            yield item
-    if corrupt:
-        yield Problem(number + 1 if number else 0, "corrupt_gzip", corrupt[0].detail)
+def _too_long(number: int) -> Problem:
+    return Problem(number, "line_too_long", f"line longer than {MAX_LINE} bytes")
 
 
 def _parse_line(number: int, line: bytes, terminated: bool) -> Item | None:
     """The line's record or problem; None for a blank line, which is no record at all."""
-    if line.endswith(b"\r"):
-        line = line[:-1]
     try:
         return Record(number, orjson.loads(line), line)
     except orjson.JSONDecodeError as exc:
-        if not line.strip():
-            return None
-        return Problem(number, _why_unparsable(line, terminated), str(exc), line)
+        return _unparsable(number, line, terminated, str(exc))
+
+
+def _unparsable(number: int, line: bytes, terminated: bool, detail: str) -> Problem | None:
+    """The problem with a line orjson refused; None for a blank line (no record at all)."""
+    if line.endswith(b"\r"):
+        line = line[:-1]
+    if not line.strip():
+        return None
+    return Problem(number, _why_unparsable(line, terminated), detail, line)
 
 
 def _why_unparsable(data: bytes, terminated: bool) -> str:

@@ -1,0 +1,196 @@
+"""Ingest throughput against the raw limit, on one core.
+
+Builds a corpus of web_connectivity measurements (>= 100,000 by default) by replicating real
+samples from ../shared/reference (OONI's minipipeline cases and fastpath web_connectivity
+samples; the test fixtures' own measurement when the corpus is absent) with fresh ids, into
+.jsonl.gz files. Then, each phase in its own process pinned to one core:
+
+  raw     gzip decompression + orjson parsing of the same files, nothing else (the limit)
+  ingest  reachwatch's ingest: read, check, dedupe, classify, store to Parquet
+
+and prints measurements/s, MB/s of uncompressed JSON, peak RSS per phase, and the ratio
+ingest/raw (target >= 0.5, peak RSS < 1 GiB).
+
+    python bench/ingest.py [--count N] [--files N] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gzip
+import io
+import os
+import pstats
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(os.environ.get("REACHWATCH_REFERENCE") or REPO.parent / "shared" / "reference")
+_UID = b"__BENCH_UID__"
+
+
+def _samples() -> list[dict[str, Any]]:
+    """Real web_connectivity measurements, or the test suite's own when the corpus is absent."""
+    found: list[dict[str, Any]] = []
+    for path in sorted((REFERENCE / "ooni" / "minipipeline-manual").glob("*/measurement.json")):
+        found.append(orjson.loads(path.read_bytes()))
+    for path in sorted((REFERENCE / "ooni" / "fastpath-samples").glob("*.json")):
+        try:
+            value = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError:
+            continue
+        if (
+            isinstance(value, dict)
+            and value.get("test_name") == "web_connectivity"
+            and isinstance(value.get("test_keys"), dict)
+        ):
+            found.append(value)
+    if not found:
+        sys.path.insert(0, str(REPO / "tests" / "ingest"))
+        from conftest import web_connectivity  # type: ignore[import-not-found]
+
+        found = [web_connectivity("own", reset=bool(i % 2)) for i in range(4)]
+    return found
+
+
+def build_corpus(folder: Path, count: int, files: int) -> tuple[int, int]:
+    """Write `count` measurements with fresh ids over `files` .jsonl.gz files; return
+    (measurements, uncompressed bytes). Large samples are used less often, so the mix has
+    the typical size of a web_connectivity measurement rather than the largest one's."""
+    templates = []
+    for sample in _samples():
+        sample = dict(sample, measurement_uid=_UID.decode(), report_id=_UID.decode())
+        templates.append(orjson.dumps(sample))
+    small = [t for t in templates if len(t) < 64 * 1024]
+    large = [t for t in templates if len(t) >= 64 * 1024]
+    per_file = -(-count // files)
+    written = total_bytes = 0
+    for f in range(files):
+        out = io.BytesIO()
+        for i in range(min(per_file, count - written)):
+            n = written + i
+            uid = f"bench-{n:09d}".encode()
+            if large and n % 400 == 399:
+                template = large[(n // 400) % len(large)]
+            else:
+                template = small[n % len(small)] if small else large[n % len(large)]
+            line = template.replace(_UID, uid)
+            out.write(line)
+            out.write(b"\n")
+            total_bytes += len(line) + 1
+        written += min(per_file, count - written)
+        (folder / f"bench-{f:03d}.jsonl.gz").write_bytes(gzip.compress(out.getvalue(), 1))
+    return written, total_bytes
+
+
+def phase_raw(corpus: Path) -> dict[str, Any]:
+    count = size = 0
+    started = time.perf_counter()
+    for path in sorted(corpus.glob("*.jsonl.gz")):
+        dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        pending = b""
+        with path.open("rb") as fh:
+            while block := fh.read(256 * 1024):
+                lines = (pending + dec.decompress(block)).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line:
+                        orjson.loads(line)
+                        count += 1
+                        size += len(line)
+    return {"seconds": time.perf_counter() - started, "measurements": count, "bytes": size}
+
+
+def phase_ingest(corpus: Path, db: Path, profile: bool) -> dict[str, Any]:
+    from reachwatch.ingest import ingest
+
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    if profiler:
+        profiler.enable()
+    summary = ingest([corpus], db)
+    if profiler:
+        profiler.disable()
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "seconds": seconds,
+        "measurements": summary.stored + summary.duplicates + sum(summary.quarantined.values()),
+        "bytes": summary.bytes_read,
+        "stored": summary.stored,
+        "quarantined": summary.quarantined,
+    }
+    if profiler:
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(25)
+        result["profile"] = text.getvalue()
+    return result
+
+
+def _child(args: argparse.Namespace) -> None:
+    os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+    if args.phase == "raw":
+        result = phase_raw(args.corpus)
+    else:
+        result = phase_ingest(args.corpus, args.db, args.profile)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write(orjson.dumps(result).decode())
+
+
+def _run_phase(phase: str, corpus: Path, db: Path, profile: bool) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--phase", phase, "--corpus", str(corpus), "--db", str(db)]
+    if profile:
+        cmd.append("--profile")
+    done = subprocess.run(cmd, capture_output=True, check=True)
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--profile", action="store_true", help="cProfile the ingest phase")
+    parser.add_argument("--phase", choices=["raw", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        _child(args)
+        return
+    with tempfile.TemporaryDirectory(prefix="reachwatch-bench-") as tmp:
+        corpus = Path(tmp) / "corpus"
+        corpus.mkdir()
+        started = time.perf_counter()
+        count, size = build_corpus(corpus, args.count, args.files)
+        print(
+            f"corpus: {count:,} web_connectivity measurements, {size / 1e6:,.0f} MB of JSON, "
+            f"{args.files} .jsonl.gz files (built in {time.perf_counter() - started:.1f} s)"
+        )
+        raw = _run_phase("raw", corpus, Path(tmp) / "unused", False)
+        stored = _run_phase("ingest", corpus, Path(tmp) / "db", args.profile)
+    print(f"{'phase':<34}{'measurements/s':>16}{'MB/s':>10}{'peak RSS MiB':>14}")
+    for name, result in (
+        ("raw limit (gunzip + orjson)", raw),
+        ("ingest + classify + store", stored),
+    ):
+        rate = result["measurements"] / result["seconds"]
+        mbs = result["bytes"] / result["seconds"] / 1e6
+        print(f"{name:<34}{rate:>16,.0f}{mbs:>10.1f}{result['peak_rss_mib']:>14.0f}")
+    ratio = (stored["measurements"] / stored["seconds"]) / (raw["measurements"] / raw["seconds"])
+    print(f"stored {stored['stored']:,}; quarantined {stored['quarantined']}")
+    print(f"ratio ingest/raw: {ratio:.3f} (target >= 0.5)")
+    if "profile" in stored:
+        print(stored["profile"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""`reachwatch ingest PATH... [--db DB] [--json]`: measurements into the embedded store."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from reachwatch.cli._app import app
+from reachwatch.ingest import IngestSummary, ingest
+from reachwatch.ingest import Progress as RunProgress
+from reachwatch.store import DEFAULT_DB
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@app.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="Store folder (created when missing).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.option("--dns-fingerprints", type=_FILE, help="OONI-format DNS fingerprints CSV.")
+@click.option("--http-fingerprints", type=_FILE, help="OONI-format HTTP fingerprints CSV.")
+@click.option("--cp-blockpages", type=_FILE, help="Censored Planet blockpage signatures.")
+@click.option("--cp-false-positives", type=_FILE, help="Censored Planet false positives.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=50_000, hidden=True)
+def ingest_command(
+    paths: tuple[Path, ...],
+    db: Path,
+    as_json: bool,
+    dns_fingerprints: Path | None,
+    http_fingerprints: Path | None,
+    cp_blockpages: Path | None,
+    cp_false_positives: Path | None,
+    batch_size: int,
+) -> None:
+    """Ingest OONI (.json, .jsonl, .jsonl.gz), Censored Planet and reachwatch files or folders.
+
+    Fingerprint files not given are reachwatch's shipped set."""
+    from reachwatch.classify import load_fingerprints
+
+    fingerprints = load_fingerprints(
+        ooni_dns=dns_fingerprints,
+        ooni_http=http_fingerprints,
+        cp_blockpages=cp_blockpages,
+        cp_false_positives=cp_false_positives,
+    )
+    run = partial(ingest, paths, db, fingerprints=fingerprints, batch_size=batch_size)
+    console = Console(stderr=True)
+    if console.is_terminal:
+        with _ProgressBar(console) as bar:
+            summary = run(on_progress=bar.update)
+    else:
+        summary = run()
+    if as_json:
+        click.echo(orjson.dumps(summary.to_json()).decode())
+    else:
+        _print_summary(Console(), summary)
+
+
+class _ProgressBar:
+    """Files done, measurements read and MB/s of JSON, on stderr while a run goes."""
+
+    def __init__(self, console: Console) -> None:
+        self._bar = Progress(
+            TextColumn("ingest"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} files"),
+            TextColumn("{task.fields[measurements]} measurements"),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> _ProgressBar:
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.stop()
+
+    def update(self, progress: RunProgress) -> None:
+        if self._task is None:
+            self._task = self._bar.add_task(
+                "ingest", total=progress.files_total, measurements=0, rate=""
+            )
+        elapsed = max(time.monotonic() - progress.started, 1e-6)
+        self._bar.update(
+            self._task,
+            completed=progress.files_done,
+            measurements=f"{progress.measurements:,}",
+            rate=f"{progress.bytes_read / elapsed / 1e6:.1f} MB/s",
+        )
+
+
+def _print_summary(console: Console, summary: IngestSummary) -> None:
+    table = Table(title=f"ingested {summary.files} files in {summary.seconds:.1f} s")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    table.add_row("stored", f"{summary.stored:,}")
+    table.add_row("  of which not classified (test not supported)", f"{summary.unsupported:,}")
+    table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
+    for reason, count in sorted(summary.quarantined.items()):
+        table.add_row(f"quarantined: {reason}", f"{count:,}")
+    console.print(table)
+    if summary.quarantined:
+        console.print(f"quarantine file: {summary.quarantine_file}")

@@ -1,0 +1,31 @@
+"""The one classifier, as ingest calls it: OONI-format records and Censored Planet records."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reachwatch.classify import (
+    Fingerprints,
+    InvalidMeasurement,
+    Unsupported,
+    classify,
+    classify_censoredplanet,
+    load_fingerprints,
+)
+from reachwatch.classify.verdicts import Classified
+
+__all__ = ["Fingerprints", "InvalidMeasurement", "Judge", "Unsupported"]
+
+
+class Judge:
+    """Classifies with one set of fingerprints loaded once for the whole run."""
+
+    def __init__(self, fingerprints: Fingerprints | None = None) -> None:
+        self.fingerprints = fingerprints if fingerprints is not None else load_fingerprints()
+
+    def ooni(self, record: Mapping[str, Any]) -> Classified:
+        return classify(record, fingerprints=self.fingerprints)
+
+    def censoredplanet(self, record: Mapping[str, Any]) -> Classified:
+        return classify_censoredplanet(record, fingerprints=self.fingerprints)

@@ -1,0 +1,295 @@
+"""Ingest files into a store: read, check, dedupe, classify, write; quarantine the rest."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from reachwatch.catalog import platform_for_host
+from reachwatch.classify.verdicts import Classified
+from reachwatch.errors import UserError
+from reachwatch.formats.censoredplanet import censoredplanet_identity, record_kind
+from reachwatch.formats.ooni import BadMeasurement, Identity, is_ooni, ooni_identity
+from reachwatch.ingest._judge import Fingerprints, InvalidMeasurement, Judge, Unsupported
+from reachwatch.ingest._lines import Problem, Record, file_kind, read_items
+from reachwatch.ingest._quarantine import Quarantine
+from reachwatch.store import StoreWriter, id_hash
+from reachwatch.store._manifest import QUARANTINE_DIR
+
+
+@dataclass(slots=True)
+class Progress:
+    """Where a run is; passed to the progress callback as it goes."""
+
+    files_total: int
+    files_done: int = 0
+    measurements: int = 0
+    bytes_read: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass(slots=True)
+class IngestSummary:
+    """What a run did. `stored` counts measurements (classified or kept raw)."""
+
+    files: int
+    stored: int
+    duplicates: int
+    unsupported: int
+    quarantined: dict[str, int]
+    quarantine_file: Path
+    bytes_read: int
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "unsupported": self.unsupported,
+            "quarantined": dict(sorted(self.quarantined.items())),
+            "quarantine_file": str(self.quarantine_file),
+            "files": self.files,
+            "bytes": self.bytes_read,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def ingest(
+    paths: Iterable[Path | str],
+    db: Path | str,
+    *,
+    fingerprints: Fingerprints | None = None,
+    batch_size: int = 50_000,
+    on_progress: ProgressCallback | None = None,
+) -> IngestSummary:
+    """Ingest files and folders (recursively) into the store at `db`.
+
+    Every valid measurement is stored once, however often it appears; every bad record or
+    unreadable file is counted by reason and written to a quarantine file in the store.
+    Classification uses `fingerprints` (reachwatch's shipped set when None).
+    """
+    files = list(expand_paths(paths))
+    judge = Judge(fingerprints)
+    with StoreWriter(db, batch_size=batch_size) as writer:
+        run = _Run(writer, judge, Quarantine(Path(db) / QUARANTINE_DIR), len(files), on_progress)
+        try:
+            for path in files:
+                run.ingest_file(path)
+        finally:
+            run.quarantine.close()
+    return run.summary()
+
+
+def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """The files named, and every file under the folders named, in a stable order."""
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and not child.name.startswith("."):
+                    yield child.resolve()
+        elif path.is_file():
+            yield path.resolve()
+        else:
+            raise UserError(f"{path}: no such file or folder")
+
+
+class _Run:
+    def __init__(
+        self,
+        writer: StoreWriter,
+        judge: Judge,
+        quarantine: Quarantine,
+        files_total: int,
+        on_progress: ProgressCallback | None,
+    ) -> None:
+        self.writer = writer
+        self.judge = judge
+        self.quarantine = quarantine
+        self.progress = Progress(files_total)
+        self.on_progress = on_progress
+        self.stored = 0
+        self.duplicates = 0
+        self.unsupported = 0
+
+    def summary(self) -> IngestSummary:
+        return IngestSummary(
+            files=self.progress.files_total,
+            stored=self.stored,
+            duplicates=self.duplicates,
+            unsupported=self.unsupported,
+            quarantined=dict(self.quarantine.counts),
+            quarantine_file=self.quarantine.path,
+            bytes_read=self.progress.bytes_read,
+            seconds=time.monotonic() - self.progress.started,
+        )
+
+    def ingest_file(self, path: Path) -> None:
+        if file_kind(path) is None:
+            yaml = path.suffix.lower() in (".yaml", ".yml")
+            reason = "legacy_yaml" if yaml else "unsupported_file_type"
+            self.quarantine.add(path, 0, reason, "not a .json, .jsonl or .jsonl.gz file")
+        else:
+            try:
+                for item in read_items(path):
+                    if isinstance(item, Record):
+                        self._take(path, item)
+                    else:
+                        self._reject(path, item)
+            except OSError as exc:
+                self.quarantine.add(path, 0, "unreadable_file", str(exc))
+        self.progress.files_done += 1
+        if self.on_progress:
+            self.on_progress(self.progress)
+
+    def _reject(self, path: Path, problem: Problem) -> None:
+        self.quarantine.add(path, problem.line, problem.reason, problem.detail, problem.raw)
+
+    def _take(self, path: Path, item: Record) -> None:
+        progress = self.progress
+        progress.bytes_read += len(item.raw)
+        progress.measurements += 1
+        if self.on_progress and progress.measurements % 5000 == 0:
+            self.on_progress(progress)
+        value = item.value
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            self._reject(path, Problem(item.line, "not_an_object", kind, item.raw))
+            return
+        try:
+            if is_ooni(value):
+                cp_kind = None
+                identity = ooni_identity(value, item.raw)
+            else:
+                cp_kind = record_kind(value)
+                if cp_kind is None:
+                    raise BadMeasurement("not_a_measurement", "neither OONI nor Censored Planet")
+                if cp_kind == "satellite_v1":
+                    raise BadMeasurement("unsupported_format", "Censored Planet Satellite v1")
+                identity = censoredplanet_identity(value, cp_kind, item.raw, path)
+        except BadMeasurement as exc:
+            self._reject(path, Problem(item.line, exc.reason, str(exc), item.raw))
+            return
+        digest = id_hash(identity.measurement_id)
+        if self.writer.holds(digest):
+            self.duplicates += 1
+            return
+        self._classify_and_store(path, item, value, identity, digest, cp_kind)
+
+    def _classify_and_store(
+        self,
+        path: Path,
+        item: Record,
+        value: Mapping[str, Any],
+        identity: Identity,
+        digest: int,
+        cp_kind: str | None,
+    ) -> None:
+        try:
+            if cp_kind is None:
+                classified = self.judge.ooni(value)
+            else:
+                classified = self.judge.censoredplanet(value)
+        except Unsupported:
+            self.writer.add(
+                digest,
+                identity.date,
+                identity.probe_cc,
+                _measurement_row(identity, None, path, item.line),
+                raw=_raw_row(identity, path, item),
+                size=len(item.raw),
+            )
+            self.unsupported += 1
+            self.stored += 1
+            return
+        except InvalidMeasurement as exc:
+            self._reject(path, Problem(item.line, "invalid_measurement", str(exc), item.raw))
+            return
+        except Exception as exc:  # a classifier bug must not stop the run or lose the line
+            detail = f"{type(exc).__name__}: {exc}"
+            self._reject(path, Problem(item.line, "classifier_error", detail, item.raw))
+            return
+        self.writer.add(
+            digest,
+            identity.date,
+            identity.probe_cc,
+            _measurement_row(identity, classified, path, item.line),
+            _observation_rows(identity, classified),
+        )
+        self.stored += 1
+
+
+@lru_cache(maxsize=1 << 16)
+def _platform(host: str | None) -> str | None:
+    return platform_for_host(host) if host else None
+
+
+def _measurement_row(
+    identity: Identity, classified: Classified | None, path: Path, line: int
+) -> tuple[Any, ...]:
+    return (
+        identity.measurement_id,
+        identity.source,
+        identity.test_name,
+        identity.input,
+        identity.host,
+        _platform(identity.host),
+        identity.probe_cc,
+        identity.probe_asn,
+        identity.start,
+        identity.start.date(),
+        classified.verdict if classified else None,
+        classified.technique if classified else None,
+        classified is not None,
+        identity.synthetic,
+        str(path),
+        line,
+    )
+
+
+def _observation_rows(identity: Identity, classified: Classified) -> list[tuple[Any, ...]]:
+    start = identity.start
+    day = start.date()
+    return [
+        (
+            identity.measurement_id,
+            identity.probe_cc,
+            identity.probe_asn,
+            start,
+            day,
+            _platform(obs.host),
+            obs.host,
+            obs.address,
+            obs.layer,
+            obs.verdict,
+            obs.rule,
+            obs.technique,
+            obs.failure,
+            obs.loni[0],
+            obs.loni[1],
+            obs.loni[2],
+            identity.synthetic,
+        )
+        for obs in classified.observations
+    ]
+
+
+def _raw_row(identity: Identity, path: Path, item: Record) -> tuple[Any, ...]:
+    return (
+        identity.measurement_id,
+        identity.source,
+        identity.test_name,
+        identity.probe_cc,
+        identity.start,
+        identity.start.date(),
+        str(path),
+        item.line,
+        item.raw.decode("utf-8", "replace"),
+    )

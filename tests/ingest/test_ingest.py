@@ -1,0 +1,220 @@
+"""`reachwatch ingest`: every valid measurement stored once, every bad one counted and kept."""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+from click.testing import CliRunner
+
+from reachwatch.cli import app
+from reachwatch.ingest import ingest
+from reachwatch.ingest._lines import MAX_LINE
+from reachwatch.store import open_store
+
+
+def _dump(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = open_store(db, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def _quarantine(path: Path) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_bad_input_of_every_kind_is_counted_and_valid_input_stored(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    good = [make_measurement(f"m{i}", url=f"https://x.com/{i}") for i in range(3)]
+    wrong_type = make_measurement("w1")
+    wrong_type["test_keys"] = ["not", "an", "object"]
+    bad_time = make_measurement("w2")
+    bad_time["measurement_start_time"] = 1708164000
+    missing = make_measurement("w3")
+    del missing["test_name"]
+    null_keys = make_measurement("w4")
+    null_keys["test_keys"] = None
+    unknown = make_measurement("u1")
+    unknown["test_name"] = "some_future_test"
+    synthetic = make_measurement("s1")
+    synthetic["software_name"] = "reachwatch-simulate"
+    synthetic["annotations"] = {"x_synthetic": "true"}
+    lines = [
+        _dump(good[0]),  # 1
+        _dump(good[1]),  # 2
+        b"{not json",  # 3
+        _dump(good[0]),  # 4 the same measurement again
+        b'{"test_name": "web_connectivity", "x": "\xff"}',  # 5 invalid UTF-8
+        _dump(wrong_type),  # 6
+        _dump(bad_time),  # 7
+        _dump(missing),  # 8
+        _dump(null_keys),  # 9
+        _dump(unknown),  # 10 stored raw, not classified
+        b'{"x": "' + b"y" * (MAX_LINE + 10) + b'"}',  # 11 over the line limit
+        _dump(["an", "array"]),  # 12
+        _dump(synthetic),  # 13
+        _dump(good[2])[:-20],  # 14 truncated last line
+    ]
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_bytes(b"\n".join(lines))
+    (src / "notes.txt").write_text("not measurements")
+    db = tmp_path / "db"
+
+    summary = ingest([src], db)
+
+    assert summary.stored == 4  # m0, m1, u1 (raw), s1
+    assert summary.duplicates == 1
+    assert summary.unsupported == 1
+    assert summary.quarantined == {
+        "invalid_json": 1,
+        "invalid_utf8": 1,
+        "wrong_type": 2,
+        "missing_key": 1,
+        "null_test_keys": 1,
+        "line_too_long": 1,
+        "not_an_object": 1,
+        "truncated_line": 1,
+        "unsupported_file_type": 1,
+    }
+    entries = _quarantine(summary.quarantine_file)
+    where = sorted((Path(e["file"]).name, e["line"], e["reason"]) for e in entries)
+    assert where == sorted(
+        [
+            ("a.jsonl", 3, "invalid_json"),
+            ("a.jsonl", 5, "invalid_utf8"),
+            ("a.jsonl", 6, "wrong_type"),
+            ("a.jsonl", 7, "wrong_type"),
+            ("a.jsonl", 8, "missing_key"),
+            ("a.jsonl", 9, "null_test_keys"),
+            ("a.jsonl", 11, "line_too_long"),
+            ("a.jsonl", 12, "not_an_object"),
+            ("a.jsonl", 14, "truncated_line"),
+            ("notes.txt", 0, "unsupported_file_type"),
+        ]
+    )
+    assert next(e for e in entries if e["line"] == 3)["raw"] == "{not json"
+    assert "raw" not in next(e for e in entries if e["line"] == 11)  # too big to copy
+
+    stored = _rows(
+        db,
+        "SELECT measurement_id, test_name, classified, synthetic, source_line, probe_cc, "
+        "platform, host FROM measurements ORDER BY source_line",
+    )
+    assert [(r[0], r[1], r[2], r[3], r[4]) for r in stored] == [
+        ("m0", "web_connectivity", True, False, 1),
+        ("m1", "web_connectivity", True, False, 2),
+        ("u1", "some_future_test", False, False, 10),
+        ("s1", "web_connectivity", True, True, 13),
+    ]
+    assert {(r[5], r[6], r[7]) for r in stored} == {("PK", "x", "x.com")}
+    raw = _rows(db, "SELECT measurement_id, json FROM raw")
+    assert [r[0] for r in raw] == ["u1"] and orjson.loads(raw[0][1]) == unknown
+    observed = _rows(db, "SELECT DISTINCT measurement_id FROM observations ORDER BY 1")
+    assert observed == [("m0",), ("m1",), ("s1",)]
+    assert _rows(db, "SELECT DISTINCT synthetic FROM observations WHERE measurement_id='s1'") == [
+        (True,)
+    ]
+
+
+def test_observations_carry_the_classifier_verdicts(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    from reachwatch.classify import classify
+
+    measurement = make_measurement("v1")
+    (tmp_path / "a.jsonl").write_bytes(_dump(measurement))
+    ingest([tmp_path / "a.jsonl"], tmp_path / "db")
+    expected = classify(measurement)
+    rows = _rows(
+        tmp_path / "db",
+        "SELECT host, address, layer, verdict, rule, technique, failure, "
+        "loni_blocked, loni_down, loni_ok, platform FROM observations",
+    )
+    assert sorted(rows, key=str) == sorted(
+        (
+            (o.host, o.address, o.layer, o.verdict, o.rule, o.technique, o.failure, *o.loni, "x")
+            for o in expected.observations
+        ),
+        key=str,
+    )
+    assert _rows(tmp_path / "db", "SELECT verdict, technique FROM measurements") == [
+        (expected.verdict, expected.technique)
+    ]
+
+
+def test_ingesting_again_adds_nothing_and_duplicates_across_files_are_stored_once(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    first = [_dump(make_measurement(f"a{i}")) for i in range(5)]
+    second = [*first[3:], *(_dump(make_measurement(f"b{i}")) for i in range(4))]
+    (tmp_path / "one.jsonl").write_bytes(b"\n".join(first) + b"\n")
+    with gzip.open(tmp_path / "two.jsonl.gz", "wb") as fh:
+        fh.write(b"\n".join(second) + b"\n")
+    db = tmp_path / "db"
+    paths = [tmp_path / "one.jsonl", tmp_path / "two.jsonl.gz"]
+
+    run1 = ingest(paths, db)
+    assert (run1.stored, run1.duplicates) == (9, 2)
+    before = _rows(db, "SELECT * FROM measurements ORDER BY measurement_id")
+    obs_before = _rows(db, "SELECT count(*) FROM observations")
+
+    run2 = ingest(paths, db)
+    assert (run2.stored, run2.duplicates, run2.quarantined) == (0, 11, {})
+    assert _rows(db, "SELECT * FROM measurements ORDER BY measurement_id") == before
+    assert _rows(db, "SELECT count(*) FROM observations") == obs_before
+
+
+def test_corrupt_gzip_keeps_lines_before_the_damage(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    lines = [_dump(make_measurement(f"g{i}", url=f"https://x.com/{i}")) for i in range(400)]
+    data = gzip.compress(b"\n".join(lines) + b"\n")
+    (tmp_path / "cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    summary = ingest([tmp_path / "cut.jsonl.gz"], tmp_path / "db")
+    assert summary.quarantined.get("corrupt_gzip") == 1
+    ids = [r[0] for r in _rows(tmp_path / "db", "SELECT measurement_id FROM measurements")]
+    # Every stored id is one of the first lines, in an unbroken run from the start.
+    assert sorted(ids, key=lambda s: int(s[1:])) == [f"g{i}" for i in range(len(ids))]
+    assert len(ids) > 100
+
+
+def test_cli_json_summary_shape(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    (tmp_path / "a.jsonl").write_bytes(_dump(make_measurement("c1")) + b"\nnope\n")
+    result = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "a.jsonl"), "--db", str(tmp_path / "db"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    doc = orjson.loads(result.stdout)
+    assert {k: doc[k] for k in ("stored", "duplicates", "unsupported", "quarantined")} == {
+        "stored": 1,
+        "duplicates": 0,
+        "unsupported": 0,
+        "quarantined": {"invalid_json": 1},
+    }
+    assert Path(doc["quarantine_file"]).is_file()
+
+
+def test_cli_human_summary_and_missing_path(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    (tmp_path / "a.jsonl").write_bytes(_dump(make_measurement("h1")) + b"\n")
+    ok = CliRunner().invoke(app, ["ingest", str(tmp_path), "--db", str(tmp_path / "db")])
+    assert ok.exit_code == 0 and "stored" in ok.output
+    missing = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "nope.jsonl"), "--db", str(tmp_path / "db")]
+    )
+    assert missing.exit_code == 2
+    assert "no such file" in missing.output and "Traceback" not in missing.output
