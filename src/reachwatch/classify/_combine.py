@@ -67,7 +67,7 @@ def _final_stage(
         at_port = [
             o
             for o in observations
-            if o.layer == stage and o.address and o.address.rsplit(":", 1)[-1] == str(port)
+            if o.layer == stage and (o.address is None or o.address.rsplit(":", 1)[-1] == str(port))
         ]
         if at_port:
             return layer_verdict(at_port)

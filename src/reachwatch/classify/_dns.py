@@ -19,6 +19,7 @@ from reachwatch.classify._net import (
     endpoint_ip,
     is_bogon,
     is_certificate_error,
+    is_never_a_host,
     is_nxdomain,
     is_timeout,
 )
@@ -78,16 +79,24 @@ def _judge_resolver(
         view.tampered.update(fingerprinted)
         return observe("dns.fingerprint_address", host, technique="dns.injected")
     expected = set(control.dns_addrs) if control else set()
-    bogons = [a for a in addrs if is_bogon(a) and a not in expected]
+    differing = [a for a in addrs if a not in expected]
+    serving_blockpages = [a for a in differing if _serves_blockpage(view, fps, a)]
+    if serving_blockpages:
+        view.tampered.update(serving_blockpages)
+        return observe("dns.answer_not_the_site", host, technique="dns.injected")
+    # Loopback, unspecified and link-local answers are never a public site; private ranges
+    # only betray tampering when the reference answers are public (labs and intranets
+    # legitimately resolve to private space).
+    public_reference = any(not is_bogon(a) for a in (*expected, *doh))
+    bogons = [a for a in differing if is_bogon(a) and (public_reference or is_never_a_host(a))]
     if bogons:
         view.tampered.update(bogons)
-        public_reference = bool(expected) or any(not is_bogon(a) for a in doh)
-        rule = "dns.bogon_probe_only" if public_reference else "dns.bogon_no_control"
+        reference = public_reference or bool(expected) or bool(doh)
+        rule = "dns.bogon_probe_only" if reference else "dns.bogon_no_control"
         return observe(rule, host, technique="dns.bogon")
-    differing = [a for a in addrs if a not in expected]
     if control is not None and not control.dns_failure and expected and not differing:
         return observe("dns.matches_control", host)
-    contradicted = [a for a in differing if _contradicted(view, fps, host, a)]
+    contradicted = [a for a in differing if _contradicted(view, host, a)]
     if contradicted:
         view.tampered.update(contradicted)
         return observe("dns.answer_not_the_site", host, technique="dns.injected")
@@ -126,14 +135,18 @@ def _judge_failure(
     return observe("dns.no_control", host, failure=failure)
 
 
-def _contradicted(view: View, fps: Fingerprints, host: str, ip: str) -> bool:
-    """Evidence that an answer is not the site: a blockpage or a wrong certificate behind it,
-    or the control cannot use it while its own addresses work."""
+def _serves_blockpage(view: View, fps: Fingerprints, ip: str) -> bool:
     for r in view.requests:
         if r.endpoint and endpoint_ip(r.endpoint) == ip and r.status:
             found = fps.match_http(r.body, r.headers)
             if found is not None and found.blocking:
                 return True
+    return False
+
+
+def _contradicted(view: View, host: str, ip: str) -> bool:
+    """Evidence that an answer is not the site: a wrong certificate behind it, or the control
+    cannot use it while its own addresses work."""
     own_tls_broken = _control_own(view, "tls") is False
     for t in view.tls:
         real = t.ip == ip and not t.decoy and t.server_name == host

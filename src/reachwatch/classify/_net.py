@@ -35,6 +35,22 @@ def is_bogon(text: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+@lru_cache(maxsize=1 << 16)
+def is_never_a_host(text: str) -> bool:
+    """Loopback, unspecified or link-local: no resolver should ever answer these for a
+    public name, whatever network the probe is in."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    this_network = isinstance(ip, ipaddress.IPv4Address) and ip.packed[0] == 0  # 0.0.0.0/8
+    return (
+        this_network or ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast
+    )
+
+
 def endpoint(ip: str, port: int | str) -> str:
     """OONI's endpoint spelling: 1.2.3.4:443 and [2001:db8::1]:443."""
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"

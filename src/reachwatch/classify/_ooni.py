@@ -63,14 +63,19 @@ def classify(
 
 
 def _port(view: View) -> int | None:
-    """The port the input URL is fetched on (None without an input URL)."""
-    if not view.input or view.scheme not in ("http", "https"):
+    """The port of the last URL fetched (the input's when nothing was): connections there
+    say whether the site was reached."""
+    url = view.requests[0].url if view.requests else view.input
+    if not url:
         return None
     try:
-        explicit = urlsplit(view.input).port
+        parts = urlsplit(url)
+        explicit = parts.port
     except ValueError:
         return None
-    return explicit or (443 if view.scheme == "https" else 80)
+    if parts.scheme not in ("http", "https"):
+        return None
+    return explicit or (443 if parts.scheme == "https" else 80)
 
 
 def _envelope(measurement: Mapping[str, Any], key: str, unknown: str) -> str:
