@@ -125,7 +125,7 @@ class LabSession:
                 run(in_ns(self.topology.isp, "iptables", *rule))
             for command in setup.tc:
                 run(in_ns(self.topology.isp, "tc", *command))
-            document, measurements = self._probe()
+            document, measurements = self._probe(scenario.targets(self.platform))
         except CommandFailed as exc:
             return self._failed(scenario, str(exc), started)
         finally:
@@ -155,14 +155,14 @@ class LabSession:
         node.start()
         self._nodes[role] = (spec, node)
 
-    def _probe(self) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    def _probe(self, targets: list[str]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         self._runs += 1
         out = self.workdir / f"probe-{self._runs}.jsonl"
         argv = in_ns(
             self.topology.client,
             *reachwatch_command(),
             "probe",
-            self.platform.name,
+            *targets,
             "--control",
             self.plan.control_url,
             "--resolver",

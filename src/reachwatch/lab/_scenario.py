@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
+from reachwatch.catalog import Platform
 from reachwatch.errors import UserError
 from reachwatch.lab.mechanisms import MECHANISMS, Setup
 
@@ -37,6 +39,15 @@ class Scenario:
     setup: tuple[tuple[str, Mapping[str, Any]], ...]
     hosts: Mapping[str, Expectation] = field(default_factory=dict)
     checks: tuple[str, ...] = ()
+    # None: the probe measures the platform by name (its catalog URLs); "http": the same URLs
+    # over plain HTTP, for censorship only unencrypted requests can show.
+    scheme: str | None = None
+
+    def targets(self, platform: Platform) -> list[str]:
+        """What `reachwatch probe` is given for this scenario."""
+        if self.scheme is None:
+            return [platform.name]
+        return [urlunsplit(urlsplit(url)._replace(scheme=self.scheme)) for url in platform.urls]
 
     def expectation(self, host: str) -> Expectation:
         return self.hosts.get(host, self.expect)
@@ -67,6 +78,9 @@ def parse_scenario(doc: Any, where: str) -> Scenario:
     unknown = set(checks) - CHECKS
     if unknown:
         raise UserError(f"{where}: unknown checks {sorted(unknown)}")
+    scheme = doc.get("scheme")
+    if scheme not in (None, "http", "https"):
+        raise UserError(f"{where}: scheme must be http or https")
     hosts = {
         str(host): _expectation(value, f"{where}: hosts.{host}")
         for host, value in (doc.get("hosts") or {}).items()
@@ -78,6 +92,7 @@ def parse_scenario(doc: Any, where: str) -> Scenario:
         setup=tuple(steps),
         hosts=hosts,
         checks=checks,
+        scheme=scheme,
     )
 
 

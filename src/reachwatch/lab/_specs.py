@@ -19,6 +19,7 @@ from reachwatch.lab.servers import LabPki
 # Pages are padded so a throughput sample has more to measure than a few packets, yet a
 # throttled client (128 kbit/s) still loads one within the probe's HTTP timeout.
 PAGE_PADDING = 64 * 1024
+PAGE_CHUNK = 1024
 
 Spec = dict[str, Any]
 
@@ -30,7 +31,13 @@ def _tls(pki: LabPki, hosts: list[str], *, untrusted: bool = False) -> dict[str,
 
 def _sites(plan: AddressPlan) -> dict[str, Any]:
     sites: dict[str, Any] = {
-        host: {"page": {"title": f"{host} · {plan.platform.title}", "padding": PAGE_PADDING}}
+        host: {
+            "page": {
+                "title": f"{host} · {plan.platform.title}",
+                "padding": PAGE_PADDING,
+                "chunk_size": PAGE_CHUNK,
+            }
+        }
         for host in plan.hosts
     }
     sites[DECOY_SITE] = {"page": {"title": "Example Domain"}}

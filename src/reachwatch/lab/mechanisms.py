@@ -90,9 +90,10 @@ def resolver_bogon(setup: Setup, params: Params) -> None:
 
 @mechanism("resolver_inject")
 def resolver_inject(setup: Setup, params: Params) -> None:
-    """Answer the address of the censor's blockpage server instead of the platform's."""
+    """Answer the address of the censor's blockpage server instead of the platform's
+    (`address:` names another one)."""
     for host in setup.hosts(params):
-        setup.resolver_forged[host] = [CENSOR_BLOCKPAGE]
+        setup.resolver_forged[host] = [str(params.get("address", CENSOR_BLOCKPAGE))]
 
 
 @mechanism("resolver_drop")
