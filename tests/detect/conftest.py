@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pytest
 
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
@@ -17,16 +18,18 @@ Row = dict[str, Any]
 def make_store(measurements: Iterable[Row], observations: Iterable[Row] = ()) -> Any:
     con = duckdb.connect(":memory:")
     for table, columns, rows in (
-        ("measurements", MEASUREMENTS_COLUMNS, measurements),
-        ("observations", OBSERVATIONS_COLUMNS, observations),
+        ("measurements", MEASUREMENTS_COLUMNS, list(measurements)),
+        ("observations", OBSERVATIONS_COLUMNS, list(observations)),
     ):
         cols = ", ".join(f"{name} {kind}" for name, kind in columns.items())
         con.execute(f"CREATE TABLE {table} ({cols})")
-        names = list(columns)
-        marks = ", ".join("?" for _ in names)
-        batch = [[row.get(n) for n in names] for row in rows]
-        if batch:
-            con.executemany(f"INSERT INTO {table} VALUES ({marks})", batch)
+        if rows:
+            # Column-wise through Arrow: executemany row by row is slow in DuckDB.
+            data = pa.table({name: [row.get(name) for row in rows] for name in columns})
+            con.register("incoming", data)
+            names = ", ".join(n for n in columns if any(n in row for row in rows))
+            con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM incoming")
+            con.unregister("incoming")
     return con
 
 

@@ -72,6 +72,7 @@ def _directive_json(d: DirectiveCheck) -> dict[str, Any]:
         "date": e.date.isoformat(),
         "actor": e.actor,
         "summary": e.summary,
+        "label": e.label,
         "requires": e.requires,
         "deadline": e.deadline.isoformat() if e.deadline else None,
         "due": iso(d.due),
@@ -161,7 +162,12 @@ def _check_block(con: duckdb.DuckDBPyConnection, t: Timeline, due: datetime) -> 
         end=end or t.last_data,
     )
     return NetworkCompliance(
-        t.network, "followed", since=since, until=end, ongoing=end is None, evidence=evidence
+        t.network,
+        "followed",
+        since=since,
+        until=end or t.last_data,
+        ongoing=end is None,
+        evidence=evidence,
     )
 
 
@@ -178,9 +184,13 @@ def _nets(networks: list[NetworkCompliance], status: Status) -> str:
     return ", ".join(n.network for n in networks if n.status == status)
 
 
+def _short(t: datetime | None) -> str:
+    return "-" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
 def _statement(event: Event, due: datetime, networks: list[NetworkCompliance]) -> str:
     who = event.actor or event.kind.replace("_", " ")
-    head = f"{who} {event.date.isoformat()}: {event.summary}"
+    head = f"{who} {event.date.isoformat()}: {event.label or event.summary}"
     if event.deadline:
         head += f" -> deadline {event.deadline.isoformat()}"
     elif event.requires == "accessible":
@@ -198,14 +208,14 @@ def _statement(event: Event, due: datetime, networks: list[NetworkCompliance]) -
         for n in networks:
             if n.status == "followed late":
                 parts.append(
-                    f"{n.network} restored {iso(n.since)}, {n.days_past or 0:.1f} days late"
+                    f"{n.network} restored {_short(n.since)}, {n.days_past or 0:.1f} days late"
                 )
         if any(n.status == "followed" for n in networks):
             parts.append(f"accessible when due on {_nets(networks, 'followed')}")
     else:
         for n in networks:
             if n.status == "followed":
-                parts.append(f"blocked from {iso(n.since)} on {n.network}")
+                parts.append(f"blocked from {_short(n.since)} on {n.network}")
         if any(n.status == "not followed" for n in networks):
             parts.append(f"not blocked on {_nets(networks, 'not followed')}")
     if any(n.status == "no data" for n in networks):

@@ -26,6 +26,17 @@ _ASN = re.compile(r"^AS\d+$")
 _REQUIREMENTS: tuple[Requirement, ...] = ("blocked", "accessible")
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that leaves dates as text: they are parsed (and checked) here, so an invalid
+    date is a one-line error naming the event rather than a crash inside the YAML library."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _Ctx:
     """Where in the file we are, for error messages."""
 
@@ -66,7 +77,7 @@ def load_case(name_or_path: str | Path) -> Case:
 def parse_case(text: str, origin: str = "<case>") -> Case:
     ctx = _Ctx(origin)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "YAML"
@@ -203,6 +214,7 @@ def _event(ctx: _Ctx, where: str, data: Any) -> Event:
         requires=requires,
         deadline=deadline,
         partial=bool(data.get("partial", False)),
+        label=_text(ctx, f"{where}.label", data["label"]) if "label" in data else None,
     )
 
 

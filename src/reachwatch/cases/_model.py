@@ -41,6 +41,7 @@ class Event:
     requires: Requirement | None = None
     deadline: dt.date | None = None  # explicit, or date + within_days
     partial: bool = False
+    label: str | None = None  # a few words for tables ("withdraw the letter within a week")
 
     @property
     def is_directive(self) -> bool:

@@ -12,7 +12,12 @@ from rich.table import Table
 
 from reachwatch.cases import check_case, load_case
 from reachwatch.cli._app import app
-from reachwatch.cli.detect_cmd import SYNTHETIC_BANNER, open_existing_store
+from reachwatch.cli.detect_cmd import (
+    SYNTHETIC_BANNER,
+    console_for_output,
+    open_existing_store,
+    when,
+)
 from reachwatch.store import DEFAULT_DB
 
 
@@ -56,7 +61,7 @@ def show_command(case: str, as_json: bool) -> None:
         table.add_row(
             e["date"], e["kind"], e["summary"], "; ".join(s["name"] for s in e["sources"])
         )
-    Console().print(table)
+    console_for_output().print(table)
 
 
 @case_group.command("check")
@@ -77,11 +82,7 @@ def check_command(case: str, db: Path, as_json: bool) -> None:
     if as_json:
         click.echo(orjson.dumps(doc).decode())
     else:
-        print_compliance(Console(), doc)
-
-
-def _when(value: str | None) -> str:
-    return "-" if value is None else value.replace("T", " ").removesuffix(":00Z")
+        print_compliance(console_for_output(), doc)
 
 
 def print_compliance(console: Console, doc: dict[str, Any]) -> None:
@@ -91,14 +92,14 @@ def print_compliance(console: Console, doc: dict[str, Any]) -> None:
     console.print(f"[bold]{doc['title']}[/] ({doc['case']})")
     for d in doc["directives"]:
         table = Table(title=f"{d['status'].upper()}: {d['statement']}", title_justify="left")
-        for col in ("network", "status", "since", "blocked until", "days past", "evidence"):
+        for col in ("network", "status", "since", "blocked until", "days past due", "evidence"):
             table.add_column(col)
         for n in d["networks"]:
-            until = _when(n["until"]) + (" (ongoing)" if n["ongoing"] else "")
+            until = (
+                f"ongoing at end of data ({when(n['until'])})" if n["ongoing"] else when(n["until"])
+            )
             days = "" if n["days_past_deadline"] is None else f"{n['days_past_deadline']:.1f}"
             evidence = n["evidence"][0] if n["evidence"] else ""
-            more = f" +{len(n['evidence']) - 1}" if len(n["evidence"]) > 1 else ""
-            table.add_row(
-                n["network"], n["status"], _when(n["since"]), until, days, evidence + more
-            )
+            more = f" (+{len(n['evidence']) - 1})" if len(n["evidence"]) > 1 else ""
+            table.add_row(n["network"], n["status"], when(n["since"]), until, days, evidence + more)
         console.print(table)

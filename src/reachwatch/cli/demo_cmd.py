@@ -16,7 +16,12 @@ from rich.table import Table
 from reachwatch.cases import check_case, load_case
 from reachwatch.cli._app import app
 from reachwatch.cli.case_cmd import print_compliance
-from reachwatch.cli.detect_cmd import SYNTHETIC_BANNER, print_detection
+from reachwatch.cli.detect_cmd import (
+    SYNTHETIC_BANNER,
+    console_for_output,
+    print_detection,
+    when,
+)
 from reachwatch.errors import UserError
 from reachwatch.simulate import CORPUS_DIR, TRUTH_FILE, scenario_from_case, write_corpus
 from reachwatch.store import open_store
@@ -45,7 +50,7 @@ def demo_command(out: Path, seed: int) -> None:
     """Simulate the pk-x-2024 case, ingest it, detect incidents and check the court orders."""
     from reachwatch.ingest import ingest  # imported here: the classifier loads its data
 
-    console = Console()
+    console = console_for_output()
     console.rule(f"[bold yellow]reachwatch demo: {CASE} -- {SYNTHETIC_BANNER}")
     case = load_case(CASE)
     _fresh(out)
@@ -79,14 +84,16 @@ def demo_command(out: Path, seed: int) -> None:
     print_compliance(console, doc)
     console.rule(f"done in {_since(clock)}")
     console.print("where to look next:")
-    for line in (
-        f"  reachwatch detect --db {db} --json        incidents with bounds and evidence ids",
-        f"  reachwatch case check {CASE} --db {db}  the compliance table again (--json)",
-        f"  reachwatch case show {CASE}                the dated, sourced timeline",
-        f"  {out / TRUTH_FILE}                      what the simulation really did",
-        "  docs/detection.md                          how detection works and its limits",
-    ):
-        console.print(line)
+    steps = (
+        (f"reachwatch detect --db {db} --json", "incidents with bounds and evidence ids"),
+        (f"reachwatch case check {CASE} --db {db} --json", "the compliance check as data"),
+        (f"reachwatch case show {CASE}", "the dated, sourced timeline of the case"),
+        (str(out / TRUTH_FILE), "what the simulation really did"),
+        ("docs/detection.md", "how detection works, and its limits"),
+    )
+    width = max(len(cmd) for cmd, _ in steps) + 2
+    for cmd, why in steps:
+        console.print(f"  {cmd:<{width}}{why}", highlight=False)
 
 
 def _since(start: float) -> str:
@@ -97,18 +104,19 @@ def _print_truth(console: Console, truth_path: Path, detection: dict[str, Any]) 
     """Detected start per network next to the simulation's ground truth."""
     truth = orjson.loads(truth_path.read_bytes())
     detected = {n["network"]: n for inc in detection["incidents"] for n in inc["networks"]}
-    table = Table(title="detected vs simulated ground truth (first block per network)",
+    table = Table(title="detected vs simulated ground truth (first start, last end per network)",
                   title_justify="left")  # fmt: skip
     for col in ("network", "true start", "detected start", "true end", "detected end"):
         table.add_column(col)
     for network, info in truth["networks"].items():
         blocks = info["blocks"]
         found = detected.get(network)
+        true_end = blocks[-1]["end"] if blocks else None
         table.add_row(
             network,
-            blocks[0]["start"] if blocks else "never blocked",
-            found["start"] if found else "not detected",
-            (blocks[-1]["end"] or "after the window") if blocks else "",
-            (found["end"] or "ongoing at end of data") if found else "",
+            when(blocks[0]["start"]) if blocks else "never blocked",
+            when(found["start"]) if found else "not detected",
+            when(true_end) if true_end else ("after the window" if blocks else ""),
+            (when(found["end"]) if found["end"] else "ongoing at end of data") if found else "",
         )
     console.print(table)

@@ -47,21 +47,34 @@ def detect_command(db: Path, cc: str | None, platform: str | None, as_json: bool
     if as_json:
         click.echo(orjson.dumps(doc).decode())
     else:
-        print_detection(Console(), doc)
+        print_detection(console_for_output(), doc)
 
 
-def _when(value: str | None) -> str:
-    return "-" if value is None else value.replace("T", " ").removesuffix(":00Z")
+def console_for_output() -> Console:
+    """The terminal's own width; 140 columns when piped (rich would assume 80)."""
+    console = Console()
+    return console if console.is_terminal else Console(width=140)
+
+
+def when(value: str | None) -> str:
+    """'2024-02-17T15:05:06Z' as '2024-02-17 15:05' (minutes are what tables need)."""
+    return "-" if value is None else value[:16].replace("T", " ")
 
 
 def _bounds(bounds: list[str | None] | None) -> str:
     if not bounds:
         return ""
-    return f"[{_when(bounds[0])} .. {_when(bounds[1])}]"
+    lo, hi = when(bounds[0]), when(bounds[1])
+    if lo[:10] == hi[:10]:
+        return f"{lo} .. {hi[11:]}"
+    return f"{lo} .. {hi}"
+
+
+_NETWORK_COLUMNS = ("network", "start", "between", "end", "techniques", "blocked/all", "notes")
 
 
 def print_detection(console: Console, doc: dict[str, Any]) -> None:
-    """Incidents with one row per network, then gaps and collapses in measurement volume."""
+    """Incidents with one row per network, then collapses in measurement volume and gaps."""
     data = doc["data"]
     if data["synthetic"]:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
@@ -69,65 +82,69 @@ def print_detection(console: Console, doc: dict[str, Any]) -> None:
         console.print("no classified measurements of catalog platforms in the store")
         return
     console.print(
-        f"data from {_when(data['start'])} to {_when(data['end'])}, {data['series']} series"
+        f"data from {when(data['start'])} to {when(data['end'])}, {data['series']} series"
     )
     if not doc["incidents"]:
         console.print("no incidents: no series shows a spell of blocking")
     for i, inc in enumerate(doc["incidents"], 1):
-        end = _when(inc["end"]) if inc["end"] else "ongoing at end of data"
-        table = Table(
-            title=(
-                f"incident {i}: {inc['platform']} in {inc['cc']} from {_when(inc['start'])} "
-                f"{_bounds(inc['start_bounds'])} to {end}"
-            ),
-            title_justify="left",
+        end = when(inc["end"]) if inc["end"] else "ongoing at end of data"
+        title = (
+            f"incident {i}: {inc['platform']} in {inc['cc']} from {when(inc['start'])} "
+            f"(between {_bounds(inc['start_bounds'])}) to {end}; "
+            f"{', '.join(inc['techniques'])}"
         )
-        for col in (
-            "network",
-            "start",
-            "start bounds",
-            "end",
-            "techniques",
-            "blocked/all",
-            "notes",
-        ):
+        table = Table(title=title, title_justify="left")
+        for col in _NETWORK_COLUMNS:
             table.add_column(col)
         for n in inc["networks"]:
-            notes = []
-            if n["intermittent"]:
-                spells = sum(1 for p in n["periods"] if p["state"] != "clear")
-                notes.append(f"intermittent ({spells} spells)")
-            if n["gaps"]:
-                notes.append(f"{len(n['gaps'])} data gap(s)")
-            if n["alert"]:
-                notes.append(f"alert {_when(n['alert'])}")
             table.add_row(
                 n["network"],
-                _when(n["start"]),
+                when(n["start"]),
                 _bounds(n["start_bounds"]),
-                _when(n["end"]) if n["end"] else f"ongoing (data to {_when(n['last_data'])})",
+                when(n["end"]) if n["end"] else f"ongoing (data to {when(n['last_data'])})",
                 ", ".join(n["techniques"]),
                 f"{n['blocked_measurements']}/{n['measurements']}",
-                "; ".join(notes),
+                "; ".join(_notes(n)),
             )
         console.print(table)
-        console.print(
-            f"evidence (first of {len(inc['evidence'])}): {', '.join(inc['evidence'][:3])}"
-        )
-    if doc["volume_collapses"]:
-        table = Table(
-            title="measurement volume collapses (no data is not 'not blocked')",
-            title_justify="left",
-        )
-        for col in ("network", "from", "to", "usual/day", "seen/day"):
-            table.add_column(col)
-        for c in doc["volume_collapses"]:
-            table.add_row(
-                f"{c['cc']} {c['network']}", _when(c["start"]), _when(c["end"]) if c["end"]
-                else "still low at end of data", f"{c['expected_per_day']:.0f}",
-                f"{c['observed_per_day']:.1f}",
-            )  # fmt: skip
-        console.print(table)
+        shown = ", ".join(inc["evidence"][:2])
+        console.print(f"evidence: {len(inc['evidence'])} measurement ids, e.g. {shown}")
+    _print_collapses(console, doc["volume_collapses"])
     long_gaps = [g for g in doc["gaps"] if g["hours"] >= 24]
     if long_gaps:
         console.print(f"{len(long_gaps)} gap(s) of a day or more without data (see --json 'gaps')")
+
+
+def _notes(n: dict[str, Any]) -> list[str]:
+    notes = []
+    breaks = [p for p in n["periods"] if p["state"] == "clear"]
+    for p in breaks:
+        notes.append(f"access back {when(p['start'])} to {when(p['end'])}")
+    partial = [p for p in n["periods"] if p["state"] == "partial"]
+    if partial:
+        notes.append(f"{len(partial)} partial spell(s)")
+    for g in n["gaps"]:
+        notes.append(f"no data {when(g['start'])} to {when(g['end']) if g['end'] else 'end'}")
+    if n["alert"]:
+        notes.append(f"alert {when(n['alert'])}")
+    return notes
+
+
+def _print_collapses(console: Console, collapses: list[dict[str, Any]]) -> None:
+    if not collapses:
+        return
+    table = Table(
+        title="measurement volume collapses (no data is never read as 'not blocked')",
+        title_justify="left",
+    )
+    for col in ("network", "from", "to", "usual/day", "seen/day"):
+        table.add_column(col)
+    for c in collapses:
+        table.add_row(
+            f"{c['cc']} {c['network']}",
+            when(c["start"]),
+            when(c["end"]) if c["end"] else "still low at end of data",
+            f"{c['expected_per_day']:.0f}",
+            f"{c['observed_per_day']:.1f}",
+        )
+    console.print(table)

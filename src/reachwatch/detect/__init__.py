@@ -1,7 +1,7 @@
 """detect stage: hourly series per (country, network, platform, layer), online CUSUM alerts,
 offline change points, and incidents per (country, platform) with per-network detail."""
 
-from reachwatch.detect._changepoints import best_split, pelt
+from reachwatch.detect._changepoints import best_split, default_penalty, pelt
 from reachwatch.detect._cusum import Alert, CusumParams, cusum_alerts
 from reachwatch.detect._detect import Detection, detect
 from reachwatch.detect._incidents import (
@@ -32,6 +32,7 @@ __all__ = [
     "VolumeCollapse",
     "best_split",
     "cusum_alerts",
+    "default_penalty",
     "detect",
     "incident_json",
     "iso",

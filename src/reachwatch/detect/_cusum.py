@@ -20,6 +20,8 @@ import numpy.typing as npt
 class CusumParams:
     p_clear: float = 0.05  # blocked share expected when nothing is blocked (classifier noise)
     p_blocked: float = 0.6  # smallest blocked share worth an alert (partial blocking counts)
+    p_still_blocked: float = 0.95  # share while a block holds, watching for its end
+    p_restored: float = 0.3  # largest share that still counts as access coming back
     threshold: float = 9.0  # about four consecutive blocked measurements from a clear state
 
 
@@ -41,7 +43,7 @@ def cusum_alerts(
 ) -> list[Alert]:
     """Alerts (start of blocking, end of blocking) for hourly counts, in order."""
     up = _llr(params.p_clear, params.p_blocked)
-    down = _llr(params.p_blocked, params.p_clear)
+    down = _llr(params.p_still_blocked, params.p_restored)
     alerts: list[Alert] = []
     state_blocked = False
     stat = 0.0

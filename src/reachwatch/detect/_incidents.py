@@ -102,7 +102,7 @@ def _network_incident(
     # An alert a little before the placed start still belongs to it (early noisy bucket).
     starts = [t for t, kind in timeline.alerts if kind == "start"]
     alert = next((t for t in starts if start - 6 * HOUR <= t <= end + HOUR), None)
-    gaps = [g for g in timeline.gaps if g.start < end and (g.end is None or g.end > start)]
+    gaps = [g for g in timeline.gaps if g.start <= end and (g.end is None or g.end > start)]
     ni = NetworkIncident(timeline.network, periods, gaps, alert, timeline.last_data)
     _fill_evidence(con, timeline, ni, (start, end + timedelta(microseconds=1)), params)
     return ni

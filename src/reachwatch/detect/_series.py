@@ -1,9 +1,10 @@
 """Hourly series per (country, network, platform, layer), aggregated by DuckDB from the store.
 
 Layer "all" is the overall verdict of each measurement (the `measurements` view); the other
-layers come from the `observations` view, one verdict per measurement and layer: the worst
-verdict any of its addresses got (blocked, then down, then ok, then inconclusive), so a probe
-without IPv6 that reached the IPv4 address counts as ok, not inconclusive.
+layers come from the `observations` view, one verdict per measurement and layer chosen as the
+classifier chooses a layer's verdict: blocked if any address was blocked, else ok if any
+answered, else down, else inconclusive. So a probe without IPv6 that reached the IPv4 address
+counts as ok, not inconclusive.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ WITH per_measurement AS (
     SELECT measurement_id, probe_cc, probe_asn, platform, layer,
            any_value(measurement_start_time) AS measurement_start_time,
            CASE WHEN bool_or(verdict = 'blocked') THEN 'blocked'
-                WHEN bool_or(verdict = 'down') THEN 'down'
                 WHEN bool_or(verdict = 'ok') THEN 'ok'
+                WHEN bool_or(verdict = 'down') THEN 'down'
                 ELSE 'inconclusive' END AS verdict
     FROM observations
     WHERE platform IS NOT NULL {where}

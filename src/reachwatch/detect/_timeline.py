@@ -27,7 +27,8 @@ class DetectParams:
     partial_share: float = 0.2  # at or above this (and below blocked_share) it is partial
     min_blocked: int = 3  # fewer blocked measurements than this is never a period of blocking
     merge_hours: float = 48.0  # clear spells shorter than this interrupt one incident
-    min_gap_hours: float = 12.0  # hours without decisive data before a gap is reported
+    min_gap_hours: float = 12.0  # hours without decisive data before a gap is reported...
+    gap_expected: float = 8.0  # ...and only when the series' usual rate would have given this many
     evidence_per_network: int = 5  # first and last blocked measurement ids kept per network
     collapse_ratio: float = 0.25  # a day below this share of the usual volume is a collapse
     collapse_min_daily: int = 12  # networks quieter than this per day are not judged
@@ -176,7 +177,10 @@ def build_timeline(
     starts = [_to_dt(h) for h in hours]
     timeline.first_data, timeline.last_data = starts[0], starts[-1] + HOUR
     timeline.decisive_hours = len(hours)
-    timeline.gaps = _gaps(starts, data_end, params.min_gap_hours)
+    span_hours = max((timeline.last_data - timeline.first_data) / HOUR, 1.0)
+    rate = float(n.sum()) / span_hours
+    min_gap = max(params.min_gap_hours, params.gap_expected / rate)
+    timeline.gaps = _gaps(starts, data_end, min_gap)
     timeline.alerts = [(starts[a.index] + HOUR, a.kind) for a in cusum_alerts(n, b, params.cusum)]
     penalty = default_penalty(int(n.sum())) * params.penalty_scale
     cuts = [0, *pelt(n, b, penalty=penalty), len(n)]

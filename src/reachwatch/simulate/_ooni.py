@@ -16,7 +16,7 @@ SOFTWARE_NAME = "reachwatch-simulate"
 SOFTWARE_VERSION = "0.1.0"
 
 # What one simulated measurement shows. "down": the site fails for the control as well;
-# "no_control": the test helper could not be reached (the measurement cannot tell).
+# "no_control": the probe failed and the test helper could not be reached (cannot tell).
 Outcome = Literal[
     "accessible",
     "down",
@@ -244,7 +244,7 @@ def _queries(
 ) -> tuple[list[dict[str, Any]], str | None]:
     failure = "dns_nxdomain_error" if outcome == "dns.nxdomain" else None
     if outcome == "dns.bogon":
-        answers_v4 = [{"answer_type": "A", "ipv4": "10.10.34.34", "asn": 0, "ttl": None}]
+        answers_v4 = [{"answer_type": "A", "ipv4": "10.55.3.3", "asn": 0, "ttl": None}]
     else:
         answers_v4 = [{"answer_type": "A", "ipv4": ip, "asn": site.asn, "ttl": None} for ip in v4]
     answers_v6 = [{"answer_type": "AAAA", "ipv6": ip, "asn": site.asn, "ttl": None} for ip in v6]
@@ -284,7 +284,9 @@ def _queries(
 def _tcp_failure(probe: Probe, ip: str, outcome: str) -> str | None:
     if ":" in ip and not probe.ipv6:
         return "network_unreachable"
-    if outcome == "tcp.timeout" or outcome == "down":
+    # "no_control": the connection timed out and the test helper could not be asked either,
+    # so nothing says whether the site was down or blocked.
+    if outcome in ("tcp.timeout", "down", "no_control"):
         return "generic_timeout_error"
     if outcome == "tcp.reset":
         return "connection_refused" if ":" in ip else "connection_reset"

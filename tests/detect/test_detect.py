@@ -1,0 +1,178 @@
+"""Series and incidents from a real DuckDB holding rows of the store's columns."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from reachwatch.detect import detect, load_series
+
+from .conftest import hourly, make_store, measurement
+
+T0 = datetime(2024, 2, 10)
+
+
+def _noisy(rng: random.Random, blocked: Callable[[datetime], bool]) -> Callable[[datetime], str]:
+    def verdict(t: datetime) -> str:
+        if rng.random() < 0.02:
+            return "down"
+        truth = blocked(t)
+        flip = rng.random() < 0.02
+        return "blocked" if truth != flip else "accessible"
+
+    return verdict
+
+
+def test_series_roll_hosts_up_to_platform_and_count_every_verdict() -> None:
+    t = datetime(2024, 2, 17, 15, 10)
+    rows = [
+        measurement(t, "blocked", ident="a"),
+        {**measurement(t, "accessible", ident="b"), "host": "abs.twimg.com"},
+        measurement(t + timedelta(minutes=5), "down", ident="c"),
+        measurement(t + timedelta(minutes=7), "inconclusive", ident="d"),
+        measurement(t + timedelta(hours=1), "blocked", ident="e"),
+    ]
+    observations = [
+        {
+            "measurement_id": mid,
+            "probe_cc": "PK",
+            "probe_asn": "AS17557",
+            "measurement_start_time": t,
+            "date": t.date(),
+            "platform": "x",
+            "host": "x.com",
+            "address": address,
+            "layer": "tls",
+            "verdict": verdict,
+        }
+        for mid, address, verdict in (
+            ("a", "104.244.42.1", "blocked"),
+            ("a", "2a04:4e42::159", "inconclusive"),
+            ("b", "104.244.42.1", "ok"),
+            ("b", "2a04:4e42::159", "inconclusive"),  # no IPv6 here: still ok
+        )
+    ]
+    con = make_store(rows, observations)
+    series = {s.key.layer: s for s in load_series(con, layers=("all", "tls"))}
+    overall = series["all"]
+    assert overall.key.platform == "x" and overall.key.network == "AS17557"
+    assert overall.hours.tolist()[0].hour == 15
+    assert overall.blocked.tolist() == [1, 1]
+    assert overall.accessible.tolist() == [1, 0]
+    assert overall.down.tolist() == [1, 0]
+    assert overall.inconclusive.tolist() == [1, 0]
+    assert overall.volume.tolist() == [4, 1]
+    tls = series["tls"]
+    assert (tls.blocked.tolist(), tls.accessible.tolist(), tls.inconclusive.tolist()) == (
+        [1],
+        [1],
+        [0],
+    )
+
+
+def _by_network(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n["network"]: n for inc in doc["incidents"] for n in inc["networks"]}
+
+
+def test_one_incident_per_platform_with_network_starts_and_a_restoration() -> None:
+    rng = random.Random(7)
+    start_a, restored, again = (
+        datetime(2024, 2, 17, 15, 20),
+        datetime(2024, 2, 18, 8, 0),
+        datetime(2024, 2, 18, 15, 0),
+    )
+    start_b = datetime(2024, 2, 17, 18, 40)
+    rows = hourly(
+        T0, 24 * 20, _noisy(rng, lambda t: start_a <= t < restored or t >= again)
+    ) + hourly(T0, 24 * 20, _noisy(rng, lambda t: t >= start_b), network="AS9541")
+    doc = detect(make_store(rows)).to_json()
+    assert len(doc["incidents"]) == 1
+    incident = doc["incidents"][0]
+    assert (incident["cc"], incident["platform"], incident["end"]) == ("PK", "x", None)
+    assert incident["status"] == "ongoing at end of data"
+    nets = _by_network(doc)
+    a, b = nets["AS17557"], nets["AS9541"]
+    assert abs(datetime.fromisoformat(a["start"][:-1]) - start_a) <= timedelta(hours=1)
+    assert abs(datetime.fromisoformat(b["start"][:-1]) - start_b) <= timedelta(hours=1)
+    lo, hi = (datetime.fromisoformat(x[:-1]) for x in a["start_bounds"])
+    assert lo <= hi and hi - lo <= timedelta(hours=1)
+    assert a["intermittent"] and not b["intermittent"]
+    clear = [p for p in a["periods"] if p["state"] == "clear"]
+    assert len(clear) == 1
+    assert abs(datetime.fromisoformat(clear[0]["start"][:-1]) - restored) <= timedelta(hours=1)
+    assert abs(datetime.fromisoformat(clear[0]["end"][:-1]) - again) <= timedelta(hours=1)
+    assert a["techniques"] == ["tls.reset"]
+    assert 0 < len(incident["evidence"]) <= 50
+    assert incident["start"] == a["start"]
+
+
+def test_an_ended_block_has_an_end_with_bounds() -> None:
+    rng = random.Random(3)
+    start, end = datetime(2024, 2, 12, 6, 30), datetime(2024, 2, 13, 2, 10)
+    rows = hourly(T0, 24 * 8, _noisy(rng, lambda t: start <= t < end))
+    doc = detect(make_store(rows)).to_json()
+    (incident,) = doc["incidents"]
+    assert incident["status"] == "ended"
+    found = datetime.fromisoformat(incident["end"][:-1])
+    assert abs(found - end) <= timedelta(hours=1)
+    assert incident["end_bounds"][0] <= incident["end"] <= incident["end_bounds"][1]
+
+
+def test_a_gap_is_a_gap_not_an_end_of_blocking() -> None:
+    """Blocked, then no data for three days, then blocked again: one spell, with the gap shown,
+    and the volume collapse reported."""
+    start = datetime(2024, 2, 17, 12)
+    silent = (datetime(2024, 2, 20), datetime(2024, 2, 23))
+
+    def verdict(t: datetime) -> str | None:
+        if silent[0] <= t < silent[1]:
+            return None
+        return "blocked" if t >= start else "accessible"
+
+    doc = detect(make_store(hourly(T0, 24 * 20, verdict))).to_json()
+    (incident,) = doc["incidents"]
+    (net,) = incident["networks"]
+    assert net["end"] is None and [p["state"] for p in net["periods"]] == ["blocked"]
+    assert net["gaps"] == [{"start": "2024-02-20T00:00:00Z", "end": "2024-02-23T00:00:00Z"}]
+    (collapse,) = doc["volume_collapses"]
+    assert (collapse["network"], collapse["start"], collapse["end"]) == (
+        "AS17557",
+        "2024-02-20T00:00:00Z",
+        "2024-02-23T00:00:00Z",
+    )
+    assert collapse["observed_per_day"] == 0
+
+
+def test_data_that_stops_while_blocked_is_ongoing_not_ended() -> None:
+    start = datetime(2024, 2, 15, 9)
+    rows = hourly(T0, 24 * 10, lambda t: "blocked" if t >= start else "accessible")
+    # Another network keeps reporting: the store's data runs on past the silent one.
+    rows += hourly(T0, 24 * 20, lambda t: "accessible", network="AS9541")
+    doc = detect(make_store(rows)).to_json()
+    (incident,) = doc["incidents"]
+    (net,) = incident["networks"]
+    assert net["end"] is None and net["status"] == "ongoing at end of data"
+    assert net["last_data"] == "2024-02-20T00:00:00Z"
+    assert net["gaps"][-1]["end"] is None  # no data since, shown as an open gap
+    assert any(c["network"] == "AS17557" and c["end"] is None for c in doc["volume_collapses"])
+
+
+def test_quiet_series_give_no_incident() -> None:
+    rng = random.Random(11)
+    rows = hourly(T0, 24 * 30, _noisy(rng, lambda t: False))
+    doc = detect(make_store(rows)).to_json()
+    assert doc["incidents"] == [] and doc["volume_collapses"] == []
+
+
+def test_filters_by_country_and_platform() -> None:
+    start = datetime(2024, 2, 12)
+    rows = hourly(T0, 24 * 6, lambda t: "blocked" if t >= start else "accessible")
+    rows += hourly(
+        T0, 24 * 6, lambda t: "blocked" if t >= start else "accessible", platform="youtube"
+    )
+    con = make_store(rows)
+    assert {i["platform"] for i in detect(con).to_json()["incidents"]} == {"x", "youtube"}
+    assert [i["platform"] for i in detect(con, platform="x").to_json()["incidents"]] == ["x"]
+    assert detect(con, cc="IR").to_json()["incidents"] == []
