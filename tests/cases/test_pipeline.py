@@ -1,0 +1,99 @@
+"""End to end through the command line: simulate -> ingest -> detect -> case check, and the
+demo itself. Real files, the real ingest and classifier, a real store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import orjson
+from click.testing import CliRunner
+
+from reachwatch.cli import app
+
+SMALL_CASE = """
+id: small-x
+title: A small synthetic X case
+scope: {cc: PK, platform: x, networks: [AS17557, AS9541]}
+events:
+  - {id: letter, date: 2024-02-17, kind: letter, summary: Block X., requires: blocked,
+     sources: [A letter]}
+  - {id: order, date: 2024-02-18, kind: court_directive, actor: Court, summary: Restore X.,
+     label: restore X within a day, requires: accessible, within_days: 1, sources: [A report]}
+simulation:
+  start: 2024-02-15
+  end: 2024-02-21
+  measurements_per_hour: 4
+  blocks:
+    - {start: "2024-02-17T15:00:00", technique: tls.reset}
+    - {start: "2024-02-17T15:00:00", end: "2024-02-20T06:00:00", technique: dns.nxdomain,
+       networks: [AS9541]}
+  vanish:
+    - {start: "2024-02-18T00:00:00", end: "2024-02-19T00:00:00", networks: [AS17557]}
+"""
+
+
+def _run(*args: str) -> Any:
+    result = CliRunner().invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_simulate_ingest_detect_check(tmp_path: Path) -> None:
+    case = tmp_path / "small.yaml"
+    case.write_text(SMALL_CASE)
+    out, db = tmp_path / "sim", tmp_path / "db"
+    sim = orjson.loads(
+        _run("simulate", str(case), "--out", str(out), "--seed", "4", "--json").output
+    )
+    assert sim["synthetic"] is True and sim["measurements"] > 500
+    _run("ingest", sim["corpus"], "--db", str(db))
+
+    doc = orjson.loads(_run("detect", "--db", str(db), "--cc", "PK", "--json").output)
+    (incident,) = [i for i in doc["incidents"] if i["platform"] == "x"]
+    assert incident["synthetic"] is True and doc["data"]["synthetic"] is True
+    nets = {n["network"]: n for n in incident["networks"]}
+    assert nets["AS17557"]["start"].startswith("2024-02-17T1")
+    assert nets["AS17557"]["end"] is None  # still blocked when the data ends
+    assert nets["AS17557"]["gaps"]  # the day its probes vanished is a gap, not an end
+    assert nets["AS9541"]["end"].startswith("2024-02-20T0")
+    assert nets["AS9541"]["techniques"] == ["dns.nxdomain"]
+    assert any(c["network"] == "AS17557" for c in doc["volume_collapses"])
+    assert all(set(i) >= {"cc", "platform", "start", "end", "start_bounds", "end_bounds",
+               "networks", "techniques", "measurements", "evidence"} for i in doc["incidents"])  # fmt: skip
+
+    check = orjson.loads(_run("case", "check", str(case), "--db", str(db), "--json").output)
+    letter, order = check["directives"]
+    assert letter["status"] == "followed"
+    assert order["status"] == "not followed"
+    by_net = {n["network"]: n for n in order["networks"]}
+    assert by_net["AS17557"]["status"] == "not followed" and by_net["AS17557"]["ongoing"]
+    assert by_net["AS9541"]["status"] == "followed late"
+    assert by_net["AS17557"]["evidence"]
+
+    table = _run("case", "check", str(case), "--db", str(db)).output
+    assert "SYNTHETIC" in table and "NOT FOLLOWED" in table
+
+
+def test_demo_runs_end_to_end(tmp_path: Path) -> None:
+    out = _run("demo", "--out", str(tmp_path / "demo")).output
+    assert "SYNTHETIC DATA" in out
+    assert "ongoing at end of data" in out
+    assert "deadline 2024-04-24" in out and "NOT FOLLOWED" in out
+    assert "where to look next" in out
+    assert (tmp_path / "demo" / "ground-truth.json").exists()
+
+
+def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args, message in (
+        (["detect", "--db", str(tmp_path / "none")], "no store here"),
+        (["detect", "--db", str(tmp_path), "--cc", "PAK"], "two-letter country code"),
+        (["detect", "--db", str(tmp_path), "--platform", "myspace"], "unknown platform"),
+        (["case", "check", str(tmp_path / "nope.yaml"), "--db", str(tmp_path)], "cannot read"),
+        (["simulate", "no-such-case", "--out", str(tmp_path / "o")], "no case file"),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (args, result.output)
