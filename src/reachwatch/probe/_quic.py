@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 from typing import Any
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.quic.configuration import QuicConfiguration
 from aioquic.quic.connection import QuicConnection
-from aioquic.quic.events import ConnectionTerminated, QuicEvent
+from aioquic.quic.events import ConnectionTerminated, HandshakeCompleted, QuicEvent
 
 from reachwatch.probe._clock import now, span
 from reachwatch.probe._conn import family_of, format_endpoint, sockaddr
@@ -27,20 +26,25 @@ _ALERT_FAILURES = {
 
 
 class _HandshakeWatcher(QuicConnectionProtocol):
-    """Remembers why the connection ended and any ICMP error the socket reported."""
+    """Settles `outcome` with None once the handshake completes, or with the failure that
+    ended it (the connection closed, or the socket reported an ICMP error)."""
 
     def __init__(self, quic: QuicConnection) -> None:
         super().__init__(quic)
-        self.terminated: ConnectionTerminated | None = None
-        self.socket_error: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+        self.outcome: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
 
     def quic_event_received(self, event: QuicEvent) -> None:
-        if isinstance(event, ConnectionTerminated):
-            self.terminated = event
+        if isinstance(event, HandshakeCompleted):
+            self._settle(None)
+        elif isinstance(event, ConnectionTerminated):
+            self._settle(_termination_failure(event))
 
     def error_received(self, exc: Exception) -> None:
-        if not self.socket_error.done():
-            self.socket_error.set_result(exc)
+        self._settle(failure_from_exception(exc))
+
+    def _settle(self, failure: str | None) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(failure)
 
 
 async def quic_handshake(
@@ -95,25 +99,10 @@ async def _await_handshake(
     protocol: _HandshakeWatcher, address: tuple[Any, ...], timeout: float
 ) -> str | None:
     protocol.connect(address)
-    connected = asyncio.ensure_future(protocol.wait_connected())
-    waiting: set[asyncio.Future[Any]] = {connected, protocol.socket_error}
-    try:
-        done, _ = await asyncio.wait(
-            waiting,
-            timeout=timeout,
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-    finally:
-        connected.cancel()
-        with contextlib.suppress(BaseException):
-            await connected
-    if protocol.socket_error in done:
-        return failure_from_exception(protocol.socket_error.result())
-    if connected in done and connected.exception() is None:
-        return None
-    if protocol.terminated is not None:
-        return _termination_failure(protocol.terminated)
-    return "generic_timeout_error"
+    done, _ = await asyncio.wait({protocol.outcome}, timeout=timeout)
+    if not done:
+        return "generic_timeout_error"
+    return protocol.outcome.result()
 
 
 def _termination_failure(event: ConnectionTerminated) -> str:
