@@ -30,6 +30,7 @@ from reachwatch.lab.servers import (
     BLOCKPAGE_TITLE,
     DnsPolicy,
     DnsServer,
+    DohServer,
     LabPki,
     Page,
     QuicServer,
@@ -110,6 +111,7 @@ class World:
     control_resolver: tuple[str, int]
     probe_source: str
     control_url: str | None
+    doh_url: str
 
     def targets(self, hosts: list[str] | None = None, *, scheme: str = "https") -> list[Target]:
         return [Target(f"{scheme}://{host}/", "x") for host in (hosts or X_HOSTS)]
@@ -178,6 +180,9 @@ class WorldFactory:
             censored = await stack.enter_async_context(
                 DnsServer(zone, host=f"{block}.3", policy=DnsPolicy(nxdomain=censorship.nxdomain))
             )
+            doh_context = self.pki.server_context([f"{block}.4"])
+            doh = DohServer(zone, ssl_context=doh_context, host=f"{block}.4")
+            await stack.enter_async_context(doh)
             control_url = None
             if control:
                 server = ControlServer(
@@ -195,6 +200,7 @@ class WorldFactory:
                 control_resolver=truthful.address,
                 probe_source=victim,
                 control_url=control_url,
+                doh_url=doh.url,
             )
 
 

@@ -28,11 +28,14 @@ def run_probe(
     aaaa: Mapping[str, str] | None = None,
     hosts: list[str] | None = None,
     scheme: str = "https",
+    use_doh: bool = False,
     **overrides: Any,
 ) -> tuple[ProbeRun, World]:
     async def scenario() -> tuple[ProbeRun, World]:
         async with world.start(censorship, sites=sites, control=control, aaaa=aaaa) as lab:
             targets = lab.targets(hosts, scheme=scheme)
+            if use_doh:
+                overrides.setdefault("doh_url", lab.doh_url)
             return await probe(targets, lab.options(**overrides)), lab
 
     result = asyncio.run(asyncio.wait_for(scenario(), 90))
@@ -51,7 +54,7 @@ def keys_of(run: ProbeRun, host: str) -> dict[str, Any]:
 
 
 def test_everything_reachable_is_accessible(world: WorldFactory) -> None:
-    run, _ = run_probe(world)
+    run, lab = run_probe(world, use_doh=True)
     verdicts = by_host(run)
     assert set(verdicts) == set(X_HOSTS)
     for host, verdict in verdicts.items():
@@ -63,6 +66,9 @@ def test_everything_reachable_is_accessible(world: WorldFactory) -> None:
     assert keys["requests"][0]["response"]["x_title"] == "x.com lab page"
     assert keys["x_quic_handshakes"][0]["failure"] is None
     assert keys["x_throughput"]["bytes"] > 0
+    engines = {(q["engine"], q["query_type"]): q["failure"] for q in keys["queries"]}
+    assert engines[("udp", "A")] is None and engines[("doh", "A")] is None
+    assert {q["resolver_address"] for q in keys["queries"] if q["engine"] == "doh"} == {lab.doh_url}
     assert not run.no_network
 
 
@@ -122,6 +128,17 @@ def test_redirect_chain_is_followed_and_accessible(world: WorldFactory) -> None:
     requests = keys_of(run, "x.com")["requests"]
     assert [r["response"]["code"] for r in requests] == [200, 302, 302, 302]
     assert requests[0]["response"]["x_title"] == "X home"
+
+
+def test_redirect_to_another_host_is_resolved_and_followed(world: WorldFactory) -> None:
+    sites: dict[str, Site] = {"t.co": Redirect(1, "https://x.com/landing")}
+    run, lab = run_probe(world, sites=sites, hosts=["t.co"])
+    requests = keys_of(run, "t.co")["requests"]
+    assert [r["request"]["url"] for r in requests] == ["https://x.com/landing", "https://t.co/"]
+    # The second hop went to x.com's own address, found through the probe's resolver.
+    assert requests[0]["address"] == f"{lab.addresses['x.com']}:443"
+    assert requests[0]["response"]["x_title"] == "x.com lab page"
+    assert by_host(run)["t.co"].verdict == "accessible"
 
 
 def test_truncated_body_for_everyone_is_down(world: WorldFactory) -> None:
