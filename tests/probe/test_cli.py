@@ -65,6 +65,7 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
         (["x", "--out", "/nonexistent-dir/out.jsonl"], "cannot write /nonexistent-dir/out.jsonl"),
         (["x", "--resolver", "1.2.3.4:99999"], "invalid port"),
         (["x", "--cc", "Pakistan"], "two-letter country code"),
+        (["x", "--no-doh", "--no-system-resolver"], "no resolver left to ask"),
         (["x", "--control", "http://127.0.0.1:9/"], "control http://127.0.0.1:9/ is unreachable"),
     ],
 )

@@ -14,7 +14,7 @@ from typing import Any
 from reachwatch.classify.verdicts import Classified
 from reachwatch.formats.reachwatch import validate_measurement
 from reachwatch.lab.servers import Endless, Page, Redirect, Site, Truncated
-from reachwatch.probe import ProbeRun, probe
+from reachwatch.probe import ProbeRun, Target, probe
 
 from .conftest import X_HOSTS, Censorship, World, WorldFactory
 
@@ -202,3 +202,18 @@ def test_ipv6_addresses_are_not_measured_without_ipv6(world: WorldFactory) -> No
     assert keys["x_unmeasured_addresses"] == ["::1"]
     assert all(":" not in entry["ip"] for entry in keys["tcp_connect"])
     assert by_host(run)["x.com"].verdict == "accessible"
+
+
+def test_url_with_an_address_skips_dns(world: WorldFactory) -> None:
+    async def scenario() -> ProbeRun:
+        async with world.start() as lab:
+            address = lab.addresses["x.com"]
+            return await probe([Target(f"http://{address}/")], lab.options())
+
+    run = asyncio.run(asyncio.wait_for(scenario(), 60))
+    (measurement,) = run.measurements
+    validate_measurement(measurement)
+    keys = measurement["test_keys"]
+    assert keys["queries"] == []
+    assert [entry["status"]["success"] for entry in keys["tcp_connect"]] == [True]
+    assert keys["requests"][0]["response"]["code"] == 404  # the lab server knows no such site

@@ -85,6 +85,8 @@ def probe_command(
 ) -> None:
     """Measure PLATFORM (all its hosts) or URLs: DNS, TCP, TLS, HTTP, QUIC, throughput."""
     chosen = expand_targets(targets)
+    if not system_resolver and no_doh and resolver is None:
+        raise UserError("no resolver left to ask: drop --no-system-resolver or --no-doh")
     if control_url is not None:
         check_url(control_url)
     if not no_doh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import ipaddress
 import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -118,7 +119,7 @@ class TargetMeasurer:
             "requests": requests,
             "control": control_answer,
             "control_failure": control_failure,
-            "blocking": None,
+            "blocking": None,  # filled from the verdict once classify has judged the line
             "accessible": None,
             "x_ipv6_capable": self.ipv6,
             "x_unmeasured_addresses": unmeasured,
@@ -126,8 +127,11 @@ class TargetMeasurer:
             "x_throughput": throughput,
             "x_reachwatch": None,
         }
-        annotations = {"platform": self.target.platform} if self.target.platform else {}
         self._report("done")
+        return self._line(test_keys, started_at)
+
+    def _line(self, test_keys: dict[str, Any], started_at: datetime.datetime) -> dict[str, Any]:
+        annotations = {"platform": self.target.platform} if self.target.platform else {}
         return build_measurement(
             input_url=self.target.url,
             test_keys=test_keys,
@@ -149,6 +153,8 @@ class TargetMeasurer:
             self._progress(self.target.url, stage)
 
     async def _resolve(self) -> list[dict[str, Any]]:
+        if _is_address(self.host):
+            return []  # nothing to look up: the URL names its address
         opts, host, at = self.options, self.host, self._started
         timeout = opts.dns_timeout
         lookups: list[Awaitable[list[dict[str, Any]]]] = []
@@ -188,7 +194,7 @@ class TargetMeasurer:
     def _addresses(self, queries: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
         """Addresses to measure (system resolver's first, capped per family) and those left
         out because this network (or the chosen local address) cannot reach their family."""
-        found = steps.addresses_of(queries)
+        found = [self.host] if _is_address(self.host) else steps.addresses_of(queries)
         v4 = [a for a in found if ":" not in a][: self.options.max_addresses]
         v6 = [a for a in found if ":" in a][: self.options.max_addresses]
         local = self.options.local_address
@@ -261,7 +267,7 @@ class TargetMeasurer:
                 ssl_context=self._context,
                 resolve=self._resolve_one,
                 started=self._started,
-                transaction_id=next(self._ids) * 100,
+                transaction_id=next(self._ids),  # redirect hops count on from here
                 local_address=self.options.local_address,
             )
         )
@@ -325,3 +331,11 @@ def _host_of_endpoint(endpoint: str | None) -> str | None:
         return None
     host = endpoint.rsplit(":", 1)[0]
     return host[1:-1] if host.startswith("[") else host
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
