@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from reachwatch.errors import UserError
-from reachwatch.simulate._ooni import Probe, web_connectivity
+from reachwatch.simulate._ooni import BLOCKING_OUTCOMES, Probe, web_connectivity
 from reachwatch.simulate._scenario import PLATFORM_HOSTS, Scenario
 
 HOUR = timedelta(hours=1)
@@ -65,6 +65,8 @@ def _outcome(
         return "down"
     if technique is not None and rng.random() >= noise.leak:
         return technique
+    if rng.random() < noise.spurious:
+        return rng.choice(BLOCKING_OUTCOMES)
     return "accessible"
 
 
@@ -138,7 +140,15 @@ def _truth(scenario: Scenario, seed: int, counts: dict[str, int]) -> dict[str, A
         "vanished": [spell(s) for s in scenario.vanish],
         "noise": {
             k: getattr(scenario.noise, k)
-            for k in ("no_ipv6", "cdn_answers", "down", "no_control", "leak", "late_upload")
+            for k in (
+                "no_ipv6",
+                "cdn_answers",
+                "down",
+                "no_control",
+                "leak",
+                "spurious",
+                "late_upload",
+            )
         },
         "counts": counts,
         "note": "end null: still blocked when the simulated window ends",

@@ -55,6 +55,7 @@ class Noise:
     down: float = 0.01  # the site fails for the control too
     no_control: float = 0.01  # the test helper was unreachable: cannot tell
     leak: float = 0.02  # measurements that get through during a block
+    spurious: float = 0.005  # flaky probes or middleboxes: a blocking-like failure, no block
     late_upload: float = 0.1  # uploaded hours after being measured
     late_hours: tuple[float, float] = (2.0, 36.0)
 

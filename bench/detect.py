@@ -1,0 +1,460 @@
+"""Detection quality on simulated corpora with known truth, and change points on the real daily
+Pakistan series next to known events.
+
+Part 1 plays random scenarios (at least 20 incidents across networks, with the noise of real
+data), classifies every measurement with the real classifier into an in-memory store (the
+ingest pipeline is skipped for speed: no files, no dedupe), runs `reachwatch.detect.detect`
+and compares with the truth. Baseline: hourly majority vote (an hour is blocked when at least
+half of its decisive measurements are), what a dashboard colouring hours would show.
+
+Part 2 reads ../shared/reference/acsac-series/ooni/ooni-data-pk.csv (daily counts per verdict
+bucket, 2021-01 to 2023-03), finds change points in the anomaly share with the same PELT
+(quasi-binomial: penalty scaled by the series' overdispersion) and lists them next to the
+events of ../shared/reference/events/cenalert/by_country/PK.csv and OONI's event labels.
+
+Run: .venv/bin/python bench/detect.py [--seeds N] [--days D] [--rate R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from reachwatch.cases import SimulatedSpell
+from reachwatch.detect import Detection, default_penalty, detect, load_series, pelt
+from reachwatch.simulate import Block, Scenario, generate, memory_store
+
+HOUR = timedelta(hours=1)
+NAN = float("nan")
+TECHNIQUES = ("tls.reset", "tls.timeout", "dns.nxdomain", "dns.bogon", "tcp.timeout", "tcp.reset")
+DURATIONS_H = (2, 4, 6, 9, 12, 24, 48, 72, 120)
+TOLERANCE = timedelta(hours=2)  # a detection matches a block that overlaps it within this
+
+
+@dataclass(slots=True)
+class Truth:
+    network: str
+    start: datetime
+    end: datetime | None  # None: beyond the window
+    technique: str
+
+    def hours(self, window_end: datetime) -> float:
+        return ((self.end or window_end) - self.start) / HOUR
+
+
+def random_scenario(seed: int, days: int, rate: float, networks: int) -> Scenario:
+    """Blocks of random length and technique on every network, spaced at least two days
+    apart, one with a short restoration inside; one network's probes vanish for a day and the
+    platform is down for everyone for three hours."""
+    rng = random.Random(seed)
+    start = datetime(2024, 3, 1)
+    end = start + timedelta(days=days)
+    nets = tuple(f"AS{64500 + i}" for i in range(networks))
+    blocks: dict[str, list[Block]] = {}
+    for net in nets:
+        t = start + timedelta(hours=rng.uniform(24, 72))
+        spells: list[Block] = []
+        while True:
+            length = timedelta(hours=rng.choice(DURATIONS_H), minutes=rng.randrange(60))
+            if t + length >= end - timedelta(hours=12):
+                break
+            spells.append(Block(t, t + length, rng.choice(TECHNIQUES)))
+            t += length + timedelta(hours=rng.uniform(48, 120))
+        blocks[net] = spells
+    # A restoration of four hours inside the first long block of the first network.
+    first = nets[0]
+    long_blocks = [b for b in blocks[first] if b.end and b.end - b.start >= timedelta(hours=24)]
+    if long_blocks:
+        b = long_blocks[0]
+        assert b.end is not None
+        hole = b.start + (b.end - b.start) / 2
+        i = blocks[first].index(b)
+        blocks[first][i : i + 1] = [
+            Block(b.start, hole, b.technique),
+            Block(hole + timedelta(hours=4), b.end, b.technique),
+        ]
+    vanish_at = start + timedelta(days=rng.uniform(3, days - 5))
+    outage_at = start + timedelta(days=rng.uniform(3, days - 5))
+    return Scenario(
+        cc="PK",
+        platform="x",
+        networks=nets,
+        start=start,
+        end=end,
+        rate=rate,
+        blocks=blocks,
+        vanish=(SimulatedSpell(vanish_at, vanish_at + timedelta(days=1), (nets[-1],)),),
+        outages=(SimulatedSpell(outage_at, outage_at + timedelta(hours=3)),),
+    )
+
+
+@dataclass(slots=True)
+class Found:
+    network: str
+    start: datetime
+    end: datetime | None
+
+
+@dataclass(slots=True)
+class Scores:
+    delays_h: list[float]
+    delays_buckets: list[int]
+    start_errors_h: list[float]
+    end_errors_h: list[float]
+    true_blocks: int
+    true_long: int
+    hit: int
+    hit_long: int
+    detected: int
+    correct: int
+    false_alarms: int
+    series_days: float
+
+
+def _overlaps(f: Found, t: Truth, window_end: datetime) -> bool:
+    f_end = f.end or window_end
+    t_end = t.end or window_end
+    return f.start < t_end + TOLERANCE and t.start - TOLERANCE < f_end
+
+
+def score(
+    truths: list[Truth],
+    found: list[Found],
+    alerts: list[tuple[str, datetime]],
+    window_end: datetime,
+    series_days: float,
+) -> Scores:
+    s = Scores([], [], [], [], 0, 0, 0, 0, len(found), 0, 0, series_days)
+    for t in truths:
+        long = t.hours(window_end) >= 6
+        s.true_blocks += 1
+        s.true_long += long
+        matches = [f for f in found if f.network == t.network and _overlaps(f, t, window_end)]
+        if not matches:
+            continue
+        s.hit += 1
+        s.hit_long += long
+        first = min(matches, key=lambda f: f.start)
+        s.start_errors_h.append(abs(first.start - t.start) / HOUR)
+        last = max(matches, key=lambda f: f.end or window_end)
+        if t.end is not None and last.end is not None:
+            s.end_errors_h.append(abs(last.end - t.end) / HOUR)
+        mine = [
+            a
+            for n, a in alerts
+            if n == t.network and t.start - HOUR <= a <= (t.end or window_end) + HOUR
+        ]
+        if mine:
+            s.delays_h.append((mine[0] - t.start) / HOUR)
+            bucket0 = t.start.replace(minute=0, second=0, microsecond=0)
+            s.delays_buckets.append(round((mine[0] - bucket0) / HOUR))
+    for f in found:
+        if any(t.network == f.network and _overlaps(f, t, window_end) for t in truths):
+            s.correct += 1
+    # False alarms: detections matching no true block, and alerts raised outside every block.
+    s.false_alarms = s.detected - s.correct
+    for network, at in alerts:
+        inside = any(
+            t.network == network and t.start - TOLERANCE <= at <= (t.end or window_end) + TOLERANCE
+            for t in truths
+        )
+        s.false_alarms += not inside
+    return s
+
+
+def found_by_reachwatch(detection: Detection) -> tuple[list[Found], list[tuple[str, datetime]]]:
+    found = []
+    alerts = []
+    for tl in detection.timelines:
+        if tl.platform != "x":
+            # Other platforms are never blocked in the scenarios: every alert there is false.
+            alerts += [(f"{tl.network}/{tl.platform}", t) for t, k in tl.alerts if k == "start"]
+            found += [
+                Found(f"{tl.network}/{tl.platform}", p.first, p.last)
+                for p in tl.periods
+                if p.state != "clear"
+            ]
+            continue
+        for p in tl.periods:
+            if p.state == "clear":
+                continue
+            found.append(
+                Found(tl.network, p.start.at if p.start else p.first, p.end.at if p.end else None)
+            )
+        alerts += [(tl.network, t) for t, k in tl.alerts if k == "start"]
+    return found, alerts
+
+
+def found_by_majority(con: object, window_end: datetime) -> list[Found]:
+    """Baseline: runs of hours where at least half of the decisive measurements are blocked
+    (runs one empty hour apart joined)."""
+    found: list[Found] = []
+    for s in load_series(con, platform="x"):  # type: ignore[arg-type]
+        keep = s.decisive > 0
+        hours = s.hours[keep]
+        flagged = (s.blocked[keep] * 2 >= s.decisive[keep]).tolist()
+        run_start: datetime | None = None
+        last: datetime | None = None
+        for h, flag in zip(hours, flagged, strict=True):
+            t = h.astype("datetime64[us]").item()
+            if flag and run_start is None:
+                run_start = t
+            elif not flag and run_start is not None and last is not None:
+                found.append(Found(s.key.network, run_start, t))
+                run_start = None
+            if flag:
+                last = t + HOUR
+        if run_start is not None:
+            found.append(
+                Found(
+                    s.key.network, run_start, None if last and last >= window_end - HOUR else last
+                )
+            )
+    return found
+
+
+def simulated_part(seeds: int, days: int, rate: float, networks: int) -> None:
+    print(f"== simulated corpora: {seeds} seed(s) x {networks} networks x {days} days at "
+          f"{rate:g} measurements/network/hour (x) + 0.25 (wikipedia)")  # fmt: skip
+    print("   measurements classified by reachwatch.classify.classify into an in-memory store;")
+    print("   the ingest pipeline (files, dedupe, quarantine) is skipped for speed")
+    ours: list[Scores] = []
+    base: list[Scores] = []
+    clock = time.monotonic()
+    total_measurements = 0
+    for seed in range(seeds):
+        scenario = random_scenario(seed, days, rate, networks)
+        truths = [
+            Truth(n, b.start, b.end, b.technique) for n, bs in scenario.blocks.items() for b in bs
+        ]
+        measurements = [item.measurement for item in generate(scenario, seed)]
+        total_measurements += len(measurements)
+        con = memory_store(measurements)
+        detection = detect(con)
+        series_days = len(detection.timelines) * days
+        found, alerts = found_by_reachwatch(detection)
+        ours.append(score(truths, found, alerts, scenario.end, series_days))
+        base.append(
+            score(truths, found_by_majority(con, scenario.end), [], scenario.end, series_days)
+        )
+    elapsed = time.monotonic() - clock
+    figure("measurements simulated and classified", total_measurements, "")
+    figure("wall time (simulate + classify + detect)", elapsed, "s")
+    _report(ours, base)
+
+
+def _report(ours: list[Scores], base: list[Scores]) -> None:
+    def pool(scores: list[Scores], name: str) -> list[float]:
+        return [x for s in scores for x in getattr(s, name)]
+
+    def total(scores: list[Scores], name: str) -> float:
+        return float(sum(getattr(s, name) for s in scores))
+
+    def q(values: list[float], p: float) -> float:
+        return float(np.percentile(values, p)) if values else float("nan")
+
+    true_blocks = total(ours, "true_blocks")
+    figure("true incidents (network blocks)", true_blocks, "")
+    figure("   of which >= 6 h", total(ours, "true_long"), "")
+    series_days = total(ours, "series_days")
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values) if values else NAN
+
+    def figures(scores: list[Scores]) -> dict[str, float]:
+        return {
+            "median alert delay (hourly buckets)": median(pool(scores, "delays_buckets")),
+            "median start error (h)": median(pool(scores, "start_errors_h")),
+            "p90 start error (h)": q(pool(scores, "start_errors_h"), 90),
+            "median end error (h)": median(pool(scores, "end_errors_h")),
+            "p90 end error (h)": q(pool(scores, "end_errors_h"), 90),
+            "false alarms per 1,000 series-days": 1000
+            * total(scores, "false_alarms")
+            / max(series_days, 1),
+            "precision": total(scores, "correct") / max(total(scores, "detected"), 1),
+            "recall (all blocks)": total(scores, "hit") / max(true_blocks, 1),
+            "recall (blocks >= 6 h)": total(scores, "hit_long")
+            / max(total(scores, "true_long"), 1),
+        }
+
+    # (target or None when the issue sets none, lower is better)
+    targets: dict[str, tuple[float | None, bool]] = {
+        "median alert delay (hourly buckets)": (2.0, True),
+        "median start error (h)": (1.0, True),
+        "p90 start error (h)": (1.0, True),
+        "median end error (h)": (1.0, True),
+        "p90 end error (h)": (1.0, True),
+        "false alarms per 1,000 series-days": (1.0, True),
+        "precision": (None, False),
+        "recall (all blocks)": (None, False),
+        "recall (blocks >= 6 h)": (1.0, False),
+    }
+    mine, theirs = figures(ours), figures(base)
+    theirs["median alert delay (hourly buckets)"] = NAN  # the baseline raises no alerts
+    print()
+    print(f"{'figure':40} {'reachwatch':>11} {'baseline':>9} {'target':>7} {'ratio':>6}")
+    for name, (target, lower) in targets.items():
+        value = mine[name]
+        if target is None:
+            print(f"{name:40} {value:11.3f} {theirs[name]:9.3f} {'-':>7} {'-':>6}")
+            continue
+        ok = value <= target if lower else value >= target
+        print(
+            f"{name:40} {value:11.3f} {theirs[name]:9.3f} {target:7.2f} "
+            f"{value / target:6.2f} {'ok' if ok else 'MISSED'}"
+        )
+    print(f"{'   alert delay p90 (hourly buckets)':40} {q(pool(ours, 'delays_buckets'), 90):11.3f}")
+    print("   ratio = reachwatch / target; baseline = hourly majority vote on the same series")
+    figure("series-days judged", series_days, "")
+
+
+# -- part 2: real daily series ------------------------------------------------------------
+
+
+def _reference() -> Path | None:
+    override = os.environ.get("REACHWATCH_REFERENCE")
+    path = (
+        Path(override) if override else Path(__file__).resolve().parents[2] / "shared" / "reference"
+    )
+    return path if path.is_dir() else None
+
+
+def real_part() -> None:
+    ref = _reference()
+    print()
+    if ref is None:
+        print("== real series: ../shared/reference not found (set REACHWATCH_REFERENCE); skipped")
+        return
+    path = ref / "acsac-series" / "ooni" / "ooni-data-pk.csv"
+    days: list[date] = []
+    n: list[int] = []
+    b: list[int] = []
+    with path.open() as fh:
+        for row in csv.DictReader(fh):
+            total = int(row["total"])
+            if total == 0:
+                continue
+            days.append(date.fromisoformat(row["date"]))
+            n.append(total)
+            b.append(int(row["dns"]) + int(row["http"]) + int(row["tls"]))
+    n_arr, b_arr = np.array(n, dtype=np.int64), np.array(b, dtype=np.int64)
+    phi = _overdispersion(n_arr, b_arr)
+    penalty = default_penalty(int(n_arr.sum())) * phi
+    changes = pelt(n_arr, b_arr, penalty=penalty)
+    print(f"== real series: {path.relative_to(ref)} ({len(days)} days, {days[0]} to {days[-1]})")
+    print(f"   anomaly share = (dns + http + tls) / total; overdispersion {phi:.1f}, "
+          f"so the penalty is {phi:.1f} x the binomial one")  # fmt: skip
+    events = _events(ref, days[0], days[-1])
+    bounds = [0, *changes, len(days)]
+    print(f"   {len(changes)} change points:")
+    matched_events: set[int] = set()
+    for i, c in enumerate(changes):
+        before = b_arr[bounds[i] : c].sum() / n_arr[bounds[i] : c].sum()
+        after = b_arr[c : bounds[i + 2]].sum() / n_arr[c : bounds[i + 2]].sum()
+        near = [
+            (j, e) for j, e in enumerate(events) if any(abs((d - days[c]).days) <= 3 for d in e[0])
+        ]
+        matched_events.update(j for j, _ in near)
+        label = "; ".join(f"{e[1]} ({e[2]})" for _, e in near) or "-"
+        print(f"   {days[c]}  share {before:6.1%} -> {after:6.1%}   near: {label}")
+    print(f"   known events in the window ({len(events)}); found within 3 days: "
+          f"{len(matched_events)}")  # fmt: skip
+    print(
+        "   (share: anomaly share in the 14 days before -> during the event, or its first 3 days)"
+    )
+    index = {d: i for i, d in enumerate(days)}
+    for j, (dates, what, source) in enumerate(events):
+        mark = "found" if j in matched_events else "     "
+        shift = _share_shift(index, n_arr, b_arr, dates)
+        print(f"   {mark}  {' to '.join(str(d) for d in dates):24} {shift:17} {what} ({source})")
+    print("   note: the series pools every OONI test in Pakistan; a platform block moves the")
+    print("   country-wide share only when that platform is a large part of the tests run.")
+
+
+def _share_shift(
+    index: dict[date, int],
+    n: np.ndarray,
+    b: np.ndarray,
+    dates: tuple[date, ...],
+) -> str:
+    start = dates[0]
+    end = dates[-1] if len(dates) > 1 else start + timedelta(days=2)
+    before = [index[d] for d in _days(start - timedelta(days=14), start) if d in index]
+    during = [index[d] for d in _days(start, end + timedelta(days=1)) if d in index]
+    if not before or not during:
+        return "no data"
+    s0 = b[before].sum() / n[before].sum()
+    s1 = b[during].sum() / n[during].sum()
+    return f"{s0:6.1%} -> {s1:6.1%}"
+
+
+def _days(first: date, stop: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((stop - first).days)]
+
+
+def _overdispersion(n: np.ndarray, b: np.ndarray) -> float:
+    """Pearson dispersion against a 7-day rolling share: how much noisier days are than
+    binomial counts (volunteer probes come and go, and test lists change)."""
+    share = b / n
+    smooth = np.array([np.median(share[max(0, i - 3) : i + 4]) for i in range(len(share))])
+    smooth = np.clip(smooth, 1e-3, 1 - 1e-3)
+    resid = (b - n * smooth) ** 2 / (n * smooth * (1 - smooth))
+    # The median of a chi-square with one degree of freedom is 0.455: rescale so that binomial
+    # data would give 1, without letting a few event days inflate the estimate as a mean would.
+    return float(max(1.0, np.median(resid) / 0.455))
+
+
+def _events(ref: Path, first: date, last: date) -> list[tuple[tuple[date, ...], str, str]]:
+    out: list[tuple[tuple[date, ...], str, str]] = []
+    with (ref / "events" / "cenalert" / "by_country" / "PK.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            if row["source"].strip() == "Other":
+                continue  # non-censorship explanations of VPN interest
+            start = date.fromisoformat(row["start_date"])
+            end = date.fromisoformat(row["end_date"]) if row["end_date"] else None
+            if first <= start <= last or (end and first <= end <= last):
+                what = row["affected_services"].split(",")[0][:50]
+                out.append(((start, end) if end else (start,), what, "CenAlert " + row["source"]))
+    labels = ref / "ooni" / "labels" / "2026-08-06-event-labels-arturo.json"
+    if labels.exists():
+        for e in json.loads(labels.read_text())["events"]:
+            if e.get("probe_cc") != "PK" or not e.get("onset_earliest"):
+                continue
+            start = date.fromisoformat(e["onset_earliest"][:10])
+            end = (
+                date.fromisoformat(e["resolution_earliest"][:10])
+                if e.get("resolution_earliest")
+                else None
+            )
+            if first <= start <= last:
+                out.append(((start, end) if end else (start,), e["title"][:50], "OONI label"))
+    return sorted(out, key=lambda e: e[0][0])
+
+
+def figure(name: str, value: float, unit: str) -> None:
+    print(f"{name:48} {value:12.3f} {unit}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=5.0)
+    parser.add_argument("--networks", type=int, default=6)
+    args = parser.parse_args()
+    simulated_part(args.seeds, args.days, args.rate, args.networks)
+    real_part()
+
+
+if __name__ == "__main__":
+    main()
