@@ -39,8 +39,10 @@ def classify(
         raise Unsupported(f"test {test_name!r} is not classified")
     test_keys = measurement.get("test_keys")
     if not isinstance(test_keys, dict):
-        state = "missing" if "test_keys" not in measurement else type(test_keys).__name__
-        raise InvalidMeasurement(f"test_keys is {'null' if test_keys is None else state}")
+        if "test_keys" not in measurement:
+            raise InvalidMeasurement("test_keys is missing")
+        state = "null" if test_keys is None else type(test_keys).__name__
+        raise InvalidMeasurement(f"test_keys is {state}")
     fps = fingerprints or default_fingerprints()
     try:
         view = view_of(measurement, test_keys)
