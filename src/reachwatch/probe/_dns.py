@@ -119,7 +119,7 @@ async def resolve_doh(
                 raise _DohFailure(result.failure)
             if result.status != 200:
                 raise _DohFailure(f"dns_doh_http_status: {result.status}")
-            response = dns.message.from_wire(result.body)
+            response = dns.message.from_wire(bytes(result.body))
             answers, failure = _answers_of(response, qtype)
         except _DohFailure as exc:
             answers, failure = [], str(exc)

@@ -49,7 +49,7 @@ class Exchange:
     request_headers: list[tuple[str, str]] = field(default_factory=list)
     status: int = 0
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes = b""
+    body: bytearray = field(default_factory=bytearray)  # at most the cap
     body_length: int = 0
     truncated: bool = False
     failure: str | None = None
@@ -193,6 +193,7 @@ async def http_fetch(
 
 def request_entry(result: Exchange, times: dict[str, float], transaction_id: int) -> dict[str, Any]:
     """An OONI requests entry for one exchange."""
+    body = bytes(result.body)
     return {
         "network": "tcp",
         "address": format_endpoint(result.address, result.port) if result.address else None,
@@ -212,10 +213,10 @@ def request_entry(result: Exchange, times: dict[str, float], transaction_id: int
             "code": result.status,
             "headers_list": [list(h) for h in result.headers],
             "headers": dict(result.headers),
-            "body": body_json(result.body) if result.status else None,
+            "body": body_json(body) if result.status else None,
             "body_is_truncated": result.truncated,
             "x_body_length": result.body_length,
-            "x_title": extract_title(result.body),
+            "x_title": extract_title(body),
         },
         **times,
         "transaction_id": transaction_id,
@@ -283,7 +284,6 @@ async def _read_response(
     read_limit: int,
     on_data: Callable[[int], None] | None,
 ) -> None:
-    kept = bytearray()
     while True:
         event = client.next_event()
         if event is h11.NEED_DATA:
@@ -298,10 +298,9 @@ async def _read_response(
             result.body_length += len(chunk)
             if on_data is not None:
                 on_data(len(chunk))
-            room = body_cap - len(kept)
+            room = body_cap - len(result.body)
             if room > 0:
-                kept += chunk[:room]
-            result.body = bytes(kept)
+                result.body += chunk[:room]
             if result.body_length >= read_limit:
                 # Stop here: whatever follows is never read, so an endless body costs nothing.
                 result.truncated = result.body_length > body_cap or _more_to_come(client)
@@ -313,7 +312,10 @@ async def _read_response(
 
 def _more_to_come(client: h11.Connection) -> bool:
     """Whether the body goes on past what was read (without reading from the network)."""
-    return not isinstance(client.next_event(), h11.EndOfMessage | h11.ConnectionClosed)
+    try:
+        return not isinstance(client.next_event(), h11.EndOfMessage | h11.ConnectionClosed)
+    except h11.RemoteProtocolError:
+        return True
 
 
 def _protocol(exc: h11.RemoteProtocolError) -> str:
