@@ -8,8 +8,10 @@ how `clean_leftovers` finds what a killed lab left behind.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
 import shutil
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from reachwatch.lab._plan import (
     ISP_RESOLVER,
     AddressPlan,
 )
-from reachwatch.lab._system import CommandFailed, in_ns, run
+from reachwatch.lab._system import in_ns, run
 
 NAME_PREFIX = "rwlab"
 _NETNS_ETC = Path("/etc/netns")
@@ -87,7 +89,8 @@ class Topology:
         # The client's default route ends at the isp, which has no default route: a packet
         # for anywhere outside the lab's ranges is answered "unreachable" inside the lab.
         run(in_ns(self.client, "ip", "route", "add", "default", "via", ISP_CLIENT_SIDE))
-        run(in_ns(self.isp, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"))
+        # /proc/sys/net inside the namespace is the namespace's own (no procps needed).
+        run(in_ns(self.isp, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"))
         run(in_ns(self.isp, "ip", "route", "add", "198.19.0.0/16", "via", INTERNET_ISP_SIDE))
         run(in_ns(self.internet, "ip", "route", "add", "198.18.0.0/15", "via", ISP_INTERNET_SIDE))
         for address in (CENSOR_BLOCKPAGE, CENSOR_MITM):
@@ -129,10 +132,10 @@ def remove_namespaces(names: list[str]) -> None:
     existing = set(list_namespaces())
     for name in names:
         if name in existing:
-            pids = run(["ip", "netns", "pids", name], check=False).split()
-            for pid in pids:
-                with contextlib.suppress(CommandFailed):
-                    run(["kill", "-KILL", pid], check=False)
+            # Only processes inside the lab's own namespaces, each by its pid.
+            for pid in run(["ip", "netns", "pids", name], check=False).split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             run(["ip", "netns", "del", name], check=False)
         shutil.rmtree(_NETNS_ETC / name, ignore_errors=True)
 
