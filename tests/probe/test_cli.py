@@ -66,6 +66,10 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
         (["x", "--resolver", "1.2.3.4:99999"], "invalid port"),
         (["x", "--cc", "Pakistan"], "two-letter country code"),
         (["x", "--no-doh", "--no-system-resolver"], "no resolver left to ask"),
+        (["x", "--ca-file", "/nonexistent.pem"], "--ca-file /nonexistent.pem: not a readable"),
+        (["x", "--ca-file", __file__], "not a readable PEM bundle"),
+        (["x", "--source", "192.0.2.77"], "--source 192.0.2.77: not an address of this machine"),
+        (["x", "--source", "nowhere"], "not an address of this machine"),
         (["x", "--control", "http://127.0.0.1:9/"], "control http://127.0.0.1:9/ is unreachable"),
     ],
 )

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
+import ssl
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +30,7 @@ from reachwatch.probe import (
     expand_targets,
     probe,
 )
+from reachwatch.probe.steps import make_ssl_context
 
 _TABLE_LAYERS = ("dns", "tcp", "tls", "http", "quic")
 _STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "yellow"}
@@ -51,15 +55,11 @@ _STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "
     show_default=True,
     help="Ask the system resolver (getaddrinfo).",
 )
-@click.option(
-    "--ca-file",
-    type=click.Path(exists=True, dir_okay=False),
-    help="PEM bundle that replaces the trust store.",
-)
+@click.option("--ca-file", metavar="PEM", help="PEM bundle that replaces the trust store.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Append JSON lines here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-@click.option("--cc", default="ZZ", show_default=True, help="Country code to record.")
-@click.option("--asn", default="AS0", show_default=True, help="Network (ASN) to record.")
+@click.option("--cc", metavar="CC", default="ZZ", show_default=True, help="Country to record.")
+@click.option("--asn", metavar="ASN", default="AS0", show_default=True, help="Network to record.")
 @click.option("--source", "local_address", metavar="ADDR", help="Measure from this local address.")
 @click.option(
     "--timeout",
@@ -91,6 +91,10 @@ def probe_command(
         check_url(control_url)
     if not no_doh:
         check_url(doh_url)
+    if ca_file is not None:
+        _check_ca_file(ca_file)
+    if local_address is not None:
+        _check_local_address(local_address)
     if out_file is not None:
         _check_writable(Path(out_file))
     options = ProbeOptions(
@@ -206,6 +210,23 @@ def _check_writable(path: Path) -> None:
             pass
     except OSError as exc:
         raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _check_ca_file(path: str) -> None:
+    try:
+        make_ssl_context(path)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        raise UserError(f"--ca-file {path}: not a readable PEM bundle ({reason})") from None
+
+
+def _check_local_address(address: str) -> None:
+    try:
+        family = socket.AF_INET6 if ipaddress.ip_address(address).version == 6 else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((address, 0))
+    except (ValueError, OSError):
+        raise UserError(f"--source {address}: not an address of this machine") from None
 
 
 def _parse_resolver(text: str) -> tuple[str, int]:
