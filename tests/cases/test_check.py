@@ -10,7 +10,7 @@ import duckdb
 import pyarrow as pa
 
 from reachwatch.cases import check_case, parse_case
-from reachwatch.store.schema import MEASUREMENTS_COLUMNS
+from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
 CASE = """
 id: small
@@ -60,7 +60,8 @@ def _store(verdicts: dict[str, Callable[[datetime], str | None]], days: int = 30
     con.register("incoming", incoming)
     cols = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in MEASUREMENTS_COLUMNS.items())
     con.execute(f"CREATE TABLE measurements AS SELECT {cols} FROM incoming")
-    con.execute("CREATE TABLE observations (measurement_id VARCHAR)")
+    obs = ", ".join(f"{n} {t}" for n, t in OBSERVATIONS_COLUMNS.items())
+    con.execute(f"CREATE TABLE observations ({obs})")
     return con
 
 

@@ -58,6 +58,8 @@ def test_simulate_ingest_detect_check(tmp_path: Path) -> None:
     assert nets["AS17557"]["gaps"]  # the day its probes vanished is a gap, not an end
     assert nets["AS9541"]["end"].startswith("2024-02-20T0")
     assert nets["AS9541"]["techniques"] == ["dns.nxdomain"]
+    assert list(nets["AS9541"]["blocked_layers"]) == ["dns"]
+    assert "tls" in nets["AS17557"]["blocked_layers"]
     assert any(c["network"] == "AS17557" for c in doc["volume_collapses"])
     shape = {"cc", "platform", "start", "end", "start_bounds", "end_bounds", "networks"}
     shape |= {"techniques", "measurements", "evidence"}

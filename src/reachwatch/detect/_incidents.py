@@ -25,6 +25,7 @@ class NetworkIncident:
     blocked: int = 0
     evidence: list[str] = field(default_factory=list)
     synthetic: bool = False
+    layers: dict[str, int] = field(default_factory=dict)  # measurements blocked per layer
 
     @property
     def start(self) -> Boundary | None:
@@ -121,6 +122,13 @@ WHERE classified AND verdict = 'blocked' AND probe_cc = ? AND probe_asn = ? AND 
   AND measurement_start_time >= ? AND measurement_start_time < ?
 GROUP BY 1 ORDER BY 2 DESC, 1
 """
+_LAYERS_SQL = """
+SELECT layer, count(DISTINCT measurement_id)
+FROM observations
+WHERE verdict = 'blocked' AND probe_cc = ? AND probe_asn = ? AND platform = ?
+  AND measurement_start_time >= ? AND measurement_start_time < ?
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
 _EVIDENCE_SQL = """
 (SELECT measurement_id, measurement_start_time FROM measurements
  WHERE classified AND verdict = 'blocked' AND probe_cc = ? AND probe_asn = ? AND platform = ?
@@ -147,6 +155,7 @@ def _fill_evidence(
     ni.measurements, ni.blocked = int(total), int(blocked)
     techniques = con.execute(_TECHNIQUES_SQL, key).fetchall()
     ni.techniques = Counter({str(t): int(c) for t, c in techniques})
+    ni.layers = {str(layer): int(c) for layer, c in con.execute(_LAYERS_SQL, key).fetchall()}
     k = params.evidence_per_network
     ids = [str(r[0]) for r in con.execute(_EVIDENCE_SQL, [*key, k, *key, k]).fetchall()]
     # The measurements either side of the start are evidence too: last clear, first blocked.
@@ -223,6 +232,7 @@ def network_json(ni: NetworkIncident) -> dict[str, Any]:
         "alert": iso(ni.alert),
         "techniques": list(ni.techniques),
         "technique_counts": dict(ni.techniques),
+        "blocked_layers": ni.layers,
         "intermittent": "clear" in states or "partial" in states,
         "periods": [_period_json(p) for p in ni.periods],
         "gaps": [{"start": iso(g.start), "end": iso(g.end)} for g in ni.gaps],
