@@ -44,6 +44,9 @@ def test_session_builds_and_leaves_nothing_behind() -> None:
         ping = in_ns(session.topology.client, "ip", "route", "get", CONTROL_ADDRESS)
         assert "via 198.18.1.1" in run(ping)
         assert _host_state() == before
+        # `reachwatch lab clean` leaves a lab that is still running alone.
+        assert not names & set(clean_leftovers())
+        assert names <= set(list_namespaces())
     assert not names & set(list_namespaces())
     assert _host_state() == before
 

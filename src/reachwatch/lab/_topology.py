@@ -32,6 +32,8 @@ from reachwatch.lab._system import in_ns, run
 
 NAME_PREFIX = "rwlab"
 _NETNS_ETC = Path("/etc/netns")
+# A running lab leaves its pid here, so `clean` never tears down a lab that is still in use.
+_RUN_DIR = Path("/run/reachwatch-lab")
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,8 @@ class Topology:
         return f"{self.lab_id}-n"
 
     def build(self, plan: AddressPlan) -> None:
+        _RUN_DIR.mkdir(parents=True, exist_ok=True)
+        (_RUN_DIR / f"{self.lab_id}.pid").write_text(str(os.getpid()), encoding="ascii")
         for namespace in (self.client, self.isp, self.internet):
             run(["ip", "netns", "add", namespace])
             run(in_ns(namespace, "ip", "link", "set", "lo", "up"))
@@ -125,6 +129,7 @@ class Topology:
 
     def destroy(self) -> None:
         remove_namespaces([self.client, self.isp, self.internet])
+        (_RUN_DIR / f"{self.lab_id}.pid").unlink(missing_ok=True)
 
 
 def remove_namespaces(names: list[str]) -> None:
@@ -146,10 +151,26 @@ def list_namespaces() -> list[str]:
 
 
 def clean_leftovers() -> list[str]:
-    """Remove every lab namespace still present (a lab killed before its teardown)."""
-    leftovers = [name for name in list_namespaces() if name.startswith(NAME_PREFIX)]
+    """Remove every lab namespace whose lab is gone (killed before its teardown)."""
+    leftovers = [
+        name
+        for name in list_namespaces()
+        if name.startswith(NAME_PREFIX) and not _lab_alive(name.split("-", 1)[0])
+    ]
     remove_namespaces(leftovers)
     if _NETNS_ETC.is_dir():
         for stale in _NETNS_ETC.glob(f"{NAME_PREFIX}*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if not _lab_alive(stale.name.split("-", 1)[0]):
+                shutil.rmtree(stale, ignore_errors=True)
     return leftovers
+
+
+def _lab_alive(lab_id: str) -> bool:
+    pid_file = _RUN_DIR / f"{lab_id}.pid"
+    try:
+        pid = int(pid_file.read_text(encoding="ascii"))
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        pid_file.unlink(missing_ok=True)
+        return False
+    return True
