@@ -106,3 +106,9 @@ def test_observations_are_per_address(healthy: Any) -> None:
     tcp = sorted(o.address or "" for o in c.observations if o.layer == "tcp")
     assert tcp == ["10.0.2.10:443", "10.0.2.11:443"]
     assert all(o.host == "x.com" for o in c.observations)
+
+
+def test_caller_given_id_wins(healthy: Any) -> None:
+    m = healthy().build()
+    m["measurement_uid"] = "uid-from-ooni"
+    assert classify(m, measurement_id="r-ingest-id").id == "r-ingest-id"

@@ -36,13 +36,23 @@ def classify_censoredplanet(
     *,
     fingerprints: Fingerprints | None = None,
     service: str | None = None,
+    measurement_id: str | None = None,
 ) -> Classified:
     """Judge one Hyperquack or Satellite record. `service` names the Hyperquack v1 scan the
     record came from (echo, discard, http, https) when the caller knows it from the file name;
-    v2 records say it themselves."""
+    v2 records say it themselves. `measurement_id` replaces the content digest as the id."""
     if not isinstance(record, Mapping):
         raise InvalidMeasurement(f"a record is an object, not {type(record).__name__}")
     fps = fingerprints or default_fingerprints()
+    judged = _classify_record(record, fps, service)
+    if measurement_id is not None:
+        judged.id = measurement_id
+    return judged
+
+
+def _classify_record(
+    record: Mapping[str, Any], fps: Fingerprints, service: str | None
+) -> Classified:
     try:
         if "Keyword" in record and "Results" in record:
             return _hyperquack_v1(record, fps, service)

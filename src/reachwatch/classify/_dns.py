@@ -44,6 +44,15 @@ def judge_dns(view: View, fingerprints: Fingerprints) -> list[Observation]:
     by_host: dict[str, list[Query]] = defaultdict(list)
     for q in view.queries:
         by_host[q.hostname or view.host].append(q)
+    # Blockpages can only come back over plain HTTP (TLS would have refused the server).
+    blockpage_ips = {
+        endpoint_ip(r.endpoint)
+        for r in view.requests
+        if r.endpoint
+        and r.status
+        and r.scheme == "http"
+        and _is_blockpage(fingerprints, r.body, r.headers)
+    }
     out = []
     for host, queries in by_host.items():
         doh = {a for q in queries if q.is_doh for a in q.addrs}
@@ -53,7 +62,8 @@ def judge_dns(view: View, fingerprints: Fingerprints) -> list[Observation]:
         judged = [
             (key[0] == "doh", obs)
             for key, group in groups.items()
-            if (obs := _judge_resolver(view, fingerprints, host, group, doh)) is not None
+            if (obs := _judge_resolver(view, fingerprints, host, group, doh, blockpage_ips))
+            is not None
         ]
         # The user's own resolvers speak for the host; DoH only when nothing else was asked.
         local = [obs for is_doh, obs in judged if not is_doh] or [obs for _, obs in judged]
@@ -68,7 +78,12 @@ def _pick(observations: list[Observation]) -> Observation:
 
 
 def _judge_resolver(
-    view: View, fps: Fingerprints, host: str, group: list[Query], doh: set[str]
+    view: View,
+    fps: Fingerprints,
+    host: str,
+    group: list[Query],
+    doh: set[str],
+    blockpage_ips: set[str],
 ) -> Observation | None:
     addrs = list(dict.fromkeys(a for q in group for a in q.addrs))
     control = view.control if host == view.host else None
@@ -80,7 +95,7 @@ def _judge_resolver(
         return observe("dns.fingerprint_address", host, technique="dns.injected")
     expected = set(control.dns_addrs) if control else set()
     differing = [a for a in addrs if a not in expected]
-    serving_blockpages = [a for a in differing if _serves_blockpage(view, fps, a)]
+    serving_blockpages = [a for a in differing if a in blockpage_ips]
     if serving_blockpages:
         view.tampered.update(serving_blockpages)
         return observe("dns.answer_not_the_site", host, technique="dns.injected")
@@ -135,13 +150,9 @@ def _judge_failure(
     return observe("dns.no_control", host, failure=failure)
 
 
-def _serves_blockpage(view: View, fps: Fingerprints, ip: str) -> bool:
-    for r in view.requests:
-        if r.endpoint and endpoint_ip(r.endpoint) == ip and r.status:
-            found = fps.match_http(r.body, r.headers)
-            if found is not None and found.blocking:
-                return True
-    return False
+def _is_blockpage(fps: Fingerprints, body: str, headers: dict[str, str]) -> bool:
+    found = fps.match_http(body, headers)
+    return found is not None and found.blocking
 
 
 def _contradicted(view: View, host: str, ip: str) -> bool:
@@ -155,9 +166,9 @@ def _contradicted(view: View, host: str, ip: str) -> bool:
     control = view.control
     if control is None or host != view.host:
         return False
-    for layer, table in (("tcp", control.tcp), ("tls", control.tls)):
-        at_ip = [ok for key, (ok, _) in table.items() if endpoint_ip(key) == ip]
-        if at_ip and not any(at_ip) and _control_own(view, layer) is True:
+    for layer, index in (("tcp", control.tcp_at), ("tls", control.tls_at)):
+        at_ip = index.get(ip)
+        if at_ip and not any(ok for ok, _ in at_ip) and _control_own(view, layer) is True:
             return True
     return False
 
@@ -167,9 +178,8 @@ def _control_own(view: View, layer: str) -> bool | None:
     control = view.control
     if control is None:
         return None
-    table = control.tcp if layer == "tcp" else control.tls
-    own = set(control.dns_addrs)
-    results = [ok for key, (ok, _) in table.items() if endpoint_ip(key) in own]
+    index = control.tcp_at if layer == "tcp" else control.tls_at
+    results = [ok for a in set(control.dns_addrs) for ok, _ in index.get(a, ())]
     return any(results) if results else None
 
 
@@ -201,10 +211,9 @@ def _behaves_like_own(view: View, ip: str) -> bool:
     control's own addresses: from an unfiltered vantage point it is the same service."""
     control = view.control
     assert control is not None
-    own = set(control.dns_addrs)
-    at_ip = [(ok, f) for key, (ok, f) in control.tls.items() if endpoint_ip(key) == ip]
-    at_own = {(ok, f) for key, (ok, f) in control.tls.items() if endpoint_ip(key) in own}
-    tcp_ok = any(ok for key, (ok, _) in control.tcp.items() if endpoint_ip(key) == ip)
+    at_ip = control.tls_at.get(ip, [])
+    at_own = {r for a in set(control.dns_addrs) for r in control.tls_at.get(a, ())}
+    tcp_ok = any(ok for ok, _ in control.tcp_at.get(ip, ()))
     return tcp_ok and bool(at_ip) and bool(at_own) and set(at_ip) <= at_own
 
 

@@ -26,10 +26,16 @@ SUPPORTED_TESTS = WEB_TESTS | APP_TESTS | {"urlgetter"}
 
 
 def classify(
-    measurement: Mapping[str, Any], *, fingerprints: Fingerprints | None = None
+    measurement: Mapping[str, Any],
+    *,
+    fingerprints: Fingerprints | None = None,
+    measurement_id: str | None = None,
 ) -> Classified:
     """Judge one OONI-format measurement. Raises Unsupported for tests the classifier does not
-    judge and InvalidMeasurement for malformed records. Pure: no I/O."""
+    judge and InvalidMeasurement for malformed records. Pure: no I/O.
+
+    The id is `measurement_id` when the caller already has one (ingest does: it saves hashing
+    the record twice), else measurement_uid, else a digest of the record's content."""
     if not isinstance(measurement, Mapping):
         raise InvalidMeasurement(f"a measurement is an object, not {type(measurement).__name__}")
     test_name = measurement.get("test_name")
@@ -60,6 +66,7 @@ def classify(
         probe_asn=_envelope(measurement, "probe_asn", "AS0"),
         start=_envelope(measurement, "measurement_start_time", ""),
         observations=observations,
+        ident=measurement_id,
         port=_port(view) if test_name in WEB_TESTS else None,
     )
 

@@ -107,6 +107,14 @@ class Control:
     http: ControlHttp | None
     asn: dict[str, int]
     throughput: Mapping[str, Any] | None
+    # The same tcp/tls results indexed by address, built once: rules ask per address.
+    tcp_at: dict[str, list[tuple[bool, str | None]]] = field(default_factory=dict)
+    tls_at: dict[str, list[tuple[bool, str | None]]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for table, index in ((self.tcp, self.tcp_at), (self.tls, self.tls_at)):
+            for key, result in table.items():
+                index.setdefault(endpoint_ip(key), []).append(result)
 
 
 @dataclass(slots=True)
