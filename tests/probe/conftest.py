@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 from reachwatch.catalog import load_catalog
-from reachwatch.control import ControlServer
+from reachwatch.control import ControlServer, Limits
 from reachwatch.lab.servers import (
     BLOCKPAGE_TEXT,
     BLOCKPAGE_TITLE,
@@ -36,6 +36,7 @@ from reachwatch.lab.servers import (
     QuicServer,
     Site,
     WebServer,
+    blockpage,
     parse_sni,
 )
 from reachwatch.probe import ProbeOptions, Target
@@ -99,6 +100,10 @@ class Censorship:
     reset_snis: frozenset[str] = frozenset()  # RST right after the ClientHello
     stall_snis: frozenset[str] = frozenset()  # handshake never answered
     blockpage_hosts: frozenset[str] = frozenset()  # plain HTTP answered with a blockpage
+    throttle_snis: frozenset[str] = frozenset()  # relayed, but at `throttle_rate` bytes/s
+    throttle_rate: int = 64 * 1024
+    forged: frozenset[str] = frozenset()  # the probe's resolver points them at a blockpage
+    everyone: bool = False  # the flows of every client, control included: the site's own fault
 
 
 @dataclass
@@ -177,9 +182,21 @@ class WorldFactory:
             except PermissionError:
                 pytest.skip("binding port 443 on loopback needs root")
             truthful = await stack.enter_async_context(DnsServer(zone, host=f"{block}.2"))
+            forged = {host: [f"{block}.99"] for host in censorship.forged}
+            policy = DnsPolicy(nxdomain=censorship.nxdomain, forged=forged)
             censored = await stack.enter_async_context(
-                DnsServer(zone, host=f"{block}.3", policy=DnsPolicy(nxdomain=censorship.nxdomain))
+                DnsServer(zone, host=f"{block}.3", policy=policy)
             )
+            if forged:
+                # Where forged answers point: the censor's own server, a blockpage for every site.
+                for port, ctx in (
+                    (443, self.pki.server_context(["blockpage.invalid"])),
+                    (80, None),
+                ):
+                    sink = WebServer(
+                        {"*": blockpage()}, host=f"{block}.99", port=port, ssl_context=ctx
+                    )
+                    await stack.enter_async_context(sink)
             doh_context = self.pki.server_context([f"{block}.4"])
             doh = DohServer(zone, ssl_context=doh_context, host=f"{block}.4")
             await stack.enter_async_context(doh)
@@ -191,6 +208,7 @@ class WorldFactory:
                     resolver=truthful.address,
                     ca_file=str(self.pki.ca_file),
                     allow_private=True,
+                    limits=Limits(throughput_seconds=2.0),
                 )
                 control_url = (await stack.enter_async_context(server)).url
             yield World(
@@ -244,6 +262,7 @@ class Censor:
         try:
             first = await reader.read(16 * 1024)
             victim = writer.get_extra_info("peername")[0] == self.victim
+            victim = victim or self.censorship.everyone
             if victim and first and await self._censor(first, reader, writer):
                 return
             await self._relay(first, reader, writer)
@@ -269,6 +288,9 @@ class Censor:
                 while await reader.read(4096):
                     pass
                 return True
+            if sni in c.throttle_snis:
+                await self._relay(first, reader, writer, rate=c.throttle_rate)
+                return True
             return False
         host = _host_header(first)
         if host in c.blockpage_hosts:
@@ -286,21 +308,33 @@ class Censor:
         return False
 
     async def _relay(
-        self, first: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        first: bytes,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        rate: int | None = None,
     ) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.backend)
         up_writer.write(first)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer, rate=rate))
         finally:
             up_writer.close()
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, rate: int | None = None
+) -> None:
+    """Copy until EOF; with `rate`, at most that many bytes per second (a token bucket of one
+    small chunk), as a throttling middlebox does."""
+    size = 64 * 1024 if rate is None else max(rate // 20, 512)
     try:
-        while data := await reader.read(64 * 1024):
+        while data := await reader.read(size):
             writer.write(data)
             await writer.drain()
+            if rate is not None:
+                await asyncio.sleep(len(data) / rate)
     finally:
         with contextlib.suppress(OSError, RuntimeError):
             writer.write_eof()

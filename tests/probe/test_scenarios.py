@@ -13,7 +13,7 @@ from typing import Any
 
 from reachwatch.classify.verdicts import Classified
 from reachwatch.formats.reachwatch import validate_measurement
-from reachwatch.lab.servers import Endless, Page, Redirect, Site, Truncated
+from reachwatch.lab.servers import Endless, Large, Page, Redirect, Site, Truncated
 from reachwatch.probe import ProbeRun, Target, probe
 
 from .conftest import X_HOSTS, Censorship, World, WorldFactory
@@ -217,3 +217,42 @@ def test_url_with_an_address_skips_dns(world: WorldFactory) -> None:
     assert keys["queries"] == []
     assert [entry["status"]["success"] for entry in keys["tcp_connect"]] == [True]
     assert keys["requests"][0]["response"]["code"] == 404  # the lab server knows no such site
+
+
+def test_throttled_download_is_throttling(world: WorldFactory) -> None:
+    censorship = Censorship(throttle_snis=frozenset({"pbs.twimg.com"}), throttle_rate=400_000)
+    run, _ = run_probe(world, censorship, sites=_MEDIA, hosts=["pbs.twimg.com"], **_SAMPLING)
+    verdict = by_host(run)["pbs.twimg.com"]
+    assert (verdict.verdict, verdict.technique) == ("blocked", "throttled"), verdict.to_json()
+    keys = keys_of(run, "pbs.twimg.com")
+    probe_rate = keys["x_throughput"]["bytes"] / keys["x_throughput"]["seconds"]
+    control = keys["control"]["x_throughput"]
+    assert control["bytes"] / control["seconds"] > 10 * probe_rate
+    assert len(keys["x_throughput"]["samples"]) > 10
+
+
+def test_slow_for_everyone_is_not_throttling(world: WorldFactory) -> None:
+    censorship = Censorship(
+        throttle_snis=frozenset({"pbs.twimg.com"}), throttle_rate=1_000_000, everyone=True
+    )
+    run, _ = run_probe(world, censorship, sites=_MEDIA, hosts=["pbs.twimg.com"], **_SAMPLING)
+    verdict = by_host(run)["pbs.twimg.com"]
+    assert verdict.verdict == "accessible", verdict.to_json()
+    assert verdict.layers["throughput"].verdict == "ok"
+
+
+_MEDIA: dict[str, Site] = {"pbs.twimg.com": Large(16 << 20)}
+_SAMPLING: dict[str, Any] = {
+    "throughput_seconds": 2.0,
+    "throughput_bytes": 8 << 20,
+    "http_timeout": 5.0,
+}
+
+
+def test_forged_dns_answer_is_dns_injection(world: WorldFactory) -> None:
+    censorship = Censorship(forged=frozenset({"x.com"}))
+    run, _ = run_probe(world, censorship, hosts=["x.com"], scheme="http")
+    verdict = by_host(run)["x.com"]
+    assert (verdict.verdict, verdict.technique) == ("blocked", "dns.injected")
+    # The forged address serves the censor's blockpage, and the HTTP layer says so too.
+    assert verdict.layers["http"].technique == "http.blockpage"

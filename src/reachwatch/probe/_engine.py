@@ -273,7 +273,9 @@ class TargetMeasurer:
         )
 
     async def _throughput(self, requests: list[dict[str, Any]]) -> dict[str, Any] | None:
-        if not self.options.throughput or not requests or requests[0]["failure"] is not None:
+        # A response that arrived, even too slowly to finish, is worth a sample: slowness is
+        # what the sample is for.
+        if not self.options.throughput or not requests or not requests[0]["response"]["code"]:
             return None
         final = requests[0]
         address = _host_of_endpoint(final["address"])
