@@ -118,6 +118,8 @@ def test_bad_input_of_every_kind_is_counted_and_valid_input_stored(
         ("s1", "web_connectivity", True, True, 13),
     ]
     assert {(r[5], r[6], r[7]) for r in stored} == {("PK", "x", "x.com")}
+    sources = _rows(db, "SELECT measurement_id, source FROM measurements ORDER BY 1")
+    assert sources == [("m0", "ooni"), ("m1", "ooni"), ("s1", "reachwatch"), ("u1", "ooni")]
     raw = _rows(db, "SELECT measurement_id, json FROM raw")
     assert [r[0] for r in raw] == ["u1"] and orjson.loads(raw[0][1]) == unknown
     observed = _rows(db, "SELECT DISTINCT measurement_id FROM observations ORDER BY 1")

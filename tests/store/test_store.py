@@ -112,3 +112,15 @@ def test_a_file_is_not_a_store(tmp_path: Path) -> None:
     path.write_text("not a folder")
     with pytest.raises(UserError, match="not a reachwatch store"):
         open_store(path)
+
+
+def test_writable_connection_keeps_a_readers_own_tables(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
+    con = open_store(db)
+    con.execute("CREATE TABLE incidents AS SELECT measurement_id FROM measurements")
+    con.close()
+    again = open_store(db, read_only=True)
+    assert again.execute("SELECT * FROM incidents").fetchall() == [("m1",)]
+    again.close()

@@ -74,7 +74,7 @@ class _ProgressBar:
             TextColumn("ingest"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total} files"),
-            TextColumn("{task.fields[measurements]} measurements"),
+            TextColumn("{task.fields[records]} records"),
             TextColumn("{task.fields[rate]}"),
             TimeElapsedColumn(),
             console=console,
@@ -92,13 +92,13 @@ class _ProgressBar:
     def update(self, progress: RunProgress) -> None:
         if self._task is None:
             self._task = self._bar.add_task(
-                "ingest", total=progress.files_total, measurements=0, rate=""
+                "ingest", total=progress.files_total, records=0, rate=""
             )
         elapsed = max(time.monotonic() - progress.started, 1e-6)
         self._bar.update(
             self._task,
             completed=progress.files_done,
-            measurements=f"{progress.measurements:,}",
+            records=f"{progress.records:,}",
             rate=f"{progress.bytes_read / elapsed / 1e6:.1f} MB/s",
         )
 

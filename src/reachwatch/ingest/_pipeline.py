@@ -27,7 +27,7 @@ class Progress:
 
     files_total: int
     files_done: int = 0
-    measurements: int = 0
+    records: int = 0  # JSON records read, measurements or not
     bytes_read: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -155,8 +155,8 @@ class _Run:
     def _take(self, path: Path, item: Record) -> None:
         progress = self.progress
         progress.bytes_read += len(item.raw)
-        progress.measurements += 1
-        if self.on_progress and progress.measurements % 5000 == 0:
+        progress.records += 1
+        if self.on_progress and progress.records % 5000 == 0:
             self.on_progress(progress)
         value = item.value
         if not isinstance(value, dict):
