@@ -66,6 +66,8 @@ def test_simulate_ingest_detect_check(tmp_path: Path) -> None:
     assert all(set(i) >= shape for i in doc["incidents"])
 
     check = orjson.loads(_run("case", "check", str(case), "--db", str(db), "--json").output)
+    assert check["headline"].startswith("X (formerly Twitter) blocked in PK since 2024-02-17 1")
+    assert "restore X within a day" in check["headline"]
     letter, order = check["directives"]
     assert letter["status"] == "followed"
     assert order["status"] == "not followed"

@@ -9,15 +9,18 @@ from typing import Any, Literal
 import duckdb
 
 from reachwatch.cases._model import Case, Event
+from reachwatch.catalog import load_catalog
 from reachwatch.detect import (
     Detection,
     DetectParams,
     Period,
     Timeline,
     detect,
+    incident_json,
     iso,
     measurement_ids,
 )
+from reachwatch.errors import UserError
 
 Status = Literal["followed", "followed late", "not followed", "no data"]
 DAY = timedelta(days=1)
@@ -49,11 +52,41 @@ class CaseCheck:
     detection: Detection
     directives: list[DirectiveCheck]
 
+    def headline(self) -> str:
+        """The case in one paragraph: since when, where, how, and the latest directive."""
+        scope = self.case.scope
+        incidents = [i for i in self.detection.incidents if i.platform == scope.platform]
+        if not incidents:
+            return f"No blocking of {scope.platform} in {scope.cc} is visible in the data."
+        first = incidents[0]
+        doc = incident_json(first)
+        bounds = doc["start_bounds"]
+        between = (
+            f" (between {_text_time(bounds[0])} and {_text_time(bounds[1])})" if bounds[0] else ""
+        )
+        nets = ", ".join(n.network for n in first.networks)
+        how = ", ".join(first.main_techniques)
+        state = (
+            f"still blocked at the end of the data ({_short(self.detection.data_end)})"
+            if first.ongoing
+            else f"until {_short(first.end)}"
+        )
+        text = (
+            f"{_title(scope.platform)} blocked in {scope.cc} since {_short(first.start)}{between} "
+            f"on {nets}, by {how}; {state}."
+        )
+        due = [d for d in self.directives if d.event.requires == "accessible"]
+        if due:
+            last = due[-1]
+            text += f" {last.statement}."
+        return text
+
     def to_json(self) -> dict[str, Any]:
         data = self.detection.to_json()
         return {
             "case": self.case.id,
             "title": self.case.title,
+            "headline": self.headline(),
             "scope": {
                 "cc": self.case.scope.cc,
                 "platform": self.case.scope.platform,
@@ -186,6 +219,17 @@ def _nets(networks: list[NetworkCompliance], status: Status) -> str:
 
 def _short(t: datetime | None) -> str:
     return "-" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
+def _title(platform: str) -> str:
+    try:
+        return load_catalog().get(platform).title
+    except UserError:
+        return platform
+
+
+def _text_time(value: str | None) -> str:
+    return "-" if value is None else value[:16].replace("T", " ")
 
 
 def _statement(event: Event, due: datetime, networks: list[NetworkCompliance]) -> str:

@@ -90,6 +90,7 @@ def print_compliance(console: Console, doc: dict[str, Any]) -> None:
     if doc["data"]["synthetic"]:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     console.print(f"[bold]{doc['title']}[/] ({doc['case']})")
+    console.print(doc["headline"], highlight=False)
     for d in doc["directives"]:
         table = Table(title=f"{d['status'].upper()}: {d['statement']}", title_justify="left")
         for col in ("network", "status", "since", "blocked until", "days past due", "evidence"):

@@ -74,6 +74,17 @@ class Incident:
             total.update(n.techniques)
         return total
 
+    @property
+    def main_techniques(self) -> list[str]:
+        return main_techniques(self.techniques)
+
+
+def main_techniques(counts: Counter[str]) -> list[str]:
+    """Techniques behind a real share of the blocked measurements, most used first. A handful
+    of odd failures during a long block (a flaky probe) stays in the counts, not in the list."""
+    total = sum(counts.values())
+    return [t for t, c in counts.most_common() if c >= max(3, 0.02 * total)]
+
 
 def _episodes(timeline: Timeline, params: DetectParams) -> list[list[Period]]:
     """Blocked/partial periods grouped into spells; clear spells shorter than merge_hours stay
@@ -230,7 +241,7 @@ def network_json(ni: NetworkIncident) -> dict[str, Any]:
         "status": "ended" if end else "ongoing at end of data",
         "last_data": iso(ni.last_data),
         "alert": iso(ni.alert),
-        "techniques": list(ni.techniques),
+        "techniques": main_techniques(ni.techniques),
         "technique_counts": dict(ni.techniques),
         "blocked_layers": ni.layers,
         "intermittent": "clear" in states or "partial" in states,
@@ -268,7 +279,7 @@ def incident_json(incident: Incident, *, max_evidence: int = 50) -> dict[str, An
         "start_bounds": start_bounds,
         "end_bounds": end_bounds,
         "networks": [network_json(n) for n in nets],
-        "techniques": list(incident.techniques),
+        "techniques": incident.main_techniques,
         "measurements": sum(n.measurements for n in nets),
         "blocked_measurements": sum(n.blocked for n in nets),
         "evidence": list(dict.fromkeys(evidence))[:max_evidence],
