@@ -329,6 +329,14 @@ def _reference() -> Path | None:
     return path if path.is_dir() else None
 
 
+BUCKETS = {
+    "anomaly": ("dns", "http", "tls"),
+    "dns": ("dns",),
+    "http": ("http",),
+    "tls": ("tls",),
+}
+
+
 def real_part() -> None:
     ref = _reference()
     print()
@@ -336,49 +344,44 @@ def real_part() -> None:
         print("== real series: ../shared/reference not found (set REACHWATCH_REFERENCE); skipped")
         return
     path = ref / "acsac-series" / "ooni" / "ooni-data-pk.csv"
-    days: list[date] = []
-    n: list[int] = []
-    b: list[int] = []
     with path.open() as fh:
-        for row in csv.DictReader(fh):
-            total = int(row["total"])
-            if total == 0:
-                continue
-            days.append(date.fromisoformat(row["date"]))
-            n.append(total)
-            b.append(int(row["dns"]) + int(row["http"]) + int(row["tls"]))
-    n_arr, b_arr = np.array(n, dtype=np.int64), np.array(b, dtype=np.int64)
-    phi = _overdispersion(n_arr, b_arr)
-    penalty = default_penalty(int(n_arr.sum())) * phi
-    changes = pelt(n_arr, b_arr, penalty=penalty)
+        rows = [r for r in csv.DictReader(fh) if int(r["total"]) > 0]
+    days = [date.fromisoformat(r["date"]) for r in rows]
+    n_arr = np.array([int(r["total"]) for r in rows], dtype=np.int64)
     print(f"== real series: {path.relative_to(ref)} ({len(days)} days, {days[0]} to {days[-1]})")
-    print(f"   anomaly share = (dns + http + tls) / total; overdispersion {phi:.1f}, "
-          f"so the penalty is {phi:.1f} x the binomial one")  # fmt: skip
+    print("   share of each verdict bucket per day; PELT penalty scaled by the overdispersion")
     events = _events(ref, days[0], days[-1])
-    bounds = [0, *changes, len(days)]
-    print(f"   {len(changes)} change points:")
-    matched_events: set[int] = set()
-    for i, c in enumerate(changes):
-        before = b_arr[bounds[i] : c].sum() / n_arr[bounds[i] : c].sum()
-        after = b_arr[c : bounds[i + 2]].sum() / n_arr[c : bounds[i + 2]].sum()
-        near = [
-            (j, e) for j, e in enumerate(events) if any(abs((d - days[c]).days) <= 3 for d in e[0])
-        ]
-        matched_events.update(j for j, _ in near)
-        label = "; ".join(f"{e[1]} ({e[2]})" for _, e in near) or "-"
-        print(f"   {days[c]}  share {before:6.1%} -> {after:6.1%}   near: {label}")
-    print(f"   known events in the window ({len(events)}); found within 3 days: "
-          f"{len(matched_events)}")  # fmt: skip
-    print(
-        "   (share: anomaly share in the 14 days before -> during the event, or its first 3 days)"
-    )
+    found_by: dict[int, list[str]] = {}
+    shares: dict[str, np.ndarray] = {}
+    for bucket, columns in BUCKETS.items():
+        b_arr = np.array([sum(int(r[c]) for c in columns) for r in rows], dtype=np.int64)
+        shares[bucket] = b_arr
+        phi = _overdispersion(n_arr, b_arr)
+        changes = pelt(n_arr, b_arr, penalty=default_penalty(int(n_arr.sum())) * phi)
+        print(f"   -- {bucket} ({' + '.join(columns)}): overdispersion {phi:.1f}, "
+              f"{len(changes)} change points")  # fmt: skip
+        bounds = [0, *changes, len(days)]
+        for i, c in enumerate(changes):
+            before = b_arr[bounds[i] : c].sum() / n_arr[bounds[i] : c].sum()
+            after = b_arr[c : bounds[i + 2]].sum() / n_arr[c : bounds[i + 2]].sum()
+            near = [
+                j for j, e in enumerate(events) if any(abs((d - days[c]).days) <= 3 for d in e[0])
+            ]
+            for j in near:
+                found_by.setdefault(j, []).append(f"{bucket} {days[c]}")
+            label = "; ".join(f"{events[j][1]} ({events[j][2]})" for j in near) or "-"
+            print(f"   {days[c]}  {before:6.1%} -> {after:6.1%}   near: {label}")
+    print(f"   known events in the window: {len(events)}; with a change point within 3 days: "
+          f"{len(found_by)}")  # fmt: skip
+    print("   (anomaly share in the 14 days before -> during the event, or its first 3 days)")
     index = {d: i for i, d in enumerate(days)}
     for j, (dates, what, source) in enumerate(events):
-        mark = "found" if j in matched_events else "     "
-        shift = _share_shift(index, n_arr, b_arr, dates)
-        print(f"   {mark}  {' to '.join(str(d) for d in dates):24} {shift:17} {what} ({source})")
-    print("   note: the series pools every OONI test in Pakistan; a platform block moves the")
-    print("   country-wide share only when that platform is a large part of the tests run.")
+        shift = _share_shift(index, n_arr, shares["anomaly"], dates)
+        where = ", ".join(found_by.get(j, [])) or "no change point"
+        print(f"   {' to '.join(str(d) for d in dates):24} {shift:17} {what} ({source}): {where}")
+    print("   note: the series pools every OONI test in Pakistan; a block of one platform moves")
+    print("   the country-wide share only when that platform is a large part of the tests run,")
+    print("   so many events are invisible here. Per-platform series are what reachwatch builds.")
 
 
 def _share_shift(
