@@ -176,3 +176,28 @@ def test_filters_by_country_and_platform() -> None:
     assert {i["platform"] for i in detect(con).to_json()["incidents"]} == {"x", "youtube"}
     assert [i["platform"] for i in detect(con, platform="x").to_json()["incidents"]] == ["x"]
     assert detect(con, cc="IR").to_json()["incidents"] == []
+
+
+def test_blocked_from_the_first_measurement_has_an_open_start_bound() -> None:
+    rows = hourly(T0, 24 * 5, lambda t: "blocked")
+    (incident,) = detect(make_store(rows)).to_json()["incidents"]
+    (net,) = incident["networks"]
+    assert net["start_bounds"] is None  # the start was never observed
+    assert incident["start_bounds"][0] is None
+    assert incident["start"] == "2024-02-10T00:00:00Z"
+
+
+def test_partial_blocking_is_reported_as_partial() -> None:
+    rng = random.Random(5)
+    start = datetime(2024, 2, 14)
+
+    def verdict(t: datetime) -> str:
+        if t < start:
+            return "accessible"
+        return "blocked" if rng.random() < 0.45 else "accessible"
+
+    (incident,) = detect(make_store(hourly(T0, 24 * 10, verdict))).to_json()["incidents"]
+    (net,) = incident["networks"]
+    assert [p["state"] for p in net["periods"]] == ["partial"]
+    assert 0.35 < net["periods"][0]["blocked_share"] < 0.55
+    assert net["intermittent"]

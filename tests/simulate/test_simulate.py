@@ -15,6 +15,7 @@ import pytest
 
 from reachwatch.cases import SimulatedSpell, load_case
 from reachwatch.classify import classify
+from reachwatch.errors import UserError
 from reachwatch.simulate import (
     OUTCOMES,
     Block,
@@ -156,3 +157,9 @@ def test_case_scenario_has_the_short_restoration_and_ongoing_end() -> None:
     assert blocks[1].start == datetime(2024, 2, 18, 15) and blocks[1].end is None
     assert scenario.blocks["AS140499"][0].technique == "dns.nxdomain"
     assert scenario.end == datetime(2024, 5, 16)
+
+
+def test_refuses_to_mix_two_corpora(tmp_path: Path) -> None:
+    write_corpus(_small(), tmp_path, seed=1)
+    with pytest.raises(UserError, match="already holds a corpus"):
+        write_corpus(_small(), tmp_path, seed=2)

@@ -159,6 +159,9 @@ def write_corpus(scenario: Scenario, out: Path, *, seed: int) -> CorpusSummary:
     """Write the scenario's measurements under out/raw/<upload day>/<cc>/webconnectivity/ and
     the ground truth to out/ground-truth.json."""
     corpus = out / CORPUS_DIR
+    if corpus.is_dir() and any(corpus.iterdir()):
+        # Mixing two runs' files would make a corpus no seed reproduces.
+        raise UserError(f"{corpus}: already holds a corpus; choose an empty --out folder")
     try:
         corpus.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
