@@ -103,6 +103,7 @@ class Censorship:
     throttle_snis: frozenset[str] = frozenset()  # relayed, but at `throttle_rate` bytes/s
     throttle_rate: int = 64 * 1024
     forged: frozenset[str] = frozenset()  # the probe's resolver points them at a blockpage
+    quic_blocked: frozenset[str] = frozenset()  # the probe's UDP to these hosts is dropped
     everyone: bool = False  # the flows of every client, control included: the site's own fault
 
 
@@ -178,7 +179,11 @@ class WorldFactory:
                         censor = Censor(front[host], port, back.address, censorship, victim)
                         await stack.enter_async_context(censor)
                     cert = self.pki.issue(X_HOSTS)
-                    await stack.enter_async_context(QuicServer(cert, host=front[host], port=443))
+                    quic = QuicServer(cert, host=backs[host], port=443)
+                    await stack.enter_async_context(quic)
+                    drop = host in censorship.quic_blocked
+                    relay = UdpCensor(front[host], 443, quic.address, victim if drop else None)
+                    await stack.enter_async_context(relay)
             except PermissionError:
                 pytest.skip("binding port 443 on loopback needs root")
             truthful = await stack.enter_async_context(DnsServer(zone, host=f"{block}.2"))
@@ -321,6 +326,51 @@ class Censor:
             await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer, rate=rate))
         finally:
             up_writer.close()
+
+
+class UdpCensor(asyncio.DatagramProtocol):
+    """A UDP relay at host:port in front of `backend` that drops every datagram from `victim`
+    (None: drops nothing), one upstream socket per client."""
+
+    def __init__(self, host: str, port: int, backend: tuple[str, int], victim: str | None) -> None:
+        self.host, self.port, self.backend, self.victim = host, port, backend, victim
+        self._transport: asyncio.DatagramTransport | None = None
+        self._upstreams: dict[Any, asyncio.Future[asyncio.DatagramTransport]] = {}
+
+    async def __aenter__(self) -> UdpCensor:
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: self, local_addr=(self.host, self.port)
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for pending in self._upstreams.values():
+            if pending.done():
+                pending.result().close()
+            else:
+                pending.cancel()
+        if self._transport is not None:
+            self._transport.close()
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        if addr[0] == self.victim:
+            return
+        if addr not in self._upstreams:
+            self._upstreams[addr] = asyncio.ensure_future(self._open_upstream(addr))
+        self._upstreams[addr].add_done_callback(lambda up: up.result().sendto(data))
+
+    async def _open_upstream(self, client: tuple[Any, ...]) -> asyncio.DatagramTransport:
+        relay = self
+
+        class Back(asyncio.DatagramProtocol):
+            def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+                if relay._transport is not None:
+                    relay._transport.sendto(data, client)
+
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(Back, remote_addr=self.backend)
+        return transport
 
 
 async def _pipe(

@@ -256,3 +256,14 @@ def test_forged_dns_answer_is_dns_injection(world: WorldFactory) -> None:
     assert (verdict.verdict, verdict.technique) == ("blocked", "dns.injected")
     # The forged address serves the censor's blockpage, and the HTTP layer says so too.
     assert verdict.layers["http"].technique == "http.blockpage"
+
+
+def test_quic_dropped_for_the_probe_only_is_quic_blocking(world: WorldFactory) -> None:
+    censorship = Censorship(quic_blocked=frozenset({"video.twimg.com"}))
+    run, _ = run_probe(world, censorship, hosts=["video.twimg.com"])
+    verdict = by_host(run)["video.twimg.com"]
+    assert verdict.layers["quic"].verdict == "blocked", verdict.to_json()
+    assert verdict.layers["quic"].technique == "quic.blocked"
+    keys = keys_of(run, "video.twimg.com")
+    assert [q["failure"] for q in keys["x_quic_handshakes"]] == ["generic_timeout_error"]
+    assert [q["status"] for q in keys["control"]["quic_handshake"].values()] == [True]
