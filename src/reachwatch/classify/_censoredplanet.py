@@ -20,7 +20,7 @@ from reachwatch.classify._combine import classified
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, Match, default_fingerprints
 from reachwatch.classify._net import ip_version, is_bogon
-from reachwatch.classify._rules import observe
+from reachwatch.classify._rules import most_decisive, observe
 from reachwatch.classify.verdicts import Classified, Observation
 
 HYPERQUACK_SERVICES = ("echo", "discard", "http", "https")
@@ -286,7 +286,7 @@ def _satellite_v22(
         judged.append(
             _satellite_answer(fps, domain, resolver, tags, rcode, record.get("anomaly") is True)
         )
-    return _strongest(judged)
+    return most_decisive(judged)
 
 
 def _satellite_v21(
@@ -369,11 +369,6 @@ def _satellite_fetch(record: Mapping[str, Any], fps: Fingerprints) -> Classified
         observations=[obs],
         stages=("dns",),
     )
-
-
-def _strongest(observations: list[Observation]) -> Observation:
-    order = {"blocked": 0, "ok": 1, "down": 2, "inconclusive": 3}
-    return min(observations, key=lambda o: order[o.verdict])
 
 
 # --- helpers ------------------------------------------------------------------------------

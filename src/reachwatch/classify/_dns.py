@@ -23,7 +23,7 @@ from reachwatch.classify._net import (
     is_nxdomain,
     is_timeout,
 )
-from reachwatch.classify._rules import observe
+from reachwatch.classify._rules import most_decisive, observe
 from reachwatch.classify._view import Query, View
 from reachwatch.classify.verdicts import Observation
 
@@ -68,13 +68,8 @@ def judge_dns(view: View, fingerprints: Fingerprints) -> list[Observation]:
         # The user's own resolvers speak for the host; DoH only when nothing else was asked.
         local = [obs for is_doh, obs in judged if not is_doh] or [obs for _, obs in judged]
         if local:
-            out.append(_pick(local))
+            out.append(most_decisive(local))
     return out
-
-
-def _pick(observations: list[Observation]) -> Observation:
-    order = {"blocked": 0, "ok": 1, "down": 2, "inconclusive": 3}
-    return min(observations, key=lambda o: order[o.verdict])
 
 
 def _judge_resolver(

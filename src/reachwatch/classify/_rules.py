@@ -153,7 +153,12 @@ def observe(
 _PRIORITY = {"blocked": 0, "ok": 1, "down": 2, "inconclusive": 3}
 
 
+def most_decisive(observations: list[Observation]) -> Observation:
+    """The observation that speaks for a group (at least one)."""
+    return min(observations, key=lambda o: _PRIORITY[o.verdict])
+
+
 def layer_verdict(observations: list[Observation]) -> LayerVerdict:
     """The verdict of one layer from its observations (at least one)."""
-    best = min(observations, key=lambda o: _PRIORITY[o.verdict])
+    best = most_decisive(observations)
     return LayerVerdict(best.verdict, best.rule, best.loni, best.technique)
