@@ -22,6 +22,7 @@ events:
   - {id: order, date: 2024-02-22, kind: court_directive, actor: Court, summary: Restore X.,
      requires: accessible, within_days: 7, sources: [A report]}
   - {date: 2024-03-01, kind: platform_statement, summary: Talking., sources: [X]}
+  - {date: 2024-03-05, kind: restoration, summary: Back on one network., sources: [A report]}
 """
 T0 = datetime(2024, 2, 12)
 
@@ -103,7 +104,14 @@ def test_directives_followed_late_not_followed_and_no_data() -> None:
     for n in letter.networks:
         assert n.status == "followed" and n.since is not None
         assert abs(n.since - start) <= timedelta(hours=1)
+    (restoration,) = check.restorations
+    assert list(restoration.seen) == ["AS9541"]
+    back, _ = restoration.seen["AS9541"]
+    assert abs(back - datetime(2024, 3, 5, 10)) <= timedelta(hours=1)
+    assert restoration.not_seen == ["AS17557"] and restoration.no_data == ["AS135407"]
+    assert "still blocked on AS17557" in restoration.statement
     doc = check.to_json()
+    assert doc["restorations"][0]["still_blocked_on"] == ["AS17557"]
     assert [d["id"] for d in doc["directives"]] == ["letter", "order"]
     assert doc["directives"][1]["networks"][0]["days_past_deadline"] is not None
 

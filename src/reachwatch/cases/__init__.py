@@ -2,6 +2,7 @@
 directive against the measurements."""
 
 from reachwatch.cases._check import CaseCheck, DirectiveCheck, NetworkCompliance, check_case
+from reachwatch.cases._corroborate import RestorationCheck
 from reachwatch.cases._load import load_case, parse_case, resolve_case, shipped_cases
 from reachwatch.cases._model import (
     EVENT_KINDS,
@@ -20,6 +21,7 @@ __all__ = [
     "DirectiveCheck",
     "Event",
     "NetworkCompliance",
+    "RestorationCheck",
     "Scope",
     "SimulatedSpell",
     "Simulation",

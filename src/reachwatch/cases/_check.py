@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 import duckdb
 
+from reachwatch.cases._corroborate import RestorationCheck, check_restorations
 from reachwatch.cases._model import Case, Event
 from reachwatch.catalog import load_catalog
 from reachwatch.detect import (
@@ -51,6 +52,7 @@ class CaseCheck:
     case: Case
     detection: Detection
     directives: list[DirectiveCheck]
+    restorations: list[RestorationCheck] = field(default_factory=list)
 
     def headline(self) -> str:
         """The case in one paragraph: since when, where, how, and the latest directive."""
@@ -94,6 +96,7 @@ class CaseCheck:
             },
             "data": data["data"],
             "directives": [_directive_json(d) for d in self.directives],
+            "restorations": [r.to_json() for r in self.restorations],
             "incidents": data["incidents"],
         }
 
@@ -289,4 +292,5 @@ def check_case(
         results.append(
             DirectiveCheck(event, due, _overall(checks), checks, _statement(event, due, checks))
         )
-    return CaseCheck(case, detection, results)
+    restorations = check_restorations(case, timelines, networks)
+    return CaseCheck(case, detection, results, restorations)

@@ -104,3 +104,5 @@ def print_compliance(console: Console, doc: dict[str, Any]) -> None:
             more = f" (+{len(n['evidence']) - 1})" if len(n["evidence"]) > 1 else ""
             table.add_row(n["network"], n["status"], when(n["since"]), until, days, evidence + more)
         console.print(table)
+    for r in doc["restorations"]:
+        console.print(r["statement"], highlight=False)
