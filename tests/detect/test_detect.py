@@ -104,6 +104,9 @@ def test_one_incident_per_platform_with_network_starts_and_a_restoration() -> No
     assert abs(datetime.fromisoformat(clear[0]["start"][:-1]) - restored) <= timedelta(hours=1)
     assert abs(datetime.fromisoformat(clear[0]["end"][:-1]) - again) <= timedelta(hours=1)
     assert a["techniques"] == ["tls.reset"]
+    alerts = [(x["network"], x["kind"]) for x in doc["alerts"]]
+    assert alerts.count(("AS17557", "start")) == 2 and alerts.count(("AS17557", "end")) == 1
+    assert alerts.count(("AS9541", "start")) == 1
     assert 0 < len(incident["evidence"]) <= 50
     assert incident["start"] == a["start"]
 

@@ -27,6 +27,18 @@ class Detection:
         return {
             "incidents": [incident_json(i) for i in self.incidents],
             "volume_collapses": [_collapse_json(c) for c in self.volume_collapses],
+            # What the online detector raised, bucket by bucket: where a live monitor pages.
+            "alerts": [
+                {
+                    "cc": t.cc,
+                    "network": t.network,
+                    "platform": t.platform,
+                    "at": iso(at),
+                    "kind": kind,
+                }
+                for t in self.timelines
+                for at, kind in t.alerts
+            ],
             "gaps": [
                 {
                     "cc": t.cc,
