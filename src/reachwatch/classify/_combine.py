@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -80,7 +81,11 @@ def measurement_id(record: Mapping[str, Any]) -> str:
     uid = record.get("measurement_uid")
     if isinstance(uid, str) and uid:
         return uid
-    canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    try:
+        canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        # Integers beyond 64 bits (a record parsed by another JSON library): slower, same idea.
+        canonical = json.dumps(record, sort_keys=True, default=str).encode()
     return "c-" + hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
