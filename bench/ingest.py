@@ -11,7 +11,7 @@ samples; the test fixtures' own measurement when the corpus is absent) with fres
 and prints measurements/s, MB/s of uncompressed JSON, peak RSS per phase, and the ratio
 ingest/raw (target >= 0.5, peak RSS < 1 GiB).
 
-    python bench/ingest.py [--count N] [--files N] [--profile]
+    python bench/ingest.py [--count N] [--files N] [--repeat N] [--profile]
 """
 
 from __future__ import annotations
@@ -189,6 +189,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per phase; best is kept")
     parser.add_argument("--profile", action="store_true", help="cProfile the ingest phase")
     parser.add_argument("--phase", choices=["raw", "classify", "ingest"], help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -206,12 +207,16 @@ def main() -> None:
             f"corpus: {count:,} web_connectivity measurements, {size / 1e6:,.0f} MB of JSON, "
             f"{args.files} .jsonl.gz files (built in {time.perf_counter() - started:.1f} s)"
         )
-        raw = _run_phase("raw", corpus, Path(tmp) / "unused", False)
-        judged = _run_phase("classify", corpus, Path(tmp) / "unused", False)
-        stored = _run_phase("ingest", corpus, Path(tmp) / "db", args.profile)
-    _report(raw, judged, stored)
-    if "profile" in stored:
-        print(stored["profile"])
+        runs: dict[str, list[dict[str, Any]]] = {"raw": [], "classify": [], "ingest": []}
+        for attempt in range(args.repeat):
+            for phase in runs:
+                db = Path(tmp) / f"db{attempt}"
+                runs[phase].append(_run_phase(phase, corpus, db, args.profile and not attempt))
+    # The machine may be shared: each phase's fastest run is the one least disturbed.
+    best = {phase: min(results, key=lambda r: r["seconds"]) for phase, results in runs.items()}
+    _report(best["raw"], best["classify"], best["ingest"])
+    if args.profile:
+        print(runs["ingest"][0]["profile"])
 
 
 if __name__ == "__main__":

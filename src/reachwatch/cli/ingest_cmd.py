@@ -31,7 +31,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--http-fingerprints", type=_FILE, help="OONI-format HTTP fingerprints CSV.")
 @click.option("--cp-blockpages", type=_FILE, help="Censored Planet blockpage signatures.")
 @click.option("--cp-false-positives", type=_FILE, help="Censored Planet false positives.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=50_000, hidden=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=200_000, hidden=True)
 def ingest_command(
     paths: tuple[Path, ...],
     db: Path,

@@ -66,7 +66,7 @@ def ingest(
     db: Path | str,
     *,
     fingerprints: Fingerprints | None = None,
-    batch_size: int = 50_000,
+    batch_size: int = 200_000,
     on_progress: ProgressCallback | None = None,
 ) -> IngestSummary:
     """Ingest files and folders (recursively) into the store at `db`.

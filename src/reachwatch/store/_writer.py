@@ -80,7 +80,7 @@ class StoreWriter:
     store at a time; a second one gets a UserError rather than corrupting the first.
     """
 
-    def __init__(self, db: Path | str, *, batch_size: int = 50_000) -> None:
+    def __init__(self, db: Path | str, *, batch_size: int = 200_000) -> None:
         self.db = Path(db)
         if self.db.exists() and not self.db.is_dir():
             raise UserError(f"{self.db}: not a reachwatch store (expected a folder)")
