@@ -17,18 +17,17 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def _xlogx_ratio(k: FloatArray, n: FloatArray) -> FloatArray:
-    """k * log(k / n), with 0 * log 0 = 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = k * np.log(np.where(k > 0, k / np.where(n > 0, n, 1.0), 1.0))
-    return np.where(k > 0, out, 0.0)
+def _xlogx(v: FloatArray) -> FloatArray:
+    """v * log v with 0 * log 0 = 0 (v is a count, so never in (0, 1))."""
+    return v * np.log(np.maximum(v, 1.0))
 
 
 def segment_costs(cum_n: FloatArray, cum_b: FloatArray, starts: IntArray, end: int) -> FloatArray:
-    """Minus the maximised binomial log-likelihood of each segment [start, end)."""
+    """Minus the maximised binomial log-likelihood of each segment [start, end):
+    -(b log(b/n) + (n-b) log((n-b)/n)) = n log n - b log b - (n-b) log(n-b)."""
     n = cum_n[end] - cum_n[starts]
     b = cum_b[end] - cum_b[starts]
-    return -(_xlogx_ratio(b, n) + _xlogx_ratio(n - b, n))
+    return _xlogx(n) - _xlogx(b) - _xlogx(n - b)
 
 
 def default_penalty(total: int) -> float:
