@@ -114,3 +114,16 @@ def test_custom_fingerprints(tmp_path: Path, healthy: Any) -> None:
     assert doc["measurements"][0]["technique"] == "http.blockpage"
     bad = run(str(path), "--ooni-http", str(tmp_path / "nope.csv"))
     assert bad.exit_code == 2 and "cannot read fingerprints" in bad.stderr
+
+
+def test_table_shows_every_verdict_and_measured_text_is_not_markup(
+    tmp_path: Path, healthy: Any, build: Any
+) -> None:
+    odd = healthy("http://x.com/[/]?q=[bold]").build()
+    unknown = build(control=False).dns(["10.0.2.10"]).tcp("10.0.2.10", failure="eof_error")
+    path = tmp_path / "two.jsonl"
+    path.write_bytes(_lines(odd, unknown.build()))
+    result = CliRunner().invoke(app, ["classify", str(path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    assert "[/]?q=[bold]" in result.stdout
+    assert "inconclusive" in result.stdout

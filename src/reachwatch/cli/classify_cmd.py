@@ -9,6 +9,7 @@ import click
 import orjson
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from reachwatch.classify import Classified, load_fingerprints, summarize
 from reachwatch.classify._files import FileResult, classify_file
@@ -83,22 +84,23 @@ def _document(judged: list[Classified], results: list[FileResult]) -> dict[str, 
 
 
 def _print_table(judged: list[Classified], results: list[FileResult]) -> None:
+    """Verdicts per layer (the rules that fired are in --json)."""
     console = Console()
     table = Table(title="reachwatch classify")
-    for column in ("id", "input", "cc", "verdict", "technique", *_LAYERS):
-        table.add_column(column)
+    for column in ("input", "cc", "verdict", "technique", *_LAYERS, "id"):
+        table.add_column(column, overflow="fold")
     for c in judged:
         cells = []
         for name in _LAYERS:
             lv = c.layers.get(name)
-            cells.append(f"[{_STYLE.get(lv.verdict, '')}]{lv.rule}[/]" if lv else "-")
+            cells.append(Text(lv.verdict, style=_STYLE.get(lv.verdict, "")) if lv else Text("-"))
         table.add_row(
-            c.id[:24],
-            (c.input or "")[:48],
-            c.probe_cc,
-            f"[{_STYLE.get(c.verdict, '')}]{c.verdict}[/]",
-            c.technique or "",
+            Text(c.input or ""),  # Text: measured URLs are data, never console markup
+            Text(c.probe_cc),
+            Text(c.verdict, style=_STYLE.get(c.verdict, "")),
+            Text(c.technique or ""),
             *cells,
+            Text(c.id),
         )
     console.print(table)
     counts = summarize(judged)
@@ -106,5 +108,5 @@ def _print_table(judged: list[Classified], results: list[FileResult]) -> None:
     invalid = sum(r.invalid for r in results)
     console.print(
         ", ".join(f"{k}: {v}" for k, v in counts.items())
-        + f" · not classified: {unsupported} unsupported, {invalid} invalid"
+        + f"; not classified: {unsupported} unsupported, {invalid} invalid"
     )
