@@ -69,6 +69,7 @@ def test_bad_input_of_every_kind_is_counted_and_valid_input_stored(
     src.mkdir()
     (src / "a.jsonl").write_bytes(b"\n".join(lines))
     (src / "notes.txt").write_text("not measurements")
+    (src / "b.jsonl.gz.part").write_bytes(b"\x1f\x8b")  # a download still going on
     db = tmp_path / "db"
 
     summary = ingest([src], db)
@@ -86,6 +87,7 @@ def test_bad_input_of_every_kind_is_counted_and_valid_input_stored(
         "not_an_object": 1,
         "truncated_line": 1,
         "unsupported_file_type": 1,
+        "incomplete_download": 1,
     }
     entries = _quarantine(summary.quarantine_file)
     where = sorted((Path(e["file"]).name, e["line"], e["reason"]) for e in entries)
@@ -101,6 +103,7 @@ def test_bad_input_of_every_kind_is_counted_and_valid_input_stored(
             ("a.jsonl", 12, "not_an_object"),
             ("a.jsonl", 14, "truncated_line"),
             ("notes.txt", 0, "unsupported_file_type"),
+            ("b.jsonl.gz.part", 0, "incomplete_download"),
         ]
     )
     assert next(e for e in entries if e["line"] == 3)["raw"] == "{not json"

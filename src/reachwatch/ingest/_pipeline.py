@@ -133,9 +133,7 @@ class _Run:
 
     def ingest_file(self, path: Path) -> None:
         if file_kind(path) is None:
-            yaml = path.suffix.lower() in (".yaml", ".yml")
-            reason = "legacy_yaml" if yaml else "unsupported_file_type"
-            self.quarantine.add(path, 0, reason, "not a .json, .jsonl or .jsonl.gz file")
+            self.quarantine.add(path, 0, *_unread_file_reason(path))
         else:
             try:
                 for item in read_items(path):
@@ -224,6 +222,15 @@ class _Run:
             _observation_rows(identity, classified),
         )
         self.stored += 1
+
+
+def _unread_file_reason(path: Path) -> tuple[str, str]:
+    suffix = path.suffix.lower()
+    if suffix in (".yaml", ".yml"):
+        return "legacy_yaml", "ooniprobe YAML reports (before 2016) are not read"
+    if suffix == ".part":
+        return "incomplete_download", "a download `reachwatch ooni sync` has not finished"
+    return "unsupported_file_type", "not a .json, .jsonl or .jsonl.gz file"
 
 
 @lru_cache(maxsize=1 << 16)
