@@ -11,10 +11,14 @@ from __future__ import annotations
 import sys
 import time
 
-from _common import figure
 from reachwatch.lab import load_scenarios, run_lab, unavailable_reason
 
 TARGET_SECONDS = 180.0
+
+
+def figure(name: str, value: float, unit: str) -> None:
+    # bench/_common.py's layout, inlined: mypy cannot follow a sys.path import of it.
+    print(f"{name:48} {value:12.3f} {unit}")
 
 
 def main() -> int:
