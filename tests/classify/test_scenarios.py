@@ -239,3 +239,12 @@ def test_no_control_is_inconclusive_where_a_control_is_needed(build: Any) -> Non
 def test_no_network_at_all_is_inconclusive(build: Any) -> None:
     m = build(control=False).dns([], failure="generic_timeout_error")
     assert verdict(m) == ("inconclusive", None)
+
+
+def test_page_timing_out_under_throttling_is_throttling(healthy: Any) -> None:
+    samples = [[t * 0.5, 8_000.0 * t] for t in range(11)]  # 16 kB/s, steadily
+    m = healthy().throughput(samples, control_rate=2_000_000)
+    m.tk["requests"] = []
+    m.http(failure="generic_timeout_error", address=f"{IP}:443")
+    assert verdict(m) == ("blocked", "throttled")
+    assert rules(m)["http"] == "http.timeout_while_throttled"

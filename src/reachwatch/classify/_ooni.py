@@ -116,7 +116,26 @@ def _judge_web(view: View, fps: Fingerprints) -> list[Observation]:
     out += judge_http(view, fps)
     out += judge_quic(view)
     out += judge_throughput(view)
-    return out
+    return _throttling_explains_timeouts(out)
+
+
+def _throttling_explains_timeouts(out: list[Observation]) -> list[Observation]:
+    """A page that times out while the same resource trickles in at a steady, throttled rate
+    was slowed down, not cut: the timeout is the throttling's doing."""
+    if not any(o.rule == "throughput.throttled_plateau" for o in out):
+        return out
+    return [
+        observe(
+            "http.timeout_while_throttled",
+            o.host,
+            o.address,
+            technique="throttled",
+            failure=o.failure,
+        )
+        if o.rule == "http.timeout_probe_only"
+        else o
+        for o in out
+    ]
 
 
 def _judge_app(

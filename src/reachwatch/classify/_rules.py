@@ -79,6 +79,7 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "http.control_failed": ("inconclusive", (0.1, 0.3, 0.4)),
     "http.no_control": ("inconclusive", (0.2, 0.1, 0.4)),
     "http.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
+    "http.timeout_while_throttled": ("blocked", (0.8, 0.1, 0.1)),
     "http.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
     # quic
     "quic.handshake_ok": ("ok", _OK),
