@@ -248,3 +248,11 @@ def test_page_timing_out_under_throttling_is_throttling(healthy: Any) -> None:
     m.http(failure="generic_timeout_error", address=f"{IP}:443")
     assert verdict(m) == ("blocked", "throttled")
     assert rules(m)["http"] == "http.timeout_while_throttled"
+
+
+def test_ipv6_answers_a_control_without_ipv6_cannot_reach_are_not_forged(healthy: Any) -> None:
+    """The control's IPv4 works, its IPv6 does not: the probe's AAAA answers stay the site's."""
+    m = healthy().dns([IP6], query_type="AAAA").set(x_ipv6_capable=False)
+    m.tcp(IP6, failure="network_unreachable").control_tcp(IP6, ok=False)
+    assert verdict(m) == ("accessible", None)
+    assert rules(m)["dns"] != "dns.answer_not_the_site"

@@ -17,6 +17,7 @@ from reachwatch.classify._fingerprints import Fingerprints
 from reachwatch.classify._net import (
     cdn_asns,
     endpoint_ip,
+    ip_version,
     is_bogon,
     is_certificate_error,
     is_never_a_host,
@@ -163,18 +164,21 @@ def _contradicted(view: View, host: str, ip: str) -> bool:
         return False
     for layer, index in (("tcp", control.tcp_at), ("tls", control.tls_at)):
         at_ip = index.get(ip)
-        if at_ip and not any(ok for ok, _ in at_ip) and _control_own(view, layer) is True:
+        family = ip_version(ip)
+        if at_ip and not any(ok for ok, _ in at_ip) and _control_own(view, layer, family) is True:
             return True
     return False
 
 
-def _control_own(view: View, layer: str) -> bool | None:
-    """Did the control's connections to its own addresses work (None: it made none)?"""
+def _control_own(view: View, layer: str, family: int = 0) -> bool | None:
+    """Did the control's connections to its own addresses (of one IP family, when given)
+    work? None: it made none. A control without IPv6 proves nothing about IPv6 answers."""
     control = view.control
     if control is None:
         return None
     index = control.tcp_at if layer == "tcp" else control.tls_at
-    results = [ok for a in set(control.dns_addrs) for ok, _ in index.get(a, ())]
+    own = {a for a in control.dns_addrs if not family or ip_version(a) == family}
+    results = [ok for a in own for ok, _ in index.get(a, ())]
     return any(results) if results else None
 
 
