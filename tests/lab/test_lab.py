@@ -6,15 +6,25 @@ These run only as root on Linux with iproute2 and iptables; otherwise they skip 
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
 from reachwatch.catalog import load_catalog
-from reachwatch.lab import LabReport, load_scenarios, run_lab, unavailable_reason
+from reachwatch.lab import (
+    LabReport,
+    load_scenarios,
+    parse_scenario,
+    run_lab,
+    select,
+    unavailable_reason,
+)
 from reachwatch.lab._plan import CONTROL_ADDRESS
 from reachwatch.lab._runner import LabSession
 from reachwatch.lab._system import in_ns, run
 from reachwatch.lab._topology import NAME_PREFIX, Topology, clean_leftovers, list_namespaces
+from reachwatch.lab.mechanisms import MECHANISMS, Setup
 
 pytestmark = pytest.mark.lab
 
@@ -85,3 +95,27 @@ def test_never_blocked_where_nothing_is_censored(report: LabReport) -> None:
 
 def test_lab_leaves_no_namespace(report: LabReport) -> None:
     assert not [n for n in list_namespaces() if n.startswith(NAME_PREFIX)]
+
+
+def test_a_broken_scenario_is_reported_and_the_rest_still_runs() -> None:
+    def broken_rule(setup: Setup, params: Mapping[str, Any]) -> None:
+        setup.rule("-A FORWARD -p tcp --no-such-option -j DROP")
+
+    MECHANISMS["test_broken_rule"] = broken_rule
+    try:
+        broken = parse_scenario(
+            {
+                "name": "broken",
+                "expect": {"verdict": "accessible"},
+                "setup": [{"test_broken_rule": {}}],
+            },
+            "test",
+        )
+        report = run_lab([broken, *select(SCENARIOS, "tcp.reset")])
+    finally:
+        del MECHANISMS["test_broken_rule"]
+    failed, fine = report.scenarios
+    assert failed.error is not None and "iptables" in failed.error
+    assert all(h.verdict == "error" and not h.correct for h in failed.hosts)
+    assert fine.error is None and all(h.correct for h in fine.hosts)
+    assert report.accuracy == 0.5

@@ -115,26 +115,32 @@ class LabSession:
     def run_scenario(self, scenario: Scenario) -> ScenarioResult:
         started = time.monotonic()
         setup = Setup(self.plan, self.topology.isp_client_link)
-        scenario.apply(setup)
         try:
-            topology = self.topology
-            self._node("internet", topology.internet, internet_spec(self.plan, setup, self.pki))
-            self._node("isp", topology.isp, isp_spec(self.plan, setup, self.pki))
-            self.topology.reset_censor()
-            for rule in setup.iptables:
-                run(in_ns(self.topology.isp, "iptables", *rule))
-            for command in setup.tc:
-                run(in_ns(self.topology.isp, "tc", *command))
+            scenario.apply(setup)
+            self._set_up(setup)
             document, measurements = self._probe(scenario.targets(self.platform))
-        except CommandFailed as exc:
+        except (CommandFailed, ValueError) as exc:
             return self._failed(scenario, str(exc), started)
         finally:
             with contextlib.suppress(CommandFailed):
                 self.topology.reset_censor()
+        entries = {_host_of(str(e.get("input", ""))): e for e in document.get("measurements", [])}
         hosts = [
-            self._score(scenario, entry, measurements) for entry in document.get("measurements", [])
+            self._score(scenario, host, entries.get(host), measurements)
+            for host in dict.fromkeys([*self.plan.hosts, *entries])
         ]
         return ScenarioResult(scenario.name, scenario.summary, hosts, time.monotonic() - started)
+
+    def _set_up(self, setup: Setup) -> None:
+        """Servers for this scenario, then the censor's rules (after clearing the last ones)."""
+        topology = self.topology
+        self._node("internet", topology.internet, internet_spec(self.plan, setup, self.pki))
+        self._node("isp", topology.isp, isp_spec(self.plan, setup, self.pki))
+        topology.reset_censor()
+        for rule in setup.iptables:
+            run(in_ns(topology.isp, "iptables", *rule))
+        for command in setup.tc:
+            run(in_ns(topology.isp, "tc", *command))
 
     def _node(self, role: str, namespace: str, spec: Spec) -> None:
         """(Re)start a namespace's node unless it already runs this exact spec."""
@@ -196,10 +202,16 @@ class LabSession:
         return document, measurements
 
     def _score(
-        self, scenario: Scenario, entry: Mapping[str, Any], measurements: Mapping[str, Any]
+        self,
+        scenario: Scenario,
+        host: str,
+        entry: Mapping[str, Any] | None,
+        measurements: Mapping[str, Any],
     ) -> HostResult:
+        expected = scenario.expectation(host)
+        if entry is None:  # the probe said nothing about this host: never counted right
+            return HostResult(host, expected, "missing", None, {})
         url = str(entry.get("input", ""))
-        host = urlsplit(url).hostname or url
         measurement = measurements.get(url, entry)
         checks: dict[str, bool] = {}
         if "doh_resolves" in scenario.checks:
@@ -207,7 +219,7 @@ class LabSession:
             checks["doh_resolves"] = doh_resolves(measurement, truth)
         return HostResult(
             host=host,
-            expected=scenario.expectation(host),
+            expected=expected,
             verdict=str(entry.get("verdict")),
             technique=entry.get("technique"),
             measurement=measurement,
@@ -222,3 +234,7 @@ class LabSession:
         return ScenarioResult(
             scenario.name, scenario.summary, hosts, time.monotonic() - started, error
         )
+
+
+def _host_of(url: str) -> str:
+    return urlsplit(url).hostname or url
