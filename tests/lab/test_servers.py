@@ -16,7 +16,11 @@ import dns.message
 import dns.rcode
 import pytest
 from aioquic.asyncio.client import connect as quic_connect
+from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.h3.connection import H3Connection
+from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.events import QuicEvent
 
 from reachwatch.lab.servers import (
     BLOCKPAGE_TEXT,
@@ -371,6 +375,54 @@ def test_quic_handshake_with_h3_alpn(pki: LabPki) -> None:
                 return client._quic.tls.alpn_negotiated
 
     assert run(main()) == "h3"
+
+
+class _H3Client(QuicConnectionProtocol):
+    """Just enough HTTP/3 to send one GET and collect the response."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.h3 = H3Connection(self._quic)
+        self.headers: dict[bytes, bytes] = {}
+        self.body = b""
+        self.done = asyncio.Event()
+
+    def quic_event_received(self, event: QuicEvent) -> None:
+        for h3_event in self.h3.handle_event(event):
+            if isinstance(h3_event, HeadersReceived):
+                self.headers.update(h3_event.headers)
+            elif isinstance(h3_event, DataReceived):
+                self.body += h3_event.data
+            if getattr(h3_event, "stream_ended", False):
+                self.done.set()
+
+
+def test_quic_serves_a_page_over_http3(pki: LabPki) -> None:
+    async def main() -> tuple[bytes, bytes]:
+        async with QuicServer(pki.issue(HOSTS)) as server:
+            config = QuicConfiguration(is_client=True, alpn_protocols=["h3"], server_name="x.com")
+            config.load_verify_locations(str(pki.ca_file))
+            async with quic_connect(
+                "127.0.0.1", server.port, configuration=config, create_protocol=_H3Client
+            ) as client:
+                assert isinstance(client, _H3Client)
+                stream_id = client._quic.get_next_available_stream_id()
+                client.h3.send_headers(
+                    stream_id,
+                    [
+                        (b":method", b"GET"),
+                        (b":scheme", b"https"),
+                        (b":authority", b"x.com"),
+                        (b":path", b"/"),
+                    ],
+                    end_stream=True,
+                )
+                client.transmit()
+                await asyncio.wait_for(client.done.wait(), 5)
+                return client.headers[b":status"], client.body
+
+    status, body = run(main())
+    assert status == b"200" and b"<title>x.com</title>" in body
 
 
 def test_quic_rejects_untrusted_name(pki: LabPki, tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ def run_command(name: str, platform: str, as_json: bool) -> None:
     """Build the lab, run `reachwatch probe` per scenario, score the verdicts, tear down."""
     scenarios = select(load_scenarios(), name)
     require_lab_environment()
-    console = Console(stderr=True)
+    console = Console(stderr=True, log_path=False)
     report = run_lab(scenarios, platform=platform, progress=lambda m: console.log(m))
     if as_json:
         click.echo(orjson.dumps(report.to_json()).decode())
