@@ -117,11 +117,14 @@ def _ours(measurement: dict[str, Any]) -> dict[tuple[str, str], str]:
 
 
 @pytest.mark.reference
+@pytest.mark.parametrize("analysis", ["analysis.json", "analysis_classic.json"])
 @pytest.mark.parametrize("case", CASES)
-def test_per_layer_verdicts_agree_with_ooni_analysis(reference_dir: Path, case: str) -> None:
+def test_per_layer_verdicts_agree_with_ooni_analysis(
+    reference_dir: Path, case: str, analysis: str
+) -> None:
     folder = reference_dir / "ooni" / "minipipeline-manual" / case
     measurement = _load(folder / "measurement.json")
-    expected = _expected(measurement, _load(folder / "analysis.json"))
+    expected = _expected(measurement, _load(folder / analysis))
     ours = _ours(measurement)
     assert expected, "the mapping found nothing to compare"
     disagreements = {
