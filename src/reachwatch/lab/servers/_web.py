@@ -65,7 +65,11 @@ class WebServer(LabServer):
     async def _accept_loop(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            conn, _peer = await loop.sock_accept(listener)
+            try:
+                conn, _peer = await loop.sock_accept(listener)
+            except OSError:  # out of descriptors, or a peer gone before accept: keep serving
+                await asyncio.sleep(0.05)
+                continue
             conn.setblocking(False)
             self._spawn(self._handle(conn))
 
