@@ -267,3 +267,13 @@ def test_quic_dropped_for_the_probe_only_is_quic_blocking(world: WorldFactory) -
     keys = keys_of(run, "video.twimg.com")
     assert [q["failure"] for q in keys["x_quic_handshakes"]] == ["generic_timeout_error"]
     assert [q["status"] for q in keys["control"]["quic_handshake"].values()] == [True]
+
+
+def test_redirect_to_a_host_that_does_not_resolve_fails_with_its_dns_failure(
+    world: WorldFactory,
+) -> None:
+    sites: dict[str, Site] = {"t.co": Redirect(1, "https://gone.invalid/")}
+    run, _ = run_probe(world, sites=sites, hosts=["t.co"])
+    requests = keys_of(run, "t.co")["requests"]
+    assert requests[0]["request"]["url"] == "https://gone.invalid/"
+    assert requests[0]["failure"] == "dns_nxdomain_error"

@@ -15,6 +15,7 @@ from reachwatch.formats.reachwatch import build_measurement
 from reachwatch.probe import steps
 from reachwatch.probe._clock import now
 from reachwatch.probe._conn import format_endpoint
+from reachwatch.probe._failures import StepFailure
 from reachwatch.probe._system import system_address
 from reachwatch.probe._targets import Target
 
@@ -304,7 +305,8 @@ class TargetMeasurer:
         )
         found = steps.addresses_of(entries)
         if not found:
-            raise OSError(f"no address for {host}")
+            failures = [e["failure"] for e in entries if e["failure"]]
+            raise StepFailure(failures[0] if failures else "dns_no_answer")
         return found[0]
 
     async def _control(self, addresses: list[str]) -> tuple[dict[str, Any], str | None]:

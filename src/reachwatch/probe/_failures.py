@@ -34,8 +34,18 @@ _RCODE_FAILURES = {
 }
 
 
+class StepFailure(Exception):
+    """A failure already expressed as an OONI failure string (e.g. a lookup that failed)."""
+
+    def __init__(self, failure: str) -> None:
+        super().__init__(failure)
+        self.failure = failure
+
+
 def failure_from_exception(exc: BaseException) -> str:
     """The OONI failure string for an exception raised by a network step."""
+    if isinstance(exc, StepFailure):
+        return exc.failure
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | dns.exception.Timeout):
         return "generic_timeout_error"
     if isinstance(exc, ssl.SSLCertVerificationError):
