@@ -103,6 +103,7 @@ class Found:
     network: str
     start: datetime
     end: datetime | None
+    start_bounds: tuple[datetime, datetime] | None = None
 
 
 @dataclass(slots=True)
@@ -110,6 +111,7 @@ class Scores:
     delays_h: list[float]
     delays_buckets: list[int]
     start_errors_h: list[float]
+    start_covered: list[float]  # 1 when the true start lies within the reported bounds
     end_errors_h: list[float]
     true_blocks: int
     true_long: int
@@ -134,7 +136,7 @@ def score(
     window_end: datetime,
     series_days: float,
 ) -> Scores:
-    s = Scores([], [], [], [], 0, 0, 0, 0, len(found), 0, 0, series_days)
+    s = Scores([], [], [], [], [], 0, 0, 0, 0, len(found), 0, 0, series_days)
     for t in truths:
         long = t.hours(window_end) >= 6
         s.true_blocks += 1
@@ -146,6 +148,9 @@ def score(
         s.hit_long += long
         first = min(matches, key=lambda f: f.start)
         s.start_errors_h.append(abs(first.start - t.start) / HOUR)
+        if first.start_bounds is not None:
+            lo, hi = first.start_bounds
+            s.start_covered.append(float(lo <= t.start <= hi))
         last = max(matches, key=lambda f: f.end or window_end)
         if t.end is not None and last.end is not None:
             s.end_errors_h.append(abs(last.end - t.end) / HOUR)
@@ -189,7 +194,12 @@ def found_by_reachwatch(detection: Detection) -> tuple[list[Found], list[tuple[s
             if p.state == "clear":
                 continue
             found.append(
-                Found(tl.network, p.start.at if p.start else p.first, p.end.at if p.end else None)
+                Found(
+                    tl.network,
+                    p.start.at if p.start else p.first,
+                    p.end.at if p.end else None,
+                    (p.start.earliest, p.start.latest) if p.start else None,
+                )
             )
         alerts += [(tl.network, t) for t, k in tl.alerts if k == "start"]
     return found, alerts
@@ -276,6 +286,9 @@ def _report(ours: list[Scores], base: list[Scores]) -> None:
             "median alert delay (hourly buckets)": median(pool(scores, "delays_buckets")),
             "median start error (h)": median(pool(scores, "start_errors_h")),
             "p90 start error (h)": q(pool(scores, "start_errors_h"), 90),
+            "true start within the start bounds": statistics.fmean(pool(scores, "start_covered"))
+            if pool(scores, "start_covered")
+            else NAN,
             "median end error (h)": median(pool(scores, "end_errors_h")),
             "p90 end error (h)": q(pool(scores, "end_errors_h"), 90),
             "false alarms per 1,000 series-days": 1000
@@ -292,6 +305,7 @@ def _report(ours: list[Scores], base: list[Scores]) -> None:
         "median alert delay (hourly buckets)": (2.0, True),
         "median start error (h)": (1.0, True),
         "p90 start error (h)": (1.0, True),
+        "true start within the start bounds": (None, False),
         "median end error (h)": (1.0, True),
         "p90 end error (h)": (1.0, True),
         "false alarms per 1,000 series-days": (1.0, True),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from reachwatch.detect import CusumParams, best_split, cusum_alerts, pelt
+from reachwatch.detect import CusumParams, best_split, cusum_alerts, pelt, split_interval
 
 
 def _series(
@@ -64,3 +64,14 @@ def test_cusum_alerts_start_and_end_and_sits_still_in_gaps() -> None:
 def test_cusum_stays_quiet_on_noise_at_the_clear_rate() -> None:
     n, b = _series([(24 * 60, 0.03)], 5, 3)
     assert cusum_alerts(n, b, CusumParams()) == []
+
+
+def test_split_interval_covers_a_measurement_that_leaked_through() -> None:
+    # Clear, then blocked from index 6 on, but the measurement at index 7 got through.
+    flags = np.array([False] * 6 + [True, False] + [True] * 6)
+    best, first, last = split_interval(flags, 0.02, 0.97)
+    assert first <= 6 <= last  # the true change is inside the bounds
+    assert best in (6, 8)
+    # A clean change gives a tight interval.
+    clean = np.array([False] * 6 + [True] * 6)
+    assert split_interval(clean, 0.02, 0.97) == (6, 6, 6)

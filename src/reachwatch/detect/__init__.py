@@ -1,7 +1,7 @@
 """detect stage: hourly series per (country, network, platform, layer), online CUSUM alerts,
 offline change points, and incidents per (country, platform) with per-network detail."""
 
-from reachwatch.detect._changepoints import best_split, default_penalty, pelt
+from reachwatch.detect._changepoints import best_split, default_penalty, pelt, split_interval
 from reachwatch.detect._cusum import Alert, CusumParams, cusum_alerts
 from reachwatch.detect._detect import Detection, detect
 from reachwatch.detect._incidents import (
@@ -39,5 +39,6 @@ __all__ = [
     "load_series",
     "measurement_ids",
     "pelt",
+    "split_interval",
     "volume_collapses",
 ]

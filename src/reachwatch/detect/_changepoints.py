@@ -69,17 +69,33 @@ def pelt(n: IntArray, b: IntArray, *, penalty: float | None = None) -> list[int]
     return sorted(changes)
 
 
-def best_split(blocked: npt.NDArray[np.bool_], p_left: float, p_right: float) -> int:
-    """Index j maximising the likelihood of blocked[:j] at share p_left and blocked[j:] at
-    p_right: where, between single measurements, the change most likely happened."""
-    eps = 1e-3
-    pl = min(max(p_left, eps), 1 - eps)
-    pr = min(max(p_right, eps), 1 - eps)
+def split_scores(blocked: npt.NDArray[np.bool_], p_left: float, p_right: float) -> FloatArray:
+    """Log-likelihood of every split j (blocked[:j] at share p_left, blocked[j:] at p_right).
+    Shares are kept within [0.05, 0.95]: a block lets a few measurements through and a clear
+    network shows a few failures, so one contrary measurement must not look impossible."""
+    pl = min(max(p_left, 0.05), 0.95)
+    pr = min(max(p_right, 0.05), 0.95)
     x = blocked.astype(np.float64)
     left = x * math.log(pl) + (1 - x) * math.log(1 - pl)
     right = x * math.log(pr) + (1 - x) * math.log(1 - pr)
-    # loglik(j) = sum(left[:j]) + sum(right[j:])
-    score = np.concatenate(([0.0], np.cumsum(left))) + np.concatenate(
+    return np.concatenate(([0.0], np.cumsum(left))) + np.concatenate(
         (np.cumsum(right[::-1])[::-1], [0.0])
     )
-    return int(np.argmax(score))
+
+
+def best_split(blocked: npt.NDArray[np.bool_], p_left: float, p_right: float) -> int:
+    """Index j where, between single measurements, the change most likely happened."""
+    return int(np.argmax(split_scores(blocked, p_left, p_right)))
+
+
+def split_interval(
+    blocked: npt.NDArray[np.bool_], p_left: float, p_right: float, *, tolerance: float = 2.5
+) -> tuple[int, int, int]:
+    """(best, first, last) split indices: first..last spans every split whose likelihood is
+    at least exp(-tolerance) (8%) of the best one's, so the change happened in that stretch.
+    A clean change gives first == best == last; one measurement leaking through next to the
+    change widens the stretch over it instead of excluding the true place."""
+    scores = split_scores(blocked, p_left, p_right)
+    best = int(np.argmax(scores))
+    plausible = np.flatnonzero(scores >= scores[best] - tolerance)
+    return best, int(plausible[0]), int(plausible[-1])

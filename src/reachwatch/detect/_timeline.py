@@ -11,7 +11,7 @@ from typing import Literal
 import duckdb
 import numpy as np
 
-from reachwatch.detect._changepoints import best_split, default_penalty, pelt
+from reachwatch.detect._changepoints import default_penalty, pelt, split_interval
 from reachwatch.detect._cusum import CusumParams, cusum_alerts
 from reachwatch.detect._series import Series
 
@@ -36,17 +36,15 @@ class DetectParams:
 
 @dataclass(frozen=True, slots=True)
 class Boundary:
-    """A change placed between the last measurement of the old state and the first of the
-    new: the change happened within [earliest, latest]; `at` is the first new observation."""
+    """A change placed between single measurements: most likely between `before_id` and
+    `after_id` (at = the time of the latter, the first observation of the new state), and
+    within [earliest, latest] at the likelihood level of `split_interval`."""
 
     earliest: datetime
+    at: datetime
     latest: datetime
     before_id: str | None
     after_id: str | None
-
-    @property
-    def at(self) -> datetime:
-        return self.latest
 
 
 @dataclass(slots=True)
@@ -145,17 +143,22 @@ def _place(
     k = series.key
     rows = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
     if not rows:
-        return Boundary(window[0], window[1], None, None)
+        return Boundary(window[0], window[1], window[1], None, None)
     flags = np.array([bool(r[2]) for r in rows])
-    j = best_split(flags, *shares)
-    j = min(max(j, 1), len(rows) - 1) if len(rows) > 1 else j
-    before = rows[j - 1] if j > 0 else None
-    after = rows[j] if j < len(rows) else None
+    best, first, last = split_interval(flags, *shares)
+
+    def time_before(j: int) -> datetime:
+        return rows[j - 1][0] if j > 0 else window[0]
+
+    def time_after(j: int) -> datetime:
+        return rows[j][0] if j < len(rows) else window[1]
+
     return Boundary(
-        earliest=before[0] if before else window[0],
-        latest=after[0] if after else window[1],
-        before_id=str(before[1]) if before else None,
-        after_id=str(after[1]) if after else None,
+        earliest=time_before(first),
+        at=time_after(best),
+        latest=time_after(last),
+        before_id=str(rows[best - 1][1]) if best > 0 else None,
+        after_id=str(rows[best][1]) if best < len(rows) else None,
     )
 
 
