@@ -223,3 +223,13 @@ def test_cli_human_summary_and_missing_path(
     )
     assert missing.exit_code == 2
     assert "no such file" in missing.output and "Traceback" not in missing.output
+
+
+def test_store_inside_the_ingested_folder_is_not_read_back(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    (tmp_path / "a.jsonl").write_bytes(_dump(make_measurement("i1")) + b"\nbad\n")
+    first = ingest([tmp_path], tmp_path / "reachwatch-db")
+    second = ingest([tmp_path], tmp_path / "reachwatch-db")
+    assert (first.files, second.files) == (1, 1)  # not the manifest, Parquet or quarantine
+    assert (second.stored, second.duplicates, second.quarantined) == (0, 1, {"invalid_json": 1})

@@ -124,3 +124,12 @@ def test_writable_connection_keeps_a_readers_own_tables(tmp_path: Path) -> None:
     again = open_store(db, read_only=True)
     assert again.execute("SELECT * FROM incidents").fetchall() == [("m1",)]
     again.close()
+
+
+def test_missing_committed_file_is_a_user_error(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
+    next((db / "parquet" / "measurements").rglob("*.parquet")).unlink()
+    with pytest.raises(UserError, match="store damaged"):
+        StoreWriter(db)

@@ -75,7 +75,7 @@ def ingest(
     unreadable file is counted by reason and written to a quarantine file in the store.
     Classification uses `fingerprints` (reachwatch's shipped set when None).
     """
-    files = list(expand_paths(paths))
+    files = list(expand_paths(paths, skip=Path(db)))
     judge = Judge(fingerprints)
     with StoreWriter(db, batch_size=batch_size) as writer:
         run = _Run(writer, judge, Quarantine(Path(db) / QUARANTINE_DIR), len(files), on_progress)
@@ -87,12 +87,16 @@ def ingest(
     return run.summary()
 
 
-def expand_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
-    """The files named, and every file under the folders named, in a stable order."""
+def expand_paths(paths: Iterable[Path | str], *, skip: Path | None = None) -> Iterator[Path]:
+    """The files named, and every file under the folders named, in a stable order; nothing
+    under `skip` (the store itself, when it sits inside a folder being ingested)."""
+    skipped = skip.resolve() if skip is not None else None
     for given in paths:
         path = Path(given)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
+                if skipped is not None and child.resolve().is_relative_to(skipped):
+                    continue
                 if child.is_file() and not child.name.startswith("."):
                     yield child.resolve()
         elif path.is_file():

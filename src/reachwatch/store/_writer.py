@@ -91,7 +91,11 @@ class StoreWriter:
         self._pending: set[int] = set()
         self._pending_rows = 0
         self._pending_bytes = 0
-        self._stored = _recover(self.db)
+        try:
+            self._stored = _recover(self.db)
+        except BaseException:
+            self.close()
+            raise
         self.committed_batches = read_manifest(self.db).batches
 
     # -- what is stored -------------------------------------------------------------------
@@ -213,10 +217,13 @@ def _recover(db: Path) -> np.ndarray[Any, np.dtype[np.uint64]]:
     for path in parquet_files(db):
         if str(path.relative_to(db)) not in committed:
             path.unlink()
-    digests = [
-        pq.read_table(db / name, columns=[ID_HASH_COLUMN]).column(0).to_numpy()
-        for name in manifest.files.get("measurements", [])
-    ]
+    digests = []
+    for name in manifest.files.get("measurements", []):
+        try:
+            table = pq.read_table(db / name, columns=[ID_HASH_COLUMN])
+        except (OSError, pa.ArrowException) as exc:
+            raise UserError(f"{db}: store damaged, cannot read committed {name} ({exc})") from None
+        digests.append(table.column(0).to_numpy())
     if not digests:
         return np.empty(0, dtype=np.uint64)
     return np.unique(np.concatenate(digests).astype(np.uint64))
