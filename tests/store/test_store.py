@@ -133,3 +133,5 @@ def test_missing_committed_file_is_a_user_error(tmp_path: Path) -> None:
     next((db / "parquet" / "measurements").rglob("*.parquet")).unlink()
     with pytest.raises(UserError, match="store damaged"):
         StoreWriter(db)
+    with pytest.raises(UserError, match="store damaged"):
+        open_store(db, read_only=True)

@@ -38,7 +38,11 @@ def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyC
             con = duckdb.connect(str(catalog))
     except duckdb.Error as exc:
         raise UserError(f"{db}: cannot open store ({exc})") from None
-    _create_views(con, db)
+    try:
+        _create_views(con, db)
+    except duckdb.Error as exc:
+        con.close()
+        raise UserError(f"{db}: store damaged, a committed file cannot be read ({exc})") from None
     return con
 
 
