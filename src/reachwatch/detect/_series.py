@@ -27,7 +27,8 @@ SELECT probe_cc AS cc, probe_asn AS network, platform, 'all' AS layer,
        count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive,
        count(*) AS volume
 FROM measurements
-WHERE classified AND platform IS NOT NULL AND verdict IS NOT NULL {where}
+WHERE classified AND platform IS NOT NULL AND verdict IS NOT NULL
+  AND probe_cc IS NOT NULL AND probe_asn IS NOT NULL {where}
 GROUP BY ALL
 """
 
@@ -40,7 +41,7 @@ WITH per_measurement AS (
                 WHEN bool_or(verdict = 'down') THEN 'down'
                 ELSE 'inconclusive' END AS verdict
     FROM observations
-    WHERE platform IS NOT NULL {where}
+    WHERE platform IS NOT NULL AND probe_cc IS NOT NULL AND probe_asn IS NOT NULL {where}
     GROUP BY measurement_id, probe_cc, probe_asn, platform, layer
 )
 SELECT probe_cc AS cc, probe_asn AS network, platform, layer,
