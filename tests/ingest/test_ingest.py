@@ -233,3 +233,37 @@ def test_store_inside_the_ingested_folder_is_not_read_back(
     second = ingest([tmp_path], tmp_path / "reachwatch-db")
     assert (first.files, second.files) == (1, 1)  # not the manifest, Parquet or quarantine
     assert (second.stored, second.duplicates, second.quarantined) == (0, 1, {"invalid_json": 1})
+
+
+def test_censoredplanet_records_are_checked_too(tmp_path: Path) -> None:
+    response = {
+        "matches_template": False,
+        "error": "read: connection reset by peer",
+        "start_time": "2024-02-18T10:00:00.123456789+05:00",
+        "end_time": "2024-02-18T10:00:00.2+05:00",
+    }
+    good: dict[str, Any] = {
+        "vp": "1.2.3.4",
+        "location": {"country_code": "PK", "country_name": "Pakistan"},
+        "service": "https",
+        "test_url": "x.com",
+        "response": [response],
+        "anomaly": True,
+        "controls_failed": False,
+        "stateful_block": False,
+        "tag": "2024-02-18T10:00:00",
+    }
+    no_list = {**good, "response": {"not": "a list"}}
+    bad_time = {**good, "response": [{**response, "start_time": "yesterday"}]}
+    lines = [_dump(good), _dump(no_list), _dump(bad_time), _dump({"resolver": "8.8.8.8"})]
+    (tmp_path / "https_results_v2.json").write_bytes(b"\n".join(lines) + b"\n")
+    summary = ingest([tmp_path / "https_results_v2.json"], tmp_path / "db")
+    assert summary.stored == 1
+    assert summary.quarantined == {"wrong_type": 1, "bad_timestamp": 1, "not_a_measurement": 1}
+    rows = _rows(
+        tmp_path / "db",
+        "SELECT source, test_name, probe_cc, host, platform, measurement_start_time "
+        "FROM measurements",
+    )
+    assert [r[:5] for r in rows] == [("censoredplanet", "hyperquack_https", "PK", "x.com", "x")]
+    assert str(rows[0][5]) == "2024-02-18 05:00:00.123456"  # UTC

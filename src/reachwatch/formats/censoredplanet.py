@@ -24,7 +24,7 @@ def record_kind(record: Mapping[str, Any]) -> str | None:
     if "Server" in record and "Keyword" in record and "Results" in record:
         return "hyperquack_v1"
     if "vp" in record and "test_url" in record:
-        if "service" in record and isinstance(record.get("response"), list):
+        if "service" in record:
             return "hyperquack_v2"
         if "anomaly" in record:
             return "satellite_v2.2" if "passed_liveness" in record else "satellite_v2.1"
@@ -61,8 +61,8 @@ def censoredplanet_identity(
         service = _text(record, "service")
         if service not in HYPERQUACK_SERVICES:
             raise BadMeasurement("unknown_service", f"Hyperquack service {service[:20]!r}")
-        responses = record["response"]
-        if not responses or not isinstance(responses[0], dict):
+        responses = record.get("response")
+        if not isinstance(responses, list) or not responses or not isinstance(responses[0], dict):
             raise BadMeasurement("wrong_type", "'response' is not a non-empty list of objects")
         start = _cp_time(_text(responses[0], "start_time"))
         test_name, cc, measured = (
