@@ -50,8 +50,8 @@ class Boundary:
 @dataclass(slots=True)
 class Period:
     state: State
-    first: datetime  # first decisive measurement in the period
-    last: datetime  # last decisive measurement in the period
+    first: datetime  # start of the period's first hour with decisive data
+    last: datetime  # end of its last hour with decisive data
     decisive: int
     blocked: int
     start: Boundary | None = None  # None: the period opens the data
