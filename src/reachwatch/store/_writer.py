@@ -50,6 +50,11 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
 ID_HASH_COLUMN = "id_hash"
 
 
+# Raw JSON kept for unclassified tests can be large: a batch holding this much is committed
+# whatever its row count, which bounds the memory a run uses.
+_RAW_BYTES_PER_BATCH = 128 << 20
+
+
 def _schema(table: str) -> pa.Schema:
     fields = [pa.field(name, _ARROW_TYPES[t]) for name, t in TABLES[table].items()]
     if table == "measurements":
@@ -131,7 +136,7 @@ class StoreWriter:
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations)
         self._pending_bytes += size if raw is not None else 0
-        if self._pending_rows >= self.batch_size or self._pending_bytes >= 256 << 20:
+        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
     # -- committing ---------------------------------------------------------------------
