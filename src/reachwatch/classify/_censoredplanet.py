@@ -64,6 +64,8 @@ def _classify_record(
             return _satellite_fetch(record, fps)
         if {"resolver", "query", "answers"} <= record.keys():
             raise Unsupported("Satellite v1 records are not classified")
+    except (Unsupported, InvalidMeasurement):
+        raise
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise InvalidMeasurement(f"malformed Censored Planet record: {exc!r}") from exc
     raise InvalidMeasurement("not a Hyperquack or Satellite record")

@@ -135,7 +135,11 @@ def observe(
     failure: str | None = None,
 ) -> Observation:
     """An observation judged by `rule` (the layer is the rule id's first word)."""
-    verdict, loni = RULES[rule]
+    try:
+        verdict, loni = RULES[rule]
+    except KeyError:
+        # A programming error, never a malformed measurement: must not look like one.
+        raise RuntimeError(f"rule {rule!r} is not in RULES") from None
     layer = rule.split(".", 1)[0]
     return Observation(
         host=host,
