@@ -127,3 +127,16 @@ def test_table_shows_every_verdict_and_measured_text_is_not_markup(
     assert result.exit_code == 0, result.output
     assert "[/]?q=[bold]" in result.stdout
     assert "inconclusive" in result.stdout
+
+
+def test_a_folder_means_the_measurement_files_under_it(tmp_path: Path, healthy: Any) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "one.json").write_bytes(orjson.dumps(healthy().build()))
+    (tmp_path / "a" / "two.jsonl.gz").write_bytes(gzip.compress(_lines(healthy().build())))
+    (tmp_path / "a" / "notes.txt").write_text("not a measurement")
+    doc = orjson.loads(run(str(tmp_path), "--json").stdout)
+    assert doc["summary"]["accessible"] == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run(str(empty))
+    assert result.exit_code == 2 and "cannot read" in result.stderr

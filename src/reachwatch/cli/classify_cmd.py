@@ -41,7 +41,8 @@ def classify_command(
     cp_blockpages: str | None,
     cp_false_positives: str | None,
 ) -> None:
-    """Judge the measurements in PATH... (.json, .jsonl, .jsonc, gzipped or not)."""
+    """Judge the measurements in PATH... (.json, .jsonl, .jsonc, gzipped or not; a folder
+    means the measurement files under it)."""
     fingerprints = load_fingerprints(
         ooni_dns=ooni_dns,
         ooni_http=ooni_http,
@@ -50,7 +51,8 @@ def classify_command(
     )
     results: list[FileResult] = []
     failed = 0
-    for path in paths:
+    files = _expand(paths)
+    for path in files:
         try:
             results.append(classify_file(path, fingerprints))
         except UserError as exc:
@@ -63,13 +65,28 @@ def classify_command(
                 f"first at {r.first_invalid}",
                 err=True,
             )
-    if failed == len(paths):
+    if failed == len(files):
         raise UserError("no readable measurement file")
     judged = [c for r in results for c in r.judged]
     if as_json:
         click.echo(orjson.dumps(_document(judged, results)).decode())
     else:
         _print_table(judged, results)
+
+
+_SUFFIXES = (".json", ".jsonl", ".jsonc", ".json.gz", ".jsonl.gz", ".jsonc.gz")
+
+
+def _expand(paths: tuple[Path, ...]) -> list[Path]:
+    """Files as given; a folder stands for the measurement files under it."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.name.lower().endswith(_SUFFIXES))
+            out += found or [path]  # an empty folder is reported like an unreadable file
+        else:
+            out.append(path)
+    return out
 
 
 def _document(judged: list[Classified], results: list[FileResult]) -> dict[str, Any]:
