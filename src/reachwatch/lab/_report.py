@@ -68,6 +68,7 @@ class ScenarioResult:
 class LabReport:
     scenarios: list[ScenarioResult]
     seconds: float
+    lab_id: str = ""
 
     @property
     def results(self) -> list[HostResult]:
@@ -95,6 +96,7 @@ class LabReport:
             "total": len(results),
             "accuracy": round(self.accuracy, 4),
             "seconds": round(self.seconds, 2),
+            "lab": self.lab_id,
         }
 
 

@@ -42,11 +42,12 @@ def run_lab(
     started = time.monotonic()
     results: list[ScenarioResult] = []
     with _interrupt_on_sigterm(), LabSession(target) as session:
-        say(f"lab {session.topology.lab_id} is up")
+        lab_id = session.topology.lab_id
+        say(f"lab {lab_id} is up")
         for scenario in scenarios:
             say(f"scenario {scenario.name}: {scenario.summary}")
             results.append(session.run_scenario(scenario))
-    return LabReport(results, time.monotonic() - started)
+    return LabReport(results, time.monotonic() - started, lab_id)
 
 
 @contextlib.contextmanager
