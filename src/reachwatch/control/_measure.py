@@ -170,7 +170,9 @@ class Measurement:
         http_request = http_request_entry(chain, failure)
         if not self.request.throughput:
             return http_request, None
-        if address is None or (failure is not None and not chain):
+        # No response at all (refused, reset, silent): a download of it would only wait out
+        # its own timeout and say nothing more about the rate.
+        if address is None or (failure is not None and http_request["status_code"] == -1):
             return http_request, _no_throughput(url, address, failure)
         max_seconds = self.deadline.timeout(self.limits.throughput_seconds)
         if max_seconds is None:
