@@ -19,7 +19,8 @@ or used as `async with Server(...) as server:`. Stopping ends every open connect
     WebServer(sites, host=, port=, ssl_context=None,        # HTTP, or HTTPS with a context
               reset_snis=(), stall_snis=(), stall_all=False)
         sites = {"x.com": Page("X"), "*": {"/": Page("..."), "/big": Large(8 << 20)}}
-        behaviours: Page(title, text, status, padding), blockpage(), Redirect(hops, location),
+        behaviours: Page(title, text, status, padding, chunk_size), blockpage(),
+                    Redirect(hops, location),
                     Truncated(declared, sent), Endless(), Large(size), DohEndpoint(responder)
         reset_snis: RST (SO_LINGER 0) right after a ClientHello naming one of them;
         stall_snis: accepted, never answered; stall_all: no handshake ever completes.
