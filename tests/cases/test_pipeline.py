@@ -102,3 +102,13 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         assert result.exit_code == 2, (args, result.output)
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, result.output)
+
+
+def test_case_show_lists_every_event_with_its_sources() -> None:
+    doc = orjson.loads(_run("case", "show", "pk-x-2024", "--json").output)
+    assert doc["scope"]["cc"] == "PK" and "AS17557" in doc["scope"]["networks"]
+    assert all(e["sources"] for e in doc["events"])
+    deadlines = [e["deadline"] for e in doc["events"] if e["deadline"]]
+    assert deadlines == ["2024-04-24"]
+    table = _run("case", "show", "pk-x-2024").output
+    assert "2024-02-17" in table and "2025-05-07" in table
