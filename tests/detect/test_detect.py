@@ -204,3 +204,13 @@ def test_partial_blocking_is_reported_as_partial() -> None:
     assert [p["state"] for p in net["periods"]] == ["partial"]
     assert 0.35 < net["periods"][0]["blocked_share"] < 0.55
     assert net["intermittent"]
+
+
+def test_a_noisy_network_neither_makes_incidents_nor_keeps_paging() -> None:
+    """12% of measurements blocked at random, all month: the offline detector sees one clear
+    period, and the online one, calibrated on it, stays nearly silent."""
+    rng = random.Random(2)
+    rows = hourly(T0, 24 * 30, lambda t: "blocked" if rng.random() < 0.12 else "accessible")
+    doc = detect(make_store(rows)).to_json()
+    assert doc["incidents"] == []
+    assert sum(a["kind"] == "start" for a in doc["alerts"]) <= 1

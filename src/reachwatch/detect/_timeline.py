@@ -3,6 +3,7 @@ between two single measurements, gaps in the data, and the online alerts."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -184,10 +185,11 @@ def build_timeline(
     rate = float(n.sum()) / span_hours
     min_gap = max(params.min_gap_hours, params.gap_expected / rate)
     timeline.gaps = _gaps(starts, data_end, min_gap)
-    timeline.alerts = [(starts[a.index] + HOUR, a.kind) for a in cusum_alerts(n, b, params.cusum)]
     penalty = default_penalty(int(n.sum())) * params.penalty_scale
     cuts = [0, *pelt(n, b, penalty=penalty), len(n)]
     runs = _merge_runs(cuts, n, b, params)
+    cusum = _calibrated(params.cusum, runs, n, b)
+    timeline.alerts = [(starts[a.index] + HOUR, a.kind) for a in cusum_alerts(n, b, cusum)]
     for s, e, state in runs:
         timeline.periods.append(
             Period(state, starts[s], starts[e - 1] + HOUR, int(n[s:e].sum()), int(b[s:e].sum()))
@@ -197,6 +199,24 @@ def build_timeline(
         boundary = _place(con, series, window, (left.share, right.share))
         left.end = right.start = boundary
     return timeline
+
+
+def _calibrated(
+    cusum: CusumParams, runs: list[tuple[int, int, State]], n: np.ndarray, b: np.ndarray
+) -> CusumParams:
+    """The alert detector's idea of "clear" from this series' own clear periods: a network
+    whose clear share of blocked verdicts is 12% (a noisy resolver, a flaky middlebox) must
+    not page on every busy hour. Never below the default, so quiet series stay sensitive."""
+    clear_n = sum(int(n[s:e].sum()) for s, e, state in runs if state == "clear")
+    clear_b = sum(int(b[s:e].sum()) for s, e, state in runs if state == "clear")
+    if clear_n < 50:
+        return cusum
+    p_clear = min(max(cusum.p_clear, clear_b / clear_n), 0.3)
+    if p_clear == cusum.p_clear:
+        return cusum
+    return dataclasses.replace(
+        cusum, p_clear=p_clear, p_blocked=max(cusum.p_blocked, p_clear + 0.35)
+    )
 
 
 def _gaps(starts: list[datetime], data_end: datetime, min_hours: float) -> list[Gap]:
