@@ -164,3 +164,44 @@ def test_bad_dates_and_country_are_usage_errors(tmp_path: Path) -> None:
         app, [*base, "--cc", "PAK", "--since", "2024-02-20", "--until", "2024-02-21"]
     )
     assert bad_cc.exit_code == 2 and "country code" in bad_cc.output
+
+
+def test_sync_killed_mid_download_resumes_where_it_stopped(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    endpoint, client, _bodies = s3
+    key = "raw/20240220/05/PK/webconnectivity/2024022005_PK_webconnectivity.n1.0.jsonl.gz"
+    body = os.urandom(64 * 1024 * 1024)
+    client.put_object(Bucket=BUCKET, Key=key, Body=body, ACL="public-read")
+    try:
+        cmd = [
+            sys.executable, "-c", "from reachwatch.cli import main; main()",
+            "ooni", "sync", "--cc", "PK", "--test", "web_connectivity",
+            "--since", "2024-02-20", "--until", "2024-02-20",
+            "--out", str(tmp_path), "--endpoint", endpoint, "--json",
+        ]  # fmt: skip
+        part = tmp_path / (key + ".part")
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not (part.exists() and part.stat().st_size > 0):
+            assert proc.poll() is None, "the download ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        kept = part.stat().st_size
+        assert 0 < kept < len(body)
+
+        done = subprocess.run(cmd, capture_output=True, check=True)
+        doc = orjson.loads(done.stdout)
+        assert (doc["files"], doc["downloaded"], doc["resumed"]) == (1, 1, 1)
+        assert doc["bytes_downloaded"] == len(body) - kept
+        assert (tmp_path / key).read_bytes() == body
+    finally:
+        client.delete_object(Bucket=BUCKET, Key=key)
