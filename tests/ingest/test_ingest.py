@@ -267,3 +267,27 @@ def test_censoredplanet_records_are_checked_too(tmp_path: Path) -> None:
     )
     assert [r[:5] for r in rows] == [("censoredplanet", "hyperquack_https", "PK", "x.com", "x")]
     assert str(rows[0][5]) == "2024-02-18 05:00:00.123456"  # UTC
+
+
+def test_fingerprint_files_given_on_the_command_line_are_used(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    measurement = make_measurement("fp1", reset=False)
+    answer = {"answer_type": "A", "ipv4": "93.184.216.34"}  # not the control's address
+    measurement["test_keys"]["queries"][0]["answers"] = [answer]
+    (tmp_path / "a.jsonl").write_bytes(_dump(measurement) + b"\n")
+    csv = tmp_path / "dns.csv"
+    csv.write_text(
+        "name,scope,location_found,pattern_type,pattern\nlab.portal,nat,dns,full,93.184.216.34\n"
+    )
+
+    def dns_rule(db: Path, *extra: str) -> list[tuple[Any, ...]]:
+        args = ["ingest", str(tmp_path / "a.jsonl"), "--db", str(db), "--json", *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return _rows(db, "SELECT rule, verdict FROM observations WHERE layer = 'dns'")
+
+    assert dns_rule(tmp_path / "shipped") != [("dns.fingerprint_address", "blocked")]
+    assert dns_rule(tmp_path / "custom", "--dns-fingerprints", str(csv)) == [
+        ("dns.fingerprint_address", "blocked")
+    ]
