@@ -132,3 +132,6 @@ def test_an_empty_store_is_no_data_everywhere() -> None:
     check = check_case(parse_case(CASE), _store({}))
     assert {d.status for d in check.directives} == {"no data"}
     assert all("no data" in d.statement for d in check.directives)
+    # The one-paragraph answer must not read an empty store as "not blocked".
+    assert "No blocking" not in check.headline()
+    assert "nothing is known" in check.headline()

@@ -102,3 +102,26 @@ def test_unknown_case_name_lists_the_shipped_ones() -> None:
 def test_not_a_mapping() -> None:
     with pytest.raises(UserError, match="<case>: top level: expected a mapping"):
         parse_case("- just a list")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"\xff\xfe\x00binary", "not UTF-8 text"),
+        (b"", "top level: expected a mapping"),
+        (b"id: a\n: : :\n  - [", "line "),
+    ],
+)
+def test_unreadable_files_are_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "case.yaml"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as caught:
+        load_case(path)
+    assert "\n" not in str(caught.value) and message in str(caught.value)
+
+
+def test_a_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    folder = tmp_path / "case.yaml"
+    folder.mkdir()
+    with pytest.raises(UserError, match="cannot read case"):
+        load_case(folder)

@@ -59,7 +59,17 @@ class CaseCheck:
         scope = self.case.scope
         incidents = [i for i in self.detection.incidents if i.platform == scope.platform]
         if not incidents:
-            return f"No blocking of {scope.platform} in {scope.cc} is visible in the data."
+            data = self.detection
+            if data.data_start is None or data.data_end is None:
+                # An empty store says nothing: never let it read as "not blocked".
+                return (
+                    f"No measurements of {scope.platform} in {scope.cc} in the store: "
+                    "nothing is known about blocking."
+                )
+            return (
+                f"No blocking of {scope.platform} in {scope.cc} is visible in the data "
+                f"({_short(data.data_start)} to {_short(data.data_end)})."
+            )
         first = incidents[0]
         doc = incident_json(first)
         bounds = doc["start_bounds"]

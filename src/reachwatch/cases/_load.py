@@ -60,6 +60,8 @@ def resolve_case(name_or_path: str | Path) -> tuple[str, str]:
             return path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
             raise UserError(f"{path}: cannot read case ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); a case is YAML") from None
     name = str(name_or_path)
     if name in shipped_cases():
         entry = resources.files("reachwatch.cases") / "data" / f"{name}.yaml"
