@@ -214,3 +214,64 @@ def test_a_noisy_network_neither_makes_incidents_nor_keeps_paging() -> None:
     doc = detect(make_store(rows)).to_json()
     assert doc["incidents"] == []
     assert sum(a["kind"] == "start" for a in doc["alerts"]) <= 1
+
+
+def test_a_series_without_decisive_data_is_one_open_gap() -> None:
+    """Only inconclusive measurements (no control, no network): nothing is known, which must
+    show as a gap, never as a series without blocking."""
+    rows = hourly(T0, 72, lambda t: "inconclusive")
+    doc = detect(make_store(rows)).to_json()
+    assert doc["incidents"] == []
+    (gap,) = doc["gaps"]
+    assert gap["start"] == "2024-02-10T00:00:00Z" and gap["end"] is None
+    assert gap["hours"] == 72.0
+
+
+def test_inconclusive_before_the_first_decisive_measurement_is_a_gap() -> None:
+    clear_from = T0 + timedelta(days=2)
+    rows = hourly(T0, 24 * 5, lambda t: "accessible" if t >= clear_from else "inconclusive")
+    (gap,) = detect(make_store(rows)).to_json()["gaps"]
+    assert (gap["start"], gap["end"]) == ("2024-02-10T00:00:00Z", "2024-02-12T00:00:00Z")
+
+
+def test_a_short_last_day_is_not_a_volume_collapse() -> None:
+    rows = hourly(T0, 24 * 10 + 3, lambda t: "accessible")  # data ends at 03:00
+    assert detect(make_store(rows)).to_json()["volume_collapses"] == []
+    # ...while a network that really goes quiet on the last day still is one.
+    rows += hourly(T0, 24 * 9 + 1, lambda t: "accessible", network="AS9541")  # quiet 02-19 01:00
+    collapses = detect(make_store(rows)).to_json()["volume_collapses"]
+    assert [(c["network"], c["start"], c["end"]) for c in collapses] == [
+        ("AS9541", "2024-02-19T00:00:00Z", None)
+    ]
+
+
+def test_a_single_blocked_measurement_is_no_incident_and_no_alert() -> None:
+    spike = T0 + timedelta(hours=30)
+    rows = hourly(T0, 72, lambda t: "blocked" if t == spike else "accessible")
+    doc = detect(make_store(rows)).to_json()
+    assert doc["incidents"] == [] and doc["alerts"] == []
+
+
+def test_a_block_in_the_last_hours_is_ongoing_with_an_alert() -> None:
+    start = T0 + timedelta(hours=69)
+    rows = hourly(T0, 72, lambda t: "blocked" if t >= start else "accessible")
+    (incident,) = detect(make_store(rows)).to_json()["incidents"]
+    (net,) = incident["networks"]
+    assert net["start"] == "2024-02-12T21:00:00Z" and net["end"] is None
+    assert net["alert"] == "2024-02-12T22:00:00Z"
+
+
+def test_a_block_on_one_network_names_only_that_network() -> None:
+    start = T0 + timedelta(hours=30)
+    rows = hourly(T0, 72, lambda t: "blocked" if t >= start else "accessible")
+    rows += hourly(T0, 72, lambda t: "accessible", network="AS9541")
+    (incident,) = detect(make_store(rows)).to_json()["incidents"]
+    assert [n["network"] for n in incident["networks"]] == ["AS17557"]
+
+
+def test_row_order_in_the_store_does_not_matter() -> None:
+    start, end = T0 + timedelta(hours=30), T0 + timedelta(hours=40)
+    rows = hourly(T0, 72, lambda t: "blocked" if start <= t < end else "accessible")
+    shuffled = rows[:]
+    random.Random(3).shuffle(shuffled)
+    assert detect(make_store(shuffled)).to_json() == detect(make_store(rows)).to_json()

@@ -85,7 +85,8 @@ def print_detection(console: Console, doc: dict[str, Any]) -> None:
         f"data from {when(data['start'])} to {when(data['end'])}, {data['series']} series"
     )
     if not doc["incidents"]:
-        console.print("no incidents: no series shows a spell of blocking")
+        unknown = " outside the gaps listed below" if doc["gaps"] else ""
+        console.print(f"no incidents: no series shows a spell of blocking{unknown}")
     for i, inc in enumerate(doc["incidents"], 1):
         end = when(inc["end"]) if inc["end"] else "ongoing at end of data"
         title = (
@@ -110,9 +111,34 @@ def print_detection(console: Console, doc: dict[str, Any]) -> None:
         shown = ", ".join(inc["evidence"][:2])
         console.print(f"evidence: {len(inc['evidence'])} measurement ids, e.g. {shown}")
     _print_collapses(console, doc["volume_collapses"])
-    long_gaps = [g for g in doc["gaps"] if g["hours"] >= 24]
-    if long_gaps:
-        console.print(f"{len(long_gaps)} gap(s) of a day or more without data (see --json 'gaps')")
+    _print_gaps(console, doc["gaps"])
+
+
+_MAX_GAP_ROWS = 20
+
+
+def _print_gaps(console: Console, gaps: list[dict[str, Any]]) -> None:
+    """Spells without a decisive measurement: nothing is known there, blocked or not."""
+    if not gaps:
+        return
+    longest = sorted(gaps, key=lambda g: -g["hours"])[:_MAX_GAP_ROWS]
+    table = Table(
+        title="gaps: no measurement says blocked or accessible (unknown, not 'not blocked')",
+        title_justify="left",
+    )
+    for col in ("network", "platform", "from", "to", "hours"):
+        table.add_column(col)
+    for g in sorted(longest, key=lambda g: (g["network"], g["platform"], g["start"])):
+        table.add_row(
+            f"{g['cc']} {g['network']}",
+            g["platform"],
+            when(g["start"]),
+            when(g["end"]) if g["end"] else "end of data",
+            f"{g['hours']:.0f}",
+        )
+    console.print(table)
+    if len(gaps) > len(longest):
+        console.print(f"... and {len(gaps) - len(longest)} shorter gap(s) (see --json 'gaps')")
 
 
 def _notes(n: dict[str, Any]) -> list[str]:

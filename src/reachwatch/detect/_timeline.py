@@ -176,7 +176,11 @@ def build_timeline(
     keep = series.decisive > 0
     hours = series.hours[keep]
     n, b = series.decisive[keep], series.blocked[keep]
+    measured_from = _to_dt(series.hours[0])
     if len(hours) == 0:
+        # Measurements, but none that says blocked or accessible (all down or inconclusive):
+        # the whole span is unknown, and must show as a gap rather than as nothing.
+        timeline.gaps = [Gap(measured_from, None)]
         return timeline
     starts = [_to_dt(h) for h in hours]
     timeline.first_data, timeline.last_data = starts[0], starts[-1] + HOUR
@@ -185,6 +189,9 @@ def build_timeline(
     rate = float(n.sum()) / span_hours
     min_gap = max(params.min_gap_hours, params.gap_expected / rate)
     timeline.gaps = _gaps(starts, data_end, min_gap)
+    if (starts[0] - measured_from) / HOUR >= min_gap:
+        # Measured from earlier, but nothing decisive until starts[0]: unknown, not clear.
+        timeline.gaps.insert(0, Gap(measured_from, starts[0]))
     penalty = default_penalty(int(n.sum())) * params.penalty_scale
     cuts = [0, *pelt(n, b, penalty=penalty), len(n)]
     runs = _merge_runs(cuts, n, b, params)

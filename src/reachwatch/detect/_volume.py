@@ -48,12 +48,20 @@ def volume_collapses(
         return []
     first_day = min(r[2] for r in rows)
     last_day = max(r[2] for r in rows)
+    data_end = max(r[5] for r in rows)
+    # The store's last day is usually cut short (data up to 03:00 is not a collapse): that
+    # day is judged against the share of the day the data covers.
+    last_fraction = max((data_end - _midnight(last_day)) / timedelta(days=1), 1 / 24)
     per_network: dict[tuple[str, str], dict[date, tuple[int, datetime, datetime]]] = {}
     for c, net, day, vol, t0, t1 in rows:  # one row per network and day
         per_network.setdefault((str(c), str(net)), {})[day] = (int(vol), t0, t1)
     out: list[VolumeCollapse] = []
     for (c, net), days in sorted(per_network.items()):
-        out.extend(_runs(c, net, days, first_day, last_day, ratio, min_daily, baseline_days))
+        out.extend(
+            _runs(
+                c, net, days, (first_day, last_day, last_fraction), ratio, min_daily, baseline_days
+            )
+        )
     return out
 
 
@@ -61,8 +69,7 @@ def _runs(
     cc: str,
     network: str,
     days: dict[date, tuple[int, datetime, datetime]],
-    first_day: date,
-    last_day: date,
+    span: tuple[date, date, float],  # first day, last day, share of the last day covered
     ratio: float,
     min_daily: int,
     baseline_days: int,
@@ -71,12 +78,14 @@ def _runs(
     run: list[tuple[date, int, float]] = []
     last_seen: datetime | None = None
     out: list[VolumeCollapse] = []
+    first_day, last_day, last_fraction = span
     day = first_day
     while day <= last_day:
         entry = days.get(day)
         vol, t0, t1 = entry if entry else (0, None, None)
         expected = median(normal[-baseline_days:]) if len(normal) >= 3 else 0.0
-        low = expected >= min_daily and vol < ratio * expected
+        covered = last_fraction if day == last_day else 1.0
+        low = expected >= min_daily and vol < ratio * expected * covered
         if low:
             run.append((day, vol, expected))
         else:
@@ -93,6 +102,10 @@ def _runs(
     return out
 
 
+def _midnight(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day)
+
+
 def _collapse(
     cc: str,
     network: str,
@@ -101,14 +114,11 @@ def _collapse(
     first_after: datetime | None,
     ended: date | None,
 ) -> VolumeCollapse:
-    def midnight(d: date) -> datetime:
-        return datetime(d.year, d.month, d.day)
-
     return VolumeCollapse(
         cc=cc,
         network=network,
-        start=midnight(run[0][0]),
-        end=midnight(ended) if ended is not None else None,
+        start=_midnight(run[0][0]),
+        end=_midnight(ended) if ended is not None else None,
         expected_per_day=float(median(r[2] for r in run)),
         observed_per_day=sum(r[1] for r in run) / len(run),
         last_before=last_seen,
