@@ -91,7 +91,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
     runner = CliRunner()
+    (tmp_path / "a-file").write_text("not a folder")
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00\x01")
     for args, message in (
+        (["detect", "--db", str(tmp_path / "a-file")], "no store here"),
+        (["case", "check", str(tmp_path / "binary.yaml"), "--db", str(tmp_path)], "not UTF-8"),
+        (["case", "check", str(tmp_path), "--db", str(tmp_path)], "Is a directory"),
+        (["simulate", "pk-x-2024", "--out", str(tmp_path / "a-file" / "o")], "cannot create"),
         (["detect", "--db", str(tmp_path / "none")], "no store here"),
         (["detect", "--db", str(tmp_path), "--cc", "PAK"], "two-letter country code"),
         (["detect", "--db", str(tmp_path), "--platform", "myspace"], "unknown platform"),
@@ -112,3 +118,14 @@ def test_case_show_lists_every_event_with_its_sources() -> None:
     assert deadlines == ["2024-04-24"]
     table = _run("case", "show", "pk-x-2024").output
     assert "2024-02-17" in table and "2025-05-07" in table
+
+
+def test_an_empty_store_or_an_unmeasured_country_says_nothing_is_known(tmp_path: Path) -> None:
+    (tmp_path / "db").mkdir()
+    out = _run("detect", "--db", str(tmp_path / "db"), "--cc", "fr").output
+    assert "nothing is known about blocking" in out and "in FR" in out
+    doc = orjson.loads(
+        _run("case", "check", "pk-x-2024", "--db", str(tmp_path / "db"), "--json").output
+    )
+    assert "nothing is known" in doc["headline"]
+    assert {d["status"] for d in doc["directives"]} == {"no data"}

@@ -47,7 +47,8 @@ def detect_command(db: Path, cc: str | None, platform: str | None, as_json: bool
     if as_json:
         click.echo(orjson.dumps(doc).decode())
     else:
-        print_detection(console_for_output(), doc)
+        scope = " ".join(f"{k} {v}" for k, v in (("for", platform), ("in", cc and cc.upper())) if v)
+        print_detection(console_for_output(), doc, scope=scope)
 
 
 def console_for_output() -> Console:
@@ -73,13 +74,17 @@ def _bounds(bounds: list[str | None] | None) -> str:
 _NETWORK_COLUMNS = ("network", "start", "between", "end", "techniques", "blocked/all", "notes")
 
 
-def print_detection(console: Console, doc: dict[str, Any]) -> None:
+def print_detection(console: Console, doc: dict[str, Any], *, scope: str = "") -> None:
     """Incidents with one row per network, then collapses in measurement volume and gaps."""
     data = doc["data"]
     if data["synthetic"]:
         console.print(f"[bold yellow]{SYNTHETIC_BANNER}[/]")
     if data["start"] is None:
-        console.print("no classified measurements of catalog platforms in the store")
+        where = f" {scope}" if scope else ""
+        console.print(
+            f"no classified measurements of catalog platforms{where} in the store: "
+            "nothing is known about blocking"
+        )
         return
     console.print(
         f"data from {when(data['start'])} to {when(data['end'])}, {data['series']} series"
