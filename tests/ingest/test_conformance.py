@@ -44,9 +44,9 @@ def test_ooni_fastpath_samples(reference_dir: Path, tmp_path: Path) -> None:
     folder = reference_dir / "ooni" / "fastpath-samples"
     summary = ingest([folder], tmp_path / "db")
     assert summary.files == 50
-    assert (summary.stored, summary.duplicates, summary.unsupported) == (40, 2, 22)
+    # 3 of the stored are legacy YAML reports (ooniprobe 1.x), converted and kept raw.
+    assert (summary.stored, summary.duplicates, summary.unsupported) == (43, 2, 25)
     assert summary.quarantined == {
-        "legacy_yaml": 3,  # binary_city.yaml, dns_n_http_bin_body.yaml, ...request_line.yaml
         "missing_key": 911,  # detector_query_ww_BR_2018.json: rows of a query, no test_keys
         "not_a_measurement": 1849,  # fingerprints_dns.json (150) + fingerprints_http.json
         "null_test_keys": 1,  # test_keys_none.json
@@ -61,7 +61,9 @@ def test_ooni_fastpath_samples(reference_dir: Path, tmp_path: Path) -> None:
     assert tests[("signal", True)] == 3
     assert tests[("whatsapp", True)] == 1 and tests[("telegram", True)] == 1
     assert tests[("tor", False)] == 2  # a test the classifier does not judge: kept raw
-    assert sum(n for (_name, classified), n in tests.items() if not classified) == 22
+    assert tests[("dns_n_http", False)] == 1  # from dns_n_http_bin_body.yaml
+    assert tests[("http_requests", False)] == 3  # two JSON, one YAML (binary_city.yaml)
+    assert sum(n for (_name, classified), n in tests.items() if not classified) == 25
 
 
 @pytest.mark.reference

@@ -291,3 +291,49 @@ def test_fingerprint_files_given_on_the_command_line_are_used(
     assert dns_rule(tmp_path / "custom", "--dns-fingerprints", str(csv)) == [
         ("dns.fingerprint_address", "blocked")
     ]
+
+
+LEGACY_REPORT = b"""---
+probe_asn: AS17557
+probe_cc: PK
+report_id: 20150101T000000Z_legacy
+software_name: ooniprobe
+software_version: 1.3.1
+start_time: 1420070400.0
+test_name: http_requests
+test_version: 0.2.4
+...
+---
+input: http://twitter.com
+body: !!binary |
+  //79
+headers_diff: !!set {Server: null}
+test_start_time: 1420070460.0
+...
+---
+input: http://x.com
+test_start_time: 1420070520.0
+...
+---
+input: [unterminated
+"""
+
+
+def test_legacy_yaml_report_entries_are_kept_raw_in_the_json_format(tmp_path: Path) -> None:
+    (tmp_path / "report.yaml").write_bytes(LEGACY_REPORT)
+    summary = ingest([tmp_path / "report.yaml"], tmp_path / "db")
+    assert (summary.stored, summary.unsupported) == (2, 2)
+    assert summary.quarantined == {"invalid_yaml": 1}
+    rows = _rows(
+        tmp_path / "db",
+        "SELECT m.host, m.probe_cc, m.measurement_start_time, m.source_line, r.json "
+        "FROM measurements m JOIN raw r USING (measurement_id) ORDER BY 4",
+    )
+    assert [(r[0], r[1], str(r[2]), r[3]) for r in rows] == [
+        ("twitter.com", "PK", "2015-01-01 00:01:00", 12),
+        ("x.com", "PK", "2015-01-01 00:02:00", 19),
+    ]
+    first = orjson.loads(rows[0][4])
+    assert first["test_name"] == "http_requests" and first["report_id"] == "20150101T000000Z_legacy"
+    assert first["test_keys"]["body"] == {"format": "base64", "data": "//79"}
+    assert first["test_keys"]["headers_diff"] == ["Server"]

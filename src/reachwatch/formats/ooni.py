@@ -2,19 +2,22 @@
 
 What ingest needs to know about one OONI-format measurement before the classifier sees it:
 is it one at all, is it well-formed enough to be stored, what is its id, when and where was it
-measured. Legacy YAML reports (ooniprobe before 2016) are not read.
+measured. Legacy YAML reports (ooniprobe 1.x, until 2016) are converted to the JSON format.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
+
+import yaml
 
 SYNTHETIC_SOFTWARE = "reachwatch-simulate"
 _REACHWATCH_SOFTWARE = ("reachwatch", SYNTHETIC_SOFTWARE)
@@ -156,7 +159,7 @@ def host_of(measured: str) -> str | None:
 
 
 def read_ooni(path: Path | str) -> Iterator[dict[str, Any]]:
-    """The well-formed OONI-format measurements of a .json, .jsonl or .jsonl.gz file, in
+    """The well-formed OONI-format measurements of a .json, .jsonl, .jsonl.gz or .yaml file, in
     order; anything else in the file is skipped (`reachwatch ingest` reports it instead)."""
     from reachwatch.ingest._lines import Record, read_items
 
@@ -167,3 +170,83 @@ def read_ooni(path: Path | str) -> Iterator[dict[str, Any]]:
             except BadMeasurement:
                 continue
             yield item.value
+
+
+# Keys of a legacy YAML report's header that belong to every measurement's envelope.
+_YAML_ENVELOPE = (
+    "data_format_version", "probe_asn", "probe_cc", "probe_city", "probe_ip", "report_id",
+    "software_name", "software_version", "test_name", "test_version", "test_helpers",
+    "options", "input_hashes", "backend_version",
+)  # fmt: skip
+_YAML_ENTRY_ENVELOPE = ("input", "test_runtime", "measurement_start_time", "test_start_time")
+
+
+class LegacyYamlError(ValueError):
+    def __init__(self, line: int, detail: str) -> None:
+        super().__init__(detail)
+        self.line = line
+
+
+def legacy_yaml_measurements(stream: IO[bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line, measurement in the JSON format) per entry of an ooniprobe YAML report: a header
+    document, then one document per measurement. Read document by document; a YAML error
+    raises LegacyYamlError after the entries before it were given."""
+    loader = yaml.CSafeLoader(stream) if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader(stream)
+    header: dict[str, Any] | None = None
+    line = 0
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            line = node.start_mark.line + 1
+            document = _json_safe(loader.construct_document(node))
+            if not isinstance(document, dict):
+                raise LegacyYamlError(line, "a YAML report document that is not a mapping")
+            if header is None:
+                header = document
+                continue
+            yield line, _yaml_entry(header, document)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise LegacyYamlError(mark.line + 1 if mark else line, str(exc)) from None
+    finally:
+        loader.dispose()
+
+
+def _yaml_entry(header: dict[str, Any], entry: dict[str, Any]) -> dict[str, Any]:
+    measurement = {key: header[key] for key in _YAML_ENVELOPE if key in header}
+    measurement["input"] = entry.get("input")
+    measurement["test_runtime"] = entry.get("test_runtime")
+    start = entry.get("measurement_start_time") or entry.get("test_start_time")
+    start = start if start is not None else header.get("start_time")
+    measurement["measurement_start_time"] = _epoch_text(start)
+    measurement["test_start_time"] = _epoch_text(header.get("start_time"))
+    measurement["test_keys"] = {k: v for k, v in entry.items() if k not in _YAML_ENTRY_ENVELOPE}
+    return measurement
+
+
+def _epoch_text(value: Any) -> Any:
+    """Seconds since the epoch (how ooniprobe 1.x wrote times) as OONI's JSON time text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    """YAML values JSON has no word for: bytes as text (or OONI's base64 object), sets and
+    tuples as lists, dates as text, keys as text."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted((_json_safe(v) for v in value), key=str)
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"format": "base64", "data": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return value

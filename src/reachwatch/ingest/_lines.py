@@ -51,8 +51,10 @@ class _Corrupt:
 
 
 def file_kind(path: Path) -> str | None:
-    """'jsonl', 'jsonl.gz' or 'json' for the names reachwatch reads, else None."""
+    """'jsonl', 'jsonl.gz', 'json' or 'yaml' for the names reachwatch reads, else None."""
     name = path.name.lower()
+    if name.endswith((".yaml", ".yml")):
+        return "yaml"
     if name.endswith((".jsonl.gz", ".json.gz", ".ndjson.gz")):
         return "jsonl.gz"
     if name.endswith((".jsonl", ".ndjson")):
@@ -68,6 +70,8 @@ def read_items(path: Path) -> Iterator[Item]:
     with path.open("rb") as fh:
         if kind == "jsonl.gz":
             yield from _parse_lines(_gunzip(fh))
+        elif kind == "yaml":
+            yield from _parse_yaml(fh)
         elif kind == "json" and path.stat().st_size <= MAX_LINE:
             yield from _parse_json_file(fh.read())
         else:
@@ -204,6 +208,17 @@ def _why_unparsable(data: bytes, terminated: bool) -> str:
     except UnicodeDecodeError:
         return "invalid_utf8"
     return "invalid_json" if terminated else "truncated_line"
+
+
+def _parse_yaml(fh: IO[bytes]) -> Iterator[Item]:
+    """A legacy ooniprobe YAML report, converted entry by entry to the JSON format."""
+    from reachwatch.formats.ooni import LegacyYamlError, legacy_yaml_measurements
+
+    try:
+        for line, measurement in legacy_yaml_measurements(fh):
+            yield Record(line, measurement, orjson.dumps(measurement))
+    except LegacyYamlError as exc:
+        yield Problem(exc.line, "invalid_yaml", str(exc))
 
 
 def _parse_json_file(data: bytes) -> Iterator[Item]:

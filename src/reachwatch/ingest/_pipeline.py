@@ -229,12 +229,9 @@ class _Run:
 
 
 def _unread_file_reason(path: Path) -> tuple[str, str]:
-    suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
-        return "legacy_yaml", "ooniprobe YAML reports (before 2016) are not read"
-    if suffix == ".part":
+    if path.suffix.lower() == ".part":
         return "incomplete_download", "a download `reachwatch ooni sync` has not finished"
-    return "unsupported_file_type", "not a .json, .jsonl or .jsonl.gz file"
+    return "unsupported_file_type", "not a .json, .jsonl, .jsonl.gz or ooniprobe .yaml file"
 
 
 @lru_cache(maxsize=1 << 16)
