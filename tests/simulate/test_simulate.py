@@ -163,3 +163,32 @@ def test_refuses_to_mix_two_corpora(tmp_path: Path) -> None:
     write_corpus(_small(), tmp_path, seed=1)
     with pytest.raises(UserError, match="already holds a corpus"):
         write_corpus(_small(), tmp_path, seed=2)
+
+
+def test_memory_store_holds_exactly_what_ingest_stores(tmp_path: Path) -> None:
+    """The benchmark's in-memory store and `reachwatch ingest` of the same corpus agree row
+    for row (file names and line numbers aside), duplicates and a bad record included."""
+    from reachwatch.ingest import ingest
+    from reachwatch.simulate import memory_store
+    from reachwatch.store import open_store
+
+    scenario = _small()
+    measurements = [s.measurement for s in generate(scenario, 7)]
+    bad = {"test_name": "web_connectivity", "measurement_start_time": "2024-02-17 10:00:00"}
+    records = [*measurements, measurements[0], bad]  # a repeat, and one with no test_keys
+    corpus = tmp_path / "corpus.jsonl"
+    corpus.write_bytes(b"\n".join(orjson.dumps(r) for r in records) + b"\n")
+    ingest([corpus], tmp_path / "db")
+    stored = open_store(tmp_path / "db", read_only=True)
+    memory = memory_store(records)
+    for table, order in (
+        ("measurements", "measurement_id"),
+        ("observations", "measurement_id, host, layer, address, rule"),
+    ):
+        sql = f"SELECT * EXCLUDE (source_file, source_line) FROM {table} ORDER BY {order}"
+        if table == "observations":
+            sql = sql.replace(" EXCLUDE (source_file, source_line)", "")
+        from_ingest = stored.execute(sql).fetchall()
+        assert from_ingest, table
+        assert memory.execute(sql).fetchall() == from_ingest, table
+    assert memory.execute("SELECT count(*) FROM measurements").fetchone() == (len(measurements),)
