@@ -205,3 +205,29 @@ def test_sync_killed_mid_download_resumes_where_it_stopped(
         assert (tmp_path / key).read_bytes() == body
     finally:
         client.delete_object(Bucket=BUCKET, Key=key)
+
+
+def test_default_endpoint_is_oonis_bucket_and_nothing_is_sent() -> None:
+    """Without --endpoint, requests go to OONI's bucket in eu-central-1. The request is
+    stopped before it leaves the process: tests never contact the real bucket."""
+    from botocore.awsrequest import AWSResponse
+
+    from reachwatch.ingest._ooni_sync import OONI_BUCKET, _client
+
+    class _Empty:
+        def stream(self, **_kw: Any) -> Iterator[bytes]:
+            yield b"<ListBucketResult></ListBucketResult>"
+
+    urls: list[str] = []
+
+    def intercept(request: Any, **_kw: Any) -> AWSResponse:
+        urls.append(request.url)
+        return AWSResponse(request.url, 200, {}, _Empty())
+
+    client = _client(None)
+    client.meta.events.register("before-send.s3", intercept)
+    client.list_objects_v2(Bucket=OONI_BUCKET, Prefix="raw/20240217/00/PK/")
+    assert urls == [
+        "https://ooni-data-eu-fra.s3.eu-central-1.amazonaws.com/"
+        "?list-type=2&prefix=raw%2F20240217%2F00%2FPK%2F&encoding-type=url"
+    ]

@@ -20,7 +20,6 @@ from reachwatch.errors import UserError
 
 OONI_BUCKET = "ooni-data-eu-fra"
 OONI_REGION = "eu-central-1"
-OONI_ENDPOINT = f"https://{OONI_BUCKET}.s3.{OONI_REGION}.amazonaws.com"
 _CHUNK = 1024 * 1024
 
 
@@ -84,10 +83,15 @@ def _client(endpoint: str | None) -> Any:
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    config = Config(signature_version=UNSIGNED, retries={"max_attempts": 3, "mode": "standard"})
-    return boto3.client(
-        "s3", region_name=OONI_REGION, endpoint_url=endpoint or OONI_ENDPOINT, config=config
+    # No endpoint: AWS's own for the bucket's region (the bucket is addressed by name, so an
+    # endpoint that already names the bucket would be wrong). Path-style for any other server.
+    addressing = "auto" if endpoint is None else "path"
+    config = Config(
+        signature_version=UNSIGNED,
+        retries={"max_attempts": 3, "mode": "standard"},
+        s3={"addressing_style": addressing},
     )
+    return boto3.client("s3", region_name=OONI_REGION, endpoint_url=endpoint, config=config)
 
 
 def list_raw_files(
