@@ -98,6 +98,8 @@ def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:
         (["case", "check", str(tmp_path / "binary.yaml"), "--db", str(tmp_path)], "not UTF-8"),
         (["case", "check", str(tmp_path), "--db", str(tmp_path)], "Is a directory"),
         (["simulate", "pk-x-2024", "--out", str(tmp_path / "a-file" / "o")], "cannot create"),
+        (["demo", "--out", str(tmp_path / "a-file" / "o")], "cannot prepare"),
+        (["demo", "--out", str(tmp_path / "a-file")], "not a folder"),
         (["detect", "--db", str(tmp_path / "none")], "no store here"),
         (["detect", "--db", str(tmp_path), "--cc", "PAK"], "two-letter country code"),
         (["detect", "--db", str(tmp_path), "--platform", "myspace"], "unknown platform"),

@@ -34,10 +34,13 @@ def _fresh(out: Path) -> None:
     """Clear what an earlier demo left in `out`, and nothing else."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
-    for name in (CORPUS_DIR, STORE_DIR):
-        if (out / name).is_dir():
-            shutil.rmtree(out / name)
-    (out / TRUTH_FILE).unlink(missing_ok=True)
+    try:
+        for name in (CORPUS_DIR, STORE_DIR):
+            if (out / name).is_dir():
+                shutil.rmtree(out / name)
+        (out / TRUTH_FILE).unlink(missing_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot prepare the demo folder ({exc.strerror})") from None
 
 
 @app.command("demo")
@@ -50,10 +53,10 @@ def demo_command(out: Path, seed: int) -> None:
     """Simulate the pk-x-2024 case, ingest it, detect incidents and check the court orders."""
     from reachwatch.ingest import ingest  # imported here: the classifier loads its data
 
+    case = load_case(CASE)
+    _fresh(out)  # before any output: a bad --out is a one-line error
     console = console_for_output()
     console.rule(f"[bold yellow]reachwatch demo: {CASE} -- {SYNTHETIC_BANNER}")
-    case = load_case(CASE)
-    _fresh(out)
     clock = time.monotonic()
 
     scenario = scenario_from_case(case)

@@ -175,17 +175,24 @@ def write_corpus(scenario: Scenario, out: Path, *, seed: int) -> CorpusSummary:
         counts[item.outcome] = counts.get(item.outcome, 0) + 1
         total += 1
         late += item.uploaded - item.measured > HOUR
-    for day, lines in sorted(by_day.items()):
-        folder = corpus / day / scenario.cc / "webconnectivity"
-        folder.mkdir(parents=True, exist_ok=True)
-        name = f"{day}_{scenario.cc}_webconnectivity.n0.0.jsonl.gz"
-        # mtime=0: the same seed gives the same bytes.
-        with (
-            (folder / name).open("wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=5) as fh,
-        ):
-            fh.write(b"\n".join(lines) + b"\n")
     truth = out / TRUTH_FILE
     counts["late_uploads"] = late
-    truth.write_bytes(orjson.dumps(_truth(scenario, seed, counts), option=orjson.OPT_INDENT_2))
+    try:
+        for day, lines in sorted(by_day.items()):
+            _write_day(corpus, scenario.cc, day, lines)
+        truth.write_bytes(orjson.dumps(_truth(scenario, seed, counts), option=orjson.OPT_INDENT_2))
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile
+        raise UserError(f"{out}: cannot write the corpus ({exc.strerror})") from None
     return CorpusSummary(out, corpus, truth, len(by_day), total, late)
+
+
+def _write_day(corpus: Path, cc: str, day: str, lines: list[bytes]) -> None:
+    folder = corpus / day / cc / "webconnectivity"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{day}_{cc}_webconnectivity.n0.0.jsonl.gz"
+    # mtime=0: the same seed gives the same bytes.
+    with (
+        (folder / name).open("wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=5) as fh,
+    ):
+        fh.write(b"\n".join(lines) + b"\n")
