@@ -70,3 +70,27 @@ def test_something_that_is_not_a_control() -> None:
 def test_bad_control_url() -> None:
     with pytest.raises(ControlUnavailable, match="not an http"):
         asyncio.run(query_control("localhost:8080", target_url="https://x.com/", addresses=[]))
+
+
+def test_an_answer_whose_parts_are_not_objects_is_no_control() -> None:
+    async def main() -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1024)
+            body = b'{"dns": 5, "tcp_connect": "x", "http_request": []}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            await query_control(
+                f"http://127.0.0.1:{port}/", target_url="https://x.com/", addresses=[]
+            )
+
+    with pytest.raises(ControlUnavailable, match="no TH response"):
+        asyncio.run(main())

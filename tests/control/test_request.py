@@ -47,6 +47,7 @@ def test_ip_literal_hosts_and_explicit_ports() -> None:
         ({"http_request": "ftp://x.com/"}, "http:// or https://"),
         ({"http_request": "file:///etc/passwd"}, "http:// or https://"),
         ({"http_request": "https:///nohost"}, "no host"),
+        ({"http_request": "http://[::1/"}, "not a valid URL"),
         ({"http_request": "https://x.com:99999/"}, "invalid port"),
         ({"http_request": "https://u:p@x.com/"}, "credentials"),
         ({"http_request": "https://bücher.example/"}, "not a DNS name"),

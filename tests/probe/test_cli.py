@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from click.testing import CliRunner
 
 from reachwatch.cli import app
 from reachwatch.formats.reachwatch import validate_measurement
+from reachwatch.probe import expand_targets
 
 from .conftest import X_HOSTS, Censorship, WorldFactory
 
@@ -71,6 +73,15 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
         (["x", "--source", "192.0.2.77"], "--source 192.0.2.77: not an address of this machine"),
         (["x", "--source", "nowhere"], "not an address of this machine"),
         (["x", "--control", "http://127.0.0.1:9/"], "control http://127.0.0.1:9/ is unreachable"),
+        (["http://[::1"], "bad URL 'http://[::1': Invalid IPv6 URL"),
+        (["x", "--control", "http://[::1"], "bad URL 'http://[::1'"),
+        (["http://" + "a." * 2500 + "/"], "no valid host name"),
+        (["http://" + "a" * 5000 + "/"], "no valid host name"),
+        (["https://"], "no valid host name"),
+        (["x", "--bogus"], "No such option '--bogus'"),
+        (["x", "--out", "/"], "is a directory"),
+        (["x", "--ca-file", "/"], "not a readable PEM bundle"),
+        (["x", "--resolver", "not-an-address"], "must be an IP address"),
     ],
 )
 def test_user_mistakes_get_one_line(args: list[str], message: str, loopback_only: None) -> None:
@@ -116,3 +127,41 @@ def test_no_network_ends_inconclusive_never_blocked() -> None:
     assert doc["no_network"] is True
     assert doc["summary"] == {"accessible": 0, "blocked": 0, "down": 0, "inconclusive": 8}
     assert all(m["verdict"] == "inconclusive" for m in doc["measurements"])
+
+
+def test_unicode_host_is_probed_under_its_ascii_name() -> None:
+    (target,) = expand_targets(["http://пример.рф:8080/a?b=1"])
+    assert target.url == "http://xn--e1afmkfd.xn--p1ai:8080/a?b=1"
+
+
+def test_interrupt_keeps_the_measurements_already_finished(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+
+    async def scenario() -> tuple[int, bytes]:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await asyncio.sleep(60)  # the page never comes: its measurement stays unfinished
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            process = await asyncio.create_subprocess_exec(
+                REACHWATCH, "probe", f"http://127.0.0.1:{port}/", "http://127.0.0.1:9/",
+                "--no-doh", "--timeout", "20", "--out", str(out),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            for _ in range(300):  # the refused one finishes at once; wait for its line
+                if out.exists() and out.read_bytes().endswith(b"\n"):
+                    break
+                await asyncio.sleep(0.05)
+            process.send_signal(signal.SIGINT)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+            assert process.returncode is not None
+            return process.returncode, stderr
+
+    code, stderr = asyncio.run(scenario())
+    assert code == 130
+    assert stderr.decode().strip().splitlines()[-1] == "reachwatch: interrupted"
+    (line,) = out.read_bytes().splitlines()
+    measurement = orjson.loads(line)
+    validate_measurement(measurement)
+    assert measurement["input"] == "http://127.0.0.1:9/"

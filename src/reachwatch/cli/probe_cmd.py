@@ -36,7 +36,23 @@ _TABLE_LAYERS = ("dns", "tcp", "tls", "http", "quic")
 _STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "yellow"}
 
 
-@app.command("probe")
+class _OneLineUsage(click.Command):
+    """A bad flag or value is one line, like every other reachwatch error."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise UserError(f"{exc.format_message()} (see `reachwatch probe --help`)") from None
+
+
+@app.command("probe", cls=_OneLineUsage)
 @click.argument("targets", nargs=-1, required=True, metavar="PLATFORM|URL...")
 @click.option("--control", "control_url", metavar="URL", help="Control service to compare with.")
 @click.option("--resolver", metavar="ADDR[:PORT]", help="Plain UDP DNS resolver to ask as well.")
@@ -112,29 +128,42 @@ def probe_command(
         quic_timeout=timeout,
         http_timeout=2 * timeout,
     )
-    run = asyncio.run(_run(chosen, options))
-    if out_file is not None:
-        try:
-            write_measurements(out_file, run.measurements)
-        except OSError as exc:
-            raise UserError(f"cannot write {out_file}: {exc.strerror or exc}") from None
+    run, control_answered = asyncio.run(_run(chosen, options, out_file))
+    # A control that answered HTTP at all proves there is a network, whatever else failed.
+    run.no_network = run.no_network and not control_answered
     if as_json:
         click.echo(orjson.dumps(_json_document(run)).decode())
     else:
         _print_table(run)
+    _warn_if_control_useless(run, control_url)
     if run.no_network:
         raise EnvironmentMissing(
             "no network: inconclusive (no resolver, no server and no control answered)"
         )
 
 
-async def _run(targets: list[Target], options: ProbeOptions) -> ProbeRun:
+async def _run(
+    targets: list[Target], options: ProbeOptions, out_file: str | None
+) -> tuple[ProbeRun, bool]:
+    """The run, and whether the control answered the check before it."""
+    control_answered = False
     if options.control_url is not None:
         # An explicitly given control that is down is a user mistake, unless nothing at all
         # can be reached (then the run ends as "no network").
         failure = await check_control(options.control_url, local_address=None)
         if failure is not None and failure != "network_unreachable":
             raise UserError(f"control {options.control_url} is unreachable ({failure})")
+        control_answered = failure is None
+
+    def keep(measurement: dict[str, Any]) -> None:
+        # Appended as each one completes: an interrupted run keeps what it finished.
+        if out_file is None:
+            return
+        try:
+            write_measurements(out_file, [measurement])
+        except OSError as exc:
+            raise UserError(f"cannot write {out_file}: {exc.strerror or exc}") from None
+
     console = Console(stderr=True)
     with Progress(
         SpinnerColumn(),
@@ -152,7 +181,22 @@ async def _run(targets: list[Target], options: ProbeOptions) -> ProbeRun:
             else:
                 bar.update(task, description=f"{stage:8} {url}")
 
-        return await probe(targets, options, progress=progress)
+        run = await probe(targets, options, progress=progress, on_measurement=keep)
+    return run, control_answered
+
+
+def _warn_if_control_useless(run: ProbeRun, control_url: str | None) -> None:
+    """One line when a control was given but no measurement could use its answer."""
+    failures = [m["test_keys"]["control_failure"] for m in run.measurements]
+    if control_url is None or not failures or not all(failures):
+        return
+    Console(stderr=True).print(
+        f"reachwatch: warning: the control gave no usable answer ({failures[0]}): "
+        "verdicts that need it are inconclusive",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _json_document(run: ProbeRun) -> dict[str, Any]:

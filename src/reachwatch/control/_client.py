@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-# The keys every answer has; anything without them did not come from a control.
+# The objects every answer has; anything without them did not come from a control.
 _REQUIRED_KEYS = ("dns", "tcp_connect", "http_request")
 _MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
@@ -87,6 +87,6 @@ def _decode_answer(control_url: str, status: int, raw: bytes) -> dict[str, Any]:
         raise ControlUnavailable(
             f"control at {control_url} answered HTTP {status}" + (f": {error}" if error else "")
         )
-    if not isinstance(doc, dict) or not all(key in doc for key in _REQUIRED_KEYS):
+    if not isinstance(doc, dict) or not all(isinstance(doc.get(k), dict) for k in _REQUIRED_KEYS):
         raise ControlUnavailable(f"control at {control_url} answered with no TH response")
     return doc

@@ -86,7 +86,10 @@ def _parse_url(value: Any) -> tuple[str, str, str, int]:
         raise BadRequest("http_request must be a URL string")
     if len(value) > MAX_URL_LENGTH:
         raise BadRequest(f"http_request is longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # unbalanced IPv6 brackets
+        raise BadRequest("http_request is not a valid URL") from None
     if parts.scheme not in ("http", "https"):
         raise BadRequest("http_request must be an http:// or https:// URL")
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,17 +43,28 @@ async def probe(
     options: ProbeOptions | None = None,
     *,
     progress: Progress | None = None,
+    on_measurement: Callable[[dict[str, Any]], None] | None = None,
 ) -> ProbeRun:
-    """Measure every target (concurrently, each step bounded) and judge each measurement."""
+    """Measure every target (concurrently, each step bounded) and judge each measurement.
+
+    `on_measurement` gets each judged measurement as soon as it is complete, so a run that is
+    interrupted keeps what it finished (the CLI appends each one to --out right away).
+    """
     options = options or ProbeOptions()
     ipv6 = ipv6_capable()  # once per run: a network without IPv6 is not blocking IPv6
     slots = asyncio.Semaphore(options.concurrency)
-    measurers = [
-        TargetMeasurer(target, options, ipv6=ipv6, slots=slots, progress=progress)
-        for target in targets
-    ]
-    measurements = list(await asyncio.gather(*(m.measure() for m in measurers)))
-    verdicts = [judge(measurement) for measurement in measurements]
+
+    async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
+        measurer = TargetMeasurer(target, options, ipv6=ipv6, slots=slots, progress=progress)
+        measurement = await measurer.measure()
+        verdict = judge(measurement)
+        if on_measurement is not None:
+            on_measurement(measurement)
+        return measurement, verdict
+
+    judged = await asyncio.gather(*(measure(target) for target in targets))
+    measurements = [measurement for measurement, _ in judged]
+    verdicts = [verdict for _, verdict in judged]
     return ProbeRun(measurements, verdicts, ipv6, is_no_network(measurements))
 
 
@@ -77,10 +88,18 @@ async def check_control(
 def judge(measurement: dict[str, Any]) -> Classified:
     """Classify a measurement (the one source of verdicts) and record the verdict in it:
     test_keys.x_reachwatch and OONI's blocking/accessible."""
-    from reachwatch.classify import classify
+    from reachwatch.classify import InvalidMeasurement, classify
 
-    verdict = classify(measurement)
     test_keys = measurement["test_keys"]
+    try:
+        verdict = classify(measurement)
+    except InvalidMeasurement as exc:
+        # Only the control's answer comes from outside: a malformed one is no control at all.
+        if not test_keys.get("control"):
+            raise
+        test_keys["control"] = {}
+        test_keys["control_failure"] = f"x_control_malformed: {exc}"
+        verdict = classify(measurement)
     doc = verdict.to_json()
     test_keys["x_reachwatch"] = {key: doc[key] for key in ("verdict", "technique", "layers")}
     test_keys["blocking"], test_keys["accessible"] = ooni_summary(verdict)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from reachwatch.catalog import Catalog, load_catalog
 from reachwatch.errors import UserError
+
+_MAX_NAME = 253  # RFC 1035: a name's text form, without the final dot
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +30,8 @@ def expand_targets(names: Sequence[str], catalog: Catalog | None = None) -> list
     targets: dict[str, Target] = {}
     for name in names:
         if "://" in name:
-            check_url(name)
-            targets.setdefault(name, Target(name))
+            url = ascii_url(name)
+            targets.setdefault(url, Target(url))
             continue
         platform = catalog.get(name)  # UserError names the known platforms
         for url in platform.urls:
@@ -41,26 +43,50 @@ def expand_targets(names: Sequence[str], catalog: Catalog | None = None) -> list
 
 def check_url(url: str) -> None:
     """Raise UserError unless url is an http(s) URL with a host and a valid port."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise UserError(f"bad URL {url!r}: only http:// and https:// URLs can be probed")
+    ascii_url(url)
+
+
+def ascii_url(url: str) -> str:
+    """url, checked (UserError when it cannot be probed), with an international host name in
+    its ASCII form (IDNA): the form DNS, SNI and the Host header all carry."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # unbalanced IPv6 brackets
+        raise UserError(f"bad URL {_shown(url)}: {exc}") from None
     try:
         port = parts.port
     except ValueError:
-        raise UserError(f"bad URL {url!r}: invalid port") from None
+        raise UserError(f"bad URL {_shown(url)}: invalid port") from None
+    if parts.scheme not in ("http", "https"):
+        raise UserError(f"bad URL {_shown(url)}: only http:// and https:// URLs can be probed")
     host = parts.hostname
-    if not host or port == 0 or not _valid_host(host):
-        raise UserError(f"bad URL {url!r}: no valid host name")
+    ascii_host = _ascii_host(host) if host else None
+    if ascii_host is None or port == 0:
+        raise UserError(f"bad URL {_shown(url)}: no valid host name")
+    if ascii_host == host:
+        return url
+    netloc = ascii_host if port is None else f"{ascii_host}:{port}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
-def _valid_host(host: str) -> bool:
+def _ascii_host(host: str) -> str | None:
+    """The host as DNS knows it, or None when it is no valid address or name."""
     try:
-        ipaddress.ip_address(host)
-        return True
+        return str(ipaddress.ip_address(host))
     except ValueError:
         pass
-    labels = host.rstrip(".").split(".")
-    return all(
+    try:
+        name = host.encode("idna").decode("ascii")
+    except UnicodeError:  # an empty label, a label over 63 characters, a forbidden character
+        return None
+    labels = name.rstrip(".").split(".")
+    valid = len(name.rstrip(".")) <= _MAX_NAME and all(
         0 < len(label) <= 63 and label.replace("-", "").replace("_", "").isalnum()
         for label in labels
     )
+    return name if valid and name.isascii() else None
+
+
+def _shown(url: str) -> str:
+    """url quoted for an error line, shortened so that the line stays one readable line."""
+    return repr(url if len(url) <= 100 else url[:97] + "...")

@@ -1,0 +1,193 @@
+"""Hostile servers on loopback: every step ends with a failure string within its timeout, and
+the probe still reaches a verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+import orjson
+import pytest
+
+from reachwatch.formats.reachwatch import validate_measurement
+from reachwatch.probe import ProbeOptions, ProbeRun, Target, probe, steps
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+TIMEOUT = 1.5
+
+
+@asynccontextmanager
+async def tcp_server(handler: Handler) -> AsyncIterator[int]:
+    async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await handler(reader, writer)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(guarded, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]
+
+
+async def _request_read(reader: asyncio.StreamReader) -> None:
+    await reader.readuntil(b"\r\n\r\n")
+
+
+async def enormous_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _request_read(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (8 * 1024 * 1024) + b"\r\n\r\n")
+    await writer.drain()
+
+
+async def endless_header_line(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _request_read(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+    while True:  # a few bytes at a time, never a line end: only the timeout ends this
+        writer.write(b"a" * 8)
+        await writer.drain()
+        await asyncio.sleep(0.01)
+
+
+async def redirect_to_itself(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _request_read(reader)
+    writer.write(b"HTTP/1.1 302 Found\r\nLocation: /\r\nContent-Length: 0\r\n\r\n")
+    await writer.drain()
+
+
+async def redirect_to_ftp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _request_read(reader)
+    writer.write(b"HTTP/1.1 302 Found\r\nLocation: ftp://x.com/f\r\nContent-Length: 0\r\n\r\n")
+    await writer.drain()
+
+
+async def invalid_tls_record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await reader.read(1024)  # the ClientHello
+    writer.write(b"\x16\x03\x01\xff\xff" + b"not a handshake" * 64)
+    await writer.drain()
+    await asyncio.sleep(5)
+
+
+@pytest.mark.parametrize(
+    ("handler", "scheme", "failure"),
+    [
+        (enormous_header, "http", "http_protocol_error"),
+        (endless_header_line, "http", "generic_timeout_error"),
+        (redirect_to_itself, "http", "http_too_many_redirects"),
+        (redirect_to_ftp, "http", "http_unsupported_url"),
+        (invalid_tls_record, "https", "ssl_failed_handshake"),
+    ],
+)
+def test_hostile_web_server_ends_in_a_failure_within_the_timeout(
+    handler: Handler, scheme: str, failure: str
+) -> None:
+    async def scenario() -> list[dict[str, Any]]:
+        async with tcp_server(handler) as port:
+            return await steps.http_fetch(
+                f"{scheme}://x.com:{port}/",
+                address="127.0.0.1",
+                timeout=TIMEOUT,
+                ssl_context=steps.make_ssl_context(),
+            )
+
+    started = time.monotonic()
+    entries = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert time.monotonic() - started < TIMEOUT + 1.0
+    assert entries[0]["failure"].startswith(failure)
+    assert len(entries) <= 11  # the redirect loop stops at ten redirects
+
+
+def test_invalid_tls_record_fails_the_handshake_step() -> None:
+    async def scenario() -> dict[str, Any]:
+        async with tcp_server(invalid_tls_record) as port:
+            return await steps.tls_handshake(
+                "127.0.0.1",
+                port,
+                "x.com",
+                timeout=TIMEOUT,
+                ssl_context=steps.make_ssl_context(),
+            )
+
+    entry = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert entry["failure"].startswith("ssl_failed_handshake")
+
+
+class _GarbageDns(asyncio.DatagramProtocol):
+    """Answers every query with the query's id followed by bytes that are no DNS message."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.transport.sendto(data[:2] + b"\x81\x80\x00\x01\x00\x05" + b"\xff" * 40, addr)
+
+
+@asynccontextmanager
+async def garbage_dns() -> AsyncIterator[int]:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(_GarbageDns, local_addr=("127.0.0.1", 0))
+    try:
+        yield transport.get_extra_info("sockname")[1]
+    finally:
+        transport.close()
+
+
+def test_dns_server_answering_garbage_is_a_failure_and_a_verdict() -> None:
+    async def scenario() -> tuple[list[dict[str, Any]], ProbeRun]:
+        async with garbage_dns() as port:
+            entries = await steps.resolve_udp("x.com", ("127.0.0.1", port), timeout=TIMEOUT)
+            options = ProbeOptions(
+                resolver=("127.0.0.1", port),
+                system_resolver=False,
+                doh_url=None,
+                control_url=None,
+                dns_timeout=TIMEOUT,
+            )
+            return entries, await probe([Target("https://x.com/")], options)
+
+    entries, run = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert [e["answers"] for e in entries] == [[], []]
+    assert all(e["failure"].startswith("unknown_failure") for e in entries)
+    (measurement,) = run.measurements
+    validate_measurement(measurement)
+    assert run.verdicts[0].verdict == "inconclusive"  # no control: nothing to compare with
+
+
+def test_control_answering_malformed_objects_counts_as_no_control() -> None:
+    # Shaped like a test-helper answer at the top, nonsense inside: the classifier cannot read
+    # it, so the probe drops it instead of crashing.
+    answer = orjson.dumps({"dns": {"addrs": 5}, "tcp_connect": {}, "http_request": {}})
+
+    async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request_read(reader)
+        await reader.read(4096)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(answer)}\r\n\r\n".encode()
+            + answer
+        )
+        await writer.drain()
+
+    async def scenario() -> ProbeRun:
+        async with tcp_server(control) as port:
+            options = ProbeOptions(
+                control_url=f"http://127.0.0.1:{port}/",
+                system_resolver=False,
+                doh_url=None,
+                quic=False,
+                throughput=False,
+                connect_timeout=TIMEOUT,
+                http_timeout=TIMEOUT,
+            )
+            return await probe([Target("http://127.0.0.1:9/")], options)
+
+    run = asyncio.run(asyncio.wait_for(scenario(), 30))
+    (measurement,) = run.measurements
+    validate_measurement(measurement)
+    assert measurement["test_keys"]["control"] == {}
+    assert measurement["test_keys"]["control_failure"].startswith("x_control_malformed")
+    assert run.verdicts[0].verdict == "inconclusive"
