@@ -276,3 +276,25 @@ def test_unknown_name(lab: LabFactory) -> None:
     assert answer["http_request"]["failure"] == "dns_nxdomain_error"
     assert answer["x_throughput"]["failure"] == "dns_nxdomain_error"
     assert answer["ip_info"] == {}
+
+
+def test_redirect_to_an_unparsable_location_ends_the_chain() -> None:
+    async def redirect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> dict[str, Any]:
+        server = await asyncio.start_server(redirect, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            request = parse_request(
+                {"http_request": f"http://127.0.0.1:{port}/", "x_throughput": False},
+                max_endpoints=4,
+            )
+            return await Measurement(request, ControlConfig(allow_private=True)).run()
+
+    answer = asyncio.run(asyncio.wait_for(main(), 30))
+    # The same words as the probe uses for the same page, so the two compare.
+    assert answer["http_request"]["failure"] == "unknown_failure: failed to parse Location header"

@@ -65,6 +65,12 @@ async def redirect_to_ftp(reader: asyncio.StreamReader, writer: asyncio.StreamWr
     await writer.drain()
 
 
+async def redirect_to_no_url(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await _request_read(reader)
+    writer.write(b"HTTP/1.1 302 Found\r\nLocation: http://[::1\r\nContent-Length: 0\r\n\r\n")
+    await writer.drain()
+
+
 async def invalid_tls_record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await reader.read(1024)  # the ClientHello
     writer.write(b"\x16\x03\x01\xff\xff" + b"not a handshake" * 64)
@@ -79,6 +85,7 @@ async def invalid_tls_record(reader: asyncio.StreamReader, writer: asyncio.Strea
         (endless_header_line, "http", "generic_timeout_error"),
         (redirect_to_itself, "http", "http_too_many_redirects"),
         (redirect_to_ftp, "http", "http_unsupported_url"),
+        (redirect_to_no_url, "http", "unknown_failure: failed to parse Location header"),
         (invalid_tls_record, "https", "ssl_failed_handshake"),
     ],
 )

@@ -233,7 +233,10 @@ class Measurement:
             chain = [*entries, *chain]
             if location is None:
                 return chain, url, address, _entry_failure(entries)
-            url = urljoin(url, location)
+            try:
+                url = urljoin(url, location)
+            except ValueError:  # e.g. unbalanced IPv6 brackets: no URL to follow
+                return chain, url, None, "x_invalid_redirect"
             if urlsplit(url).scheme not in ("http", "https"):
                 return chain, url, None, "x_refused_redirect_scheme"
         return chain, url, address, "x_too_many_redirects"

@@ -21,6 +21,8 @@ from reachwatch.probe._failures import failure_from_exception
 from reachwatch.probe._system import system_address
 
 BODY_CAP = 512 * 1024
+# What OONI's Go HTTP client reports for a Location it cannot parse.
+INVALID_LOCATION = "unknown_failure: failed to parse Location header"
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _TITLE_MAX = 256
@@ -184,7 +186,11 @@ async def http_fetch(
         location = result.header("Location")
         if result.failure is not None or result.status not in _REDIRECT_CODES or not location:
             break
-        current = urljoin(current, location)
+        try:
+            current = urljoin(current, location)
+        except ValueError:  # e.g. unbalanced IPv6 brackets: no URL to follow
+            entries[-1]["failure"] = INVALID_LOCATION
+            break
     else:
         entries[-1]["failure"] = "http_too_many_redirects"
     entries.reverse()
