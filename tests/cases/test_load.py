@@ -80,6 +80,9 @@ def test_case_loads_from_a_path(tmp_path: Path) -> None:
         (("    summary: Block it.\n", ""), "events[1]: missing 'summary'"),
         (("within_days: 7", "within_days: 7\n    deadline: 2024-03-01"), "not both"),
         (("title: A demo case", "title: [unclosed"), "line "),
+        (("within_days: 7", "within_day: 7"), "events[0]: unknown key 'within_day'"),
+        (("cc: pk", "cc: pk, platfrom: x"), "scope: unknown key 'platfrom'"),
+        (("sources: [A ministry letter]", "sources: A ministry letter"), "expected a list of"),
     ],
 )
 def test_mistakes_are_one_line_errors(tmp_path: Path, edit: tuple[str, str], message: str) -> None:

@@ -90,6 +90,7 @@ def parse_case(text: str, origin: str = "<case>") -> Case:
     for key in ("id", "title", "scope", "events"):
         if key not in data:
             raise ctx.fail("top level", f"missing {key!r}")
+    _known(ctx, "top level", data, _TOP_KEYS)
     scope = _scope(ctx, data["scope"])
     events = data["events"]
     if not isinstance(events, list) or not events:
@@ -108,6 +109,26 @@ def parse_case(text: str, origin: str = "<case>") -> Case:
         simulation=_simulation(ctx, simulation) if simulation is not None else None,
         path=origin,
     )
+
+
+_TOP_KEYS = ("id", "title", "scope", "events", "simulation")
+_SCOPE_KEYS = ("cc", "platform", "networks", "hosts")
+_EVENT_KEYS = (
+    "id", "date", "kind", "summary", "sources", "actor", "addressee", "requires", "deadline",
+    "within_days", "partial", "label",
+)  # fmt: skip
+_SOURCE_KEYS = ("name", "url")
+_SIMULATION_KEYS = (
+    "start", "end", "measurements_per_hour", "blocks", "restorations", "outages", "vanish",
+)  # fmt: skip
+_SPELL_KEYS = ("start", "end", "networks", "technique")
+
+
+def _known(ctx: _Ctx, where: str, data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """A misspelt key (within_day: 7) must not silently drop a deadline: reject it."""
+    for key in data:
+        if key not in keys:
+            raise ctx.fail(where, f"unknown key {key!r} (expected one of {', '.join(keys)})")
 
 
 def _text(ctx: _Ctx, where: str, value: Any) -> str:
@@ -155,6 +176,7 @@ def _networks(ctx: _Ctx, where: str, value: Any) -> tuple[str, ...]:
 def _scope(ctx: _Ctx, data: Any) -> Scope:
     if not isinstance(data, dict):
         raise ctx.fail("scope", "expected a mapping with cc, platform and networks")
+    _known(ctx, "scope", data, _SCOPE_KEYS)
     for key in ("cc", "platform"):
         if key not in data:
             raise ctx.fail("scope", f"missing {key!r}")
@@ -173,13 +195,16 @@ def _scope(ctx: _Ctx, data: Any) -> Scope:
 
 
 def _sources(ctx: _Ctx, where: str, value: Any) -> tuple[Source, ...]:
-    if not isinstance(value, list) or not value:
+    if not isinstance(value, list) and value is not None:
+        raise ctx.fail(where, "expected a list of sources (each a name or {name, url})")
+    if not value:
         raise ctx.fail(where, "every event needs at least one source")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, str) and item.strip():
             out.append(Source(item.strip()))
         elif isinstance(item, dict) and str(item.get("name", "")).strip():
+            _known(ctx, f"{where}[{i}]", item, _SOURCE_KEYS)
             url = item.get("url")
             if url is not None and not str(url).startswith(("http://", "https://")):
                 raise ctx.fail(f"{where}[{i}].url", f"{url!r} is not an http(s) URL")
@@ -192,6 +217,7 @@ def _sources(ctx: _Ctx, where: str, value: Any) -> tuple[Source, ...]:
 def _event(ctx: _Ctx, where: str, data: Any) -> Event:
     if not isinstance(data, dict):
         raise ctx.fail(where, "expected a mapping")
+    _known(ctx, where, data, _EVENT_KEYS)
     for key in ("date", "kind", "summary"):
         if key not in data:
             raise ctx.fail(where, f"missing {key!r}")
@@ -246,6 +272,7 @@ def _spells(ctx: _Ctx, where: str, value: Any, *, need_end: bool) -> tuple[Simul
         w = f"{where}[{i}]"
         if not isinstance(item, dict) or "start" not in item:
             raise ctx.fail(w, "expected a mapping with 'start'")
+        _known(ctx, w, item, _SPELL_KEYS)
         start = _datetime(ctx, f"{w}.start", item["start"])
         end = _datetime(ctx, f"{w}.end", item["end"]) if item.get("end") is not None else None
         if end is None and need_end:
@@ -261,6 +288,7 @@ def _spells(ctx: _Ctx, where: str, value: Any, *, need_end: bool) -> tuple[Simul
 def _simulation(ctx: _Ctx, data: Any) -> Simulation:
     if not isinstance(data, dict):
         raise ctx.fail("simulation", "expected a mapping")
+    _known(ctx, "simulation", data, _SIMULATION_KEYS)
     for key in ("start", "end"):
         if key not in data:
             raise ctx.fail("simulation", f"missing {key!r}")
