@@ -94,3 +94,24 @@ def test_an_answer_whose_parts_are_not_objects_is_no_control() -> None:
 
     with pytest.raises(ControlUnavailable, match="no TH response"):
         asyncio.run(main())
+
+
+def test_a_garbage_answer_is_reported_on_one_line() -> None:
+    async def main() -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1024)
+            writer.write(b"\x00\xff garbage\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            await query_control(
+                f"http://127.0.0.1:{port}/", target_url="https://x.com/", addresses=[]
+            )
+
+    with pytest.raises(ControlUnavailable, match="unreachable") as caught:
+        asyncio.run(main())
+    assert "\n" not in caught.value.reason  # it becomes a failure string and a warning line
+    assert len(caught.value.reason) < 300

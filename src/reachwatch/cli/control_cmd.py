@@ -82,7 +82,7 @@ def serve_command(
     except ValueError as exc:
         raise UserError(f"--resolver: {exc}") from None
     if ca_file is not None and not Path(ca_file).is_file():
-        raise UserError(f"--ca-file {ca_file}: no such file")
+        raise UserError(f"--ca-file {ca_file}: no such file (or not a file)")
     try:
         ssl.create_default_context(cafile=ca_file)
     except ssl.SSLError as exc:

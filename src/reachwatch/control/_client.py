@@ -71,7 +71,9 @@ async def query_control(
             f"control at {control_url} did not answer in {timeout:g}s"
         ) from None
     except aiohttp.ClientError as exc:
-        raise ControlUnavailable(f"control at {control_url} unreachable: {exc}") from None
+        raise ControlUnavailable(
+            f"control at {control_url} unreachable: {_one_line(str(exc))}"
+        ) from None
     return _decode_answer(control_url, status, raw)
 
 
@@ -90,3 +92,9 @@ def _decode_answer(control_url: str, status: int, raw: bytes) -> dict[str, Any]:
     if not isinstance(doc, dict) or not all(isinstance(doc.get(k), dict) for k in _REQUIRED_KEYS):
         raise ControlUnavailable(f"control at {control_url} answered with no TH response")
     return doc
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """An error text as one short line: it ends up in a failure string and a warning line."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
