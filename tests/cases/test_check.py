@@ -135,3 +135,29 @@ def test_an_empty_store_is_no_data_everywhere() -> None:
     # The one-paragraph answer must not read an empty store as "not blocked".
     assert "No blocking" not in check.headline()
     assert "nothing is known" in check.headline()
+
+
+def test_a_reported_restoration_inside_a_data_gap_is_no_data_not_still_blocked() -> None:
+    """Blocked throughout, but no measurement at all from 2024-03-03 to 03-08: the restoration
+    reported on 2024-03-05 can be neither confirmed nor denied on that network."""
+    gap = (datetime(2024, 3, 3), datetime(2024, 3, 8))
+    blocked = _between(datetime(2024, 2, 17, 14), None)
+    con = _store({"AS17557": lambda t: None if gap[0] <= t < gap[1] else blocked(t)})
+    (restoration,) = check_case(parse_case(CASE), con).restorations
+    assert "AS17557" in restoration.no_data and "AS17557" not in restoration.not_seen
+
+
+def test_access_back_after_a_data_gap_says_the_moment_is_unknown() -> None:
+    """Blocked, then silent from 2024-02-27 to 03-04, then accessible: access came back at
+    some time in the gap; the check must not state 03-04 as if it had been measured."""
+    gap = (datetime(2024, 2, 27), datetime(2024, 3, 4))
+    blocked = _between(datetime(2024, 2, 17, 14), gap[0])
+    con = _store({"AS17557": lambda t: None if gap[0] <= t < gap[1] else blocked(t)})
+    order = check_case(parse_case(CASE), con).directives[1]
+    (net, *_) = order.networks
+    assert net.status == "followed late" and net.restored_between is not None
+    earliest, latest = net.restored_between
+    assert earliest < datetime(2024, 2, 27) and latest >= datetime(2024, 3, 4)
+    assert "no data from 2024-02-26 23:45" in order.statement
+    doc = check_case(parse_case(CASE), con).to_json()
+    assert doc["directives"][1]["networks"][0]["restored_between"][1] == "2024-03-04T00:00:00Z"

@@ -25,6 +25,7 @@ from reachwatch.errors import UserError
 
 Status = Literal["followed", "followed late", "not followed", "no data"]
 DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
 
 
 @dataclass(slots=True)
@@ -36,6 +37,8 @@ class NetworkCompliance:
     ongoing: bool = False  # still not in line at the end of this network's data
     days_past: float | None = None  # days past the deadline the blocking persisted
     evidence: list[str] = field(default_factory=list)
+    # When access came back, within bounds: wide when a gap in the data hides the moment.
+    restored_between: tuple[datetime, datetime] | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +136,9 @@ def _directive_json(d: DirectiveCheck) -> dict[str, Any]:
                 "until": iso(n.until),
                 "ongoing": n.ongoing,
                 "days_past_deadline": None if n.days_past is None else round(n.days_past, 1),
+                "restored_between": [iso(t) for t in n.restored_between]
+                if n.restored_between
+                else None,
                 "evidence": n.evidence,
             }
             for n in d.networks
@@ -184,8 +190,16 @@ def _check_restore(con: duckdb.DuckDBPyConnection, t: Timeline, due: datetime) -
         return NetworkCompliance(
             t.network, "not followed", until=until, ongoing=True, days_past=days, evidence=evidence
         )
+    last = [p for p in t.periods if p.state != "clear" and p.end is not None][-1]
+    assert last.end is not None
     return NetworkCompliance(
-        t.network, "followed late", since=end, until=end, days_past=days, evidence=evidence
+        t.network,
+        "followed late",
+        since=end,
+        until=end,
+        days_past=days,
+        evidence=evidence,
+        restored_between=(last.end.earliest, last.end.latest),
     )
 
 
@@ -245,6 +259,16 @@ def _text_time(value: str | None) -> str:
     return "-" if value is None else value[:16].replace("T", " ")
 
 
+def _unknown_span(n: NetworkCompliance) -> str:
+    """Say so when the moment access came back is hidden by missing data."""
+    if n.restored_between is None:
+        return ""
+    earliest, latest = n.restored_between
+    if latest - earliest <= 2 * HOUR:
+        return ""
+    return f" (no data from {_short(earliest)}: back at some time before {_short(latest)})"
+
+
 def _statement(event: Event, due: datetime, networks: list[NetworkCompliance]) -> str:
     who = event.actor or event.kind.replace("_", " ")
     head = f"{who} {event.date.isoformat()}: {event.label or event.summary}"
@@ -266,6 +290,7 @@ def _statement(event: Event, due: datetime, networks: list[NetworkCompliance]) -
             if n.status == "followed late":
                 parts.append(
                     f"{n.network} restored {_short(n.since)}, {n.days_past or 0:.1f} days late"
+                    + _unknown_span(n)
                 )
         if any(n.status == "followed" for n in networks):
             parts.append(f"accessible when due on {_nets(networks, 'followed')}")

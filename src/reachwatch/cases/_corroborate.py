@@ -66,7 +66,12 @@ def check_restorations(
             spans = [(p, *_span(p, t)) for p in t.periods] if t else []
             today = [(p, a, b) for p, a, b in spans if a < window[1] and b > window[0]]
             clear = [(a, b) for p, a, b in today if p.state == "clear"]
-            if not today:
+            # A period runs across the gaps inside it: a day wholly inside a gap had no
+            # decisive measurement, and must not read as "still blocked".
+            unmeasured = t is not None and any(
+                g.start <= window[0] and (g.end is None or g.end >= window[1]) for g in t.gaps
+            )
+            if not today or unmeasured:
                 check.no_data.append(network)
             elif clear:
                 check.seen[network] = clear[0]
