@@ -177,6 +177,21 @@ def test_unknown_scenario_is_one_line() -> None:
     assert result.exit_code == 2 and "no scenario named 'nope'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["lab", "run", "--bogus"], "No such option '--bogus'. (see `reachwatch lab run --help`)"),
+        (["lab", "nope"], "No such command 'nope'. (see `reachwatch lab --help`)"),
+    ],
+)
+def test_bad_usage_is_one_line(args: list[str], message: str) -> None:
+    from reachwatch.cli._app import app
+
+    result = CliRunner().invoke(app, args, prog_name="reachwatch")
+    assert result.exit_code == 2
+    assert result.output.strip() == f"reachwatch: error: {message}"
+
+
 def test_node_process_serves_and_exits_when_stdin_closes(tmp_path: Path) -> None:
     page = {"*": {"page": {"title": "T"}}}
     spec = {
