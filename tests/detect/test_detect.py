@@ -167,6 +167,8 @@ def test_quiet_series_give_no_incident() -> None:
     rows = hourly(T0, 24 * 30, _noisy(rng, lambda t: False))
     doc = detect(make_store(rows)).to_json()
     assert doc["incidents"] == [] and doc["volume_collapses"] == []
+    # Simulated rows without any incident are still labelled synthetic.
+    assert doc["data"]["synthetic"] is True
 
 
 def test_filters_by_country_and_platform() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from reachwatch.detect._incidents import Incident, assemble_incidents, incident_json, iso
-from reachwatch.detect._series import load_series
+from reachwatch.detect._series import _filters, load_series
 from reachwatch.detect._timeline import HOUR, DetectParams, Timeline, build_timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
 
@@ -22,6 +22,7 @@ class Detection:
     data_start: datetime | None
     data_end: datetime | None
     params: DetectParams = field(default_factory=DetectParams)
+    synthetic: bool = False  # any simulated measurement in scope, incident or not
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,7 +56,7 @@ class Detection:
                 "start": iso(self.data_start),
                 "end": iso(self.data_end),
                 "series": len(self.timelines),
-                "synthetic": any(i.synthetic for i in self.incidents),
+                "synthetic": self.synthetic or any(i.synthetic for i in self.incidents),
             },
         }
 
@@ -89,10 +90,22 @@ def detect(
     data_start = min(s.hours[0] for s in all_series).astype("datetime64[us]").item()
     data_end = (max(s.hours[-1] for s in all_series)).astype("datetime64[us]").item() + HOUR
     timelines = [build_timeline(con, s, data_end=data_end, params=params) for s in all_series]
+    where, args = _filters(cc, platform, network)
+    synthetic = con.execute(
+        f"SELECT coalesce(bool_or(synthetic), false) FROM measurements WHERE true {where}", args
+    ).fetchone()
     incidents = assemble_incidents(con, timelines, params)
     collapses = volume_collapses(
         con, cc=cc, ratio=params.collapse_ratio, min_daily=params.collapse_min_daily
     )
     if network is not None:
         collapses = [c for c in collapses if c.network == network.upper()]
-    return Detection(incidents, timelines, collapses, data_start, data_end, params)
+    return Detection(
+        incidents,
+        timelines,
+        collapses,
+        data_start,
+        data_end,
+        params,
+        synthetic=bool(synthetic and synthetic[0]),
+    )
