@@ -75,7 +75,8 @@ def generate(scenario: Scenario, seed: int) -> Iterator[Simulated]:
     scenario and seed give the same measurements, byte for byte."""
     rng = random.Random(seed)
     platforms = {scenario.platform: scenario.rate, **scenario.other_platforms}
-    # Whether a probe's network has IPv6 is a property of the probe: fix it per network slot.
+    # Each measurement comes from a probe drawn at random: with or without IPv6, behind a
+    # resolver that gives CDN answers or not.
     t = scenario.start
     while t < scenario.end:
         for network in scenario.networks:
