@@ -131,3 +131,22 @@ def test_an_empty_store_or_an_unmeasured_country_says_nothing_is_known(tmp_path:
     )
     assert "nothing is known" in doc["headline"]
     assert {d["status"] for d in doc["directives"]} == {"no data"}
+
+
+def test_late_uploads_ingested_later_give_the_same_incidents(tmp_path: Path) -> None:
+    """Upload days ingested in two runs (the second holding measurements uploaded hours late
+    for hours already stored) give what one run over everything gives."""
+    case = tmp_path / "small.yaml"
+    case.write_text(SMALL_CASE)
+    sim = orjson.loads(
+        _run("simulate", str(case), "--out", str(tmp_path / "s"), "--seed", "9", "--json").output
+    )
+    days = sorted(p for p in Path(sim["corpus"]).iterdir())
+    _run("ingest", *map(str, days[:3]), "--db", str(tmp_path / "two-runs"))
+    _run("ingest", *map(str, days[3:]), "--db", str(tmp_path / "two-runs"))
+    _run("ingest", sim["corpus"], "--db", str(tmp_path / "one-run"))
+    docs = [
+        orjson.loads(_run("detect", "--db", str(tmp_path / db), "--json").output)
+        for db in ("two-runs", "one-run")
+    ]
+    assert docs[0]["incidents"] and docs[0] == docs[1]
