@@ -169,22 +169,31 @@ def write_corpus(scenario: Scenario, out: Path, *, seed: int) -> CorpusSummary:
         raise UserError(f"{out}: cannot create output folder ({exc.strerror})") from None
     by_day: dict[str, list[bytes]] = {}
     counts: dict[str, int] = {}
-    late = total = 0
-    for item in generate(scenario, seed):
-        day = item.uploaded.strftime("%Y%m%d")
-        by_day.setdefault(day, []).append(orjson.dumps(item.measurement))
-        counts[item.outcome] = counts.get(item.outcome, 0) + 1
-        total += 1
-        late += item.uploaded - item.measured > HOUR
-    truth = out / TRUTH_FILE
-    counts["late_uploads"] = late
+    late = total = files = 0
+    # Measurements come in time order and none is uploaded later than this after it was
+    # measured: an upload day this far behind is complete and goes to disk, so memory holds
+    # a few days, not the whole corpus (a simulation may span years).
+    horizon = timedelta(hours=scenario.noise.late_hours[1]) + timedelta(days=1)
     try:
-        for day, lines in sorted(by_day.items()):
-            _write_day(corpus, scenario.cc, day, lines)
+        for item in generate(scenario, seed):
+            day = item.uploaded.strftime("%Y%m%d")
+            by_day.setdefault(day, []).append(orjson.dumps(item.measurement))
+            counts[item.outcome] = counts.get(item.outcome, 0) + 1
+            total += 1
+            late += item.uploaded - item.measured > HOUR
+            complete = (item.measured - horizon).strftime("%Y%m%d")
+            for done in [d for d in by_day if d < complete]:
+                _write_day(corpus, scenario.cc, done, by_day.pop(done))
+                files += 1
+        for done in sorted(by_day):
+            _write_day(corpus, scenario.cc, done, by_day.pop(done))
+            files += 1
+        truth = out / TRUTH_FILE
+        counts["late_uploads"] = late
         truth.write_bytes(orjson.dumps(_truth(scenario, seed, counts), option=orjson.OPT_INDENT_2))
     except OSError as exc:  # a full disk, a folder made read-only meanwhile
         raise UserError(f"{out}: cannot write the corpus ({exc.strerror})") from None
-    return CorpusSummary(out, corpus, truth, len(by_day), total, late)
+    return CorpusSummary(out, corpus, truth, files, total, late)
 
 
 def _write_day(corpus: Path, cc: str, day: str, lines: list[bytes]) -> None:
