@@ -161,3 +161,16 @@ def test_access_back_after_a_data_gap_says_the_moment_is_unknown() -> None:
     assert "no data from 2024-02-26 23:45" in order.statement
     doc = check_case(parse_case(CASE), con).to_json()
     assert doc["directives"][1]["networks"][0]["restored_between"][1] == "2024-03-04T00:00:00Z"
+
+
+def test_headline_names_a_network_that_went_quiet_while_blocked() -> None:
+    blocked = _between(datetime(2024, 2, 17, 14), None)
+    con = _store(
+        {
+            "AS17557": blocked,
+            "AS9541": lambda t: blocked(t) if t < datetime(2024, 3, 1) else None,
+        }
+    )
+    headline = check_case(parse_case(CASE), con).headline()
+    assert "still blocked at the end of the data" in headline
+    assert "no data from AS9541 since 2024-03-01 00:00" in headline

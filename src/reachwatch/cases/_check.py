@@ -86,6 +86,15 @@ class CaseCheck:
             if first.ongoing
             else f"until {_short(first.end)}"
         )
+        data_end = self.detection.data_end
+        silent = [
+            f"{n.network} since {_short(n.last_data)}"
+            for n in first.networks
+            if n.end is None and data_end is not None and data_end - n.last_data > DAY
+        ]
+        if silent:
+            # Blocked when its probes went quiet: nothing says the block still holds there.
+            state += f" (no data from {', '.join(silent)}, blocked when it stopped)"
         text = (
             f"{_title(scope.platform)} blocked in {scope.cc} since {_short(first.start)}{between} "
             f"on {nets}, by {how}; {state}."
