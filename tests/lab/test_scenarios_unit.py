@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -16,7 +17,7 @@ from reachwatch.catalog import load_catalog
 from reachwatch.errors import UserError
 from reachwatch.lab import HostResult, LabReport, ScenarioResult, load_scenarios, parse_scenario
 from reachwatch.lab._plan import AddressPlan
-from reachwatch.lab._report import doh_resolves
+from reachwatch.lab._report import blockpage_seen, doh_resolves
 from reachwatch.lab._scenario import Expectation
 from reachwatch.lab.mechanisms import MECHANISMS, Setup, sni_match
 
@@ -157,6 +158,18 @@ def test_doh_resolves_reads_the_measurement() -> None:
     }
     assert doh_resolves(measurement, ["198.19.1.1"])
     assert not doh_resolves(measurement, ["198.19.1.2"])
+
+
+def test_blockpage_seen_reads_the_responses() -> None:
+    from reachwatch.lab.servers import BLOCKPAGE_TITLE
+
+    def measurement(title: str | None) -> dict[str, Any]:
+        response = {"x_title": title, "body": "<html></html>"}
+        return {"test_keys": {"requests": [{"response": response}]}}
+
+    assert blockpage_seen(measurement(BLOCKPAGE_TITLE))
+    assert not blockpage_seen(measurement("x.com · X"))
+    assert not blockpage_seen({"test_keys": {"requests": []}})
 
 
 def test_lab_without_root_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -66,7 +66,8 @@ def clean_command() -> None:
 def _print_report(report: LabReport, console: Console) -> None:
     table = Table(title="reachwatch lab: expected and observed verdicts")
     for column in ("scenario", "host", "expected", "observed", ""):
-        table.add_column(column)
+        # Wrapped, never cut: a verdict label cut short reads as another verdict.
+        table.add_column(column, overflow="fold")
     for scenario in report.scenarios:
         for host in scenario.hosts:
             mark = "[green]ok[/]" if host.correct else "[red]WRONG[/]"

@@ -100,6 +100,20 @@ class LabReport:
         }
 
 
+def blockpage_seen(measurement: Mapping[str, Any]) -> bool:
+    """Whether one of the measurement's responses is the censor's blockpage."""
+    from reachwatch.lab.servers import BLOCKPAGE_TEXT, BLOCKPAGE_TITLE
+
+    for request in (measurement.get("test_keys") or {}).get("requests") or []:
+        response = request.get("response") or {}
+        body = response.get("body")
+        if response.get("x_title") == BLOCKPAGE_TITLE or (
+            isinstance(body, str) and BLOCKPAGE_TEXT in body
+        ):
+            return True
+    return False
+
+
 def doh_resolves(measurement: Mapping[str, Any], true_addresses: list[str]) -> bool:
     """Whether the measurement's DoH lookup gave the platform's true address."""
     queries = (measurement.get("test_keys") or {}).get("queries") or []

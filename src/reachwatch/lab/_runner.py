@@ -20,7 +20,13 @@ import orjson
 from reachwatch.catalog import Platform, load_catalog
 from reachwatch.lab._plan import AUTHORITATIVE_DNS, CONTROL_ADDRESS, ISP_RESOLVER, AddressPlan
 from reachwatch.lab._processes import NamespaceProcess, reachwatch_command
-from reachwatch.lab._report import HostResult, LabReport, ScenarioResult, doh_resolves
+from reachwatch.lab._report import (
+    HostResult,
+    LabReport,
+    ScenarioResult,
+    blockpage_seen,
+    doh_resolves,
+)
 from reachwatch.lab._scenario import Scenario
 from reachwatch.lab._specs import Spec, internet_spec, isp_spec
 from reachwatch.lab._system import CommandFailed, in_ns, require_lab_environment, run
@@ -215,6 +221,8 @@ class LabSession:
         url = str(entry.get("input", ""))
         measurement = measurements.get(url, entry)
         checks: dict[str, bool] = {}
+        if "blockpage_seen" in scenario.checks:
+            checks["blockpage_seen"] = blockpage_seen(measurement)
         if "doh_resolves" in scenario.checks:
             truth = [self.plan.v4[host]] if host in self.plan.v4 else []
             checks["doh_resolves"] = doh_resolves(measurement, truth)

@@ -15,7 +15,7 @@ from reachwatch.catalog import Platform
 from reachwatch.errors import UserError
 from reachwatch.lab.mechanisms import MECHANISMS, Setup
 
-CHECKS = {"doh_resolves"}
+CHECKS = {"doh_resolves", "blockpage_seen"}
 
 
 @dataclass(frozen=True)
