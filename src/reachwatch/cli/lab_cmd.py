@@ -71,8 +71,13 @@ def _print_report(report: LabReport, console: Console) -> None:
     for scenario in report.scenarios:
         for host in scenario.hosts:
             mark = "[green]ok[/]" if host.correct else "[red]WRONG[/]"
-            failed = [name for name, passed in host.checks.items() if not passed]
-            observed = host.observed_label + (f" (failed: {', '.join(failed)})" if failed else "")
+            # Extra facts a scenario checks (e.g. that DoH still resolves), passed or not.
+            facts = [
+                f"{name}: {'yes' if passed else 'NO'}"
+                for name, passed in host.checks.items()
+                if isinstance(passed, bool)
+            ]
+            observed = host.observed_label + (f" ({', '.join(facts)})" if facts else "")
             table.add_row(scenario.name, host.host, host.expected.label, observed, mark)
         if scenario.error:
             table.add_row(scenario.name, "", "", f"[red]{scenario.error}[/]", "")
