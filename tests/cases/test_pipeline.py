@@ -150,3 +150,23 @@ def test_late_uploads_ingested_later_give_the_same_incidents(tmp_path: Path) -> 
         for db in ("two-runs", "one-run")
     ]
     assert docs[0]["incidents"] and docs[0] == docs[1]
+
+
+def test_a_store_damaged_inside_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    """A Parquet file whose pages are garbage still opens; the error comes with the first
+    query that reads it, and must be one line, not a DuckDB traceback."""
+    case = tmp_path / "small.yaml"
+    case.write_text(SMALL_CASE)
+    sim = orjson.loads(_run("simulate", str(case), "--out", str(tmp_path / "s"), "--json").output)
+    db = tmp_path / "db"
+    _run("ingest", sim["corpus"], "--db", str(db))
+    for part in (db / "parquet" / "measurements").rglob("*.parquet"):
+        data = bytearray(part.read_bytes())
+        data[4 : min(len(data) // 3, 4000)] = b"\x55" * (min(len(data) // 3, 4000) - 4)
+        part.write_bytes(bytes(data))
+    runner = CliRunner()
+    for args in (["detect", "--db", str(db)], ["case", "check", str(case), "--db", str(db)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "store damaged" in lines[0], result.output

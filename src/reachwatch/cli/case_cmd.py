@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 import orjson
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +17,7 @@ from reachwatch.cli.detect_cmd import (
     SYNTHETIC_BANNER,
     console_for_output,
     open_existing_store,
+    store_damaged,
     when,
 )
 from reachwatch.store import DEFAULT_DB
@@ -77,6 +79,8 @@ def check_command(case: str, db: Path, as_json: bool) -> None:
     con = open_existing_store(db)
     try:
         doc = check_case(loaded, con).to_json()
+    except duckdb.Error as exc:
+        raise store_damaged(db, exc) from None
     finally:
         con.close()
     if as_json:

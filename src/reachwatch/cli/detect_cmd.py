@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import duckdb
 import orjson
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +26,14 @@ def open_existing_store(db: Path) -> Any:
     return open_store(db, read_only=True)
 
 
+def store_damaged(db: Path, exc: duckdb.Error) -> UserError:
+    """A Parquet file damaged inside (it opened, but a page cannot be decoded) fails only when
+    a query reaches it: one line naming the store, not a DuckDB traceback."""
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else type(exc).__name__
+    return UserError(f"{db}: store damaged, a committed file cannot be read ({detail})")
+
+
 @app.command("detect")
 @click.option(
     "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
@@ -42,6 +51,8 @@ def detect_command(db: Path, cc: str | None, platform: str | None, as_json: bool
     con = open_existing_store(db)
     try:
         doc = detect(con, cc=cc, platform=platform).to_json()
+    except duckdb.Error as exc:
+        raise store_damaged(db, exc) from None
     finally:
         con.close()
     if as_json:
