@@ -62,3 +62,18 @@ def test_hosts_roll_up_to_their_platform(host: str, platform: str | None) -> Non
 def test_unknown_platform_is_a_user_error() -> None:
     with pytest.raises(UserError, match="unknown platform 'myspace'"):
         load_catalog().get("myspace")
+
+
+def test_catalog_command_errors_are_one_line() -> None:
+    from click.testing import CliRunner
+
+    from reachwatch.cli import app
+
+    for args, message in (
+        (["catalog", "--bogus"], "No such option '--bogus'"),
+        (["catalog", "myspace"], "unknown platform 'myspace'"),
+    ):
+        result = CliRunner().invoke(app, args, prog_name="reachwatch")
+        assert result.exit_code == 2
+        (line,) = result.output.strip().splitlines()
+        assert line.startswith("reachwatch: error: ") and message in line
