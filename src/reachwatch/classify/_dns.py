@@ -13,7 +13,7 @@ from collections import defaultdict
 from functools import lru_cache
 
 from reachwatch.catalog import load_catalog, platform_for_host
-from reachwatch.classify._fingerprints import Fingerprints
+from reachwatch.classify._fingerprints import Fingerprints, Match
 from reachwatch.classify._net import (
     cdn_asns,
     endpoint_ip,
@@ -52,7 +52,7 @@ def judge_dns(view: View, fingerprints: Fingerprints) -> list[Observation]:
         if r.endpoint
         and r.status
         and r.scheme == "http"
-        and _is_blockpage(fingerprints, r.body, r.headers)
+        and _is_blockpage(r.page_match(fingerprints))
     }
     out = []
     for host, queries in by_host.items():
@@ -146,8 +146,7 @@ def _judge_failure(
     return observe("dns.no_control", host, failure=failure)
 
 
-def _is_blockpage(fps: Fingerprints, body: str, headers: dict[str, str]) -> bool:
-    found = fps.match_http(body, headers)
+def _is_blockpage(found: Match | None) -> bool:
     return found is not None and found.blocking
 
 

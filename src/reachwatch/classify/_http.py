@@ -53,7 +53,7 @@ def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
     tampered = r.endpoint is not None and endpoint_ip(r.endpoint) in view.tampered
     if r.scheme != "http" and not tampered:
         return None
-    found = fps.match_http(r.body, r.headers)
+    found = r.page_match(fps)
     if found is not None and found.blocking:
         return "http.blockpage_fingerprint"
     location = r.headers.get("location")

@@ -126,6 +126,20 @@ for _layer in ("http", "tls"):
     RULES[f"{_layer}.cp_controls_failed"] = ("inconclusive", _UNKNOWN)
 
 
+# What each rule records, resolved once: (layer, verdict, loni, whether it is blocking).
+_OBSERVED: dict[str, tuple[str, LayerVerdictName, Loni, bool]] = {}
+
+
+def _observed(rule: str) -> tuple[str, LayerVerdictName, Loni, bool]:
+    try:
+        verdict, loni = RULES[rule]
+    except KeyError:
+        # A programming error, never a malformed measurement: must not look like one.
+        raise RuntimeError(f"rule {rule!r} is not in RULES") from None
+    found = _OBSERVED[rule] = (rule.split(".", 1)[0], verdict, loni, verdict == "blocked")
+    return found
+
+
 def observe(
     rule: str,
     host: str,
@@ -135,21 +149,16 @@ def observe(
     failure: str | None = None,
 ) -> Observation:
     """An observation judged by `rule` (the layer is the rule id's first word)."""
-    try:
-        verdict, loni = RULES[rule]
-    except KeyError:
-        # A programming error, never a malformed measurement: must not look like one.
-        raise RuntimeError(f"rule {rule!r} is not in RULES") from None
-    layer = rule.split(".", 1)[0]
+    layer, verdict, loni, blocking = _OBSERVED.get(rule) or _observed(rule)
     return Observation(
-        host=host,
-        address=address,
-        layer=layer,  # type: ignore[arg-type]
-        verdict=verdict,
-        rule=rule,
-        loni=loni,
-        technique=technique if verdict == "blocked" else None,
-        failure=failure,
+        host,
+        address,
+        layer,  # type: ignore[arg-type]
+        verdict,
+        rule,
+        loni,
+        technique if blocking else None,
+        failure,
     )
 
 
@@ -159,11 +168,32 @@ _PRIORITY = {"blocked": 0, "ok": 1, "down": 2, "inconclusive": 3}
 
 
 def most_decisive(observations: list[Observation]) -> Observation:
-    """The observation that speaks for a group (at least one)."""
-    return min(observations, key=lambda o: _PRIORITY[o.verdict])
+    """The observation that speaks for a group (at least one): the first of the highest
+    priority, as min() would pick it."""
+    best = observations[0]
+    if len(observations) == 1:
+        return best
+    rank = _PRIORITY[best.verdict]
+    for o in observations:
+        r = _PRIORITY[o.verdict]
+        if r < rank:
+            best, rank = o, r
+            if r == 0:
+                break
+    return best
+
+
+# Layer verdicts are immutable and a rule gives few distinct ones: each is built once.
+_LAYER_VERDICTS: dict[tuple[str, str | None], LayerVerdict] = {}
 
 
 def layer_verdict(observations: list[Observation]) -> LayerVerdict:
     """The verdict of one layer from its observations (at least one)."""
     best = most_decisive(observations)
-    return LayerVerdict(best.verdict, best.rule, best.loni, best.technique)
+    key = (best.rule, best.technique)
+    found = _LAYER_VERDICTS.get(key)
+    if found is None:
+        found = LayerVerdict(best.verdict, best.rule, best.loni, best.technique)
+        if len(_LAYER_VERDICTS) < 4096:  # techniques are a closed vocabulary; stay bounded
+            _LAYER_VERDICTS[key] = found
+    return found

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from reachwatch.classify._errors import InvalidMeasurement
-from reachwatch.classify._fingerprints import SCAN_LIMIT
+from reachwatch.classify._fingerprints import SCAN_LIMIT, Fingerprints, Match
 from reachwatch.classify._net import endpoint, endpoint_ip, ip_version, is_unreachable
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -54,6 +54,9 @@ class Tls:
     verified: bool
 
 
+_UNSET: Any = object()
+
+
 @dataclass(slots=True)
 class Request:
     url: str
@@ -62,9 +65,12 @@ class Request:
     body: str
     headers: dict[str, str]
     endpoint: str | None
-    title: str | None
     body_length: int  # of the whole body when the probe recorded it, else of the stored one
     truncated: bool
+    # Worked out on first use (most requests never need them), then kept for the other rules.
+    _title: Any = field(default=_UNSET, repr=False, compare=False)
+    _host: str | None = field(default=None, repr=False, compare=False)
+    _page: Any = field(default=_UNSET, repr=False, compare=False)
 
     @property
     def scheme(self) -> str:
@@ -72,7 +78,24 @@ class Request:
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.url).hostname or "").lower()
+        if self._host is None:
+            self._host = (urlsplit(self.url).hostname or "").lower()
+        return self._host
+
+    @property
+    def title(self) -> str | None:
+        if self._title is _UNSET:
+            self._title = _title(self.body)
+        title: str | None = self._title
+        return title
+
+    def page_match(self, fingerprints: Fingerprints) -> Match | None:
+        """The fingerprint this response's body and headers match (looked up once: DNS and
+        HTTP rules both ask)."""
+        if self._page is _UNSET or self._page[0] is not fingerprints:
+            self._page = (fingerprints, fingerprints.match_http(self.body, self.headers))
+        found: Match | None = self._page[1]
+        return found
 
 
 @dataclass(slots=True)
@@ -278,7 +301,6 @@ def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
                 endpoint=address
                 if isinstance(address, str) and address
                 else by_transaction.get(e.get("transaction_id")),
-                title=_title(body),
                 body_length=length if isinstance(length, int) else len(body),
                 truncated=response.get("body_is_truncated") is True,
             )
@@ -291,7 +313,7 @@ def _experiment_failure(test_keys: Mapping[str, Any], target: str | None) -> lis
     failure = test_keys.get("http_experiment_failure")
     if not isinstance(failure, str) or not failure or not target:
         return []
-    return [Request(target, failure, 0, "", {}, None, None, 0, False)]
+    return [Request(target, failure, 0, "", {}, None, 0, False)]
 
 
 def _text(value: Any) -> str:
