@@ -198,3 +198,36 @@ def test_control_answering_malformed_objects_counts_as_no_control() -> None:
     assert measurement["test_keys"]["control"] == {}
     assert measurement["test_keys"]["control_failure"].startswith("x_control_malformed")
     assert run.verdicts[0].verdict == "inconclusive"
+
+
+def test_own_address_echoed_by_a_server_is_scrubbed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A documentation address stands in for the user's public one (no global address exists on
+    # loopback); the server echoes it the way "what is my IP" pages and some blockpages do.
+    own = "198.51.100.7"
+    monkeypatch.setattr("reachwatch.probe._run.own_addresses", lambda _local: [own])
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request_read(reader)
+        body = f"<title>Your address is {own}</title> not 198.51.100.70".encode()
+        writer.write(
+            f"HTTP/1.1 200 OK\r\nX-Client-Ip: {own}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+
+    async def scenario() -> ProbeRun:
+        async with tcp_server(echo) as port:
+            options = ProbeOptions(
+                system_resolver=False, doh_url=None, quic=False, throughput=False
+            )
+            return await probe([Target(f"http://127.0.0.1:{port}/")], options)
+
+    run = asyncio.run(asyncio.wait_for(scenario(), 30))
+    (measurement,) = run.measurements
+    validate_measurement(measurement)
+    text = orjson.dumps(measurement).decode()
+    assert own not in text.replace("198.51.100.70", "")
+    (request,) = measurement["test_keys"]["requests"]
+    assert request["response"]["headers"]["X-Client-Ip"] == "[scrubbed]"
+    assert request["response"]["x_title"] == "Your address is [scrubbed]"
+    assert "not 198.51.100.70" in request["response"]["body"]

@@ -11,7 +11,7 @@ from reachwatch.classify.verdicts import Classified
 from reachwatch.probe import steps
 from reachwatch.probe._engine import ProbeOptions, Progress, TargetMeasurer
 from reachwatch.probe._http import exchange
-from reachwatch.probe._network import ipv6_capable
+from reachwatch.probe._network import ipv6_capable, own_addresses, scrub
 from reachwatch.probe._targets import Target
 
 # DNS failures that mean "no resolver could be reached", as opposed to a resolver's answer.
@@ -53,10 +53,12 @@ async def probe(
     options = options or ProbeOptions()
     ipv6 = ipv6_capable()  # once per run: a network without IPv6 is not blocking IPv6
     slots = asyncio.Semaphore(options.concurrency)
+    own = own_addresses(options.local_address)
 
     async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
         measurer = TargetMeasurer(target, options, ipv6=ipv6, slots=slots, progress=progress)
-        measurement = await measurer.measure()
+        # The user's own address never leaves the machine, even where a server echoed it.
+        measurement: dict[str, Any] = scrub(await measurer.measure(), own)
         verdict = judge(measurement)
         if on_measurement is not None:
             on_measurement(measurement)
