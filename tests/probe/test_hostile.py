@@ -12,6 +12,7 @@ from typing import Any, cast
 import orjson
 import pytest
 
+from reachwatch.control import ControlServer, Limits
 from reachwatch.formats.reachwatch import validate_measurement
 from reachwatch.probe import ProbeOptions, ProbeRun, Target, probe, steps
 
@@ -231,3 +232,35 @@ def test_own_address_echoed_by_a_server_is_scrubbed(monkeypatch: pytest.MonkeyPa
     assert request["response"]["headers"]["X-Client-Ip"] == "[scrubbed]"
     assert request["response"]["x_title"] == "Your address is [scrubbed]"
     assert "not 198.51.100.70" in request["response"]["body"]
+
+
+def test_a_long_list_of_targets_never_floods_the_control() -> None:
+    # A control turns away requests that wait too long for one of its slots (HTTP 503). The
+    # probe asks it no more than control_concurrency at once, so every target gets an answer.
+    async def slow_page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request_read(reader)
+        await asyncio.sleep(0.3)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+        await writer.drain()
+
+    limits = Limits(max_concurrent_requests=2, queue_wait=0.2)
+
+    async def scenario() -> ProbeRun:
+        async with (
+            tcp_server(slow_page) as port,
+            ControlServer("127.0.0.1", 0, allow_private=True, limits=limits) as control,
+        ):
+            options = ProbeOptions(
+                control_url=control.url,
+                control_concurrency=2,
+                system_resolver=False,
+                doh_url=None,
+                quic=False,
+                throughput=False,
+            )
+            targets = [Target(f"http://127.0.0.1:{port}/{n}") for n in range(6)]
+            return await probe(targets, options)
+
+    run = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert [m["test_keys"]["control_failure"] for m in run.measurements] == [None] * 6
+    assert {v.verdict for v in run.verdicts} == {"accessible"}

@@ -51,6 +51,9 @@ class ProbeOptions:
     throughput_seconds: float = 3.0
     max_addresses: int = 4  # per address family
     concurrency: int = 64  # network steps in flight at once, over all targets
+    # Control queries in flight at once: a control serves 16 at a time by default and turns
+    # away what waits too long, so a long list of targets must not flood it.
+    control_concurrency: int = 8
     decoy_sni: str = steps.DECOY_SNI
     local_address: str | None = None  # measure from this address (multi-homed hosts, labs)
 
@@ -78,12 +81,14 @@ class TargetMeasurer:
         *,
         ipv6: bool,
         slots: asyncio.Semaphore,
+        control_slots: asyncio.Semaphore | None = None,
         progress: Progress | None = None,
     ) -> None:
         self.target = target
         self.options = options
         self.ipv6 = ipv6
         self._slots = slots
+        self._control_slots = control_slots or asyncio.Semaphore(options.control_concurrency)
         self._progress = progress
         self._context = steps.make_ssl_context(options.ca_file)
         self._decoy_context = steps.make_ssl_context(options.ca_file, verify=False)
@@ -316,15 +321,16 @@ class TargetMeasurer:
         from reachwatch.control import ControlUnavailable, query_control
 
         try:
-            answer = await query_control(
-                control_url,
-                target_url=self.target.url,
-                addresses=[format_endpoint(ip, self.port) for ip in addresses],
-                quic=self.https and self.options.quic,
-                throughput=self.options.throughput,
-                timeout=self.options.control_timeout,
-                ssl_context=self._context,
-            )
+            async with self._control_slots:  # the control's timeout starts once it is our turn
+                answer = await query_control(
+                    control_url,
+                    target_url=self.target.url,
+                    addresses=[format_endpoint(ip, self.port) for ip in addresses],
+                    quic=self.https and self.options.quic,
+                    throughput=self.options.throughput,
+                    timeout=self.options.control_timeout,
+                    ssl_context=self._context,
+                )
         except ControlUnavailable as exc:
             return {}, f"x_control_unavailable: {exc.reason}"
         return answer, None

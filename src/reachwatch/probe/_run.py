@@ -53,10 +53,18 @@ async def probe(
     options = options or ProbeOptions()
     ipv6 = ipv6_capable()  # once per run: a network without IPv6 is not blocking IPv6
     slots = asyncio.Semaphore(options.concurrency)
+    control_slots = asyncio.Semaphore(options.control_concurrency)
     own = own_addresses(options.local_address)
 
     async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
-        measurer = TargetMeasurer(target, options, ipv6=ipv6, slots=slots, progress=progress)
+        measurer = TargetMeasurer(
+            target,
+            options,
+            ipv6=ipv6,
+            slots=slots,
+            control_slots=control_slots,
+            progress=progress,
+        )
         # The user's own address never leaves the machine, even where a server echoed it.
         measurement: dict[str, Any] = scrub(await measurer.measure(), own)
         verdict = judge(measurement)
