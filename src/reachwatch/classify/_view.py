@@ -128,16 +128,44 @@ class Control:
     tls: dict[str, tuple[bool, str | None]]
     quic: dict[str, tuple[bool, str | None]]
     http: ControlHttp | None
-    asn: dict[str, int]
+    ip_info: Any  # control.ip_info as recorded; read through `asn`
     throughput: Mapping[str, Any] | None
-    # The same tcp/tls results indexed by address, built once: rules ask per address.
-    tcp_at: dict[str, list[tuple[bool, str | None]]] = field(default_factory=dict)
-    tls_at: dict[str, list[tuple[bool, str | None]]] = field(default_factory=dict)
+    # Built on first use (only some DNS rules ask), then kept.
+    _asn: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _tcp_at: dict[str, list[tuple[bool, str | None]]] | None = field(
+        default=None, repr=False, compare=False
+    )
+    _tls_at: dict[str, list[tuple[bool, str | None]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
-    def __post_init__(self) -> None:
-        for table, index in ((self.tcp, self.tcp_at), (self.tls, self.tls_at)):
-            for key, result in table.items():
-                index.setdefault(endpoint_ip(key), []).append(result)
+    @property
+    def asn(self) -> dict[str, int]:
+        if self._asn is None:
+            self._asn = _asns(self.ip_info)
+        return self._asn
+
+    @property
+    def tcp_at(self) -> dict[str, list[tuple[bool, str | None]]]:
+        """The tcp results indexed by address: rules ask per address."""
+        if self._tcp_at is None:
+            self._tcp_at = _by_address(self.tcp)
+        return self._tcp_at
+
+    @property
+    def tls_at(self) -> dict[str, list[tuple[bool, str | None]]]:
+        if self._tls_at is None:
+            self._tls_at = _by_address(self.tls)
+        return self._tls_at
+
+
+def _by_address(
+    table: dict[str, tuple[bool, str | None]],
+) -> dict[str, list[tuple[bool, str | None]]]:
+    index: dict[str, list[tuple[bool, str | None]]] = {}
+    for key, result in table.items():
+        index.setdefault(endpoint_ip(key), []).append(result)
+    return index
 
 
 @dataclass(slots=True)
@@ -152,9 +180,21 @@ class View:
     quic: list[Quic]
     throughput: Mapping[str, Any] | None
     control: Control | None
-    ipv6_capable: bool
-    ooni_http_match: bool | None  # the probe's own body/title/status comparison, when recorded
+    test_keys: Mapping[str, Any]
     tampered: set[str] = field(default_factory=set)  # addresses DNS judged not the site's
+    # Worked out on first use: only a few rules ask.
+    _ipv6_capable: bool | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def ipv6_capable(self) -> bool:
+        if self._ipv6_capable is None:
+            self._ipv6_capable = _ipv6_capable(self.test_keys, self.tcp)
+        return self._ipv6_capable
+
+    @property
+    def ooni_http_match(self) -> bool | None:
+        """The probe's own body/title/status comparison, when recorded."""
+        return _ooni_http_match(self.test_keys)
 
 
 def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> View:
@@ -176,8 +216,7 @@ def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> Vie
         quic=[q for q in (_quic(e) for e in _entries(test_keys, "x_quic_handshakes")) if q],
         throughput=_mapping(test_keys, "x_throughput"),
         control=_control(test_keys),
-        ipv6_capable=_ipv6_capable(test_keys, tcp),
-        ooni_http_match=_ooni_http_match(test_keys),
+        test_keys=test_keys,
     )
 
 
@@ -185,9 +224,13 @@ def _entries(test_keys: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     value = test_keys.get(key)
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
-        raise InvalidMeasurement(f"test_keys.{key} is not a list of objects")
-    return value
+    if isinstance(value, list):
+        for e in value:
+            if not isinstance(e, dict):
+                break
+        else:
+            return value
+    raise InvalidMeasurement(f"test_keys.{key} is not a list of objects")
 
 
 def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
@@ -223,6 +266,37 @@ def _port(value: Any) -> int:
 
 
 def _query(e: Mapping[str, Any]) -> Query:
+    # The usual entry (every field a string or absent) without the checks' calls; anything
+    # else takes the checked path, which gives the same result or the same error.
+    hostname, engine, resolver = e.get("hostname"), e.get("engine"), e.get("resolver_address")
+    query_type, failure, answers = e.get("query_type"), e.get("failure"), e.get("answers")
+    if (
+        (hostname is None or type(hostname) is str)
+        and (engine is None or type(engine) is str)
+        and (resolver is None or type(resolver) is str)
+        and (query_type is None or type(query_type) is str)
+        and (failure is None or type(failure) is str)
+        and (not answers or type(answers) is list)
+    ):
+        addrs: list[str] = []
+        for a in answers or ():
+            if type(a) is not dict:
+                return _checked_query(e)
+            for ip in (a.get("ipv4"), a.get("ipv6")):
+                if isinstance(ip, str) and ip_version(ip) and ip not in addrs:
+                    addrs.append(ip)
+        return Query(
+            (hostname or "").lower().rstrip("."),
+            engine or "system",
+            resolver or "",
+            query_type or "",
+            failure or None,
+            addrs,
+        )
+    return _checked_query(e)
+
+
+def _checked_query(e: Mapping[str, Any]) -> Query:
     answers = e.get("answers") or []
     if not isinstance(answers, list):
         raise InvalidMeasurement("queries[].answers is not a list")
@@ -245,6 +319,21 @@ def _query(e: Mapping[str, Any]) -> Query:
 
 
 def _tcp(e: Mapping[str, Any]) -> Tcp:
+    # The usual, well-formed entry without the checks' calls; anything else takes the
+    # checked path below, which gives the same result or the same error.
+    ip, port, status = e.get("ip"), e.get("port"), e.get("status")
+    if type(ip) is str and type(port) is int and type(status) is dict:
+        failure = status.get("failure")
+        if failure is None or type(failure) is str:
+            failure = failure or None
+            success = status.get("success")
+            ok = success is True if isinstance(success, bool) else failure is None
+            where = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            return Tcp(ip, port, where, ok, failure)
+    return _checked_tcp(e)
+
+
+def _checked_tcp(e: Mapping[str, Any]) -> Tcp:
     ip = _str(e, "ip")
     port = _port(e.get("port"))
     status = e.get("status")
@@ -276,10 +365,11 @@ def _quic(e: Mapping[str, Any]) -> Quic | None:
 
 
 def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
-    # OONI v0.5 links a request to its connection only through the transaction id.
+    # OONI v0.5 links a request to its connection only through the transaction id; `tcp`
+    # holds the endpoints of test_keys.tcp_connect, entry for entry.
     by_transaction = {
-        e.get("transaction_id"): endpoint(_str(e, "ip"), _port(e.get("port")))
-        for e in _entries(test_keys, "tcp_connect")
+        e.get("transaction_id"): t.endpoint
+        for e, t in zip(_entries(test_keys, "tcp_connect"), tcp, strict=True)
         if e.get("transaction_id") is not None
     }
     out = []
@@ -290,6 +380,8 @@ def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
         status = code if isinstance(code, int) and not isinstance(code, bool) else 0
         body = _text(response.get("body"))
         address = e.get("address")
+        if not (isinstance(address, str) and address):
+            address = by_transaction.get(e.get("transaction_id"))
         length = response.get("x_body_length")
         out.append(
             Request(
@@ -298,9 +390,7 @@ def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
                 status=status,
                 body=body,
                 headers=_headers(response),
-                endpoint=address
-                if isinstance(address, str) and address
-                else by_transaction.get(e.get("transaction_id")),
+                endpoint=address,
                 body_length=length if isinstance(length, int) else len(body),
                 truncated=response.get("body_is_truncated") is True,
             )
@@ -389,7 +479,7 @@ def _control(test_keys: Mapping[str, Any]) -> Control | None:
         tls=_pairs(control.get("tls_handshake"), "tls_handshake"),
         quic=_pairs(control.get("quic_handshake"), "quic_handshake"),
         http=_control_http(http) if http is not None else None,
-        asn=_asns(control.get("ip_info")),
+        ip_info=control.get("ip_info"),
         throughput=_mapping(control, "x_throughput"),
     )
 
