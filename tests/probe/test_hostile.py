@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -14,7 +15,8 @@ import pytest
 
 from reachwatch.control import ControlServer, Limits
 from reachwatch.formats.reachwatch import validate_measurement
-from reachwatch.probe import ProbeOptions, ProbeRun, Target, probe, steps
+from reachwatch.lab.servers import LabPki, Page, WebServer
+from reachwatch.probe import ProbeOptions, ProbeRun, Target, check_control, probe, steps
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 TIMEOUT = 1.5
@@ -264,3 +266,19 @@ def test_a_long_list_of_targets_never_floods_the_control() -> None:
     run = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert [m["test_keys"]["control_failure"] for m in run.measurements] == [None] * 6
     assert {v.verdict for v in run.verdicts} == {"accessible"}
+
+
+def test_an_https_control_is_checked_with_the_given_trust_store(tmp_path: Path) -> None:
+    # A control behind a certificate from a private CA (a lab's, an organisation's) is usable
+    # with --ca-file: the check before the run trusts what the run itself trusts.
+    pki = LabPki(tmp_path)
+
+    async def scenario() -> tuple[str | None, str | None]:
+        context = pki.server_context(["127.0.0.1"])
+        async with WebServer({"*": Page("control")}, ssl_context=context) as web:
+            url = f"https://127.0.0.1:{web.port}/"
+            return await check_control(url), await check_control(url, ca_file=str(pki.ca_file))
+
+    default_store, lab_store = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert default_store == "ssl_unknown_authority"
+    assert lab_store is None

@@ -150,7 +150,9 @@ async def _run(
     if options.control_url is not None:
         # An explicitly given control that is down is a user mistake, unless nothing at all
         # can be reached (then the run ends as "no network").
-        failure = await check_control(options.control_url, local_address=None)
+        failure = await check_control(
+            options.control_url, local_address=None, ca_file=options.ca_file
+        )
         if failure is not None and failure != "network_unreachable":
             raise UserError(f"control {options.control_url} is unreachable ({failure})")
         control_answered = failure is None

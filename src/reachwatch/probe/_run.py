@@ -79,13 +79,20 @@ async def probe(
 
 
 async def check_control(
-    control_url: str, *, local_address: str | None = None, timeout: float = 5.0
+    control_url: str,
+    *,
+    local_address: str | None = None,
+    timeout: float = 5.0,
+    ca_file: str | None = None,
 ) -> str | None:
-    """None when the control answers HTTP at all, else the OONI failure of reaching it."""
+    """None when the control answers HTTP at all, else the OONI failure of reaching it.
+
+    `ca_file` replaces the trust store, as it does for the control queries themselves.
+    """
     result = await exchange(
         control_url,
         address=None,
-        ssl_context=steps.make_ssl_context(),
+        ssl_context=steps.make_ssl_context(ca_file),
         body_cap=4096,
         timeout=timeout,
         local_address=local_address,
