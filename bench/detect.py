@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import math
 import os
@@ -248,6 +249,27 @@ def found_by_reachwatch(
     return found, alerts, end_alerts
 
 
+def restorations_seen(scenario: Scenario, detection: Detection) -> list[str]:
+    """For each short restoration inside a true block (two blocks of one network less than
+    12 h apart): was a clear period found over it, a partial one, or nothing?"""
+    out = []
+    for net, blocks in scenario.blocks.items():
+        timeline = next(
+            t for t in detection.timelines if t.network == net and t.platform == scenario.platform
+        )
+        for a, b in itertools.pairwise(blocks):
+            if a.end is None or b.start - a.end >= timedelta(hours=12):
+                continue
+            over = {
+                p.state
+                for p in timeline.periods
+                if (p.start.at if p.start else p.first) < b.start
+                and (p.end.at if p.end else scenario.end) > a.end
+            }
+            out.append("clear" if "clear" in over else "partial" if "partial" in over else "missed")
+    return out
+
+
 def live_alerts(
     con: Any, uploaded: dict[str, datetime], params: CusumParams | None = None
 ) -> list[tuple[str, datetime]]:
@@ -314,6 +336,7 @@ def simulated_part(seeds: int, days: int, rate: float, networks: int) -> None:
     print("   in-memory store (files, Parquet and quarantine skipped for speed)")
     ours: list[Scores] = []
     base: list[Scores] = []
+    holes: dict[str, int] = {}
     clock = time.monotonic()
     total_measurements = 0
     for seed in range(seeds):
@@ -332,6 +355,8 @@ def simulated_part(seeds: int, days: int, rate: float, networks: int) -> None:
         found, alerts, ends = found_by_reachwatch(detection)
         live = live_alerts(con, uploaded)
         ours.append(score(truths, found, alerts, scenario.end, series_days, live, ends))
+        for state in restorations_seen(scenario, detection):
+            holes[state] = holes.get(state, 0) + 1
         base.append(
             score(truths, found_by_majority(con, scenario.end), [], scenario.end, series_days)
         )
@@ -339,6 +364,9 @@ def simulated_part(seeds: int, days: int, rate: float, networks: int) -> None:
     figure("measurements simulated and classified", total_measurements, "")
     figure("wall time (simulate + classify + detect)", elapsed, "s")
     _report(ours, base)
+    shown = ", ".join(f"{holes.get(k, 0)} {k}" for k in ("clear", "partial", "missed"))
+    print(f"   short restorations inside a block (4 h): {shown}")
+    print("   (clear: access back reported; partial: a partial spell; missed: one block)")
 
 
 def _report(ours: list[Scores], base: list[Scores]) -> None:
@@ -408,6 +436,11 @@ def _report(ours: list[Scores], base: list[Scores]) -> None:
             f"{name:40} {value:11.3f} {theirs[name]:9.3f} {target:7.2f} "
             f"{value / target:6.2f} {'ok' if ok else 'MISSED'}"
         )
+    for name in ("start_errors_h", "end_errors_h"):
+        worst = max(pool(ours, name), default=NAN)
+        over = sum(e > 1.0 for e in pool(ours, name))
+        label = f"   max {name.split('_')[0]} error (h)"
+        print(f"{label:40} {worst:11.3f}   ({over} of {len(pool(ours, name))} over 1 h)")
     delays = pool(ours, "delays_buckets")
     print(f"{'   alert delay p90 (hourly buckets)':40} {q(delays, 90):11.3f}")
     missed = sum(math.isinf(d) for d in delays)
