@@ -282,3 +282,37 @@ def test_an_https_control_is_checked_with_the_given_trust_store(tmp_path: Path) 
     default_store, lab_store = asyncio.run(asyncio.wait_for(scenario(), 30))
     assert default_store == "ssl_unknown_authority"
     assert lab_store is None
+
+
+def test_redirect_to_an_international_host_follows_its_ascii_name() -> None:
+    # The Location header carries raw UTF-8, as servers send it and browsers read it.
+    resolved: list[str] = []
+
+    async def scenario() -> list[dict[str, Any]]:
+        async def site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            request_line = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n")[0]
+            if b"/final" in request_line:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            else:
+                location = f"http://пример.рф:{port}/final".encode()
+                writer.write(b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\n\r\n")
+            await writer.drain()
+
+        async def resolve(host: str) -> str:
+            resolved.append(host)
+            return "127.0.0.1"
+
+        async with tcp_server(site) as port:
+            return await steps.http_fetch(
+                f"http://x.com:{port}/",
+                address="127.0.0.1",
+                timeout=TIMEOUT,
+                ssl_context=steps.make_ssl_context(),
+                resolve=resolve,
+            )
+
+    entries = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert resolved == ["xn--e1afmkfd.xn--p1ai"]
+    assert [e["response"]["code"] for e in entries] == [200, 302]
+    assert entries[0]["request"]["url"].startswith("http://xn--e1afmkfd.xn--p1ai:")
+    assert entries[0]["failure"] is None

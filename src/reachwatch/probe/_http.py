@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import html
 import ipaddress
 import re
@@ -15,10 +16,12 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
+from reachwatch.errors import UserError
 from reachwatch.probe._clock import now, span
 from reachwatch.probe._conn import Connection, format_endpoint, open_tcp
 from reachwatch.probe._failures import failure_from_exception
 from reachwatch.probe._system import system_address
+from reachwatch.probe._targets import ascii_url
 
 BODY_CAP = 512 * 1024
 # What OONI's Go HTTP client reports for a Location it cannot parse.
@@ -186,15 +189,29 @@ async def http_fetch(
         location = result.header("Location")
         if result.failure is not None or result.status not in _REDIRECT_CODES or not location:
             break
-        try:
-            current = urljoin(current, location)
-        except ValueError:  # e.g. unbalanced IPv6 brackets: no URL to follow
+        following = _redirect_target(current, location)
+        if following is None:
             entries[-1]["failure"] = INVALID_LOCATION
             break
+        current = following
     else:
         entries[-1]["failure"] = "http_too_many_redirects"
     entries.reverse()
     return entries
+
+
+def _redirect_target(current: str, location: str) -> str | None:
+    """The URL a Location header leads to, an international host in its ASCII form; None when
+    the header names no URL (e.g. unbalanced IPv6 brackets)."""
+    with contextlib.suppress(UnicodeError):
+        # Headers arrive as latin-1; servers put raw UTF-8 there, and browsers read it so.
+        location = location.encode("latin-1").decode("utf-8")
+    try:
+        url = urljoin(current, location)
+        # Other schemes are left as they are: the next exchange reports them as unsupported.
+        return ascii_url(url) if urlsplit(url).scheme in ("http", "https") else url
+    except (ValueError, UserError):
+        return None
 
 
 def request_entry(result: Exchange, times: dict[str, float], transaction_id: int) -> dict[str, Any]:
