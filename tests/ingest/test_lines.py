@@ -136,3 +136,50 @@ def test_damaged_pretty_document_is_one_problem(tmp_path: Path) -> None:
     text = orjson.dumps({"a": 1, "b": {"c": [1, 2, 3]}}, option=orjson.OPT_INDENT_2)
     path.write_bytes(text[:-5])
     assert _summary(path) == [(1, "invalid_json")]
+
+
+def test_array_file_larger_than_a_line_is_read_element_by_element(tmp_path: Path) -> None:
+    # A 100k-measurement export as one JSON array is far over MAX_LINE: every element counts.
+    elements = [orjson.dumps({"n": i, "pad": "x" * 150}) for i in range(70_000)]
+    path = tmp_path / "export.json"
+    path.write_bytes(b"[\n  " + b",\n  ".join(elements) + b"\n]\n")
+    assert path.stat().st_size > MAX_LINE
+    tracemalloc.start()
+    raws = [item.raw for item in read_items(path) if isinstance(item, Record)]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert raws == elements
+    assert peak < 4 * MAX_LINE
+
+
+def test_damaged_array_keeps_every_element_before_the_damage(tmp_path: Path) -> None:
+    elements = [orjson.dumps({"n": i}) for i in range(5)]
+    whole = b"[" + b", ".join(elements) + b"]"
+    truncated = tmp_path / "truncated.json"
+    truncated.write_bytes(whole[:-12])
+    assert _summary(truncated) == [(1, "ok"), (2, "ok"), (3, "ok"), (4, "truncated_line")]
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(whole.replace(b'{"n":2}', b'{"n":tru}'))
+    assert _summary(broken) == [(1, "ok"), (2, "ok"), (3, "invalid_json")]
+    gz = tmp_path / "cut.json.gz"
+    gz.write_bytes(gzip.compress(whole)[:-20])
+    summary = _summary(gz)
+    assert summary[0] == (1, "ok") and summary[-1][1] == "corrupt_gzip"
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" + b"[" * 50_000 + b"]" * 50_000 + b"]")
+    assert _summary(deep) == [(1, "invalid_json")]
+
+
+def test_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path) -> None:
+    bom = b"\xef\xbb\xbf"
+    record = orjson.dumps({"a": 1})
+    for name, data in (
+        ("lines.jsonl", bom + record + b"\n" + record + b"\n"),
+        ("doc.json", bom + record),
+        ("lines.jsonl.gz", gzip.compress(bom + record + b"\n" + record + b"\n")),
+        ("array.json", bom + b"[" + record + b"," + record + b"]"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(data)
+        items = list(read_items(path))
+        assert items and all(isinstance(i, Record) and i.raw == record for i in items), name

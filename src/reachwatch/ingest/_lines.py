@@ -7,6 +7,9 @@ complete line decompressed before the damage.
 
 from __future__ import annotations
 
+import codecs
+import json
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ MAX_LINE = 10 * 1024 * 1024
 _BLOCK = 1024 * 1024
 _GZIP_IN = 256 * 1024
 _SALVAGE_STEP = 512
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(slots=True)
@@ -68,14 +72,48 @@ def read_items(path: Path) -> Iterator[Item]:
     """Every record and every problem of one file, in file order."""
     kind = file_kind(path)
     with path.open("rb") as fh:
-        if kind == "jsonl.gz":
-            yield from _parse_lines(_gunzip(fh))
-        elif kind == "yaml":
+        if kind == "yaml":
             yield from _parse_yaml(fh)
         elif kind == "json" and path.stat().st_size <= MAX_LINE:
-            yield from _parse_json_file(fh.read())
+            yield from _parse_json_file(fh.read().removeprefix(_BOM))
         else:
-            yield from _parse_lines(_blocks(fh))
+            blocks = _without_bom(_gunzip(fh) if kind == "jsonl.gz" else _blocks(fh))
+            if path.name.lower().endswith((".json", ".json.gz")):
+                first, blocks = _peek(blocks)
+                if first == b"[":
+                    yield from _parse_array(blocks)
+                    return
+            yield from _parse_lines(blocks)
+
+
+def _without_bom(blocks: Iterator[bytes | _Corrupt]) -> Iterator[bytes | _Corrupt]:
+    """The blocks with a leading UTF-8 byte order mark dropped (Windows editors write one;
+    orjson refuses it, and it would cost the file its first record)."""
+    first = next(blocks, None)
+    if first is None:
+        return
+    yield first.removeprefix(_BOM) if isinstance(first, bytes) else first
+    yield from blocks
+
+
+def _peek(blocks: Iterator[bytes | _Corrupt]) -> tuple[bytes, Iterator[bytes | _Corrupt]]:
+    """The stream's first byte that is not white space, and the stream unchanged."""
+    seen: list[bytes | _Corrupt] = []
+    first = b""
+    for block in blocks:
+        seen.append(block)
+        if isinstance(block, _Corrupt):
+            break
+        stripped = block.lstrip()
+        if stripped:
+            first = stripped[:1]
+            break
+
+    def replay() -> Iterator[bytes | _Corrupt]:
+        yield from seen
+        yield from blocks
+
+    return first, replay()
 
 
 def _blocks(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
@@ -210,6 +248,115 @@ def _why_unparsable(data: bytes, terminated: bool) -> str:
     return "invalid_json" if terminated else "truncated_line"
 
 
+def _parse_array(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
+    """The elements of a top-level JSON array, one at a time, whatever the file's size: the
+    standard library's scanner says where each element ends, orjson then reads it like a line.
+    As for array files read whole, an element's position stands in for its line number.
+    Damage ends the array: the elements before it are kept, the damage is one problem."""
+    stream = _ArrayText(blocks)
+    index = 0
+    stream.skip_space()
+    stream.pos += 1  # the opening bracket, which the caller has seen
+    while True:
+        if not stream.skip_space():
+            if stream.corrupt is None:
+                yield Problem(index + 1, "truncated_line", "the array ends before its ]")
+            break
+        if stream.char() == "]":
+            stream.pos += 1
+            if stream.skip_space():
+                yield Problem(index + 1, "invalid_json", "data after the end of the array")
+            break
+        if index:
+            if stream.char() != ",":
+                detail = f"expected , or ] after element {index}"
+                yield Problem(index + 1, "invalid_json", detail)
+                break
+            stream.pos += 1
+            if not stream.skip_space():
+                continue  # reported as a truncated array above
+        index += 1
+        raw, problem = stream.element()
+        if problem is not None:
+            yield Problem(index, problem[0], f"array damaged at element {index}: {problem[1]}")
+            break
+        if len(raw) > MAX_LINE:
+            yield _too_long(index)
+        else:
+            item = _parse_line(index, raw, terminated=True)
+            if item is not None:
+                yield item
+    if stream.corrupt is not None:
+        yield Problem(index + 1, "corrupt_gzip", stream.corrupt.detail)
+
+
+_NOT_SPACE = re.compile(r"[^ \t\r\n]")
+
+
+class _ArrayText:
+    """The decoded text of an array file, held from the current element on."""
+
+    def __init__(self, blocks: Iterator[bytes | _Corrupt]) -> None:
+        self._blocks = blocks
+        # surrogateescape: invalid UTF-8 survives the round trip, so orjson can name it
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        self._scan = json.JSONDecoder().raw_decode
+        self.text = ""
+        self.pos = 0
+        self.eof = False
+        self.corrupt: _Corrupt | None = None
+
+    def char(self) -> str:
+        return self.text[self.pos]
+
+    def more(self) -> bool:
+        """Read one more block; False at the end of the stream."""
+        if self.eof:
+            return False
+        block = next(self._blocks, None)
+        if isinstance(block, bytes):
+            self.text = self.text[self.pos :] + self._decoder.decode(block)
+            self.pos = 0
+            return True
+        self.eof, self.corrupt = True, block
+        self.text += self._decoder.decode(b"", final=True)
+        return True
+
+    def skip_space(self) -> bool:
+        """Move to the next character that is not white space; False when there is none."""
+        while True:
+            found = _NOT_SPACE.search(self.text, self.pos)
+            if found is not None:
+                self.pos = found.start()
+                return True
+            self.pos = len(self.text)
+            if not self.more():
+                return False
+
+    def element(self) -> tuple[bytes, tuple[str, str] | None]:
+        """The bytes of the JSON value at pos, or the reason and detail it cannot be read."""
+        while True:
+            try:
+                end = self._scan(self.text, self.pos)[1]
+            except json.JSONDecodeError as exc:
+                error: json.JSONDecodeError | None = exc
+            except RecursionError:
+                return b"", ("invalid_json", "nested too deeply to find where it ends")
+            else:
+                error = None
+                if end < len(self.text) or self.eof:
+                    raw = self.text[self.pos : end].encode("utf-8", "surrogateescape")
+                    self.pos = end
+                    return raw, None
+            # The value may go on in the next block: read more, as far as a line may go.
+            if len(self.text) - self.pos > MAX_LINE:
+                return b"", ("line_too_long", f"no end found within {MAX_LINE} bytes")
+            if not self.more():
+                assert error is not None
+                at_end = error.pos >= len(self.text) - 1 or error.msg.startswith("Unterminated")
+                return b"", ("truncated_line" if at_end else "invalid_json", str(error))
+
+
 def _parse_yaml(fh: IO[bytes]) -> Iterator[Item]:
     """A legacy ooniprobe YAML report, converted entry by entry to the JSON format."""
     from reachwatch.formats.ooni import LegacyYamlError, legacy_yaml_measurements
@@ -234,6 +381,9 @@ def _parse_json_file(data: bytes) -> Iterator[Item]:
                 yield Record(index, value, orjson.dumps(value))
         else:
             yield Record(1, document, data)
+        return
+    if data.lstrip()[:1] == b"[":
+        yield from _parse_array(iter([data]))
         return
     items = list(_parse_lines(iter([data])))
     multi_line_document = data.lstrip()[:1] in (b"{", b"[") and len(items) > 1
