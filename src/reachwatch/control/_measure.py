@@ -12,7 +12,7 @@ import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from reachwatch.control._config import ControlConfig
 from reachwatch.control._request import ControlRequest, Endpoint
@@ -233,10 +233,10 @@ class Measurement:
             chain = [*entries, *chain]
             if location is None:
                 return chain, url, address, _entry_failure(entries)
-            try:
-                url = urljoin(url, location)
-            except ValueError:  # e.g. unbalanced IPv6 brackets: no URL to follow
+            following = steps.redirect_target(url, location)  # as the probe follows it
+            if following is None:
                 return chain, url, None, "x_invalid_redirect"
+            url = following
             if urlsplit(url).scheme not in ("http", "https"):
                 return chain, url, None, "x_refused_redirect_scheme"
         return chain, url, address, "x_too_many_redirects"

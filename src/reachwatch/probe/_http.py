@@ -189,7 +189,7 @@ async def http_fetch(
         location = result.header("Location")
         if result.failure is not None or result.status not in _REDIRECT_CODES or not location:
             break
-        following = _redirect_target(current, location)
+        following = redirect_target(current, location)
         if following is None:
             entries[-1]["failure"] = INVALID_LOCATION
             break
@@ -200,7 +200,7 @@ async def http_fetch(
     return entries
 
 
-def _redirect_target(current: str, location: str) -> str | None:
+def redirect_target(current: str, location: str) -> str | None:
     """The URL a Location header leads to, an international host in its ASCII form; None when
     the header names no URL (e.g. unbalanced IPv6 brackets)."""
     with contextlib.suppress(UnicodeError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import ssl
 
 from reachwatch.probe._dns import addresses_of, resolve_doh, resolve_getaddrinfo, resolve_udp
-from reachwatch.probe._http import BODY_CAP, extract_title, http_fetch
+from reachwatch.probe._http import BODY_CAP, extract_title, http_fetch, redirect_target
 from reachwatch.probe._quic import quic_handshake
 from reachwatch.probe._tcp_tls import tcp_connect, tls_handshake
 from reachwatch.probe._throughput import throughput_sample
@@ -43,6 +43,7 @@ __all__ = [
     "http_fetch",
     "make_ssl_context",
     "quic_handshake",
+    "redirect_target",
     "resolve_doh",
     "resolve_getaddrinfo",
     "resolve_udp",
