@@ -135,3 +135,54 @@ def test_missing_committed_file_is_a_user_error(tmp_path: Path) -> None:
         StoreWriter(db)
     with pytest.raises(UserError, match="store damaged"):
         open_store(db, read_only=True)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"\x00\xff garbage that is not JSON",
+        b'["a list"]',
+        b'{"batch": 1, "files": {"measurements": "parquet/a.parquet"}}',
+        b'{"batch": 1, "files": {"measurements": ["../../outside.parquet"]}}',
+    ],
+)
+def test_damaged_manifest_line_is_refused_and_nothing_is_deleted(
+    tmp_path: Path, line: bytes
+) -> None:
+    # Only a torn last append (no newline) may be dropped; a complete line that cannot be
+    # read would otherwise make a writer truncate the manifest and delete committed files.
+    db = tmp_path / "db"
+    with StoreWriter(db) as writer:
+        writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
+    manifest = db / "manifest.jsonl"
+    damaged = line + b"\n" + manifest.read_bytes()
+    manifest.write_bytes(damaged)
+    files = sorted((db / "parquet").rglob("*.parquet"))
+    with pytest.raises(UserError, match=r"store damaged \(manifest.jsonl line 1"):
+        StoreWriter(db)
+    with pytest.raises(UserError, match="store damaged"):
+        open_store(db, read_only=True)
+    assert manifest.read_bytes() == damaged
+    assert sorted((db / "parquet").rglob("*.parquet")) == files
+
+
+def test_store_of_a_newer_layout_is_refused_unchanged(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    db.mkdir()
+    line = b'{"batch": 1, "layout": 2, "files": {"measurements": ["parquet/m/a.parquet"]}}\n'
+    (db / "manifest.jsonl").write_bytes(line)
+    with pytest.raises(UserError, match="another reachwatch version"):
+        StoreWriter(db)
+    with pytest.raises(UserError, match="another reachwatch version"):
+        open_store(db, read_only=True)
+    assert (db / "manifest.jsonl").read_bytes() == line
+
+
+def test_reading_a_store_that_does_not_exist_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no store here"):
+        open_store(tmp_path / "typo", read_only=True)
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "empty").mkdir()
+    con = open_store(tmp_path / "empty", read_only=True)  # a folder without data: empty store
+    assert con.execute("SELECT count(*) FROM measurements").fetchone() == (0,)
+    con.close()

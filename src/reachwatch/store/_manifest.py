@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from reachwatch.errors import UserError
 from reachwatch.store.schema import TABLES
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -22,6 +23,9 @@ PARQUET_DIR = "parquet"
 CATALOG_NAME = "catalog.duckdb"
 QUARANTINE_DIR = "quarantine"
 LOCK_NAME = "ingest.lock"
+# The layout this code reads and writes. A manifest line naming a higher one comes from a
+# newer reachwatch whose files this one may misread, so the store is refused, never changed.
+LAYOUT = 1
 
 
 @dataclass(slots=True)
@@ -34,36 +38,72 @@ class Manifest:
 
 
 def read_manifest(db: Path) -> Manifest:
-    """The committed batches; a missing manifest is an empty store."""
+    """The committed batches; a missing manifest is an empty store. A complete line that is
+    not a batch this layout knows is a UserError: the store is damaged or newer than this
+    code, and cleaning up after it (as a writer does) would destroy data."""
     manifest = Manifest()
     path = db / MANIFEST_NAME
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return manifest
-    for end, entry in _complete_entries(data):
-        for table, names in entry.get("files", {}).items():
+    except OSError as exc:
+        raise UserError(f"{db}: cannot read the store's manifest ({exc.strerror})") from None
+    for number, (end, entry) in enumerate(_complete_entries(db, data), start=1):
+        for table, names in _batch_files(db, number, entry).items():
             manifest.files.setdefault(table, []).extend(names)
         manifest.batches += 1
         manifest.valid_bytes = end
     return manifest
 
 
-def _complete_entries(data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Each newline-terminated, parseable manifest line with the offset just after it."""
+def _complete_entries(db: Path, data: bytes) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each newline-terminated manifest line with the offset just after it. Bytes after the
+    last newline are a torn append (a kill mid-write) and are not a batch."""
     start = 0
-    while True:
-        end = data.find(b"\n", start)
-        if end < 0:
-            return
+    number = 0
+    while (end := data.find(b"\n", start)) >= 0:
+        number += 1
         try:
             entry = orjson.loads(data[start:end])
         except orjson.JSONDecodeError:
-            return  # only the last append can be torn; nothing after it was committed
+            entry = None
         if not isinstance(entry, dict):
-            return
+            raise _damaged(db, number, "not a JSON object")
         yield end + 1, entry
         start = end + 1
+
+
+def _batch_files(db: Path, number: int, entry: dict[str, Any]) -> dict[str, list[str]]:
+    """The files one manifest line commits, checked: known layout, relative names inside
+    the store's Parquet folder."""
+    layout = entry.get("layout", LAYOUT)
+    if layout != LAYOUT:
+        raise UserError(
+            f"{db}: store written by another reachwatch version (layout {layout!r}, this one "
+            f"reads layout {LAYOUT}); it was left unchanged"
+        )
+    files = entry.get("files", {})
+    if not isinstance(files, dict):
+        raise _damaged(db, number, "'files' is not an object")
+    for names in files.values():
+        if not isinstance(names, list) or not all(_inside_store(name) for name in names):
+            raise _damaged(db, number, "names a file outside the store's Parquet folder")
+    return files
+
+
+def _inside_store(name: object) -> bool:
+    if not isinstance(name, str):
+        return False
+    parts = Path(name).parts
+    return len(parts) > 1 and parts[0] == PARQUET_DIR and ".." not in parts
+
+
+def _damaged(db: Path, number: int, why: str) -> UserError:
+    return UserError(
+        f"{db}: store damaged ({MANIFEST_NAME} line {number}: {why}); "
+        "nothing was changed, repair or remove that line"
+    )
 
 
 def append_manifest(db: Path, entry: dict[str, Any]) -> None:

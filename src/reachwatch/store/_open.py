@@ -20,11 +20,15 @@ def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyC
     The views are temporary and list the Parquet files committed when the store was opened;
     rows ingested later show up on the next open. With read_only=False the connection is on
     the store's own DuckDB file, so a reader may keep tables of its own there; read_only=True
-    never takes a lock and works while an ingest is running.
+    never takes a lock and works while an ingest is running, and a path that does not exist
+    is a UserError (an existing folder without data is an empty store).
     """
     db = Path(path)
     if db.exists() and not db.is_dir():
         raise UserError(f"{db}: not a reachwatch store (expected a folder)")
+    if read_only and not db.exists():
+        # A reader must not take a mistyped path for a store that holds nothing.
+        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
     catalog = db / CATALOG_NAME
     try:
         if read_only:
