@@ -9,9 +9,11 @@ import subprocess
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
 import pytest
 
 from reachwatch.catalog import load_catalog
+from reachwatch.formats.reachwatch import validate_measurement
 from reachwatch.lab import (
     LabReport,
     load_scenarios,
@@ -20,7 +22,7 @@ from reachwatch.lab import (
     select,
     unavailable_reason,
 )
-from reachwatch.lab._plan import CONTROL_ADDRESS
+from reachwatch.lab._plan import CLIENT_ADDRESS, CONTROL_ADDRESS
 from reachwatch.lab._runner import LabSession
 from reachwatch.lab._system import in_ns, run
 from reachwatch.lab._topology import NAME_PREFIX, Topology, clean_leftovers, list_namespaces
@@ -85,6 +87,10 @@ def test_scenario_verdicts(report: LabReport, name: str) -> None:
         if not h.correct
     ]
     assert not wrong, "\n".join(wrong)
+    for host in result.hosts:  # what `reachwatch probe --out` wrote, line by line
+        validate_measurement(host.measurement)
+        assert host.measurement["probe_ip"] == "127.0.0.1"
+        assert CLIENT_ADDRESS not in orjson.dumps(host.measurement).decode()
 
 
 def test_never_blocked_where_nothing_is_censored(report: LabReport) -> None:
