@@ -213,7 +213,7 @@ def _print_table(run: ProbeRun) -> None:
     console = Console()
     table = Table(title="reachwatch probe", show_lines=False)
     for column in ("host", *(layer.upper() for layer in _TABLE_LAYERS), "verdict", "technique"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # wrapped, never cut short
     for measurement, verdict in zip(run.measurements, run.verdicts, strict=True):
         table.add_row(
             _host_label(measurement["input"]),
