@@ -24,8 +24,9 @@ class Judge:
     def __init__(self, fingerprints: Fingerprints | None = None) -> None:
         self.fingerprints = fingerprints if fingerprints is not None else load_fingerprints()
 
-    def ooni(self, record: Mapping[str, Any]) -> Classified:
-        return classify(record, fingerprints=self.fingerprints)
+    def ooni(self, record: Mapping[str, Any], measurement_id: str | None = None) -> Classified:
+        """`measurement_id`: the id the caller already worked out (saves hashing twice)."""
+        return classify(record, fingerprints=self.fingerprints, measurement_id=measurement_id)
 
     def censoredplanet(self, record: Mapping[str, Any]) -> Classified:
         return classify_censoredplanet(record, fingerprints=self.fingerprints)

@@ -196,7 +196,7 @@ class _Run:
     ) -> None:
         try:
             if cp_kind is None:
-                classified = self.judge.ooni(value)
+                classified = self.judge.ooni(value, identity.measurement_id)
             else:
                 classified = self.judge.censoredplanet(value)
         except Unsupported:
@@ -218,12 +218,12 @@ class _Run:
             detail = f"{type(exc).__name__}: {exc}"
             self._reject(path, Problem(item.line, "classifier_error", detail, item.raw))
             return
-        self.writer.add(
+        self.writer.add_observed(
             digest,
             identity.date,
             identity.probe_cc,
             _measurement_row(identity, classified, path, item.line),
-            _observation_rows(identity, classified),
+            _observed_rows(classified),
         )
         self.stored += 1
 
@@ -234,6 +234,7 @@ def _unread_file_reason(path: Path) -> tuple[str, str]:
     return "unsupported_file_type", "not a .json, .jsonl, .jsonl.gz or ooniprobe .yaml file"
 
 
+# Memo by host name, not by measurement: real corpora measure the same few hosts over and over.
 @lru_cache(maxsize=1 << 16)
 def _platform(host: str | None) -> str | None:
     return platform_for_host(host) if host else None
@@ -284,6 +285,25 @@ def _observation_rows(identity: Identity, classified: Classified) -> list[tuple[
             obs.loni[1],
             obs.loni[2],
             identity.synthetic,
+        )
+        for obs in classified.observations
+    ]
+
+
+def _observed_rows(classified: Classified) -> list[tuple[Any, ...]]:
+    """The rows of `_observation_rows` without the columns they share with their measurement
+    (the writer fills those in): reachwatch.store._writer.OBSERVATION_OWN_COLUMNS, in order."""
+    return [
+        (
+            _platform(obs.host),
+            obs.host,
+            obs.address,
+            obs.layer,
+            obs.verdict,
+            obs.rule,
+            obs.technique,
+            obs.failure,
+            *obs.loni,
         )
         for obs in classified.observations
     ]

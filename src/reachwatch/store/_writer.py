@@ -64,6 +64,21 @@ def _schema(table: str) -> pa.Schema:
 
 SCHEMAS: dict[str, pa.Schema] = {table: _schema(table) for table in TABLES}
 
+# An observation row repeats its measurement's id, place, time and synthetic flag; rows added
+# by `add_observed` carry only the rest (OBSERVATION_OWN_COLUMNS, in schema order), and the
+# shared columns are taken from the measurement's when the batch is written.
+_SHARED_COLUMNS = (
+    "measurement_id",
+    "probe_cc",
+    "probe_asn",
+    "measurement_start_time",
+    "date",
+    "synthetic",
+)
+OBSERVATION_OWN_COLUMNS: tuple[str, ...] = tuple(
+    name for name in TABLES["observations"] if name not in _SHARED_COLUMNS
+)
+
 
 def id_hash(measurement_id: str) -> int:
     """The 64-bit digest under which a measurement id is remembered."""
@@ -76,6 +91,10 @@ class _Partition:
     rows: dict[str, list[tuple[Any, ...]]] = field(
         default_factory=lambda: {table: [] for table in TABLES}
     )
+    # Observations given by `add_observed`: their own columns, and the index of their
+    # measurement's row in rows["measurements"].
+    own: list[tuple[Any, ...]] = field(default_factory=list)
+    of: list[int] = field(default_factory=list)
 
 
 class StoreWriter:
@@ -139,6 +158,29 @@ class StoreWriter:
         if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
+    def add_observed(
+        self,
+        digest: int,
+        date: str,
+        cc: str,
+        measurement: tuple[Any, ...],
+        observations: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only: the columns they
+        share with their measurement are filled in from its row when the batch is written."""
+        part = self._partitions.get((date, cc))
+        if part is None:
+            part = self._partitions[(date, cc)] = _Partition()
+        rows = part.rows["measurements"]
+        if observations:
+            part.own.extend(observations)
+            part.of.extend([len(rows)] * len(observations))
+        rows.append((*measurement, digest))
+        self._pending.add(digest)
+        self._pending_rows += 1 + len(observations)
+        if self._pending_rows >= self.batch_size:
+            self.commit()
+
     # -- committing ---------------------------------------------------------------------
     def commit(self) -> None:
         """Write the buffered rows as one batch and commit it; nothing to do when empty."""
@@ -148,9 +190,15 @@ class StoreWriter:
         tag = f"part-{batch:06d}-{uuid.uuid4().hex[:8]}"
         written: dict[str, list[str]] = {table: [] for table in TABLES}
         for (date, cc), part in sorted(self._partitions.items()):
-            for table, rows in part.rows.items():
-                if rows:
-                    written[table].append(self._write(table, date, cc, tag, rows))
+            tables = {name: _table(name, rows) for name, rows in part.rows.items() if rows}
+            if part.own:
+                observed = _observed(tables["measurements"], part.own, part.of)
+                earlier = tables.get("observations")
+                tables["observations"] = (
+                    pa.concat_tables([earlier, observed]) if earlier is not None else observed
+                )
+            for name, table in tables.items():
+                written[name].append(self._write(name, date, cc, tag, table))
         append_manifest(
             self.db,
             {
@@ -168,15 +216,12 @@ class StoreWriter:
         self._pending_rows = 0
         self._pending_bytes = 0
 
-    def _write(self, table: str, date: str, cc: str, tag: str, rows: list[tuple[Any, ...]]) -> str:
-        schema = SCHEMAS[table]
-        columns = list(zip(*rows, strict=True))
-        arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
-        folder = self.db / PARQUET_DIR / table / f"date={date}" / f"cc={cc}"
+    def _write(self, name: str, date: str, cc: str, tag: str, table: pa.Table) -> str:
+        folder = self.db / PARQUET_DIR / name / f"date={date}" / f"cc={cc}"
         folder.mkdir(parents=True, exist_ok=True)
         final = folder / f"{tag}.parquet"
         temp = folder / f"{tag}.parquet.tmp"
-        pq.write_table(pa.Table.from_arrays(arrays, schema=schema), temp, compression="zstd")
+        pq.write_table(table, temp, compression="zstd")
         with temp.open("rb") as fh:
             os.fsync(fh.fileno())
         temp.rename(final)
@@ -202,6 +247,26 @@ class StoreWriter:
                 self.commit()
         finally:
             self.close()
+
+
+def _table(name: str, rows: list[tuple[Any, ...]]) -> pa.Table:
+    schema = SCHEMAS[name]
+    columns = zip(*rows, strict=True)
+    arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _observed(measurements: pa.Table, own: list[tuple[Any, ...]], of: list[int]) -> pa.Table:
+    """Observation rows from their own columns and their measurements' shared ones."""
+    schema = SCHEMAS["observations"]
+    index = pa.array(of, type=pa.int32())
+    shared = {name: measurements.column(name).take(index) for name in _SHARED_COLUMNS}
+    columns = dict(zip(OBSERVATION_OWN_COLUMNS, zip(*own, strict=True), strict=True))
+    arrays = [
+        shared[f.name] if f.name in shared else pa.array(columns[f.name], type=f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _lock(path: Path) -> int:
