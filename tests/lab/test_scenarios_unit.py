@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -245,3 +247,13 @@ def test_node_reports_a_port_clash(tmp_path: Path) -> None:
             check=False,
         )
     assert done.returncode == 1 and b"lab node:" in done.stderr
+
+
+def test_teardown_ignores_a_second_ctrl_c() -> None:
+    from reachwatch.lab._runner import _uninterruptible
+
+    before = signal.getsignal(signal.SIGINT)
+    with _uninterruptible():
+        os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt outside
+        time.sleep(0.05)
+    assert signal.getsignal(signal.SIGINT) is before

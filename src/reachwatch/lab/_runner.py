@@ -74,6 +74,22 @@ def _interrupt_on_sigterm() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _uninterruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM are ignored inside (teardown takes seconds); restored after."""
+    caught = (signal.SIGINT, signal.SIGTERM)
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in caught}
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class LabSession:
     """The built lab: namespaces, a PKI, the control, and one node per server namespace."""
 
@@ -111,13 +127,15 @@ class LabSession:
         self.close()
 
     def close(self) -> None:
-        for _spec, node in self._nodes.values():
-            node.stop()
-        self._nodes.clear()
-        if self._control is not None:
-            self._control.stop()
-        self.topology.destroy()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        # A second Ctrl-C while tearing down would leave namespaces and processes behind.
+        with _uninterruptible():
+            for _spec, node in self._nodes.values():
+                node.stop()
+            self._nodes.clear()
+            if self._control is not None:
+                self._control.stop()
+            self.topology.destroy()
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def run_scenario(self, scenario: Scenario) -> ScenarioResult:
         started = time.monotonic()
