@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from reachwatch.detect import detect, load_series
+from reachwatch.detect import DetectParams, detect, load_series
 
 from .conftest import hourly, make_store, measurement
 
@@ -277,3 +278,64 @@ def test_row_order_in_the_store_does_not_matter() -> None:
     shuffled = rows[:]
     random.Random(3).shuffle(shuffled)
     assert detect(make_store(shuffled)).to_json() == detect(make_store(rows)).to_json()
+
+
+def _block_with_hole(hole: tuple[datetime, datetime], per_hour_in_hole: int) -> list[Any]:
+    """Blocked from day 2 to the end (5 measurements an hour, one in 25 leaking through),
+    with access back in `hole`, measured there `per_hour_in_hole` times an hour (a night:
+    few probes)."""
+    start = T0 + timedelta(days=2)
+    rows = []
+    leaks = itertools.count()
+    for h in range(24 * 8):
+        t0 = T0 + timedelta(hours=h)
+        inside = hole[0] <= t0 < hole[1]
+        per_hour = per_hour_in_hole if inside else 5
+        for k in range(per_hour):
+            t = t0 + timedelta(minutes=k * 60 // per_hour)
+            leak = t >= start and not inside and next(leaks) % 25 == 0
+            verdict = "accessible" if t < start or inside or leak else "blocked"
+            rows.append(measurement(t, verdict))
+    return rows
+
+
+def test_a_short_night_restoration_inside_a_block_is_reported() -> None:
+    """Four hours of access at two measurements an hour: too few for hourly change points,
+    unmistakable measurement by measurement."""
+    hole = (T0 + timedelta(days=5, hours=2), T0 + timedelta(days=5, hours=6))
+    con = make_store(_block_with_hole(hole, per_hour_in_hole=2))
+    (incident,) = detect(con).to_json()["incidents"]
+    (net,) = incident["networks"]
+    clear = [p for p in net["periods"] if p["state"] == "clear"]
+    assert [(p["start"], p["end"]) for p in clear] == [
+        ("2024-02-15T02:00:00Z", "2024-02-15T06:00:00Z")
+    ]
+    # Without the measurement-level look (hourly change points alone) it goes unseen.
+    blind = DetectParams(restoration_run=10**6)
+    (incident,) = detect(con, params=blind).to_json()["incidents"]
+    assert [p["state"] for p in incident["networks"][0]["periods"]] == ["blocked"]
+
+
+def test_one_probe_burst_of_access_inside_a_block_is_no_restoration() -> None:
+    """Eight accessible measurements within ten minutes (one probe on a VPN testing its
+    list) are not access coming back."""
+    rows = hourly(T0, 24 * 8, lambda t: "blocked" if t >= T0 + timedelta(days=2) else "accessible")
+    burst = T0 + timedelta(days=5, hours=3, minutes=20)
+    rows += [measurement(burst + timedelta(minutes=k), "accessible") for k in range(8)]
+    (incident,) = detect(make_store(rows)).to_json()["incidents"]
+    assert "clear" not in [p["state"] for p in incident["networks"][0]["periods"]]
+
+
+def test_a_leaky_block_does_not_break_into_false_restorations() -> None:
+    """A block that lets one measurement in four through for a week has runs of accessible
+    measurements by chance; they are not restorations."""
+    rng = random.Random(8)
+    start = T0 + timedelta(days=2)
+    rows = hourly(
+        T0,
+        24 * 9,
+        lambda t: "accessible" if t < start or rng.random() < 0.25 else "blocked",
+    )
+    (incident,) = detect(make_store(rows)).to_json()["incidents"]
+    states = [p["state"] for p in incident["networks"][0]["periods"]]
+    assert "clear" not in states

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
@@ -33,6 +34,9 @@ class DetectParams:
     evidence_per_network: int = 5  # first and last blocked measurement ids kept per network
     collapse_ratio: float = 0.25  # a day below this share of the usual volume is a collapse
     collapse_min_daily: int = 12  # networks quieter than this per day are not judged
+    restoration_run: int = 6  # this many accessible in a row inside a block is access back...
+    restoration_span_hours: float = 1.0  # ...when they span this long (not one probe's burst)
+    restoration_alpha: float = 0.01  # chance of such a run anywhere in a block, by leaks alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,7 @@ def build_timeline(
     penalty = default_penalty(int(n.sum())) * params.penalty_scale
     cuts = [0, *pelt(n, b, penalty=penalty), len(n)]
     runs = _merge_runs(cuts, n, b, params)
+    runs = _split_restorations(con, series, runs, starts, (n, b), params)
     cusum = _calibrated(params.cusum, runs, n, b)
     timeline.alerts = [(starts[a.index] + HOUR, a.kind) for a in cusum_alerts(n, b, cusum)]
     for s, e, state in runs:
@@ -206,6 +211,91 @@ def build_timeline(
         boundary = _place(con, series, window, (left.share, right.share))
         left.end = right.start = boundary
     return timeline
+
+
+def _split_restorations(
+    con: duckdb.DuckDBPyConnection,
+    series: Series,
+    runs: list[tuple[int, int, State]],
+    starts: list[datetime],
+    counts: tuple[np.ndarray, np.ndarray],
+    params: DetectParams,
+) -> list[tuple[int, int, State]]:
+    """Short restorations inside a block, which hourly change points miss at night: a few
+    hours hold too few measurements to pay the change penalty. Measurement by measurement
+    they are plain: while a block lets 5% through, six accessible in a row happen by chance
+    about once in 60 million. Such a run spanning at least an hour (so not one probe's burst
+    of tests) splits the block; its hours form the restoration, the hours at its edges going
+    to whichever side most of their measurements belong to."""
+    n, b = counts
+    out: list[tuple[int, int, State]] = []
+    for s, e, state in runs:
+        if state != "blocked":
+            out.append((s, e, state))
+            continue
+        cursor = s
+        for i0, i1 in _access_runs(con, series, starts, s, e, params):
+            # The edge hours hold the block's last and first measurements too.
+            if b[i0] * 2 >= n[i0]:
+                i0 += 1
+            if b[i1] * 2 >= n[i1]:
+                i1 -= 1
+            if i0 > i1 or i0 <= cursor or i1 + 1 >= e:
+                continue  # within an hour, or at the block's edge (the change points' job)
+            mid_n, mid_b = int(n[i0 : i1 + 1].sum()), int(b[i0 : i1 + 1].sum())
+            out.append((cursor, i0, "blocked"))
+            out.append((i0, i1 + 1, _state(mid_b / mid_n, mid_b, params)))
+            cursor = i1 + 1
+        out.append((cursor, e, "blocked"))
+    return out
+
+
+_RUN_SQL = """
+SELECT measurement_start_time, verdict = 'blocked' AS blocked
+FROM measurements
+WHERE classified AND probe_cc = ? AND probe_asn = ? AND platform = ?
+  AND verdict IN ('blocked', 'accessible')
+  AND measurement_start_time >= ? AND measurement_start_time < ?
+ORDER BY measurement_start_time, measurement_id
+"""
+
+
+def _access_runs(
+    con: duckdb.DuckDBPyConnection,
+    series: Series,
+    starts: list[datetime],
+    s: int,
+    e: int,
+    params: DetectParams,
+) -> list[tuple[int, int]]:
+    """(first hour index, last hour index) of each long run of accessible measurements."""
+    k = series.key
+    window = [starts[s], starts[e - 1] + HOUR]
+    rows = con.execute(_RUN_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
+    if not rows:
+        return []
+    index = {t: i for i, t in enumerate(starts[s:e], start=s)}
+    span = timedelta(hours=params.restoration_span_hours)
+    # A leaky block (a share of 0.75 lets one in four through) makes long runs of accessible
+    # measurements likely by chance: ask for a run whose chance anywhere in the block is
+    # below restoration_alpha, never shorter than restoration_run.
+    leak = min(max(sum(not r[1] for r in rows) / len(rows), 0.01), 0.5)
+    needed = max(
+        params.restoration_run,
+        math.ceil(math.log(params.restoration_alpha / len(rows)) / math.log(leak)),
+    )
+    found: list[tuple[int, int]] = []
+    run: list[datetime] = []
+    for t, blocked in [*rows, (None, True)]:
+        if not blocked:
+            run.append(t)
+            continue
+        if len(run) >= needed and run[-1] - run[0] >= span:
+            first = index[run[0].replace(minute=0, second=0, microsecond=0)]
+            last = index[run[-1].replace(minute=0, second=0, microsecond=0)]
+            found.append((first, last))
+        run = []
+    return found
 
 
 def _calibrated(
