@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -156,6 +158,7 @@ def test_bad_dates_and_country_are_usage_errors(tmp_path: Path) -> None:
         app, [*base, "--cc", "PK", "--since", "2024-02-30", "--until", "2024-03-01"]
     )
     assert bad_day.exit_code == 2 and "not a date" in bad_day.output
+    assert bad_day.output.count("\n") == 1  # one line, as every reachwatch error
     reversed_days = CliRunner().invoke(
         app, [*base, "--cc", "PK", "--since", "2024-02-20", "--until", "2024-02-10"]
     )
@@ -231,3 +234,91 @@ def test_default_endpoint_is_oonis_bucket_and_nothing_is_sent() -> None:
         "https://ooni-data-eu-fra.s3.eu-central-1.amazonaws.com/"
         "?list-type=2&prefix=raw%2F20240217%2F00%2FPK%2F&encoding-type=url"
     ]
+
+
+class _HostileS3(BaseHTTPRequestHandler):
+    """Answers the hour 2024-02-17 00 of PK with whatever the bucket name asks for."""
+
+    protocol_version = "HTTP/1.1"
+    HOUR = "raw/20240217/00/PK/"
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+    def _send(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        bucket = self.path.split("/")[1].split("?")[0]
+        if "list-type" not in self.path:
+            return self._send(b"EVIL")
+        key, size = {
+            # a key that would land outside --out
+            "escape": ("../../escaped/x/webconnectivity/evil.jsonl.gz", "4"),
+            "badsize": (self.HOUR + "webconnectivity/a.jsonl.gz", "notanumber"),
+        }[bucket]
+        hour = "prefix=" + self.HOUR.replace("/", "%2F") in self.path
+        contents = f"<Contents><Key>{key}</Key><Size>{size}</Size></Contents>" if hour else ""
+        self._send(
+            b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult '
+            b'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IsTruncated>false</IsTruncated>'
+            + contents.encode()
+            + b"</ListBucketResult>"
+        )
+
+
+@pytest.fixture(scope="module")
+def hostile_endpoint() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HostileS3)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _sync_args(out: Path, endpoint: str, bucket: str) -> list[str]:
+    return [
+        "ooni", "sync", "--cc", "PK", "--test", "web_connectivity",
+        "--since", "2024-02-17", "--until", "2024-02-17",
+        "--out", str(out), "--endpoint", endpoint, "--bucket", bucket,
+    ]  # fmt: skip
+
+
+def test_listed_key_outside_the_asked_prefix_is_never_written(
+    hostile_endpoint: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "a" / "b" / "out"
+    result = CliRunner().invoke(app, [*_sync_args(out, hostile_endpoint, "escape"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["files"] == 0
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_endpoint_answers_that_are_not_s3_are_one_line_errors(
+    hostile_endpoint: str, tmp_path: Path
+) -> None:
+    for args, expected in (
+        (_sync_args(tmp_path, hostile_endpoint, "badsize"), "not S3's"),
+        (_sync_args(tmp_path, "not a url", "x"), "--endpoint"),
+    ):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert expected in result.output and result.output.count("\n") == 1, result.output
+
+
+def test_out_that_is_a_file_is_a_one_line_error(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    endpoint, _client, _bodies = s3
+    out = tmp_path / "file"
+    out.write_text("not a folder")
+    args = [*_sync_args(out, endpoint, BUCKET)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "cannot write" in result.output, result.output
+    assert out.read_text() == "not a folder"

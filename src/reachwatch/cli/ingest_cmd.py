@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from reachwatch.cli._app import app
+from reachwatch.cli.detect_cmd import OneLineUsage
 from reachwatch.ingest import IngestSummary, ingest
 from reachwatch.ingest import Progress as RunProgress
 from reachwatch.store import DEFAULT_DB
@@ -20,7 +21,7 @@ from reachwatch.store import DEFAULT_DB
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-@app.command("ingest")
+@app.command("ingest", cls=OneLineUsage)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,

@@ -17,11 +17,12 @@ from rich.progress import (
 )
 
 from reachwatch.cli._app import app
+from reachwatch.cli.detect_cmd import OneLineUsageGroup
 from reachwatch.errors import UserError
 from reachwatch.ingest._ooni_sync import OONI_BUCKET, RemoteFile, SyncSummary, sync_ooni
 
 
-@app.group("ooni")
+@app.group("ooni", cls=OneLineUsageGroup)
 def ooni_group() -> None:
     """OONI's public measurement corpus."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from reachwatch.errors import UserError
 
 OONI_BUCKET = "ooni-data-eu-fra"
 OONI_REGION = "eu-central-1"
+OONI_FIRST_DAY = date(2012, 1, 1)  # the bucket's oldest measurements are from late 2012
 _CHUNK = 1024 * 1024
 
 
@@ -68,13 +69,19 @@ def sync_ooni(
     `since` and `until` are UTC days, both included."""
     if until < since:
         raise UserError(f"--until {until} is before --since {since}")
+    # One listing per hour: days outside the corpus (before OONI, after today) would be
+    # millions of requests for nothing.
+    since, until = max(since, OONI_FIRST_DAY), min(until, datetime.now(UTC).date())
     client = _client(endpoint)
     remote = list(list_raw_files(client, bucket, cc.upper(), test_name, since, until))
     if on_listed:
         on_listed(remote)
     summary = SyncSummary(files=len(remote))
     for item in remote:
-        _fetch(client, bucket, item, out / item.key, summary, on_bytes)
+        try:
+            _fetch(client, bucket, item, out / item.key, summary, on_bytes)
+        except OSError as exc:
+            raise UserError(f"{out}: cannot write {item.key} ({exc.strerror})") from None
     return summary
 
 
@@ -91,7 +98,10 @@ def _client(endpoint: str | None) -> Any:
         retries={"max_attempts": 3, "mode": "standard"},
         s3={"addressing_style": addressing},
     )
-    return boto3.client("s3", region_name=OONI_REGION, endpoint_url=endpoint, config=config)
+    try:
+        return boto3.client("s3", region_name=OONI_REGION, endpoint_url=endpoint, config=config)
+    except ValueError as exc:  # botocore's word for an endpoint that is not a URL
+        raise UserError(f"--endpoint {endpoint!r}: {exc}") from None
 
 
 def list_raw_files(
@@ -104,15 +114,29 @@ def list_raw_files(
         for hour in range(24):
             prefix = f"raw/{day:%Y%m%d}/{hour:02d}/{cc}/"
             for obj in _list(client, bucket, prefix):
-                key: str = obj["Key"]
-                parts = key.split("/")
-                if (
-                    len(parts) == 6
-                    and parts[4].replace("_", "").lower() == wanted
-                    and key.endswith(".jsonl.gz")
-                ):
-                    yield RemoteFile(key, int(obj["Size"]), str(obj.get("ETag", "")).strip('"'))
+                item = _raw_file(obj, prefix, wanted, bucket)
+                if item is not None:
+                    yield item
         day += timedelta(days=1)
+
+
+def _raw_file(obj: dict[str, Any], prefix: str, wanted: str, bucket: str) -> RemoteFile | None:
+    """The listed object when it is a raw file of the test asked for. Its key becomes a path
+    under --out, so a key outside the prefix asked for (or with '..') is never taken."""
+    try:
+        key, size = str(obj["Key"]), int(obj["Size"])
+    except (KeyError, TypeError, ValueError):
+        raise UserError(f"s3://{bucket}: the endpoint's listing is not an S3 listing") from None
+    parts = key.split("/")
+    if (
+        not key.startswith(prefix)
+        or len(parts) != 6
+        or parts[4].replace("_", "").lower() != wanted
+        or not key.endswith(".jsonl.gz")
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        return None
+    return RemoteFile(key, size, str(obj.get("ETag", "")).strip('"'))
 
 
 def _list(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
@@ -125,6 +149,8 @@ def _list(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         raise UserError(f"cannot list s3://{bucket}/{prefix}: {_s3_error(exc)}") from None
     except BotoCoreError as exc:
         raise UserError(f"cannot reach the bucket endpoint: {exc}") from None
+    except ValueError as exc:  # botocore could not parse what the endpoint answered
+        raise UserError(f"s3://{bucket}: the endpoint's answer is not S3's ({exc})") from None
 
 
 def _fetch(
@@ -196,6 +222,8 @@ def _download(
         raise UserError(f"cannot download {item.key}: {_s3_error(exc)}") from None
     except BotoCoreError as exc:
         raise UserError(f"download of {item.key} failed: {exc} (run again to resume)") from None
+    except ValueError as exc:  # botocore could not parse what the endpoint answered
+        raise UserError(f"cannot download {item.key}: the answer is not S3's ({exc})") from None
 
 
 def _complete(part: Path, item: RemoteFile) -> bool:
