@@ -337,3 +337,28 @@ def test_legacy_yaml_report_entries_are_kept_raw_in_the_json_format(tmp_path: Pa
     assert first["test_name"] == "http_requests" and first["report_id"] == "20150101T000000Z_legacy"
     assert first["test_keys"]["body"] == {"format": "base64", "data": "//79"}
     assert first["test_keys"]["headers_diff"] == ["Server"]
+
+
+def test_symlink_loop_in_a_folder_does_not_stop_the_run(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    # Regression (ingest/_pipeline.py): resolving a looping symlink raised out of expand_paths.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "loop1.jsonl").symlink_to(folder / "loop2.jsonl")
+    (folder / "loop2.jsonl").symlink_to(folder / "loop1.jsonl")
+    (folder / "ok.jsonl").write_bytes(_dump(make_measurement("loop-ok")) + b"\n")
+    summary = ingest([folder], tmp_path / "db")
+    assert summary.stored == 1
+
+
+def test_store_that_cannot_be_created_is_a_one_line_error(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    # Regression (store/_writer.py): mkdir under a file was a NotADirectoryError traceback.
+    (tmp_path / "file").write_text("x")
+    source = tmp_path / "m.jsonl"
+    source.write_bytes(_dump(make_measurement("nodir")) + b"\n")
+    result = CliRunner().invoke(app, ["ingest", str(source), "--db", str(tmp_path / "file" / "db")])
+    assert result.exit_code == 2 and "cannot write the store" in result.output, result.output
+    assert result.output.count("\n") == 1

@@ -95,7 +95,11 @@ def expand_paths(paths: Iterable[Path | str], *, skip: Path | None = None) -> It
         path = Path(given)
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if skipped is not None and child.resolve().is_relative_to(skipped):
+                try:
+                    in_store = skipped is not None and child.resolve().is_relative_to(skipped)
+                except (OSError, RuntimeError):  # a symlink loop: no file, and not the store
+                    in_store = False
+                if in_store:
                     continue
                 if child.is_file() and not child.name.startswith("."):
                     yield child.resolve()

@@ -108,8 +108,11 @@ class StoreWriter:
         self.db = Path(db)
         if self.db.exists() and not self.db.is_dir():
             raise UserError(f"{self.db}: not a reachwatch store (expected a folder)")
-        self.db.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = _lock(self.db / LOCK_NAME)
+        try:
+            self.db.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = _lock(self.db / LOCK_NAME)
+        except OSError as exc:  # a file in the path, a folder we may not write
+            raise UserError(f"{self.db}: cannot write the store ({exc.strerror})") from None
         self.batch_size = batch_size
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._pending: set[int] = set()
