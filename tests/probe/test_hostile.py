@@ -316,3 +316,31 @@ def test_redirect_to_an_international_host_follows_its_ascii_name() -> None:
     assert [e["response"]["code"] for e in entries] == [200, 302]
     assert entries[0]["request"]["url"].startswith("http://xn--e1afmkfd.xn--p1ai:")
     assert entries[0]["failure"] is None
+
+
+def test_a_control_that_stops_answering_is_not_waited_on_for_every_target() -> None:
+    # The control takes requests and never answers. Those in flight time out; the rest of the
+    # run does not queue up behind it for another control_timeout each.
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(30)
+
+    async def scenario() -> ProbeRun:
+        async with tcp_server(silent) as port:
+            options = ProbeOptions(
+                control_url=f"http://127.0.0.1:{port}/",
+                control_concurrency=2,
+                control_timeout=0.5,
+                system_resolver=False,
+                doh_url=None,
+                quic=False,
+                connect_timeout=TIMEOUT,
+            )
+            targets = [Target(f"http://127.0.0.1:9/{n}") for n in range(6)]
+            return await probe(targets, options)
+
+    run = asyncio.run(asyncio.wait_for(scenario(), 30))
+    failures = [m["test_keys"]["control_failure"] for m in run.measurements]
+    timed_out = [f for f in failures if f.endswith("did not answer in 0.5s")]
+    skipped = [f for f in failures if f.endswith("(not asked again)")]
+    assert (len(timed_out), len(skipped)) == (2, 4), failures
+    assert {v.verdict for v in run.verdicts} == {"inconclusive"}

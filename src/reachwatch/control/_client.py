@@ -15,11 +15,16 @@ _MAX_ANSWER_BYTES = 4 * 1024 * 1024
 
 
 class ControlUnavailable(Exception):
-    """The control could not be asked or gave no usable answer; `reason` says why."""
+    """The control could not be asked or gave no usable answer; `reason` says why.
 
-    def __init__(self, reason: str) -> None:
+    `down` is True when the control did not answer HTTP at all (timeout, refused, garbage):
+    asking it about the next URL would most likely fail the same way.
+    """
+
+    def __init__(self, reason: str, *, down: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.down = down
 
 
 def _check_control_url(control_url: str) -> None:
@@ -68,11 +73,11 @@ async def query_control(
             status = response.status
     except TimeoutError:
         raise ControlUnavailable(
-            f"control at {control_url} did not answer in {timeout:g}s"
+            f"control at {control_url} did not answer in {timeout:g}s", down=True
         ) from None
     except aiohttp.ClientError as exc:
         raise ControlUnavailable(
-            f"control at {control_url} unreachable: {_one_line(str(exc))}"
+            f"control at {control_url} unreachable: {_one_line(str(exc))}", down=True
         ) from None
     return _decode_answer(control_url, status, raw)
 

@@ -58,6 +58,15 @@ class ProbeOptions:
     local_address: str | None = None  # measure from this address (multi-homed hosts, labs)
 
 
+class ControlGate:
+    """The control as all targets of a run share it: at most `concurrency` queries in flight,
+    and once it has stopped answering, the rest of the run no longer waits on it."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.slots = asyncio.Semaphore(concurrency)
+        self.down: str | None = None  # why the control stopped answering
+
+
 @dataclass(slots=True)
 class _Connected:
     tcp: dict[str, Any]
@@ -81,14 +90,14 @@ class TargetMeasurer:
         *,
         ipv6: bool,
         slots: asyncio.Semaphore,
-        control_slots: asyncio.Semaphore | None = None,
+        control: ControlGate | None = None,
         progress: Progress | None = None,
     ) -> None:
         self.target = target
         self.options = options
         self.ipv6 = ipv6
         self._slots = slots
-        self._control_slots = control_slots or asyncio.Semaphore(options.control_concurrency)
+        self._gate = control or ControlGate(options.control_concurrency)
         self._progress = progress
         self._context = steps.make_ssl_context(options.ca_file)
         self._decoy_context = steps.make_ssl_context(options.ca_file, verify=False)
@@ -320,8 +329,11 @@ class TargetMeasurer:
             return {}, NO_CONTROL
         from reachwatch.control import ControlUnavailable, query_control
 
+        gate = self._gate
         try:
-            async with self._control_slots:  # the control's timeout starts once it is our turn
+            async with gate.slots:  # the control's timeout starts once it is our turn
+                if gate.down is not None:
+                    return {}, f"x_control_unavailable: {gate.down} (not asked again)"
                 answer = await query_control(
                     control_url,
                     target_url=self.target.url,
@@ -332,6 +344,8 @@ class TargetMeasurer:
                     ssl_context=self._context,
                 )
         except ControlUnavailable as exc:
+            if exc.down:
+                gate.down = gate.down or exc.reason
             return {}, f"x_control_unavailable: {exc.reason}"
         return answer, None
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from reachwatch.classify.verdicts import Classified
 from reachwatch.probe import steps
-from reachwatch.probe._engine import ProbeOptions, Progress, TargetMeasurer
+from reachwatch.probe._engine import ControlGate, ProbeOptions, Progress, TargetMeasurer
 from reachwatch.probe._http import exchange
 from reachwatch.probe._network import ipv6_capable, own_addresses, scrub
 from reachwatch.probe._targets import Target
@@ -53,7 +53,7 @@ async def probe(
     options = options or ProbeOptions()
     ipv6 = ipv6_capable()  # once per run: a network without IPv6 is not blocking IPv6
     slots = asyncio.Semaphore(options.concurrency)
-    control_slots = asyncio.Semaphore(options.control_concurrency)
+    control = ControlGate(options.control_concurrency)
     own = own_addresses(options.local_address)
 
     async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
@@ -62,7 +62,7 @@ async def probe(
             options,
             ipv6=ipv6,
             slots=slots,
-            control_slots=control_slots,
+            control=control,
             progress=progress,
         )
         # The user's own address never leaves the machine, even where a server echoed it.
