@@ -192,3 +192,11 @@ def test_memory_store_holds_exactly_what_ingest_stores(tmp_path: Path) -> None:
         assert from_ingest, table
         assert memory.execute(sql).fetchall() == from_ingest, table
     assert memory.execute("SELECT count(*) FROM measurements").fetchone() == (len(measurements),)
+
+
+def test_memory_store_of_nothing_has_empty_tables() -> None:
+    from reachwatch.simulate import memory_store
+
+    con = memory_store([])
+    for table in ("measurements", "observations"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)

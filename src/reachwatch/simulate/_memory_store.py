@@ -1,7 +1,8 @@
 """A store in memory filled straight from measurements, row for row as `reachwatch ingest`
-stores them: the same identity check, the same classifier, the same row builders, the same
-dedupe by measurement id. Only the files are skipped (no reading, no quarantine, no Parquet),
-so the benchmark and tests judge detection on exactly what ingest would store, quickly."""
+stores them: the same identity check, the same classifier call, the same row builders and
+Arrow tables as ingest's writer, the same dedupe by measurement id. Only the files are
+skipped (no reading, no quarantine, no Parquet), so the benchmark and tests judge detection
+on exactly what ingest would store, quickly."""
 
 from __future__ import annotations
 
@@ -11,33 +12,17 @@ from typing import Any
 
 import duckdb
 import orjson
-import pyarrow as pa
 
 from reachwatch.formats.ooni import BadMeasurement, ooni_identity
 from reachwatch.ingest._judge import InvalidMeasurement, Judge, Unsupported
 
-# Ingest's own row builders: one mapping from a classified measurement to store rows, never
-# a second copy that could drift from what `reachwatch ingest` writes.
-from reachwatch.ingest._pipeline import _measurement_row, _observation_rows
+# Ingest's own row builders and its writer's tables: one mapping from a classified
+# measurement to store rows, never a second copy that could drift from what ingest writes.
+from reachwatch.ingest._pipeline import _measurement_row, _observed_rows
+from reachwatch.store._writer import SCHEMAS, _observed, _table, id_hash
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
-_ARROW = {
-    "VARCHAR": pa.string(),
-    "TIMESTAMP": pa.timestamp("us"),
-    "DATE": pa.date32(),
-    "BOOLEAN": pa.bool_(),
-    "BIGINT": pa.int64(),
-    "DOUBLE": pa.float64(),
-}
 _SOURCE = Path("<memory>")
-
-
-def _table(columns: dict[str, str], rows: list[tuple[Any, ...]]) -> pa.Table:
-    """Rows in the schema's column order (as ingest builds them) as an Arrow table."""
-    names = list(columns)
-    values = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    arrays = [pa.array(col, type=_ARROW[columns[n]]) for n, col in zip(names, values, strict=True)]
-    return pa.Table.from_arrays(arrays, names=names)
 
 
 def memory_store(measurements: Iterable[Mapping[str, Any]]) -> duckdb.DuckDBPyConnection:
@@ -47,7 +32,8 @@ def memory_store(measurements: Iterable[Mapping[str, Any]]) -> duckdb.DuckDBPyCo
     judge = Judge()
     seen: set[str] = set()
     m_rows: list[tuple[Any, ...]] = []
-    o_rows: list[tuple[Any, ...]] = []
+    own: list[tuple[Any, ...]] = []  # observation rows' own columns...
+    of: list[int] = []  # ...and the index of their measurement's row
     for line, m in enumerate(measurements, 1):
         try:
             identity = ooni_identity(m, orjson.dumps(m))
@@ -57,17 +43,25 @@ def memory_store(measurements: Iterable[Mapping[str, Any]]) -> duckdb.DuckDBPyCo
             continue
         seen.add(identity.measurement_id)
         try:
-            classified = judge.ooni(m)
+            classified = judge.ooni(m, identity.measurement_id)
         except Unsupported:
-            m_rows.append(_measurement_row(identity, None, _SOURCE, line))
-            continue
+            classified = None
         except InvalidMeasurement:
             continue
-        m_rows.append(_measurement_row(identity, classified, _SOURCE, line))
-        o_rows.extend(_observation_rows(identity, classified))
+        row = _measurement_row(identity, classified, _SOURCE, line)
+        m_rows.append((*row, id_hash(identity.measurement_id)))
+        if classified is not None:
+            observed = _observed_rows(classified)
+            own.extend(observed)
+            of.extend([len(m_rows) - 1] * len(observed))
+    m_table = _table("measurements", m_rows) if m_rows else SCHEMAS["measurements"].empty_table()
+    o_table = _observed(m_table, own, of) if own else SCHEMAS["observations"].empty_table()
     con = duckdb.connect(":memory:")
-    m_table = _table(MEASUREMENTS_COLUMNS, m_rows)  # noqa: F841 (DuckDB reads it by name)
-    o_table = _table(OBSERVATIONS_COLUMNS, o_rows)  # noqa: F841
-    con.execute("CREATE TABLE measurements AS SELECT * FROM m_table")
-    con.execute("CREATE TABLE observations AS SELECT * FROM o_table")
+    for name, table, columns in (
+        ("measurements", m_table, MEASUREMENTS_COLUMNS),
+        ("observations", o_table, OBSERVATIONS_COLUMNS),
+    ):
+        con.register("incoming", table)
+        con.execute(f"CREATE TABLE {name} AS SELECT {', '.join(columns)} FROM incoming")
+        con.unregister("incoming")
     return con
