@@ -362,3 +362,23 @@ def test_store_that_cannot_be_created_is_a_one_line_error(
     result = CliRunner().invoke(app, ["ingest", str(source), "--db", str(tmp_path / "file" / "db")])
     assert result.exit_code == 2 and "cannot write the store" in result.output, result.output
     assert result.output.count("\n") == 1
+
+
+def test_country_code_that_is_not_two_letters_is_quarantined_not_a_path(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    # probe_cc names the partition folder: '../..' escaped the store, a NUL crashed the run.
+    lines = []
+    for n, code in enumerate(["../../../outside", "P\x00K", "x" * 300, "P1", "pk"]):
+        record = make_measurement(f"cc{n}")
+        record["probe_cc"] = code
+        lines.append(_dump(record))
+    source = tmp_path / "cc.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    db = tmp_path / "db"
+    summary = ingest([source], db)
+    assert summary.stored == 1 and summary.quarantined == {"wrong_type": 4}
+    assert _rows(db, "SELECT probe_cc FROM measurements") == [("PK",)]
+    folders = {p.name for p in (db / "parquet").rglob("cc=*")}
+    assert folders == {"cc=PK"}
+    assert not (tmp_path / "outside").exists()

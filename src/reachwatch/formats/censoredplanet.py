@@ -13,7 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reachwatch.formats.ooni import BadMeasurement, Identity, host_of, parse_time
+from reachwatch.formats.ooni import (
+    BadMeasurement,
+    Identity,
+    host_of,
+    is_country_code,
+    parse_time,
+)
 
 HYPERQUACK_SERVICES = ("echo", "discard", "http", "https")
 
@@ -100,7 +106,7 @@ def _country(record: Mapping[str, Any]) -> str:
     if not isinstance(location, dict):
         return "ZZ"
     code = location.get("country_code")
-    return code.upper() if isinstance(code, str) and len(code) == 2 else "ZZ"
+    return code.upper() if isinstance(code, str) and is_country_code(code) else "ZZ"
 
 
 def _cp_time(text: str) -> datetime:

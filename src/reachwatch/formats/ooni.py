@@ -80,7 +80,7 @@ def ooni_identity(record: Mapping[str, Any], raw: bytes) -> Identity:
         test_name=test_name,
         input=measured,
         host=host_of(measured) if measured else None,
-        probe_cc=_optional_code(record, "probe_cc", "ZZ").upper(),
+        probe_cc=_country_code(record),
         probe_asn=_optional_code(record, "probe_asn", "AS0"),
         start=start,
         synthetic=synthetic,
@@ -112,6 +112,19 @@ def _required(record: Mapping[str, Any], key: str, kind: type) -> Any:
     if not isinstance(value, kind):
         raise BadMeasurement("wrong_type", f"{key!r} is {type(value).__name__}")
     return value
+
+
+def _country_code(record: Mapping[str, Any]) -> str:
+    """probe_cc, which also names the store's partition folder: two ASCII letters, or the
+    record is malformed (a '/' or NUL there would be a path, not a country)."""
+    code = _optional_code(record, "probe_cc", "ZZ").upper()
+    if not is_country_code(code):
+        raise BadMeasurement("wrong_type", f"'probe_cc' {code[:20]!r} is not two letters")
+    return code
+
+
+def is_country_code(code: str) -> bool:
+    return len(code) == 2 and code.isascii() and code.isalpha()
 
 
 def _optional_code(record: Mapping[str, Any], key: str, unknown: str) -> str:
