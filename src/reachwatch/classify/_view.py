@@ -235,8 +235,8 @@ def _entries(test_keys: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 
 def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     value = parent.get(key)
-    if value is None:
-        return None
+    if value is None or type(value) is dict:
+        return value
     if not isinstance(value, dict):
         raise InvalidMeasurement(f"{key} is {type(value).__name__}, not an object")
     return value
@@ -428,7 +428,11 @@ def _headers(response: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(listed, list):
         for pair in listed:
             if isinstance(pair, list) and len(pair) == 2:
-                out.setdefault(str(pair[0]).lower(), _text(pair[1]))
+                name, value = pair
+                if type(name) is str and type(value) is str:  # the usual pair, unconverted
+                    out.setdefault(name.lower(), value)
+                else:
+                    out.setdefault(str(name).lower(), _text(value))
         return out
     headers = response.get("headers")
     if headers is None:
@@ -438,7 +442,7 @@ def _headers(response: Mapping[str, Any]) -> dict[str, str]:
     for name, value in headers.items():
         if isinstance(value, list):
             value = value[0] if value else ""
-        out[str(name).lower()] = _text(value)
+        out[str(name).lower()] = value if type(value) is str else _text(value)
     return out
 
 
