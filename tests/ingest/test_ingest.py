@@ -382,3 +382,24 @@ def test_country_code_that_is_not_two_letters_is_quarantined_not_a_path(
     folders = {p.name for p in (db / "parquet").rglob("cc=*")}
     assert folders == {"cc=PK"}
     assert not (tmp_path / "outside").exists()
+
+
+def test_start_time_pushed_out_of_range_by_its_offset_is_a_bad_timestamp(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    # '0001-01-01T00:00:00+01:00' in UTC is before year 1: an OverflowError ended the run.
+    lines = []
+    for n, start in enumerate(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]):
+        record = make_measurement(f"t{n}")
+        record["measurement_start_time"] = start
+        lines.append(_dump(record))
+    lines.append(_dump(make_measurement("t-ok")))
+    satellite = {
+        "vp": "192.0.2.1", "test_url": "x.com", "anomaly": False, "passed_liveness": True,
+        "start_time": "0001-01-01 00:00:00.1 +0100 CET", "location": {"country_code": "PK"},
+    }  # fmt: skip
+    lines.append(_dump(satellite))
+    source = tmp_path / "times.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    summary = ingest([source], tmp_path / "db")
+    assert summary.stored == 1 and summary.quarantined == {"bad_timestamp": 3}

@@ -127,4 +127,7 @@ def _cp_time(text: str) -> datetime:
         value = datetime.strptime(f"{parts[0]} {clock} {parts[2]}", "%Y-%m-%d %H:%M:%S %z")
     except ValueError:
         raise BadMeasurement("bad_timestamp", f"unreadable time {text[:40]!r}") from None
-    return value.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return value.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError:  # year 1 or 9999 pushed out of range by its offset
+        raise BadMeasurement("bad_timestamp", f"time out of range {text[:40]!r}") from None

@@ -153,7 +153,10 @@ def parse_time(text: str) -> datetime:
     except ValueError:
         raise BadMeasurement("bad_timestamp", f"unreadable time {text[:40]!r}") from None
     if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+        try:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:  # year 1 or 9999 pushed out of range by its offset
+            raise BadMeasurement("bad_timestamp", f"time out of range {text[:40]!r}") from None
     return value
 
 
