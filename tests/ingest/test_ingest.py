@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -403,3 +404,22 @@ def test_start_time_pushed_out_of_range_by_its_offset_is_a_bad_timestamp(
     source.write_bytes(b"\n".join(lines) + b"\n")
     summary = ingest([source], tmp_path / "db")
     assert summary.stored == 1 and summary.quarantined == {"bad_timestamp": 3}
+
+
+def test_file_names_that_are_not_utf8_are_stored_and_quarantined_escaped(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    # Regression (ingest/_pipeline.py, _quarantine.py): str() of such a name holds surrogates,
+    # which orjson (quarantine) and Arrow (source_file, at commit) refused with a traceback.
+    folder = tmp_path / "in"
+    folder.mkdir()
+    good = os.fsdecode(bytes(folder) + b"/ok\xff.jsonl")
+    bad = os.fsdecode(bytes(folder) + b"/junk\xfe.jsonl")
+    Path(good).write_bytes(_dump(make_measurement("name-ok")) + b"\n")
+    Path(bad).write_bytes(b"{broken\n")
+    db = tmp_path / "db"
+    summary = ingest([folder], db)
+    assert summary.stored == 1 and summary.quarantined == {"invalid_json": 1}
+    assert _rows(db, "SELECT source_file FROM measurements") == [(f"{folder}/ok\\xff.jsonl",)]
+    entry = _quarantine(summary.quarantine_file)[0]
+    assert entry["file"] == f"{folder}/junk\\xfe.jsonl" and entry["line"] == 1

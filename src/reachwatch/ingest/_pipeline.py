@@ -16,7 +16,7 @@ from reachwatch.formats.censoredplanet import censoredplanet_identity, record_ki
 from reachwatch.formats.ooni import BadMeasurement, Identity, is_ooni, ooni_identity
 from reachwatch.ingest._judge import Fingerprints, InvalidMeasurement, Judge, Unsupported
 from reachwatch.ingest._lines import Problem, Record, file_kind, read_items
-from reachwatch.ingest._quarantine import Quarantine
+from reachwatch.ingest._quarantine import Quarantine, path_text
 from reachwatch.store import StoreWriter, id_hash
 from reachwatch.store._manifest import QUARANTINE_DIR
 
@@ -262,7 +262,7 @@ def _measurement_row(
         classified.technique if classified else None,
         classified is not None,
         identity.synthetic,
-        str(path),
+        path_text(path),
         line,
     )
 
@@ -321,7 +321,7 @@ def _raw_row(identity: Identity, path: Path, item: Record) -> tuple[Any, ...]:
         identity.probe_cc,
         identity.start,
         identity.start.date(),
-        str(path),
+        path_text(path),
         item.line,
         item.raw.decode("utf-8", "replace"),
     )

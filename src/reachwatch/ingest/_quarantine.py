@@ -7,6 +7,7 @@ import os
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO
 
@@ -14,6 +15,13 @@ import orjson
 
 # Lines longer than this are quarantined by position only, to keep the file readable.
 _RAW_LIMIT = 64 * 1024
+
+
+@lru_cache(maxsize=1024)
+def path_text(path: Path) -> str:
+    """A path as UTF-8 text: a file name that is not UTF-8 shows its odd bytes escaped
+    (\\xff), where str() would hold surrogates that JSON and Parquet refuse."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class Quarantine:
@@ -31,7 +39,7 @@ class Quarantine:
     ) -> None:
         self.counts[reason] += 1
         entry: dict[str, object] = {
-            "file": str(source),
+            "file": path_text(source),
             "line": line,
             "reason": reason,
             "detail": detail,
