@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from reachwatch.cli import app
@@ -423,3 +424,21 @@ def test_file_names_that_are_not_utf8_are_stored_and_quarantined_escaped(
     assert _rows(db, "SELECT source_file FROM measurements") == [(f"{folder}/ok\\xff.jsonl",)]
     entry = _quarantine(summary.quarantine_file)[0]
     assert entry["file"] == f"{folder}/junk\\xfe.jsonl" and entry["line"] == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT in ingest/_pipeline.expand_paths: it yields child.resolve(), so a symlink "
+    "named .jsonl to a blob without that suffix (git-annex, DVC, content-addressed stores) is "
+    "judged by the target's name and rejected as unsupported_file_type",
+)
+def test_symlink_is_read_by_its_own_name(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    blob = tmp_path / "objects" / "SHA256-s1234--5f3a"
+    blob.parent.mkdir()
+    blob.write_bytes(_dump(make_measurement("annexed")) + b"\n")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "pk.jsonl").symlink_to(blob)
+    assert ingest([folder], tmp_path / "db").stored == 1
