@@ -69,15 +69,17 @@ def sync_command(
     )
     task = bar.add_task("sync", total=None, files="listing")
     done: set[str] = set()
+    listed_files = [0]
 
     def listed(files: list[RemoteFile]) -> None:
         total = sum(f.size for f in files)
+        listed_files[0] = len(files)
         bar.update(task, total=total, files=f"0/{len(files)} files")
 
     def advanced(count: int, key: str, size: int) -> None:
         bar.advance(task, count)
         done.add(key)
-        bar.update(task, files=f"{len(done)} files")
+        bar.update(task, files=f"{len(done)}/{listed_files[0]} files")
 
     with bar:
         summary = sync_ooni(
