@@ -27,7 +27,14 @@ def layers_of(observations: list[Observation]) -> dict[str, LayerVerdict]:
     """One verdict per measured layer, in DESIGN's layer order."""
     grouped: dict[str, list[Observation]] = {}
     for o in observations:
-        grouped.setdefault(o.layer, []).append(o)
+        group = grouped.get(o.layer)
+        if group is None:
+            grouped[o.layer] = [o]
+        else:
+            group.append(o)
+    if len(grouped) == 1:
+        ((name, group),) = grouped.items()
+        return {name: layer_verdict(group)}
     return {name: layer_verdict(grouped[name]) for name in LAYERS if name in grouped}
 
 
@@ -115,6 +122,6 @@ def classified(
         measurement_start_time=start,
         verdict=verdict,
         technique=technique,
-        layers=dict(layers),
+        layers=layers,
         observations=observations,
     )

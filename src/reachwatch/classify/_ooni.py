@@ -122,7 +122,10 @@ def _judge_web(view: View, fps: Fingerprints) -> list[Observation]:
 def _throttling_explains_timeouts(out: list[Observation]) -> list[Observation]:
     """A page that times out while the same resource trickles in at a steady, throttled rate
     was slowed down, not cut: the timeout is the throttling's doing."""
-    if not any(o.rule == "throughput.throttled_plateau" for o in out):
+    for o in out:
+        if o.rule == "throughput.throttled_plateau":
+            break
+    else:
         return out
     return [
         observe(

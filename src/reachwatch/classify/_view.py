@@ -346,6 +346,26 @@ def _checked_tcp(e: Mapping[str, Any]) -> Tcp:
 
 
 def _tls(e: Mapping[str, Any]) -> Tls:
+    # The usual entry without the checks' calls; anything else takes the checked path.
+    address, name, failure = e.get("address"), e.get("server_name"), e.get("failure")
+    if (
+        (address is None or type(address) is str)
+        and (name is None or type(name) is str)
+        and (failure is None or type(failure) is str)
+    ):
+        address = address or None
+        return Tls(
+            endpoint=address,
+            ip=endpoint_ip(address) if address else None,
+            server_name=(name or "").lower(),
+            failure=failure or None,
+            decoy=e.get("x_decoy_sni") is True,
+            verified=e.get("no_tls_verify") is not True,
+        )
+    return _checked_tls(e)
+
+
+def _checked_tls(e: Mapping[str, Any]) -> Tls:
     address = _str(e, "address") or None
     return Tls(
         endpoint=address,
@@ -461,7 +481,10 @@ def _pairs(value: Any, where: str) -> dict[str, tuple[bool, str | None]]:
     for key, entry in value.items():
         if not isinstance(entry, dict):
             raise InvalidMeasurement(f"control.{where}[{key!r}] is not an object")
-        failure = _failure(entry)
+        failure = entry.get("failure")
+        if failure is not None and type(failure) is not str:
+            failure = _failure(entry)  # raises, naming the wrong type
+        failure = failure or None
         status = entry.get("status")
         out[str(key)] = (status is True if isinstance(status, bool) else failure is None, failure)
     return out
