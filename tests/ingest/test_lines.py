@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -183,3 +184,20 @@ def test_byte_order_mark_does_not_cost_the_first_record(tmp_path: Path) -> None:
         path.write_bytes(data)
         items = list(read_items(path))
         assert items and all(isinstance(i, Record) and i.raw == record for i in items), name
+
+
+def test_yaml_alias_bomb_is_one_problem_in_bounded_memory(tmp_path: Path) -> None:
+    # Nine levels of nine aliases: a few hundred bytes that expand to 387 million strings.
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    names = "abcdefghi"
+    for prev, name in itertools.pairwise(names):
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    path = tmp_path / "bomb.yaml"
+    header = "---\ntest_name: http_requests\nprobe_cc: PK\nstart_time: 1400000000\n"
+    path.write_text(header + "---\ninput: x\n" + "\n".join(levels) + "\n")
+    tracemalloc.start()
+    summary = _summary(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert summary == [(6, "invalid_yaml")]
+    assert peak < 4 * MAX_LINE

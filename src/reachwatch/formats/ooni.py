@@ -216,7 +216,13 @@ def legacy_yaml_measurements(stream: IO[bytes]) -> Iterator[tuple[int, dict[str,
             if node is None:
                 break
             line = node.start_mark.line + 1
-            document = _json_safe(loader.construct_document(node))
+            try:
+                document = _json_safe(loader.construct_document(node), [_EXPANDED_LIMIT])
+            except _TooLarge:
+                detail = "a document over 10 MiB once its aliases are expanded"
+                raise LegacyYamlError(line, detail) from None
+            except RecursionError:
+                raise LegacyYamlError(line, "a document nested too deeply") from None
             if not isinstance(document, dict):
                 raise LegacyYamlError(line, "a YAML report document that is not a mapping")
             if header is None:
@@ -249,15 +255,28 @@ def _epoch_text(value: Any) -> Any:
     return value
 
 
-def _json_safe(value: Any) -> Any:
+# What one converted entry may hold, about a JSON line's limit: YAML aliases share one object
+# between many places, and a few lines of them ("billion laughs") expand to gigabytes.
+_EXPANDED_LIMIT = 10 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _json_safe(value: Any, budget: list[int]) -> Any:
     """YAML values JSON has no word for: bytes as text (or OONI's base64 object), sets and
-    tuples as lists, dates as text, keys as text."""
+    tuples as lists, dates as text, keys as text. Every value copied is charged to `budget`
+    (its size, at least 8); _TooLarge when it runs out."""
+    budget[0] -= 8 + (len(value) if isinstance(value, str | bytes) else 0)
+    if budget[0] < 0:
+        raise _TooLarge
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): _json_safe(v, budget) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [_json_safe(v, budget) for v in value]
     if isinstance(value, set | frozenset):
-        return sorted((_json_safe(v) for v in value), key=str)
+        return sorted((_json_safe(v, budget) for v in value), key=str)
     if isinstance(value, bytes):
         try:
             return value.decode("utf-8")
