@@ -15,7 +15,7 @@ import pytest
 
 from reachwatch.control import ControlServer, Limits
 from reachwatch.formats.reachwatch import validate_measurement
-from reachwatch.lab.servers import LabPki, Page, WebServer
+from reachwatch.lab.servers import DnsServer, LabPki, Page, WebServer
 from reachwatch.probe import ProbeOptions, ProbeRun, Target, check_control, probe, steps
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -344,3 +344,62 @@ def test_a_control_that_stops_answering_is_not_waited_on_for_every_target() -> N
     skipped = [f for f in failures if f.endswith("(not asked again)")]
     assert (len(timed_out), len(skipped)) == (2, 4), failures
     assert {v.verdict for v in run.verdicts} == {"inconclusive"}
+
+
+def test_broken_ipv6_beside_working_ipv4_is_never_tcp_blocking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The routing table says IPv6 works, but every IPv6 connect fails (nothing listens on ::1)
+    # while IPv4 to the same host succeeds, and the control reaches both: a broken IPv6 path
+    # on the probe's side, not a censor.
+    monkeypatch.setattr("reachwatch.probe._run.ipv6_capable", lambda: True)
+
+    async def page(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _request_read(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+
+    async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if b"content-length" in line.lower()
+        )
+        endpoints = orjson.loads(await reader.readexactly(length))["tcp_connect"]
+        answer = orjson.dumps(
+            {
+                "dns": {"addrs": ["127.0.0.1", "::1"], "failure": None},
+                "tcp_connect": {ep: {"status": True, "failure": None} for ep in endpoints},
+                "http_request": {"status_code": 200, "body_length": 2, "title": "",
+                                 "headers": {}, "failure": None},
+                "ip_info": {},
+            }
+        )  # fmt: skip
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(answer) + answer)
+        await writer.drain()
+
+    async def scenario() -> ProbeRun:
+        zone = {"site.test": ["127.0.0.1", "::1"]}
+        async with (
+            tcp_server(page) as port,
+            tcp_server(control) as control_port,
+            DnsServer(zone) as dns_server,
+        ):
+            options = ProbeOptions(
+                control_url=f"http://127.0.0.1:{control_port}/",
+                resolver=dns_server.address,
+                system_resolver=False,
+                doh_url=None,
+                quic=False,
+                throughput=False,
+            )
+            return await probe([Target(f"http://site.test:{port}/")], options)
+
+    run = asyncio.run(asyncio.wait_for(scenario(), 30))
+    (measurement,) = run.measurements
+    validate_measurement(measurement)
+    keys = measurement["test_keys"]
+    assert [t["status"]["success"] for t in keys["tcp_connect"]] == [True, False]
+    assert keys["x_ipv6_capable"] is False
+    assert run.verdicts[0].verdict == "accessible"

@@ -136,7 +136,7 @@ class TargetMeasurer:
             "control_failure": control_failure,
             "blocking": None,  # filled from the verdict once classify has judged the line
             "accessible": None,
-            "x_ipv6_capable": self.ipv6,
+            "x_ipv6_capable": self.ipv6 and not _ipv6_broken(connected),
             "x_unmeasured_addresses": unmeasured,
             "x_quic_handshakes": list(quic),
             "x_throughput": throughput,
@@ -348,6 +348,18 @@ class TargetMeasurer:
                 gate.down = gate.down or exc.reason
             return {}, f"x_control_unavailable: {exc.reason}"
         return answer, None
+
+
+def _ipv6_broken(connected: Sequence[_Connected]) -> bool:
+    """Every IPv6 connect failed while an IPv4 one to the same host succeeded.
+
+    That is a network with an IPv6 route but no IPv6 path (a broken router or tunnel), not a
+    censor: blocking only the IPv6 addresses of a site that answers on IPv4 gains a censor
+    nothing. Its IPv6 failures are then no evidence of blocking.
+    """
+    v6 = [c.tcp["status"] for c in connected if ":" in c.tcp["ip"]]
+    v4 = [c.tcp["status"] for c in connected if ":" not in c.tcp["ip"]]
+    return bool(v6) and all(s["failure"] for s in v6) and any(not s["failure"] for s in v4)
 
 
 def _host_of_endpoint(endpoint: str | None) -> str | None:
