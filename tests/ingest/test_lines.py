@@ -9,8 +9,10 @@ import zlib
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from reachwatch.ingest._lines import MAX_LINE, Problem, Record, read_items
+from reachwatch.ingest._lines import MAX_LINE, Problem, Record, _parse_array, read_items
 
 
 def _lines(n: int) -> list[bytes]:
@@ -195,9 +197,53 @@ def test_yaml_alias_bomb_is_one_problem_in_bounded_memory(tmp_path: Path) -> Non
     path = tmp_path / "bomb.yaml"
     header = "---\ntest_name: http_requests\nprobe_cc: PK\nstart_time: 1400000000\n"
     path.write_text(header + "---\ninput: x\n" + "\n".join(levels) + "\n")
-    tracemalloc.start()
-    summary = _summary(path)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    assert summary == [(6, "invalid_yaml")]
-    assert peak < 4 * MAX_LINE
+    # Unbounded, this takes gigabytes and minutes; bounded, a fraction of a second.
+    assert _summary(path) == [(6, "invalid_yaml")]
+
+
+_SCALARS = st.integers(-(2**40), 2**40) | st.text(max_size=8)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(
+        st.dictionaries(st.text(max_size=5), _SCALARS, max_size=4),
+        min_size=1,
+        max_size=12,
+    ),
+    indent=st.booleans(),
+    cut=st.floats(min_value=0, max_value=1),
+)
+def test_array_cut_anywhere_keeps_exactly_the_whole_elements_before_the_cut(
+    values: list[dict[str, object]], indent: bool, cut: float
+) -> None:
+    # The streamed array reader against a cut at any byte: every element wholly before the
+    # cut is a record, in order; nothing after it is; the cut itself is one problem.
+    option = orjson.OPT_INDENT_2 if indent else 0
+    whole = orjson.dumps(values, option=option)
+    data = whole[: max(1, int(len(whole) * cut))]
+    ends, depth, in_string, escaped = [], 0, False, False
+    for at, byte in enumerate(whole):
+        char = chr(byte)
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 1:
+                ends.append(at + 1)
+    whole_before_cut = sum(1 for end in ends if end <= len(data))
+    items = list(_parse_array_bytes(data))
+    records = [item.value for item in items if isinstance(item, Record)]
+    assert records == values[:whole_before_cut]
+    problems = [item for item in items if isinstance(item, Problem)]
+    assert len(problems) == (0 if data == whole else 1)
+
+
+def _parse_array_bytes(data: bytes) -> list[Record | Problem]:
+    if not data.lstrip().startswith(b"["):
+        return [Problem(1, "truncated_line")] if data.strip() else []
+    return list(_parse_array(iter([data[i : i + 7] for i in range(0, len(data), 7)])))
