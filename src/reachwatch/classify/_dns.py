@@ -10,6 +10,7 @@ name, or that behave for the control like its own, are not.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from functools import lru_cache
 
 from reachwatch.catalog import load_catalog, platform_for_host
@@ -42,6 +43,8 @@ _REASONS = (
 
 def judge_dns(view: View, fingerprints: Fingerprints) -> list[Observation]:
     """One observation per host; fills view.tampered with the addresses judged not the site's."""
+    if not view.queries:
+        return []
     by_host: dict[str, list[Query]] = defaultdict(list)
     for q in view.queries:
         by_host[q.hostname or view.host].append(q)
@@ -81,31 +84,33 @@ def _judge_resolver(
     doh: set[str],
     blockpage_ips: set[str],
 ) -> Observation | None:
-    addrs = list(dict.fromkeys(a for q in group for a in q.addrs))
+    # Each query's addresses are already without repeats.
+    addrs = group[0].addrs if len(group) == 1 else list(dict.fromkeys(_all_addrs(group)))
     control = view.control if host == view.host else None
     if not addrs:
         return _judge_failure(view, host, group, doh, control is not None)
-    fingerprinted = [a for a in addrs if fps.match_dns(a)]
+    fingerprinted = [a for a in addrs if fps.match_dns(a)] if fps.dns else []
     if fingerprinted:
         view.tampered.update(fingerprinted)
         return observe("dns.fingerprint_address", host, technique="dns.injected")
     expected = set(control.dns_addrs) if control else set()
     differing = [a for a in addrs if a not in expected]
-    serving_blockpages = [a for a in differing if a in blockpage_ips]
-    if serving_blockpages:
-        view.tampered.update(serving_blockpages)
-        return observe("dns.answer_not_the_site", host, technique="dns.injected")
-    # Loopback, unspecified and link-local answers are never a public site; private ranges
-    # only betray tampering when the reference answers are public (labs and intranets
-    # legitimately resolve to private space).
-    public_reference = any(not is_bogon(a) for a in (*expected, *doh))
-    bogons = [a for a in differing if is_bogon(a) and (public_reference or is_never_a_host(a))]
-    if bogons:
-        view.tampered.update(bogons)
-        reference = public_reference or bool(expected) or bool(doh)
-        rule = "dns.bogon_probe_only" if reference else "dns.bogon_no_control"
-        return observe(rule, host, technique="dns.bogon")
-    if control is not None and not control.dns_failure and expected and not differing:
+    if differing:  # (else nothing below but the control's match can fire)
+        serving_blockpages = [a for a in differing if a in blockpage_ips]
+        if serving_blockpages:
+            view.tampered.update(serving_blockpages)
+            return observe("dns.answer_not_the_site", host, technique="dns.injected")
+        # Loopback, unspecified and link-local answers are never a public site; private
+        # ranges only betray tampering when the reference answers are public (labs and
+        # intranets legitimately resolve to private space).
+        public_reference = any(not is_bogon(a) for a in (*expected, *doh))
+        bogons = [a for a in differing if is_bogon(a) and (public_reference or is_never_a_host(a))]
+        if bogons:
+            view.tampered.update(bogons)
+            reference = public_reference or bool(expected) or bool(doh)
+            rule = "dns.bogon_probe_only" if reference else "dns.bogon_no_control"
+            return observe(rule, host, technique="dns.bogon")
+    elif control is not None and not control.dns_failure and expected:
         return observe("dns.matches_control", host)
     contradicted = [a for a in differing if _contradicted(view, host, a)]
     if contradicted:
@@ -121,6 +126,11 @@ def _judge_resolver(
         nx = control.dns_failure is not None and is_nxdomain(control.dns_failure)
         return observe("dns.control_nxdomain" if nx else "dns.control_failed", host)
     return observe("dns.differs_unconfirmed", host)
+
+
+def _all_addrs(group: list[Query]) -> Iterator[str]:
+    for q in group:
+        yield from q.addrs
 
 
 def _judge_failure(

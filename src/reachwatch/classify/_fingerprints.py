@@ -78,8 +78,22 @@ class Fingerprints:
         body = body[:SCAN_LIMIT]
         found: Match | None = None
         for fp in self.http:
-            text = body if fp.location == "body" else headers.get(fp.location)
-            if text is None or not fp.matches(text):
+            location = fp.location
+            text = body if location == "body" else headers.get(location)
+            if text is None:
+                continue
+            # HttpFingerprint.matches, inlined: this runs for every plain-HTTP response.
+            kind = fp.kind
+            if kind == "contains":
+                if fp.pattern not in text:
+                    continue
+            elif kind == "prefix":
+                if not text.startswith(fp.pattern):
+                    continue
+            elif kind == "full":
+                if text != fp.pattern:
+                    continue
+            elif not fp.matches(text):
                 continue
             if fp.false_positive:
                 return Match(fp.name, blocking=False)
