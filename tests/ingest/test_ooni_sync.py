@@ -298,6 +298,7 @@ def test_listed_key_outside_the_asked_prefix_is_never_written(
     assert result.exit_code == 0, result.output
     assert orjson.loads(result.stdout)["files"] == 0
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert "no raw/YYYYMMDD/HH/PK/web_connectivity" in result.stderr  # not silently "done"
 
 
 def test_endpoint_answers_that_are_not_s3_are_one_line_errors(

@@ -87,6 +87,14 @@ def sync_command(
             endpoint=endpoint, bucket=bucket, on_listed=listed, on_bytes=advanced,
         )  # fmt: skip
     _report(summary, out, as_json)
+    if not summary.files:
+        # A mistyped --test or --cc, or an endpoint that is not a bucket at all (a captive
+        # portal answers 200 too), lists nothing: say so rather than look done.
+        click.echo(
+            f"reachwatch: no raw/YYYYMMDD/HH/{cc.upper()}/{test_name}/*.jsonl.gz file from "
+            f"{since} to {until} in s3://{bucket}; check --cc, --test and --endpoint",
+            err=True,
+        )
 
 
 def _report(summary: SyncSummary, out: Path, as_json: bool) -> None:
