@@ -442,3 +442,20 @@ def test_symlink_is_read_by_its_own_name(
     folder.mkdir()
     (folder / "pk.jsonl").symlink_to(blob)
     assert ingest([folder], tmp_path / "db").stored == 1
+
+
+def test_empty_db_or_out_is_refused_not_taken_for_the_current_folder(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    # `--db "$UNSET"` was Path(''): the current folder quietly became a store.
+    source = tmp_path / "m.jsonl"
+    source.write_bytes(_dump(make_measurement("empty-db")) + b"\n")
+    for args in (
+        ["ingest", str(source), "--db", ""],
+        ["ooni", "sync", "--cc", "PK", "--test", "web_connectivity", "--since", "2024-02-17",
+         "--until", "2024-02-17", "--out", " "],
+    ):  # fmt: skip
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and "is empty" in result.output, result.output
+        assert result.output.count("\n") == 1
+    assert not (Path.cwd() / "manifest.jsonl").exists()

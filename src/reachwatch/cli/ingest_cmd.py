@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 from pathlib import Path
@@ -21,10 +22,28 @@ from reachwatch.store import DEFAULT_DB
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
+class FolderPath(click.Path):
+    """A folder to write: an empty value (`--db "$UNSET"`) is refused, where Path('') would
+    quietly be the current folder."""
+
+    def __init__(self) -> None:
+        super().__init__(path_type=Path)
+
+    def convert(
+        self,
+        value: str | os.PathLike[str],
+        param: click.Parameter | None,
+        ctx: click.Context | None,
+    ) -> str | bytes | os.PathLike[str]:
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @app.command("ingest", cls=OneLineUsage)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
-    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    "--db", type=FolderPath(), default=DEFAULT_DB, show_default=True,
     help="Store folder (created when missing).",
 )  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

@@ -18,6 +18,7 @@ from rich.progress import (
 
 from reachwatch.cli._app import app
 from reachwatch.cli.detect_cmd import OneLineUsageGroup
+from reachwatch.cli.ingest_cmd import FolderPath
 from reachwatch.errors import UserError
 from reachwatch.ingest._ooni_sync import OONI_BUCKET, RemoteFile, SyncSummary, sync_ooni
 
@@ -39,7 +40,7 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
 @click.option("--test", "test_name", required=True, help="Test name, e.g. web_connectivity.")
 @click.option("--since", required=True, callback=_day, help="First UTC day (YYYY-MM-DD).")
 @click.option("--until", required=True, callback=_day, help="Last UTC day, included.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Download folder.")
+@click.option("--out", required=True, type=FolderPath(), help="Download folder.")
 @click.option("--endpoint", default=None, help="S3 endpoint URL (default: OONI's bucket).")
 @click.option("--bucket", default=OONI_BUCKET, show_default=True, help="Bucket name.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
