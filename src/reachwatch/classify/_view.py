@@ -387,32 +387,38 @@ def _quic(e: Mapping[str, Any]) -> Quic | None:
 def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
     # OONI v0.5 links a request to its connection only through the transaction id; `tcp`
     # holds the endpoints of test_keys.tcp_connect, entry for entry.
-    by_transaction = {
-        e.get("transaction_id"): t.endpoint
-        for e, t in zip(_entries(test_keys, "tcp_connect"), tcp, strict=True)
-        if e.get("transaction_id") is not None
-    }
+    by_transaction = (
+        {
+            e.get("transaction_id"): t.endpoint
+            for e, t in zip(_entries(test_keys, "tcp_connect"), tcp, strict=True)
+            if e.get("transaction_id") is not None
+        }
+        if tcp
+        else {}
+    )
     out = []
     for e in _entries(test_keys, "requests"):
         request = _mapping(e, "request") or {}
         response = _mapping(e, "response") or {}
         code = response.get("code")
         status = code if isinstance(code, int) and not isinstance(code, bool) else 0
-        body = _text(response.get("body"))
+        body = response.get("body")
+        if type(body) is not str:
+            body = _text(body)
         address = e.get("address")
         if not (isinstance(address, str) and address):
             address = by_transaction.get(e.get("transaction_id"))
         length = response.get("x_body_length")
         out.append(
             Request(
-                url=_str(request, "url"),
-                failure=_failure(e),
-                status=status,
-                body=body,
-                headers=_headers(response),
-                endpoint=address,
-                body_length=length if isinstance(length, int) else len(body),
-                truncated=response.get("body_is_truncated") is True,
+                _str(request, "url"),
+                _failure(e),
+                status,
+                body,
+                _headers(response),
+                address,
+                length if isinstance(length, int) else len(body),
+                response.get("body_is_truncated") is True,
             )
         )
     return out
@@ -512,17 +518,17 @@ def _control(test_keys: Mapping[str, Any]) -> Control | None:
 
 
 def _control_http(http: Mapping[str, Any]) -> ControlHttp:
-    def number(key: str) -> int:
-        value = http.get(key)
-        return value if isinstance(value, int) and not isinstance(value, bool) else -1
-
     title = http.get("title")
     return ControlHttp(
         failure=_failure(http),
-        status=number("status_code"),
-        body_length=number("body_length"),
+        status=_number(http.get("status_code")),
+        body_length=_number(http.get("body_length")),
         title=" ".join(title.split()) if isinstance(title, str) else "",
     )
+
+
+def _number(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else -1
 
 
 def _asns(ip_info: Any) -> dict[str, int]:
