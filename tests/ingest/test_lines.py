@@ -247,3 +247,14 @@ def _parse_array_bytes(data: bytes) -> list[Record | Problem]:
     if not data.lstrip().startswith(b"["):
         return [Problem(1, "truncated_line")] if data.strip() else []
     return list(_parse_array(iter([data[i : i + 7] for i in range(0, len(data), 7)])))
+
+
+def test_pretty_document_over_the_limit_is_one_problem_not_one_per_line(tmp_path: Path) -> None:
+    document = {"test_keys": {f"k{i}": "x" * 40 for i in range(250_000)}}
+    path = tmp_path / "huge.json"
+    path.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2))
+    assert path.stat().st_size > MAX_LINE
+    assert _summary(path) == [(1, "line_too_long")]
+    lines = tmp_path / "scan.json"  # JSON lines over the limit are still read line by line
+    lines.write_bytes(b'{"a": 1}\n' * (MAX_LINE // 9 + 1))
+    assert {reason for _line, reason in _summary(lines)} == {"ok"}

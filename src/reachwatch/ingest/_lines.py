@@ -83,6 +83,11 @@ def read_items(path: Path) -> Iterator[Item]:
                 if first == b"[":
                     yield from _parse_array(blocks)
                     return
+                if first == b"{\n":
+                    # A pretty-printed document over the limit is one record too long, not
+                    # one unparsable line per line of it.
+                    yield Problem(1, "line_too_long", f"a JSON document over {MAX_LINE} bytes")
+                    return
             yield from _parse_lines(blocks)
 
 
@@ -97,7 +102,8 @@ def _without_bom(blocks: Iterator[bytes | _Corrupt]) -> Iterator[bytes | _Corrup
 
 
 def _peek(blocks: Iterator[bytes | _Corrupt]) -> tuple[bytes, Iterator[bytes | _Corrupt]]:
-    """The stream's first byte that is not white space, and the stream unchanged."""
+    """The stream's first byte that is not white space ('{\\n' for a lone opening brace), and
+    the stream unchanged."""
     seen: list[bytes | _Corrupt] = []
     first = b""
     for block in blocks:
@@ -107,6 +113,8 @@ def _peek(blocks: Iterator[bytes | _Corrupt]) -> tuple[bytes, Iterator[bytes | _
         stripped = block.lstrip()
         if stripped:
             first = stripped[:1]
+            if first == b"{" and stripped[1:].lstrip(b" \t\r")[:1] == b"\n":
+                first = b"{\n"  # an object opening on a line of its own: pretty-printed
             break
 
     def replay() -> Iterator[bytes | _Corrupt]:
