@@ -131,6 +131,8 @@ class StoreWriter:
         if digest in self._pending:
             return True
         stored = self._stored
+        if not len(stored):
+            return False
         i = int(stored.searchsorted(np.uint64(digest)))
         return i < len(stored) and int(stored[i]) == digest
 
