@@ -77,3 +77,10 @@ def test_catalog_command_errors_are_one_line() -> None:
         assert result.exit_code == 2
         (line,) = result.output.strip().splitlines()
         assert line.startswith("reachwatch: error: ") and message in line
+
+
+def test_former_names_find_the_platform() -> None:
+    catalog = load_catalog()
+    assert catalog.get("twitter").name == "x"
+    assert catalog.get("Twitter").name == "x"
+    assert catalog.get("fb").name == "facebook"

@@ -25,6 +25,7 @@ class Host:
 class Platform:
     name: str
     title: str
+    aliases: tuple[str, ...]
     domains: tuple[str, ...]
     asns: tuple[int, ...]
     hosts: tuple[Host, ...]
@@ -44,6 +45,8 @@ class Platform:
 class Catalog:
     def __init__(self, platforms: Iterable[Platform]) -> None:
         self._platforms = {p.name: p for p in platforms}
+        # Former and common names (twitter for x) find the same platform.
+        self._aliases = {a: p.name for p in self._platforms.values() for a in p.aliases}
 
     def __iter__(self) -> Any:
         return iter(self._platforms.values())
@@ -56,7 +59,8 @@ class Catalog:
 
     def get(self, name: str) -> Platform:
         try:
-            return self._platforms[name.lower()]
+            key = name.lower()
+            return self._platforms[self._aliases.get(key, key)]
         except KeyError:
             known = ", ".join(self.names())
             raise UserError(f"unknown platform {name!r} (known: {known})") from None
@@ -79,6 +83,7 @@ def _parse_platform(data: dict[str, Any], source: str) -> Platform:
         return Platform(
             name=str(data["name"]),
             title=str(data.get("title", data["name"])),
+            aliases=tuple(str(a).lower() for a in data.get("aliases", [])),
             domains=tuple(str(d).lower() for d in data.get("domains", [])),
             asns=tuple(int(a["asn"]) for a in data.get("asns", [])),
             hosts=tuple(
