@@ -459,3 +459,21 @@ def test_empty_db_or_out_is_refused_not_taken_for_the_current_folder(
         assert result.exit_code == 2 and "is empty" in result.output, result.output
         assert result.output.count("\n") == 1
     assert not (Path.cwd() / "manifest.jsonl").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="DEFECT in ingest/_pipeline._Run._take: issue 4 point 5 lists 'the same measurement "
+    "twice in one file or across files' among the cases each written to the quarantine file "
+    "with source file and line; duplicates are only counted, the file does not name them",
+)
+def test_duplicate_in_one_run_is_written_to_the_quarantine_file_with_its_line(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
+    line = _dump(make_measurement("twice"))
+    source = tmp_path / "twice.jsonl"
+    source.write_bytes(line + b"\n" + line + b"\n")
+    summary = ingest([source], tmp_path / "db")
+    assert summary.stored == 1 and summary.duplicates == 1
+    entries = _quarantine(summary.quarantine_file)
+    assert [(e["file"], e["line"]) for e in entries] == [(str(source), 2)]
