@@ -15,7 +15,6 @@ from reachwatch.cases import check_case, load_case
 from reachwatch.cli._app import app
 from reachwatch.cli.detect_cmd import (
     SYNTHETIC_BANNER,
-    OneLineUsageGroup,
     console_for_output,
     open_existing_store,
     store_damaged,
@@ -24,7 +23,7 @@ from reachwatch.cli.detect_cmd import (
 from reachwatch.store import DEFAULT_DB
 
 
-@app.group("case", cls=OneLineUsageGroup)
+@app.group("case")
 def case_group() -> None:
     """Legal timelines of suspensions, checked against the measurements."""
 

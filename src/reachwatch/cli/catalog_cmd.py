@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 import orjson
 
 from reachwatch.catalog import load_catalog
 from reachwatch.cli._app import app
-from reachwatch.errors import UserError
 
 
-class _OneLineUsage(click.Command):
-    """A bad flag is one line, like every other reachwatch error."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise UserError(f"{exc.format_message()} (see `reachwatch catalog --help`)") from None
-
-
-@app.command("catalog", cls=_OneLineUsage)
+@app.command("catalog")
 @click.argument("platform", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def catalog_command(platform: str | None, as_json: bool) -> None:

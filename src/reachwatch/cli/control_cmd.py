@@ -9,7 +9,7 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -20,19 +20,7 @@ if TYPE_CHECKING:
     from reachwatch.control import ControlServer
 
 
-class _OneLineErrors(click.Group):
-    """Bad flags on a subcommand become one line, like every other reachwatch error."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise UserError(
-                f"{exc.format_message()} (see `reachwatch control serve --help`)"
-            ) from None
-
-
-@app.group("control", cls=_OneLineErrors)
+@app.group("control")
 def control_group() -> None:
     """The control: measures from another vantage point for probes to compare against."""
 

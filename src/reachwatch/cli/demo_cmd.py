@@ -18,7 +18,6 @@ from reachwatch.cli._app import app
 from reachwatch.cli.case_cmd import print_compliance
 from reachwatch.cli.detect_cmd import (
     SYNTHETIC_BANNER,
-    OneLineUsage,
     console_for_output,
     print_detection,
     when,
@@ -44,7 +43,7 @@ def _fresh(out: Path) -> None:
         raise UserError(f"{out}: cannot prepare the demo folder ({exc.strerror})") from None
 
 
-@app.command("demo", cls=OneLineUsage)
+@app.command("demo")
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
     help="Folder for the synthetic corpus and its store (earlier demo output is replaced).",

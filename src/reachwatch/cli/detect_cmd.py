@@ -20,49 +20,6 @@ from reachwatch.store import DEFAULT_DB, open_store
 SYNTHETIC_BANNER = "SYNTHETIC DATA: simulated measurements, not observations of the real world"
 
 
-def _usage_error(exc: click.UsageError, fallback: str) -> UserError:
-    command = exc.ctx.command_path if exc.ctx is not None else fallback
-    return UserError(f"{exc.format_message()} (see `{command} --help`)")
-
-
-class OneLineUsage(click.Command):
-    """A bad flag or value (--seed abc) is one line, like every other reachwatch error."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise _usage_error(exc, f"reachwatch {info_name}") from None
-
-
-class OneLineUsageGroup(click.Group):
-    """The same for a group and the commands under it."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise _usage_error(exc, f"reachwatch {info_name}") from None
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _usage_error(exc, ctx.command_path) from None
-
-
 def open_existing_store(db: Path) -> Any:
     if not db.is_dir():
         raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
@@ -77,7 +34,7 @@ def store_damaged(db: Path, exc: duckdb.Error) -> UserError:
     return UserError(f"{db}: store damaged, a committed file cannot be read ({detail})")
 
 
-@app.command("detect", cls=OneLineUsage)
+@app.command("detect")
 @click.option(
     "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
     help="Store folder.",

@@ -14,7 +14,6 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from reachwatch.cli._app import app
-from reachwatch.cli.detect_cmd import OneLineUsage
 from reachwatch.ingest import IngestSummary, ingest
 from reachwatch.ingest import Progress as RunProgress
 from reachwatch.store import DEFAULT_DB
@@ -40,7 +39,7 @@ class FolderPath(click.Path):
         return super().convert(value, param, ctx)
 
 
-@app.command("ingest", cls=OneLineUsage)
+@app.command("ingest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option(
     "--db", type=FolderPath(), default=DEFAULT_DB, show_default=True,

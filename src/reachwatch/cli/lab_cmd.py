@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 import orjson
 from rich.console import Console
 from rich.table import Table
 
 from reachwatch.cli._app import app
-from reachwatch.errors import UserError
 from reachwatch.lab import (
     LabReport,
     clean_leftovers,
@@ -21,18 +18,7 @@ from reachwatch.lab import (
 )
 
 
-class _OneLineErrors(click.Group):
-    """Bad flags on a lab command become one line, like every other reachwatch error."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            command = exc.ctx.command_path if exc.ctx is not None else "reachwatch lab"
-            raise UserError(f"{exc.format_message()} (see `{command} --help`)") from None
-
-
-@app.group("lab", cls=_OneLineErrors)
+@app.group("lab")
 def lab_group() -> None:
     """The censorship lab: real packet filtering in network namespaces (root, Linux)."""
 

@@ -17,13 +17,12 @@ from rich.progress import (
 )
 
 from reachwatch.cli._app import app
-from reachwatch.cli.detect_cmd import OneLineUsageGroup
 from reachwatch.cli.ingest_cmd import FolderPath
 from reachwatch.errors import UserError
 from reachwatch.ingest._ooni_sync import OONI_BUCKET, RemoteFile, SyncSummary, sync_ooni
 
 
-@app.group("ooni", cls=OneLineUsageGroup)
+@app.group("ooni")
 def ooni_group() -> None:
     """OONI's public measurement corpus."""
 

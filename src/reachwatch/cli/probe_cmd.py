@@ -36,23 +36,7 @@ _TABLE_LAYERS = ("dns", "tcp", "tls", "http", "quic")
 _STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "yellow"}
 
 
-class _OneLineUsage(click.Command):
-    """A bad flag or value is one line, like every other reachwatch error."""
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise UserError(f"{exc.format_message()} (see `reachwatch probe --help`)") from None
-
-
-@app.command("probe", cls=_OneLineUsage)
+@app.command("probe")
 @click.argument("targets", nargs=-1, required=True, metavar="PLATFORM|URL...")
 @click.option("--control", "control_url", metavar="URL", help="Control service to compare with.")
 @click.option("--resolver", metavar="ADDR[:PORT]", help="Plain UDP DNS resolver to ask as well.")

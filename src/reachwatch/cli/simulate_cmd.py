@@ -10,11 +10,10 @@ from rich.console import Console
 
 from reachwatch.cases import load_case
 from reachwatch.cli._app import app
-from reachwatch.cli.detect_cmd import OneLineUsage
 from reachwatch.simulate import scenario_from_case, write_corpus
 
 
-@app.command("simulate", cls=OneLineUsage)
+@app.command("simulate")
 @click.argument("case")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same corpus.")
