@@ -67,8 +67,13 @@ def classify(
         start=_envelope(measurement, "measurement_start_time", ""),
         observations=observations,
         ident=measurement_id,
-        port=_port(view) if test_name in WEB_TESTS else None,
+        # The port only matters when no page was judged (see overall()).
+        port=_port(view) if test_name in WEB_TESTS and not _has_http(observations) else None,
     )
+
+
+def _has_http(observations: list[Observation]) -> bool:
+    return any(o.layer == "http" for o in observations)
 
 
 def _port(view: View) -> int | None:
