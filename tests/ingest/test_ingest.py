@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from click.testing import CliRunner
 
 from reachwatch.cli import app
@@ -96,6 +95,7 @@ def test_bad_input_of_every_kind_is_counted_and_valid_input_stored(
     assert where == sorted(
         [
             ("a.jsonl", 3, "invalid_json"),
+            ("a.jsonl", 4, "duplicate"),  # named in the file, counted apart from quarantine
             ("a.jsonl", 5, "invalid_utf8"),
             ("a.jsonl", 6, "wrong_type"),
             ("a.jsonl", 7, "wrong_type"),
@@ -426,12 +426,6 @@ def test_file_names_that_are_not_utf8_are_stored_and_quarantined_escaped(
     assert entry["file"] == f"{folder}/junk\\xfe.jsonl" and entry["line"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT in ingest/_pipeline.expand_paths: it yields child.resolve(), so a symlink "
-    "named .jsonl to a blob without that suffix (git-annex, DVC, content-addressed stores) is "
-    "judged by the target's name and rejected as unsupported_file_type",
-)
 def test_symlink_is_read_by_its_own_name(
     tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
 ) -> None:
@@ -461,12 +455,6 @@ def test_empty_db_or_out_is_refused_not_taken_for_the_current_folder(
     assert not (Path.cwd() / "manifest.jsonl").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DEFECT in ingest/_pipeline._Run._take: issue 4 point 5 lists 'the same measurement "
-    "twice in one file or across files' among the cases each written to the quarantine file "
-    "with source file and line; duplicates are only counted, the file does not name them",
-)
 def test_duplicate_in_one_run_is_written_to_the_quarantine_file_with_its_line(
     tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
 ) -> None:

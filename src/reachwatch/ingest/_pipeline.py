@@ -101,10 +101,12 @@ def expand_paths(paths: Iterable[Path | str], *, skip: Path | None = None) -> It
                     in_store = False
                 if in_store:
                     continue
+                # absolute(), not resolve(): a link is read by its own name, since a .jsonl
+                # link may point at a blob named by its hash (git-annex, DVC).
                 if child.is_file() and not child.name.startswith("."):
-                    yield child.resolve()
+                    yield child.absolute()
         elif path.is_file():
-            yield path.resolve()
+            yield path.absolute()
         else:
             raise UserError(f"{path}: no such file or folder")
 
@@ -186,6 +188,7 @@ class _Run:
         digest = id_hash(identity.measurement_id)
         if self.writer.holds(digest):
             self.duplicates += 1
+            self.quarantine.write(path, item.line, "duplicate", identity.measurement_id)
             return
         self._classify_and_store(path, item, value, identity, digest, cp_kind)
 

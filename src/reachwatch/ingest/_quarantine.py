@@ -38,6 +38,13 @@ class Quarantine:
         self, source: Path, line: int, reason: str, detail: str = "", raw: bytes | None = None
     ) -> None:
         self.counts[reason] += 1
+        self.write(source, line, reason, detail, raw)
+
+    def write(
+        self, source: Path, line: int, reason: str, detail: str = "", raw: bytes | None = None
+    ) -> None:
+        """Name a case in the file without counting it as quarantined (duplicates: the summary
+        counts them on their own, and their measurement is already stored)."""
         entry: dict[str, object] = {
             "file": path_text(source),
             "line": line,
