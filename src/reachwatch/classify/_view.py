@@ -261,7 +261,7 @@ def _failure(entry: Mapping[str, Any], key: str = "failure") -> str | None:
 def _port(value: Any) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a port of infinity
         raise InvalidMeasurement(f"port {value!r} is not a number") from None
 
 
