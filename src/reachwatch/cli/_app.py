@@ -41,29 +41,17 @@ class OneLineUsage(click.Command):
     ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
-        except click.UsageError as exc:
-            raise _one_line(exc, _path(info_name, parent)) from None
-
-
-class OneLineUsageGroup(click.Group):
-    """The same for a group, its unknown subcommands and every command registered under it."""
-
-    command_class = OneLineUsage
-    group_class = type  # subgroups are of this same class
-
-    def make_context(
-        self,
-        info_name: str | None,
-        args: list[str],
-        parent: click.Context | None = None,
-        **extra: Any,
-    ) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent, **extra)
         except _HELP_SHOWN:
             raise
         except click.UsageError as exc:
             raise _one_line(exc, _path(info_name, parent)) from None
+
+
+class OneLineUsageGroup(click.Group, OneLineUsage):
+    """The same for a group, its unknown subcommands and every command registered under it."""
+
+    command_class = OneLineUsage
+    group_class = type  # subgroups are of this same class
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

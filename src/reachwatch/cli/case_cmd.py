@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import duckdb
 import orjson
 from rich.console import Console
 from rich.table import Table
@@ -16,8 +15,7 @@ from reachwatch.cli._app import app
 from reachwatch.cli.detect_cmd import (
     SYNTHETIC_BANNER,
     console_for_output,
-    open_existing_store,
-    store_damaged,
+    query_store,
     when,
 )
 from reachwatch.store import DEFAULT_DB
@@ -76,13 +74,7 @@ def show_command(case: str, as_json: bool) -> None:
 def check_command(case: str, db: Path, as_json: bool) -> None:
     """Whether each directive of CASE was followed, per network, with evidence ids."""
     loaded = load_case(case)
-    con = open_existing_store(db)
-    try:
-        doc = check_case(loaded, con).to_json()
-    except duckdb.Error as exc:
-        raise store_damaged(db, exc) from None
-    finally:
-        con.close()
+    doc = query_store(db, lambda con: check_case(loaded, con).to_json())
     if as_json:
         click.echo(orjson.dumps(doc).decode())
     else:

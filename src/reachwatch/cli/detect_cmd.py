@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +21,23 @@ from reachwatch.store import DEFAULT_DB, open_store
 SYNTHETIC_BANNER = "SYNTHETIC DATA: simulated measurements, not observations of the real world"
 
 
-def open_existing_store(db: Path) -> Any:
+def query_store(db: Path, work: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    """`work` run on the store at `db`, read-only. A missing store, or a Parquet file damaged
+    inside (it opened, but a page cannot be decoded, which fails only when a query reaches
+    it), is one line naming the store, not a DuckDB traceback."""
     if not db.is_dir():
         raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
-    return open_store(db, read_only=True)
-
-
-def store_damaged(db: Path, exc: duckdb.Error) -> UserError:
-    """A Parquet file damaged inside (it opened, but a page cannot be decoded) fails only when
-    a query reaches it: one line naming the store, not a DuckDB traceback."""
-    lines = str(exc).strip().splitlines()
-    detail = lines[0] if lines else type(exc).__name__
-    return UserError(f"{db}: store damaged, a committed file cannot be read ({detail})")
+    con = open_store(db, read_only=True)
+    try:
+        return work(con)
+    except duckdb.Error as exc:
+        lines = str(exc).strip().splitlines()
+        detail = lines[0] if lines else type(exc).__name__
+        raise UserError(
+            f"{db}: store damaged, a committed file cannot be read ({detail})"
+        ) from None
+    finally:
+        con.close()
 
 
 @app.command("detect")
@@ -48,13 +54,7 @@ def detect_command(db: Path, cc: str | None, platform: str | None, as_json: bool
         raise UserError(f"--cc {cc!r}: expected a two-letter country code")
     if platform is not None:
         platform = load_catalog().get(platform).name
-    con = open_existing_store(db)
-    try:
-        doc = detect(con, cc=cc, platform=platform).to_json()
-    except duckdb.Error as exc:
-        raise store_damaged(db, exc) from None
-    finally:
-        con.close()
+    doc = query_store(db, lambda con: detect(con, cc=cc, platform=platform).to_json())
     if as_json:
         click.echo(orjson.dumps(doc).decode())
     else:
