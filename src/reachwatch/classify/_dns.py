@@ -166,7 +166,8 @@ def _contradicted(view: View, host: str, ip: str) -> bool:
     own_tls_broken = _control_own(view, "tls") is False
     for t in view.tls:
         real = t.ip == ip and not t.decoy and t.server_name == host
-        if real and t.failure and is_certificate_error(t.failure) and not own_tls_broken:
+        wrong_cert = t.failure and is_certificate_error(t.failure) and not t.dates_only
+        if real and wrong_cert and not own_tls_broken:
             return True
     control = view.control
     if control is None or host != view.host:

@@ -59,6 +59,8 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "tls.ipv6_unavailable": ("inconclusive", _UNKNOWN),
     "tls.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
     "tls.certificate_invalid_probe_only": ("blocked", (0.9, 0.0, 0.1)),
+    # The control's handshake worked: the service is up; the probe's clock says nothing of the path.
+    "tls.certificate_dates_probe_clock": ("inconclusive", (0.0, 0.0, 0.3)),
     "tls.reset_after_hello_decoy_ok": ("blocked", (0.97, 0.0, 0.03)),
     "tls.timeout_decoy_ok": ("blocked", (0.9, 0.05, 0.05)),
     "tls.decoy_fails_too": ("blocked", (0.85, 0.1, 0.05)),

@@ -70,6 +70,10 @@ def _tls(view: View, t: Tls, decoy: Tls | None) -> Observation:
     if is_certificate_error(failure):
         if control is None:
             return observe("tls.no_control", host, t.endpoint, failure=failure)
+        if t.dates_only:
+            # A certificate for the right name from a trusted authority, outside its validity
+            # window as the probe's clock reads it: a wrong clock, not an interceptor.
+            return observe("tls.certificate_dates_probe_clock", host, t.endpoint, failure=failure)
         return observe(
             "tls.certificate_invalid_probe_only",
             host,

@@ -52,7 +52,17 @@ class Tls:
     failure: str | None
     decoy: bool
     verified: bool
+    # reachwatch's x_cert_error ("expired", "unknown_authority"...); OONI's entries have none.
+    cert_error: str | None = None
 
+    @property
+    def dates_only(self) -> bool:
+        """The certificate failed on its validity dates alone: the probe's clock, most likely,
+        since an interceptor's certificate fails on its authority or its name first."""
+        return self.cert_error in _DATE_ERRORS
+
+
+_DATE_ERRORS = ("expired", "not_yet_valid")
 
 _UNSET: Any = object()
 
@@ -361,6 +371,7 @@ def _tls(e: Mapping[str, Any]) -> Tls:
             failure=failure or None,
             decoy=e.get("x_decoy_sni") is True,
             verified=e.get("no_tls_verify") is not True,
+            cert_error=_cert_error(e),
         )
     return _checked_tls(e)
 
@@ -374,7 +385,13 @@ def _checked_tls(e: Mapping[str, Any]) -> Tls:
         failure=_failure(e),
         decoy=e.get("x_decoy_sni") is True,
         verified=e.get("no_tls_verify") is not True,
+        cert_error=_cert_error(e),
     )
+
+
+def _cert_error(e: Mapping[str, Any]) -> str | None:
+    cert_error = e.get("x_cert_error")
+    return cert_error if type(cert_error) is str else None
 
 
 def _quic(e: Mapping[str, Any]) -> Quic | None:

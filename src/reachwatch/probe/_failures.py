@@ -13,6 +13,9 @@ import dns.rcode
 # Certificate verification codes (X509_V_ERR_*) that mean "nobody we trust signed this".
 _UNKNOWN_AUTHORITY_CODES = {2, 18, 19, 20, 21, 27}
 _HOSTNAME_MISMATCH_CODE = 62
+# X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED: a certificate outside its
+# validity window, which is what every certificate looks like to a device whose clock is wrong.
+_DATE_CODES = {9: "not_yet_valid", 10: "expired"}
 
 _ERRNO_FAILURES = {
     errno.ECONNRESET: "connection_reset",
@@ -63,6 +66,23 @@ def failure_from_exception(exc: BaseException) -> str:
     if isinstance(exc, ConnectionRefusedError):
         return "connection_refused"
     return f"unknown_failure: {type(exc).__name__}: {exc}"
+
+
+def certificate_error(exc: BaseException) -> str | None:
+    """Why certificate verification failed (the x_cert_error of a handshake), or None when
+    `exc` is not a verification failure.
+
+    OONI's failure string lumps the validity dates in with every other certificate fault
+    (`ssl_invalid_certificate`); a wrong clock and an interceptor are told apart only here.
+    """
+    if not isinstance(exc, ssl.SSLCertVerificationError):
+        return None
+    code = exc.verify_code
+    if code == _HOSTNAME_MISMATCH_CODE:
+        return "hostname_mismatch"
+    if code in _UNKNOWN_AUTHORITY_CODES:
+        return "unknown_authority"
+    return _DATE_CODES.get(code, "invalid")
 
 
 def gai_failure(code: int | None) -> str:

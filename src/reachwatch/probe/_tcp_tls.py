@@ -9,7 +9,7 @@ from typing import Any
 
 from reachwatch.probe._clock import now, span
 from reachwatch.probe._conn import Connection, format_endpoint, open_tcp
-from reachwatch.probe._failures import failure_from_exception
+from reachwatch.probe._failures import certificate_error, failure_from_exception
 
 # _ssl.ENCODING_DER: the private chain API takes the encoding as a number.
 _ENCODING_DER = 2
@@ -70,6 +70,7 @@ async def tls_handshake(
         "peer_certificates": None,
         "no_tls_verify": ssl_context.verify_mode == ssl.CERT_NONE,
         "x_decoy_sni": decoy,
+        "x_cert_error": None,
     }
     conn: Connection | None = None
     try:
@@ -80,6 +81,7 @@ async def tls_handshake(
         entry.update(describe_session(conn.tls))
     except Exception as exc:
         entry["failure"] = failure_from_exception(exc)
+        entry["x_cert_error"] = certificate_error(exc)
     finally:
         if conn is not None:
             conn.close()

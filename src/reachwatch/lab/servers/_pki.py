@@ -17,6 +17,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = datetime.timedelta(days=30)
 
+# hosts, untrusted, valid_from, valid_until: what makes two issued leaves the same.
+_IssueKey = tuple[tuple[str, ...], bool, datetime.datetime | None, datetime.datetime | None]
+
 
 @dataclass(frozen=True)
 class CertPair:
@@ -97,26 +100,40 @@ class LabPki:
         self.untrusted_ca_file = self.directory / "untrusted-ca.pem"
         self.ca_file.write_bytes(_pem(self._trusted.cert))
         self.untrusted_ca_file.write_bytes(_pem(self._untrusted.cert))
-        self._issued: dict[tuple[tuple[str, ...], bool], CertPair] = {}
+        self._issued: dict[_IssueKey, CertPair] = {}
 
-    def issue(self, hosts: Sequence[str], *, untrusted: bool = False) -> CertPair:
-        """A leaf for `hosts` signed by the lab CA (or by the untrusted CA)."""
+    def issue(
+        self,
+        hosts: Sequence[str],
+        *,
+        untrusted: bool = False,
+        valid_from: datetime.datetime | None = None,
+        valid_until: datetime.datetime | None = None,
+    ) -> CertPair:
+        """A leaf for `hosts` signed by the lab CA (or by the untrusted CA).
+
+        `valid_from` / `valid_until` (aware datetimes) override the validity window, default an
+        hour ago to 30 days ahead: a window in the past or the future is what a device with a
+        wrong clock sees for every certificate.
+        """
         if not hosts:
             raise ValueError("a certificate needs at least one host")
-        key_id = (tuple(hosts), untrusted)
+        key_id = (tuple(hosts), untrusted, valid_from, valid_until)
         if key_id in self._issued:
             return self._issued[key_id]
         authority = self._untrusted if untrusted else self._trusted
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
+        not_before = valid_from or now - datetime.timedelta(hours=1)
+        not_after = valid_until or not_before + _VALIDITY
         cert = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
             .issuer_name(authority.cert.subject)
             .public_key(key.public_key())
             .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + _VALIDITY)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
             .add_extension(_san(hosts), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
@@ -145,10 +162,18 @@ class LabPki:
         return pair
 
     def server_context(
-        self, hosts: Sequence[str], *, untrusted: bool = False, alpn: Sequence[str] = ()
+        self,
+        hosts: Sequence[str],
+        *,
+        untrusted: bool = False,
+        alpn: Sequence[str] = (),
+        valid_from: datetime.datetime | None = None,
+        valid_until: datetime.datetime | None = None,
     ) -> ssl.SSLContext:
-        """A server-side context presenting a leaf for `hosts`."""
-        pair = self.issue(hosts, untrusted=untrusted)
+        """A server-side context presenting a leaf for `hosts` (validity as for `issue`)."""
+        pair = self.issue(
+            hosts, untrusted=untrusted, valid_from=valid_from, valid_until=valid_until
+        )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(pair.cert_file, pair.key_file)
         if alpn:
