@@ -127,6 +127,7 @@ def _merge_runs(
     return relabelled
 
 
+# The decisive measurements of one series in a time window, in a stable order.
 _WINDOW_SQL = """
 SELECT measurement_start_time, measurement_id, verdict = 'blocked' AS blocked
 FROM measurements
@@ -250,16 +251,6 @@ def _split_restorations(
     return out
 
 
-_RUN_SQL = """
-SELECT measurement_start_time, verdict = 'blocked' AS blocked
-FROM measurements
-WHERE classified AND probe_cc = ? AND probe_asn = ? AND platform = ?
-  AND verdict IN ('blocked', 'accessible')
-  AND measurement_start_time >= ? AND measurement_start_time < ?
-ORDER BY measurement_start_time, measurement_id
-"""
-
-
 def _access_runs(
     con: duckdb.DuckDBPyConnection,
     series: Series,
@@ -271,7 +262,10 @@ def _access_runs(
     """(first hour index, last hour index) of each long run of accessible measurements."""
     k = series.key
     window = [starts[s], starts[e - 1] + HOUR]
-    rows = con.execute(_RUN_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
+    rows = [
+        (r[0], r[2])
+        for r in con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
+    ]
     if not rows:
         return []
     index = {t: i for i, t in enumerate(starts[s:e], start=s)}
