@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 SOFTWARE_NAME = "reachwatch-simulate"
 SOFTWARE_VERSION = "0.1.0"
@@ -28,17 +28,7 @@ Outcome = Literal[
     "tls.reset",
     "tls.timeout",
 ]
-OUTCOMES: tuple[str, ...] = (
-    "accessible",
-    "down",
-    "no_control",
-    "dns.nxdomain",
-    "dns.bogon",
-    "tcp.timeout",
-    "tcp.reset",
-    "tls.reset",
-    "tls.timeout",
-)
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 BLOCKING_OUTCOMES: tuple[str, ...] = OUTCOMES[3:]
 
 
