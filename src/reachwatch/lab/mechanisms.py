@@ -148,14 +148,19 @@ def sni_filter(setup: Setup, params: Params) -> None:
         setup.rule(f"-A FORWARD -m connmark --mark {BLACKHOLE_MARK} -j DROP")
 
 
+def _divert(setup: Setup, params: Params, port: int, to: str) -> None:
+    """Send TCP for the platform's addresses on `port` to the censor's own server at `to`."""
+    for address in setup.addresses(params):
+        setup.rule(
+            f"-t nat -A PREROUTING -d {address} -p tcp --dport {port}"
+            f" -j DNAT --to-destination {to}:{port}"
+        )
+
+
 @mechanism("tls_mitm")
 def tls_mitm(setup: Setup, params: Params) -> None:
     """Divert TLS to the platform to the censor's server, which presents its own certificate."""
-    for address in setup.addresses(params):
-        setup.rule(
-            f"-t nat -A PREROUTING -d {address} -p tcp --dport 443"
-            f" -j DNAT --to-destination {CENSOR_MITM}:443"
-        )
+    _divert(setup, params, 443, CENSOR_MITM)
 
 
 # --- HTTP -------------------------------------------------------------------------------
@@ -164,11 +169,7 @@ def tls_mitm(setup: Setup, params: Params) -> None:
 @mechanism("http_blockpage")
 def http_blockpage(setup: Setup, params: Params) -> None:
     """A transparent proxy: plain HTTP to the platform is answered by the censor's blockpage."""
-    for address in setup.addresses(params):
-        setup.rule(
-            f"-t nat -A PREROUTING -d {address} -p tcp --dport 80"
-            f" -j DNAT --to-destination {CENSOR_BLOCKPAGE}:80"
-        )
+    _divert(setup, params, 80, CENSOR_BLOCKPAGE)
 
 
 # --- throughput -------------------------------------------------------------------------
