@@ -39,6 +39,26 @@ def test_control_that_never_answers() -> None:
         asyncio.run(main())
 
 
+def _query_raw_server(answer_bytes: bytes) -> None:
+    """Query a loopback server that reads the request and answers with these exact bytes."""
+
+    async def main() -> None:
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1024)
+            writer.write(answer_bytes)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            await query_control(
+                f"http://127.0.0.1:{port}/", target_url="https://x.com/", addresses=[]
+            )
+
+    asyncio.run(main())
+
+
 def test_control_error_is_passed_on() -> None:
     async def main() -> None:
         async with ControlServer("127.0.0.1", 0) as server:
@@ -49,22 +69,8 @@ def test_control_error_is_passed_on() -> None:
 
 
 def test_something_that_is_not_a_control() -> None:
-    async def main() -> None:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.read(1024)
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            await query_control(
-                f"http://127.0.0.1:{port}/", target_url="https://x.com/", addresses=[]
-            )
-
     with pytest.raises(ControlUnavailable, match="no TH response"):
-        asyncio.run(main())
+        _query_raw_server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
 
 
 def test_bad_control_url() -> None:
@@ -73,45 +79,14 @@ def test_bad_control_url() -> None:
 
 
 def test_an_answer_whose_parts_are_not_objects_is_no_control() -> None:
-    async def main() -> None:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.read(1024)
-            body = b'{"dns": 5, "tcp_connect": "x", "http_request": []}'
-            writer.write(
-                b"HTTP/1.1 200 OK\r\nConnection: close\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            await query_control(
-                f"http://127.0.0.1:{port}/", target_url="https://x.com/", addresses=[]
-            )
-
+    body = b'{"dns": 5, "tcp_connect": "x", "http_request": []}'
+    head = f"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
     with pytest.raises(ControlUnavailable, match="no TH response"):
-        asyncio.run(main())
+        _query_raw_server(head.encode() + body)
 
 
 def test_a_garbage_answer_is_reported_on_one_line() -> None:
-    async def main() -> None:
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await reader.read(1024)
-            writer.write(b"\x00\xff garbage\r\n\r\n")
-            await writer.drain()
-            writer.close()
-
-        server = await asyncio.start_server(answer, "127.0.0.1", 0)
-        port = server.sockets[0].getsockname()[1]
-        async with server:
-            await query_control(
-                f"http://127.0.0.1:{port}/", target_url="https://x.com/", addresses=[]
-            )
-
     with pytest.raises(ControlUnavailable, match="unreachable") as caught:
-        asyncio.run(main())
+        _query_raw_server(b"\x00\xff garbage\r\n\r\n")
     assert "\n" not in caught.value.reason  # it becomes a failure string and a warning line
     assert len(caught.value.reason) < 300
