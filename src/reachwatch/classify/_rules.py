@@ -6,9 +6,10 @@ one table; the order in which rules are tried lives in the per-layer modules.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from reachwatch.classify.verdicts import (
+    Layer,
     LayerVerdict,
     LayerVerdictName,
     Loni,
@@ -131,16 +132,17 @@ for _layer in ("http", "tls"):
 
 
 # What each rule records, resolved once: (layer, verdict, loni, whether it is blocking).
-_OBSERVED: dict[str, tuple[str, LayerVerdictName, Loni, bool]] = {}
+_OBSERVED: dict[str, tuple[Layer, LayerVerdictName, Loni, bool]] = {}
 
 
-def _observed(rule: str) -> tuple[str, LayerVerdictName, Loni, bool]:
+def _observed(rule: str) -> tuple[Layer, LayerVerdictName, Loni, bool]:
     try:
         verdict, loni = RULES[rule]
     except KeyError:
         # A programming error, never a malformed measurement: must not look like one.
         raise RuntimeError(f"rule {rule!r} is not in RULES") from None
-    found = _OBSERVED[rule] = (rule.split(".", 1)[0], verdict, loni, verdict == "blocked")
+    layer = cast(Layer, rule.split(".", 1)[0])
+    found = _OBSERVED[rule] = (layer, verdict, loni, verdict == "blocked")
     return found
 
 
@@ -154,36 +156,9 @@ def observe(
 ) -> Observation:
     """An observation judged by `rule` (the layer is the rule id's first word)."""
     layer, verdict, loni, blocking = _OBSERVED.get(rule) or _observed(rule)
-    # What Observation(...) does, at half the cost: its frozen __init__ goes through a generic
-    # setattr per field, the slots' own descriptors set them directly. The classifier builds
-    # several observations per measurement, millions per corpus.
-    o = _new(Observation)
-    _set_host(o, host)
-    _set_address(o, address)
-    _set_layer(o, layer)
-    _set_verdict(o, verdict)
-    _set_rule(o, rule)
-    _set_loni(o, loni)
-    _set_technique(o, technique if blocking else None)
-    _set_failure(o, failure)
-    return o
-
-
-_new = object.__new__
-
-
-def _setter(name: str) -> Any:
-    return getattr(Observation, name).__set__
-
-
-_set_host, _set_address, _set_layer, _set_verdict = map(
-    _setter, ("host", "address", "layer", "verdict")
-)
-_set_rule, _set_loni, _set_technique, _set_failure = map(
-    _setter, ("rule", "loni", "technique", "failure")
-)
-if len(Observation.__slots__) != 8:
-    raise RuntimeError("observe() sets every field of Observation: update it with the class")
+    return Observation(
+        host, address, layer, verdict, rule, loni, technique if blocking else None, failure
+    )
 
 
 # Which observation speaks for a layer: a blocked one, else an ok one (the service answered),

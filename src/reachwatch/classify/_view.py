@@ -223,7 +223,7 @@ def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> Vie
         tcp=tcp,
         tls=[_tls(e) for e in _entries(test_keys, "tls_handshakes")],
         requests=_requests(test_keys, tcp) or _experiment_failure(test_keys, target),
-        quic=[q for q in (_quic(e) for e in _entries(test_keys, "x_quic_handshakes")) if q],
+        quic=[q for e in _entries(test_keys, "x_quic_handshakes") if (q := _quic(e))],
         throughput=_mapping(test_keys, "x_throughput"),
         control=_control(test_keys),
         test_keys=test_keys,
