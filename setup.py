@@ -31,6 +31,7 @@ COMPILED = [
     "reachwatch/classify/verdicts.py",
     "reachwatch/formats/ooni.py",
     "reachwatch/ingest/_judge.py",
+    "reachwatch/ingest/_lines.py",
     "reachwatch/ingest/_pipeline.py",
     "reachwatch/store/_writer.py",
 ]

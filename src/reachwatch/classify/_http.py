@@ -16,7 +16,7 @@ from reachwatch.classify._net import (
 )
 from reachwatch.classify._rules import observe
 from reachwatch.classify._transport import control_tls
-from reachwatch.classify._view import ControlHttp, Request, View
+from reachwatch.classify._view import ControlHttp, Request, View, url_port
 from reachwatch.classify.verdicts import Observation
 
 
@@ -91,7 +91,7 @@ def _failed(view: View, final: Request, host: str) -> list[Observation]:
 
 
 def _failed_in_connect(view: View, final: Request) -> bool:
-    port = urlsplit(final.url).port or (443 if final.scheme == "https" else 80)
+    port = url_port(final.url) or (443 if final.scheme == "https" else 80)
     if final.endpoint is not None:
         attempts = [t for t in view.tcp if t.endpoint == final.endpoint]
     else:

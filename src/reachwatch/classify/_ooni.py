@@ -3,10 +3,8 @@ reachwatch's own probe output, which is a web_connectivity superset."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from reachwatch.classify._combine import classified
 from reachwatch.classify._dns import judge_dns
@@ -17,7 +15,7 @@ from reachwatch.classify._net import failure_kind
 from reachwatch.classify._quic_rate import judge_quic, judge_throughput
 from reachwatch.classify._rules import observe
 from reachwatch.classify._transport import judge_tcp, judge_tls
-from reachwatch.classify._view import View, view_of
+from reachwatch.classify._view import View, url_port, url_scheme_host, view_of
 from reachwatch.classify.verdicts import Classified, Observation
 
 WEB_TESTS = frozenset({"web_connectivity"})
@@ -36,7 +34,7 @@ def classify(
 
     The id is `measurement_id` when the caller already has one (ingest does: it saves hashing
     the record twice), else measurement_uid, else a digest of the record's content."""
-    if not isinstance(measurement, Mapping):
+    if type(measurement) is not dict and not isinstance(measurement, Mapping):
         raise InvalidMeasurement(f"a measurement is an object, not {type(measurement).__name__}")
     test_name = measurement.get("test_name")
     if not isinstance(test_name, str) or not test_name:
@@ -83,13 +81,13 @@ def _port(view: View) -> int | None:
     if not url:
         return None
     try:
-        parts = urlsplit(url)
-        explicit = parts.port
+        scheme = url_scheme_host(url)[0]
+        explicit = url_port(url)
     except ValueError:
         return None
-    if parts.scheme not in ("http", "https"):
+    if scheme not in ("http", "https"):
         return None
-    return explicit or (443 if parts.scheme == "https" else 80)
+    return explicit or (443 if scheme == "https" else 80)
 
 
 def _envelope(measurement: Mapping[str, Any], key: str, unknown: str) -> str:
@@ -156,7 +154,7 @@ def _judge_app(
     out += judge_tls(view)
     # Each request is a separate fetch, not a redirect chain.
     for r in view.requests:
-        out += judge_http(dataclasses.replace(view, requests=[r]), fps)
+        out += judge_http(view.with_requests([r]), fps)
     if not _app_reports_blocking(test_name, test_keys):
         return out
     return [_as_app_blocking(o) for o in out]

@@ -11,6 +11,7 @@ import binascii
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,11 @@ from reachwatch.classify._net import endpoint, endpoint_ip, ip_version, is_unrea
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
-@dataclass(slots=True)
+# Each class spells out its __init__: ingest compiles this module, and a compiled class runs
+# its own __init__ natively but the one dataclass() writes as interpreted code.
+
+
+@dataclass(slots=True, init=False)
 class Query:
     hostname: str
     engine: str  # getaddrinfo | system | udp | doh | ...
@@ -30,12 +35,28 @@ class Query:
     failure: str | None
     addrs: list[str]
 
+    def __init__(
+        self,
+        hostname: str,
+        engine: str,
+        resolver: str,
+        query_type: str,
+        failure: str | None,
+        addrs: list[str],
+    ) -> None:
+        self.hostname = hostname
+        self.engine = engine
+        self.resolver = resolver
+        self.query_type = query_type
+        self.failure = failure
+        self.addrs = addrs
+
     @property
     def is_doh(self) -> bool:
         return self.engine == "doh"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Tcp:
     ip: str
     port: int
@@ -43,8 +64,17 @@ class Tcp:
     success: bool
     failure: str | None
 
+    def __init__(
+        self, ip: str, port: int, endpoint: str, success: bool, failure: str | None
+    ) -> None:
+        self.ip = ip
+        self.port = port
+        self.endpoint = endpoint
+        self.success = success
+        self.failure = failure
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class Tls:
     endpoint: str | None
     ip: str | None
@@ -53,7 +83,25 @@ class Tls:
     decoy: bool
     verified: bool
     # reachwatch's x_cert_error ("expired", "unknown_authority"...); OONI's entries have none.
-    cert_error: str | None = None
+    cert_error: str | None
+
+    def __init__(
+        self,
+        endpoint: str | None,
+        ip: str | None,
+        server_name: str,
+        failure: str | None,
+        decoy: bool,
+        verified: bool,
+        cert_error: str | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.ip = ip
+        self.server_name = server_name
+        self.failure = failure
+        self.decoy = decoy
+        self.verified = verified
+        self.cert_error = cert_error
 
     @property
     def dates_only(self) -> bool:
@@ -67,7 +115,7 @@ _DATE_ERRORS = ("expired", "not_yet_valid")
 _UNSET: Any = object()
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Request:
     url: str
     failure: str | None
@@ -78,9 +126,32 @@ class Request:
     body_length: int  # of the whole body when the probe recorded it, else of the stored one
     truncated: bool
     # Worked out on first use (most requests never need them), then kept for the other rules.
-    _title: Any = field(default=_UNSET, repr=False, compare=False)
-    _host: str | None = field(default=None, repr=False, compare=False)
-    _page: Any = field(default=_UNSET, repr=False, compare=False)
+    _title: Any = field(repr=False, compare=False)
+    _host: str | None = field(repr=False, compare=False)
+    _page: Any = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        url: str,
+        failure: str | None,
+        status: int,
+        body: str,
+        headers: dict[str, str],
+        endpoint: str | None,
+        body_length: int,
+        truncated: bool,
+    ) -> None:
+        self.url = url
+        self.failure = failure
+        self.status = status
+        self.body = body
+        self.headers = headers
+        self.endpoint = endpoint
+        self.body_length = body_length
+        self.truncated = truncated
+        self._title = _UNSET
+        self._host = None
+        self._page = _UNSET
 
     @property
     def scheme(self) -> str:
@@ -89,7 +160,7 @@ class Request:
     @property
     def host(self) -> str:
         if self._host is None:
-            self._host = (urlsplit(self.url).hostname or "").lower()
+            self._host = url_scheme_host(self.url)[1]
         return self._host
 
     @property
@@ -108,27 +179,39 @@ class Request:
         return found
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Quic:
     endpoint: str
     ip: str
     server_name: str
     failure: str | None
 
+    def __init__(self, endpoint: str, ip: str, server_name: str, failure: str | None) -> None:
+        self.endpoint = endpoint
+        self.ip = ip
+        self.server_name = server_name
+        self.failure = failure
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, init=False)
 class ControlHttp:
     failure: str | None
     status: int
     body_length: int
     title: str
 
+    def __init__(self, failure: str | None, status: int, body_length: int, title: str) -> None:
+        self.failure = failure
+        self.status = status
+        self.body_length = body_length
+        self.title = title
+
     @property
     def ok(self) -> bool:
         return self.failure is None and self.status > 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Control:
     """The control's answer (OONI test-helper shape), when it is usable."""
 
@@ -141,13 +224,32 @@ class Control:
     ip_info: Any  # control.ip_info as recorded; read through `asn`
     throughput: Mapping[str, Any] | None
     # Built on first use (only some DNS rules ask), then kept.
-    _asn: dict[str, int] | None = field(default=None, repr=False, compare=False)
-    _tcp_at: dict[str, list[tuple[bool, str | None]]] | None = field(
-        default=None, repr=False, compare=False
-    )
-    _tls_at: dict[str, list[tuple[bool, str | None]]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    _asn: dict[str, int] | None = field(repr=False, compare=False)
+    _tcp_at: dict[str, list[tuple[bool, str | None]]] | None = field(repr=False, compare=False)
+    _tls_at: dict[str, list[tuple[bool, str | None]]] | None = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        dns_addrs: list[str],
+        dns_failure: str | None,
+        tcp: dict[str, tuple[bool, str | None]],
+        tls: dict[str, tuple[bool, str | None]],
+        quic: dict[str, tuple[bool, str | None]],
+        http: ControlHttp | None,
+        ip_info: Any,
+        throughput: Mapping[str, Any] | None,
+    ) -> None:
+        self.dns_addrs = dns_addrs
+        self.dns_failure = dns_failure
+        self.tcp = tcp
+        self.tls = tls
+        self.quic = quic
+        self.http = http
+        self.ip_info = ip_info
+        self.throughput = throughput
+        self._asn = None
+        self._tcp_at = None
+        self._tls_at = None
 
     @property
     def asn(self) -> dict[str, int]:
@@ -178,7 +280,7 @@ def _by_address(
     return index
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class View:
     input: str | None
     host: str
@@ -191,9 +293,55 @@ class View:
     throughput: Mapping[str, Any] | None
     control: Control | None
     test_keys: Mapping[str, Any]
-    tampered: set[str] = field(default_factory=set)  # addresses DNS judged not the site's
+    tampered: set[str]  # addresses DNS judged not the site's
     # Worked out on first use: only a few rules ask.
-    _ipv6_capable: bool | None = field(default=None, repr=False, compare=False)
+    _ipv6_capable: bool | None = field(repr=False, compare=False)
+
+    def __init__(
+        self,
+        input: str | None,
+        host: str,
+        scheme: str,
+        queries: list[Query],
+        tcp: list[Tcp],
+        tls: list[Tls],
+        requests: list[Request],
+        quic: list[Quic],
+        throughput: Mapping[str, Any] | None,
+        control: Control | None,
+        test_keys: Mapping[str, Any],
+        tampered: set[str] | None = None,
+    ) -> None:
+        self.input = input
+        self.host = host
+        self.scheme = scheme
+        self.queries = queries
+        self.tcp = tcp
+        self.tls = tls
+        self.requests = requests
+        self.quic = quic
+        self.throughput = throughput
+        self.control = control
+        self.test_keys = test_keys
+        self.tampered = set() if tampered is None else tampered
+        self._ipv6_capable = None
+
+    def with_requests(self, requests: list[Request]) -> View:
+        """The same view with other requests (and its own set of tampered addresses)."""
+        return View(
+            self.input,
+            self.host,
+            self.scheme,
+            self.queries,
+            self.tcp,
+            self.tls,
+            requests,
+            self.quic,
+            self.throughput,
+            self.control,
+            self.test_keys,
+            set(self.tampered),
+        )
 
     @property
     def ipv6_capable(self) -> bool:
@@ -212,13 +360,12 @@ def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> Vie
     target = measurement.get("input")
     if target is not None and not isinstance(target, str):
         target = None  # a few legacy tests measured lists of inputs; they have no single host
-    parts = urlsplit(target) if target else None
-    host = ((parts.hostname if parts else None) or "").lower()
+    scheme, host = url_scheme_host(target) if target else ("", "")
     tcp = [_tcp(e) for e in _entries(test_keys, "tcp_connect")]
     return View(
         input=target,
         host=host,
-        scheme=(parts.scheme.lower() if parts else ""),
+        scheme=scheme,
         queries=[_query(e) for e in _entries(test_keys, "queries")],
         tcp=tcp,
         tls=[_tls(e) for e in _entries(test_keys, "tls_handshakes")],
@@ -228,6 +375,22 @@ def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> Vie
         control=_control(test_keys),
         test_keys=test_keys,
     )
+
+
+# Memos by URL, not by measurement: a corpus fetches the same test-list URLs over and over.
+# Both raise ValueError where urlsplit() would (an unclosed IPv6 bracket, a bad port); an
+# error is not remembered.
+@lru_cache(maxsize=1 << 14)
+def url_scheme_host(url: str) -> tuple[str, str]:
+    """A URL's scheme and host name, lower-case ("" when absent)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower(), (parts.hostname or "").lower()
+
+
+@lru_cache(maxsize=1 << 14)
+def url_port(url: str) -> int | None:
+    """A URL's explicit port, None when it names none."""
+    return urlsplit(url).port
 
 
 def _entries(test_keys: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 LayerVerdictName = Literal["ok", "blocked", "down", "inconclusive"]
@@ -41,14 +41,28 @@ LONI_DOWN: Loni = (0.0, 1.0, 0.0)
 LONI_UNKNOWN: Loni = (0.0, 0.0, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
+# The classes below are built millions of times per corpus. Each spells out its __init__: a
+# compiled (mypyc) class runs its own __init__ natively but the one dataclass() writes as
+# interpreted code, seven times slower. Not frozen, since a frozen class cannot set its fields
+# in __init__ when it runs interpreted; treat them as values all the same.
+
+
+@dataclass(slots=True, init=False)
 class LayerVerdict:
     """The verdict for one layer, with the rule that produced it."""
 
     verdict: LayerVerdictName
     rule: str
     loni: Loni
-    technique: str | None = None
+    technique: str | None
+
+    def __init__(
+        self, verdict: LayerVerdictName, rule: str, loni: Loni, technique: str | None = None
+    ) -> None:
+        self.verdict = verdict
+        self.rule = rule
+        self.loni = loni
+        self.technique = technique
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"verdict": self.verdict, "rule": self.rule, "loni": list(self.loni)}
@@ -57,7 +71,7 @@ class LayerVerdict:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Observation:
     """One judged fact: a measurement's host, at one address (or none), at one layer."""
 
@@ -67,11 +81,31 @@ class Observation:
     verdict: LayerVerdictName
     rule: str
     loni: Loni
-    technique: str | None = None
-    failure: str | None = None
+    technique: str | None
+    failure: str | None
+
+    def __init__(
+        self,
+        host: str,
+        address: str | None,
+        layer: Layer,
+        verdict: LayerVerdictName,
+        rule: str,
+        loni: Loni,
+        technique: str | None = None,
+        failure: str | None = None,
+    ) -> None:
+        self.host = host
+        self.address = address
+        self.layer = layer
+        self.verdict = verdict
+        self.rule = rule
+        self.loni = loni
+        self.technique = technique
+        self.failure = failure
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Classified:
     """A measurement judged: the overall verdict, one verdict per measured layer, and the
     per-address observations they were derived from. A layer not measured is absent."""
@@ -84,8 +118,32 @@ class Classified:
     measurement_start_time: str
     verdict: OverallVerdictName
     technique: str | None
-    layers: dict[str, LayerVerdict] = field(default_factory=dict)
-    observations: list[Observation] = field(default_factory=list)
+    layers: dict[str, LayerVerdict]
+    observations: list[Observation]
+
+    def __init__(
+        self,
+        id: str,
+        input: str | None,
+        test_name: str,
+        probe_cc: str,
+        probe_asn: str,
+        measurement_start_time: str,
+        verdict: OverallVerdictName,
+        technique: str | None,
+        layers: dict[str, LayerVerdict] | None = None,
+        observations: list[Observation] | None = None,
+    ) -> None:
+        self.id = id
+        self.input = input
+        self.test_name = test_name
+        self.probe_cc = probe_cc
+        self.probe_asn = probe_asn
+        self.measurement_start_time = measurement_start_time
+        self.verdict = verdict
+        self.technique = technique
+        self.layers = {} if layers is None else layers
+        self.observations = [] if observations is None else observations
 
     def to_json(self) -> dict[str, Any]:
         return {

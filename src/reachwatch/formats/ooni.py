@@ -31,9 +31,12 @@ class BadMeasurement(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False)
 class Identity:
-    """Who, where and when for one measurement: the columns every stored row shares."""
+    """Who, where and when for one measurement: the columns every stored row shares.
+
+    A value (never changed once made); __init__ is spelled out because ingest compiles this
+    module, and a compiled class runs its own __init__ natively, not one dataclass() writes."""
 
     measurement_id: str
     source: str  # 'ooni' | 'reachwatch' | 'censoredplanet'
@@ -44,6 +47,28 @@ class Identity:
     probe_asn: str
     start: datetime  # UTC, naive
     synthetic: bool
+
+    def __init__(
+        self,
+        measurement_id: str,
+        source: str,
+        test_name: str,
+        input: str | None,
+        host: str | None,
+        probe_cc: str,
+        probe_asn: str,
+        start: datetime,
+        synthetic: bool,
+    ) -> None:
+        self.measurement_id = measurement_id
+        self.source = source
+        self.test_name = test_name
+        self.input = input
+        self.host = host
+        self.probe_cc = probe_cc
+        self.probe_asn = probe_asn
+        self.start = start
+        self.synthetic = synthetic
 
     @property
     def date(self) -> str:
@@ -145,7 +170,6 @@ def _input_text(value: Any) -> str | None:
     raise BadMeasurement("wrong_type", f"'input' is {type(value).__name__}")
 
 
-@lru_cache(maxsize=1 << 16)
 def parse_time(text: str) -> datetime:
     """'YYYY-MM-DD hh:mm:ss' (OONI) or ISO 8601 with an offset, as naive UTC."""
     try:

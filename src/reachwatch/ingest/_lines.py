@@ -25,13 +25,20 @@ _SALVAGE_STEP = 512
 _BOM = b"\xef\xbb\xbf"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class Record:
     """One parsed JSON value and the bytes it came from."""
 
     line: int
     value: Any
     raw: bytes
+
+    # Spelled out: this module is compiled, and a compiled class runs its own __init__
+    # natively but the one dataclass() writes as interpreted code (one per measurement).
+    def __init__(self, line: int, value: Any, raw: bytes) -> None:
+        self.line = line
+        self.value = value
+        self.raw = raw
 
 
 @dataclass(slots=True)

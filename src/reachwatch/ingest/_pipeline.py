@@ -163,10 +163,11 @@ class _Run:
         if file_kind(path) is None:
             self.quarantine.add(path, 0, *_unread_file_reason(path))
         else:
+            source = path_text(path)  # as stored in every row of this file
             try:
                 for item in read_items(path):
                     if isinstance(item, Record):
-                        self._take(path, item)
+                        self._take(path, source, item)
                     else:
                         self._reject(path, item)
             except OSError as exc:
@@ -178,7 +179,7 @@ class _Run:
     def _reject(self, path: Path, problem: Problem) -> None:
         self.quarantine.add(path, problem.line, problem.reason, problem.detail, problem.raw)
 
-    def _take(self, path: Path, item: Record) -> None:
+    def _take(self, path: Path, source: str, item: Record) -> None:
         progress = self.progress
         progress.bytes_read += len(item.raw)
         progress.records += 1
@@ -208,11 +209,12 @@ class _Run:
             self.duplicates += 1
             self.quarantine.write(path, item.line, "duplicate", identity.measurement_id)
             return
-        self._classify_and_store(path, item, value, identity, digest, cp_kind)
+        self._classify_and_store(path, source, item, value, identity, digest, cp_kind)
 
     def _classify_and_store(
         self,
         path: Path,
+        source: str,
         item: Record,
         value: Mapping[str, Any],
         identity: Identity,
@@ -229,8 +231,8 @@ class _Run:
                 digest,
                 identity.date,
                 identity.probe_cc,
-                _measurement_row(identity, None, path, item.line),
-                raw=_raw_row(identity, path, item),
+                _measurement_row(identity, None, source, item.line),
+                raw=_raw_row(identity, source, item),
                 size=len(item.raw),
             )
             self.unsupported += 1
@@ -247,7 +249,7 @@ class _Run:
             digest,
             identity.date,
             identity.probe_cc,
-            _measurement_row(identity, classified, path, item.line),
+            _measurement_row(identity, classified, source, item.line),
             _observed_rows(classified),
         )
         self.stored += 1
@@ -266,7 +268,7 @@ def _platform(host: str | None) -> str | None:
 
 
 def _measurement_row(
-    identity: Identity, classified: Classified | None, path: Path, line: int
+    identity: Identity, classified: Classified | None, source: str, line: int
 ) -> tuple[Any, ...]:
     return (
         identity.measurement_id,
@@ -283,41 +285,14 @@ def _measurement_row(
         classified.technique if classified else None,
         classified is not None,
         identity.synthetic,
-        path_text(path),
+        source,
         line,
     )
 
 
-def _observation_rows(identity: Identity, classified: Classified) -> list[tuple[Any, ...]]:
-    start = identity.start
-    day = start.date()
-    return [
-        (
-            identity.measurement_id,
-            identity.probe_cc,
-            identity.probe_asn,
-            start,
-            day,
-            _platform(obs.host),
-            obs.host,
-            obs.address,
-            obs.layer,
-            obs.verdict,
-            obs.rule,
-            obs.technique,
-            obs.failure,
-            obs.loni[0],
-            obs.loni[1],
-            obs.loni[2],
-            identity.synthetic,
-        )
-        for obs in classified.observations
-    ]
-
-
 def _observed_rows(classified: Classified) -> list[tuple[Any, ...]]:
-    """The rows of `_observation_rows` without the columns they share with their measurement
-    (the writer fills those in): reachwatch.store._writer.OBSERVATION_OWN_COLUMNS, in order."""
+    """A measurement's observation rows without the columns they share with it (the writer
+    fills those in): reachwatch.store._writer.OBSERVATION_OWN_COLUMNS, in order."""
     return [
         (
             _platform(obs.host),
@@ -334,7 +309,7 @@ def _observed_rows(classified: Classified) -> list[tuple[Any, ...]]:
     ]
 
 
-def _raw_row(identity: Identity, path: Path, item: Record) -> tuple[Any, ...]:
+def _raw_row(identity: Identity, source: str, item: Record) -> tuple[Any, ...]:
     return (
         identity.measurement_id,
         identity.source,
@@ -342,7 +317,7 @@ def _raw_row(identity: Identity, path: Path, item: Record) -> tuple[Any, ...]:
         identity.probe_cc,
         identity.start,
         identity.start.date(),
-        path_text(path),
+        source,
         item.line,
         item.raw.decode("utf-8", "replace"),
     )

@@ -7,7 +7,6 @@ on exactly what ingest would store, quickly."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -22,7 +21,7 @@ from reachwatch.ingest._pipeline import _measurement_row, _observed_rows
 from reachwatch.store._writer import SCHEMAS, _observed, _table, id_hash
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
-_SOURCE = Path("<memory>")
+_SOURCE = "<memory>"
 
 
 def memory_store(measurements: Iterable[Mapping[str, Any]]) -> duckdb.DuckDBPyConnection:
