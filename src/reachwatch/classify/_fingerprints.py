@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -63,7 +63,7 @@ class HttpFingerprint:
 class Fingerprints:
     """All fingerprints the classifier consults."""
 
-    dns: Mapping[str, str]  # answer IP -> fingerprint name
+    dns: dict[str, str]  # answer IP -> fingerprint name
     http: tuple[HttpFingerprint, ...]
     blockpages: tuple[tuple[str, re.Pattern[str]], ...]
     false_positives: tuple[tuple[str, re.Pattern[str]], ...]
@@ -72,7 +72,7 @@ class Fingerprints:
         """The DNS fingerprint an answer address matches, or None."""
         return self.dns.get(ip)
 
-    def match_http(self, body: str, headers: Mapping[str, str]) -> Match | None:
+    def match_http(self, body: str, headers: dict[str, str]) -> Match | None:
         """OONI-format fingerprints against a body and headers (names lower-case), then
         Censored Planet signatures against the body. Known false positives win."""
         body = body[:SCAN_LIMIT]

@@ -34,22 +34,26 @@ def classify(
 
     The id is `measurement_id` when the caller already has one (ingest does: it saves hashing
     the record twice), else measurement_uid, else a digest of the record's content."""
-    if type(measurement) is not dict and not isinstance(measurement, Mapping):
+    if type(measurement) is dict:
+        record: dict[str, Any] = measurement  # what JSON parsers give: read at dict speed
+    elif isinstance(measurement, Mapping):
+        record = dict(measurement)
+    else:
         raise InvalidMeasurement(f"a measurement is an object, not {type(measurement).__name__}")
-    test_name = measurement.get("test_name")
+    test_name = record.get("test_name")
     if not isinstance(test_name, str) or not test_name:
         raise InvalidMeasurement("no test_name")
     if test_name not in SUPPORTED_TESTS:
         raise Unsupported(f"test {test_name!r} is not classified")
-    test_keys = measurement.get("test_keys")
+    test_keys = record.get("test_keys")
     if not isinstance(test_keys, dict):
-        if "test_keys" not in measurement:
+        if "test_keys" not in record:
             raise InvalidMeasurement("test_keys is missing")
         state = "null" if test_keys is None else type(test_keys).__name__
         raise InvalidMeasurement(f"test_keys is {state}")
     fps = fingerprints or default_fingerprints()
     try:
-        view = view_of(measurement, test_keys)
+        view = view_of(record, test_keys)
         if test_name in APP_TESTS:
             observations = _judge_app(view, fps, test_name, test_keys)
         else:
@@ -57,12 +61,12 @@ def classify(
     except (KeyError, TypeError, AttributeError) as exc:
         raise InvalidMeasurement(f"malformed test_keys: {exc!r}") from exc
     return classified(
-        record=measurement,
+        record=record,
         input=view.input,
         test_name=test_name,
-        probe_cc=_envelope(measurement, "probe_cc", "ZZ"),
-        probe_asn=_envelope(measurement, "probe_asn", "AS0"),
-        start=_envelope(measurement, "measurement_start_time", ""),
+        probe_cc=_envelope(record, "probe_cc", "ZZ"),
+        probe_asn=_envelope(record, "probe_asn", "AS0"),
+        start=_envelope(record, "measurement_start_time", ""),
         observations=observations,
         ident=measurement_id,
         # The port only matters when no page was judged (see overall()).
@@ -90,8 +94,8 @@ def _port(view: View) -> int | None:
     return explicit or (443 if scheme == "https" else 80)
 
 
-def _envelope(measurement: Mapping[str, Any], key: str, unknown: str) -> str:
-    value = measurement.get(key)
+def _envelope(record: dict[str, Any], key: str, unknown: str) -> str:
+    value = record.get(key)
     if value is None or value == "":
         return unknown
     if not isinstance(value, str):
@@ -145,7 +149,7 @@ def _throttling_explains_timeouts(out: list[Observation]) -> list[Observation]:
 
 
 def _judge_app(
-    view: View, fps: Fingerprints, test_name: str, test_keys: Mapping[str, Any]
+    view: View, fps: Fingerprints, test_name: str, test_keys: dict[str, Any]
 ) -> list[Observation]:
     """The app tests have no control: their endpoints are expected to work, and OONI's own
     per-app summary says whether they did. A failure counts as blocking only when it does."""
@@ -160,7 +164,7 @@ def _judge_app(
     return [_as_app_blocking(o) for o in out]
 
 
-def _app_reports_blocking(test_name: str, tk: Mapping[str, Any]) -> bool:
+def _app_reports_blocking(test_name: str, tk: dict[str, Any]) -> bool:
     statuses = {
         "whatsapp": (
             "registration_server_status",

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -222,7 +221,7 @@ class Control:
     quic: dict[str, tuple[bool, str | None]]
     http: ControlHttp | None
     ip_info: Any  # control.ip_info as recorded; read through `asn`
-    throughput: Mapping[str, Any] | None
+    throughput: dict[str, Any] | None
     # Built on first use (only some DNS rules ask), then kept.
     _asn: dict[str, int] | None = field(repr=False, compare=False)
     _tcp_at: dict[str, list[tuple[bool, str | None]]] | None = field(repr=False, compare=False)
@@ -237,7 +236,7 @@ class Control:
         quic: dict[str, tuple[bool, str | None]],
         http: ControlHttp | None,
         ip_info: Any,
-        throughput: Mapping[str, Any] | None,
+        throughput: dict[str, Any] | None,
     ) -> None:
         self.dns_addrs = dns_addrs
         self.dns_failure = dns_failure
@@ -290,9 +289,9 @@ class View:
     tls: list[Tls]
     requests: list[Request]  # last request of the redirect chain first
     quic: list[Quic]
-    throughput: Mapping[str, Any] | None
+    throughput: dict[str, Any] | None
     control: Control | None
-    test_keys: Mapping[str, Any]
+    test_keys: dict[str, Any]
     tampered: set[str]  # addresses DNS judged not the site's
     # Worked out on first use: only a few rules ask.
     _ipv6_capable: bool | None = field(repr=False, compare=False)
@@ -307,9 +306,9 @@ class View:
         tls: list[Tls],
         requests: list[Request],
         quic: list[Quic],
-        throughput: Mapping[str, Any] | None,
+        throughput: dict[str, Any] | None,
         control: Control | None,
-        test_keys: Mapping[str, Any],
+        test_keys: dict[str, Any],
         tampered: set[str] | None = None,
     ) -> None:
         self.input = input
@@ -355,7 +354,7 @@ class View:
         return _ooni_http_match(self.test_keys)
 
 
-def view_of(measurement: Mapping[str, Any], test_keys: Mapping[str, Any]) -> View:
+def view_of(measurement: dict[str, Any], test_keys: dict[str, Any]) -> View:
     """Normalise test_keys; InvalidMeasurement when a key has the wrong shape."""
     target = measurement.get("input")
     if target is not None and not isinstance(target, str):
@@ -393,20 +392,21 @@ def url_port(url: str) -> int | None:
     return urlsplit(url).port
 
 
-def _entries(test_keys: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+def _entries(test_keys: dict[str, Any], key: str) -> list[dict[str, Any]]:
     value = test_keys.get(key)
     if value is None:
         return []
     if isinstance(value, list):
-        for e in value:
+        entries: list[Any] = value  # typed, so the compiled loop walks the list directly
+        for e in entries:
             if not isinstance(e, dict):
                 break
         else:
-            return value
+            return entries
     raise InvalidMeasurement(f"test_keys.{key} is not a list of objects")
 
 
-def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
+def _mapping(parent: dict[str, Any], key: str) -> dict[str, Any] | None:
     value = parent.get(key)
     if value is None or type(value) is dict:
         return value
@@ -415,7 +415,7 @@ def _mapping(parent: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
     return value
 
 
-def _str(entry: Mapping[str, Any], key: str, default: str = "") -> str:
+def _str(entry: dict[str, Any], key: str, default: str = "") -> str:
     value = entry.get(key)
     if value is None:
         return default
@@ -424,7 +424,7 @@ def _str(entry: Mapping[str, Any], key: str, default: str = "") -> str:
     return value
 
 
-def _failure(entry: Mapping[str, Any], key: str = "failure") -> str | None:
+def _failure(entry: dict[str, Any], key: str = "failure") -> str | None:
     value = entry.get(key)
     if value is None or isinstance(value, str):
         return value or None
@@ -438,7 +438,7 @@ def _port(value: Any) -> int:
         raise InvalidMeasurement(f"port {value!r} is not a number") from None
 
 
-def _query(e: Mapping[str, Any]) -> Query:
+def _query(e: dict[str, Any]) -> Query:
     # The usual entry (every field a string or absent) without the checks' calls; anything
     # else takes the checked path, which gives the same result or the same error.
     hostname, engine, resolver = e.get("hostname"), e.get("engine"), e.get("resolver_address")
@@ -469,7 +469,7 @@ def _query(e: Mapping[str, Any]) -> Query:
     return _checked_query(e)
 
 
-def _checked_query(e: Mapping[str, Any]) -> Query:
+def _checked_query(e: dict[str, Any]) -> Query:
     answers = e.get("answers") or []
     if not isinstance(answers, list):
         raise InvalidMeasurement("queries[].answers is not a list")
@@ -491,7 +491,7 @@ def _checked_query(e: Mapping[str, Any]) -> Query:
     )
 
 
-def _tcp(e: Mapping[str, Any]) -> Tcp:
+def _tcp(e: dict[str, Any]) -> Tcp:
     # The usual, well-formed entry without the checks' calls; anything else takes the
     # checked path below, which gives the same result or the same error.
     ip, port, status = e.get("ip"), e.get("port"), e.get("status")
@@ -506,7 +506,7 @@ def _tcp(e: Mapping[str, Any]) -> Tcp:
     return _checked_tcp(e)
 
 
-def _checked_tcp(e: Mapping[str, Any]) -> Tcp:
+def _checked_tcp(e: dict[str, Any]) -> Tcp:
     ip = _str(e, "ip")
     port = _port(e.get("port"))
     status = e.get("status")
@@ -518,7 +518,7 @@ def _checked_tcp(e: Mapping[str, Any]) -> Tcp:
     return Tcp(ip=ip, port=port, endpoint=endpoint(ip, port), success=ok, failure=failure)
 
 
-def _tls(e: Mapping[str, Any]) -> Tls:
+def _tls(e: dict[str, Any]) -> Tls:
     # The usual entry without the checks' calls; anything else takes the checked path.
     address, name, failure = e.get("address"), e.get("server_name"), e.get("failure")
     if (
@@ -539,7 +539,7 @@ def _tls(e: Mapping[str, Any]) -> Tls:
     return _checked_tls(e)
 
 
-def _checked_tls(e: Mapping[str, Any]) -> Tls:
+def _checked_tls(e: dict[str, Any]) -> Tls:
     address = _str(e, "address") or None
     return Tls(
         endpoint=address,
@@ -552,19 +552,19 @@ def _checked_tls(e: Mapping[str, Any]) -> Tls:
     )
 
 
-def _cert_error(e: Mapping[str, Any]) -> str | None:
+def _cert_error(e: dict[str, Any]) -> str | None:
     cert_error = e.get("x_cert_error")
     return cert_error if type(cert_error) is str else None
 
 
-def _quic(e: Mapping[str, Any]) -> Quic | None:
+def _quic(e: dict[str, Any]) -> Quic | None:
     address = _str(e, "address")
     if not address:
         return None
     return Quic(address, endpoint_ip(address), _str(e, "server_name").lower(), _failure(e))
 
 
-def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
+def _requests(test_keys: dict[str, Any], tcp: list[Tcp]) -> list[Request]:
     # OONI v0.5 links a request to its connection only through the transaction id; `tcp`
     # holds the endpoints of test_keys.tcp_connect, entry for entry.
     by_transaction = (
@@ -604,7 +604,7 @@ def _requests(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> list[Request]:
     return out
 
 
-def _experiment_failure(test_keys: Mapping[str, Any], target: str | None) -> list[Request]:
+def _experiment_failure(test_keys: dict[str, Any], target: str | None) -> list[Request]:
     """Old web_connectivity versions may record why the fetch failed without its request."""
     failure = test_keys.get("http_experiment_failure")
     if not isinstance(failure, str) or not failure or not target:
@@ -628,7 +628,7 @@ def _text(value: Any) -> str:
     raise InvalidMeasurement(f"response body is {type(value).__name__}")
 
 
-def _headers(response: Mapping[str, Any]) -> dict[str, str]:
+def _headers(response: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
     listed = response.get("headers_list")
     if isinstance(listed, list):
@@ -676,7 +676,7 @@ def _pairs(value: Any, where: str) -> dict[str, tuple[bool, str | None]]:
     return out
 
 
-def _control(test_keys: Mapping[str, Any]) -> Control | None:
+def _control(test_keys: dict[str, Any]) -> Control | None:
     control = _mapping(test_keys, "control")
     if not control or test_keys.get("control_failure"):
         return None
@@ -697,7 +697,7 @@ def _control(test_keys: Mapping[str, Any]) -> Control | None:
     )
 
 
-def _control_http(http: Mapping[str, Any]) -> ControlHttp:
+def _control_http(http: dict[str, Any]) -> ControlHttp:
     title = http.get("title")
     return ControlHttp(
         failure=_failure(http),
@@ -722,7 +722,7 @@ def _asns(ip_info: Any) -> dict[str, int]:
     return out
 
 
-def _ipv6_capable(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> bool:
+def _ipv6_capable(test_keys: dict[str, Any], tcp: list[Tcp]) -> bool:
     """Whether this network reaches IPv6 at all: the probe's own check when recorded, else
     inferred (every IPv6 connect failing as unreachable means there is no IPv6 route)."""
     declared = test_keys.get("x_ipv6_capable")
@@ -734,7 +734,7 @@ def _ipv6_capable(test_keys: Mapping[str, Any], tcp: list[Tcp]) -> bool:
     return not (v6 and all(t.failure and is_unreachable(t.failure) for t in v6))
 
 
-def _ooni_http_match(test_keys: Mapping[str, Any]) -> bool | None:
+def _ooni_http_match(test_keys: dict[str, Any]) -> bool | None:
     """OONI's probe-side comparison of the final page with the control's, computed on the full
     body (stored bodies may be cut): status matches and body length, headers or title too."""
     status = test_keys.get("status_code_match")
