@@ -19,7 +19,12 @@ REQUIREMENTS_PY = import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))
 	print(*p["build-system"]["requires"], *p["project"]["dependencies"], \
 	*p["project"]["optional-dependencies"]["dev"], sep="\n")
 
-.PHONY: demo test lint typecheck unit bench clean
+# Whether the last install was compiled: switching REACHWATCH_PURE_PYTHON reinstalls too. The file
+# is rewritten only when the mode changes, so its time says when it last did.
+MODE := $(if $(REACHWATCH_PURE_PYTHON),pure-python,compiled)
+MODE_FILE := $(VENV)/.build-mode
+
+.PHONY: demo test lint typecheck unit bench clean always
 
 # The venv and what building the package needs (--no-build-isolation builds with these).
 $(DEPS): pyproject.toml
@@ -34,7 +39,11 @@ $(DEPS): pyproject.toml
 # build/lib* staging copy, so that copy of the package goes first: a file deleted from src/ would
 # otherwise stay installed. The compiled library beside it stays, and is only rebuilt when mypyc's
 # C output changes.
-$(STAMP): $(DEPS) pyproject.toml setup.py $(SOURCES)
+$(MODE_FILE): always
+	@mkdir -p $(VENV)
+	@[ "$$(cat $@ 2>/dev/null)" = $(MODE) ] || echo $(MODE) > $@
+
+$(STAMP): $(DEPS) $(MODE_FILE) pyproject.toml setup.py $(SOURCES)
 	rm -rf build/lib.*/reachwatch
 	$(BIN)/pip install --quiet --no-build-isolation \
 		$(if $(filter $(DEPS) pyproject.toml,$?),'.[dev]',--no-deps --force-reinstall .)
