@@ -1,16 +1,53 @@
 # Everything a fresh clone needs: `make demo` and `make test` set up the virtual environment first.
+#
+# The package is installed into .venv for real (not editable): setup.py compiles ingest's hot
+# path with mypyc, and the compiled modules only exist in the installed copy. Any change to
+# pyproject.toml, setup.py or a file under src/ re-installs it before the next target runs.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+DEPS := $(VENV)/.build-deps
 STAMP := $(VENV)/.installed
+# Every file and folder under src/ (a folder's time changes when a file in it is added or
+# removed), less bytecode and setuptools' egg-info.
+SOURCES := $(shell find src \( -name __pycache__ -o -name '*.egg-info' \) -prune -o -print)
+# Everything the build needs before the package itself: setup.py runs mypyc, which type-checks
+# the compiled modules against their dependencies and stubs, so those come first as well.
+# Read from pyproject.toml: the build system's requirements, the dependencies, the dev extra
+# (which pins mypy, and so mypyc).
+REQUIREMENTS_PY = import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
+	print(*p["build-system"]["requires"], *p["project"]["dependencies"], \
+	*p["project"]["optional-dependencies"]["dev"], sep="\n")
 
-.PHONY: demo test lint typecheck unit bench clean
+# Whether the last install was compiled: switching REACHWATCH_PURE_PYTHON reinstalls too. The file
+# is rewritten only when the mode changes, so its time says when it last did.
+MODE := $(if $(REACHWATCH_PURE_PYTHON),pure-python,compiled)
+MODE_FILE := $(VENV)/.build-mode
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint typecheck unit bench clean always
+
+# The venv and what building the package needs (--no-build-isolation builds with these).
+$(DEPS): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -c '$(REQUIREMENTS_PY)' > $(VENV)/build-requirements.txt
+	$(BIN)/pip install --quiet -r $(VENV)/build-requirements.txt
+	touch $@
+
+# The package itself, with its dependencies and the dev tools when pyproject.toml or the venv
+# changed, or just the package when only its sources did. setuptools never removes files from its
+# build/lib* staging copy, so that copy of the package goes first: a file deleted from src/ would
+# otherwise stay installed. The compiled library beside it stays, and is only rebuilt when mypyc's
+# C output changes.
+$(MODE_FILE): always
+	@mkdir -p $(VENV)
+	@[ "$$(cat $@ 2>/dev/null)" = $(MODE) ] || echo $(MODE) > $@
+
+$(STAMP): $(DEPS) $(MODE_FILE) pyproject.toml setup.py $(SOURCES)
+	rm -rf build/lib.*/reachwatch
+	$(BIN)/pip install --quiet --no-build-isolation \
+		$(if $(filter $(DEPS) pyproject.toml,$?),'.[dev]',--no-deps --force-reinstall .)
+	touch $@
 
 demo: $(STAMP)
 	$(BIN)/reachwatch demo
@@ -31,4 +68,4 @@ bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build src/*.egg-info
