@@ -120,6 +120,7 @@ def phase_raw(corpus: Path, judge: Any = None) -> dict[str, Any]:
 
 
 def phase_ingest(corpus: Path, db: Path, profile: bool) -> dict[str, Any]:
+    import reachwatch.classify._view
     from reachwatch.ingest import ingest
 
     profiler = cProfile.Profile() if profile else None
@@ -137,6 +138,8 @@ def phase_ingest(corpus: Path, db: Path, profile: bool) -> dict[str, Any]:
         "bytes": summary.bytes_read,
         "stored": summary.stored,
         "quarantined": summary.quarantined,
+        # setup.py compiles the hot path with mypyc; REACHWATCH_PURE_PYTHON=1 installs skip it.
+        "compiled": not reachwatch.classify._view.__file__.endswith(".py"),
     }
     if profiler:
         text = io.StringIO()
@@ -193,6 +196,8 @@ def _report(raw: dict[str, Any], judged: dict[str, Any], stored: dict[str, Any])
         f"rest of ingest (checks, dedupe, rows, Parquet) {micros[2] - micros[1]:.1f} us"
     )
     print(f"stored {stored['stored']:,}; quarantined {stored['quarantined']}")
+    how = "compiled with mypyc" if stored["compiled"] else "interpreted (a pure-Python install)"
+    print(f"reachwatch's ingest hot path ran {how}")
     print(f"ratio ingest/raw: {micros[0] / micros[2]:.3f} (target >= 0.5)")
     # On a shared machine the wall clock also counts time the core spent on other processes;
     # CPU time does not (it counts no fsync wait either, which wall time does).

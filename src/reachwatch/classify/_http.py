@@ -4,8 +4,6 @@ connection was up, or a page unlike the control's."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from reachwatch.classify._fingerprints import Fingerprints
 from reachwatch.classify._net import (
     endpoint_ip,
@@ -16,7 +14,7 @@ from reachwatch.classify._net import (
 )
 from reachwatch.classify._rules import observe
 from reachwatch.classify._transport import control_tls
-from reachwatch.classify._view import ControlHttp, Request, View, url_port
+from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
 
 
@@ -66,7 +64,7 @@ def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
 
 def _host_of(url: str) -> str | None:
     try:
-        return urlsplit(url.strip()).hostname
+        return url_scheme_host(url.strip())[1] or None
     except ValueError:
         return None
 
