@@ -140,18 +140,6 @@ WHERE verdict = 'blocked' AND probe_cc = ? AND probe_asn = ? AND platform = ?
   AND measurement_start_time >= ? AND measurement_start_time < ?
 GROUP BY 1 ORDER BY 2 DESC, 1
 """
-_EVIDENCE_SQL = """
-(SELECT measurement_id, measurement_start_time FROM measurements
- WHERE classified AND verdict = 'blocked' AND probe_cc = ? AND probe_asn = ? AND platform = ?
-   AND measurement_start_time >= ? AND measurement_start_time < ?
- ORDER BY measurement_start_time, measurement_id LIMIT ?)
-UNION
-(SELECT measurement_id, measurement_start_time FROM measurements
- WHERE classified AND verdict = 'blocked' AND probe_cc = ? AND probe_asn = ? AND platform = ?
-   AND measurement_start_time >= ? AND measurement_start_time < ?
- ORDER BY measurement_start_time DESC, measurement_id LIMIT ?)
-ORDER BY measurement_start_time, measurement_id
-"""
 
 
 def _fill_evidence(
@@ -167,8 +155,16 @@ def _fill_evidence(
     techniques = con.execute(_TECHNIQUES_SQL, key).fetchall()
     ni.techniques = Counter({str(t): int(c) for t, c in techniques})
     ni.layers = {str(layer): int(c) for layer, c in con.execute(_LAYERS_SQL, key).fetchall()}
-    k = params.evidence_per_network
-    ids = [str(r[0]) for r in con.execute(_EVIDENCE_SQL, [*key, k, *key, k]).fetchall()]
+    ids = measurement_ids(
+        con,
+        cc=timeline.cc,
+        network=timeline.network,
+        platform=timeline.platform,
+        verdict="blocked",
+        start=window[0],
+        end=window[1],
+        limit=params.evidence_per_network,
+    )
     # The measurements either side of the start are evidence too: last clear, first blocked.
     first = ni.periods[0].start
     boundary_ids = [i for i in (first.before_id, first.after_id) if i] if first else []
