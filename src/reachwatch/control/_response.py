@@ -72,16 +72,12 @@ def quic_entry(
     not_run: str = "",
     ip: IPAddress | None = None,
 ) -> dict[str, Any]:
-    """`{server_name, status, failure, alpn}` from a probe x_quic_handshakes entry."""
-    if entry is None:
-        return {"server_name": server_name, **_not_run(not_run, ip)}
-    failure = entry.get("failure")
-    return {
-        "server_name": server_name,
-        "status": failure is None,
-        "failure": failure,
-        "alpn": entry.get("alpn"),
-    }
+    """`{server_name, status, failure, alpn}` from a probe x_quic_handshakes entry: a TLS
+    handshake's answer, plus the protocol negotiated."""
+    out = tls_entry(server_name, entry, not_run=not_run, ip=ip)
+    if entry is not None:
+        out["alpn"] = entry.get("alpn")
+    return out
 
 
 def _body_bytes(response: dict[str, Any]) -> bytes:
