@@ -49,29 +49,33 @@ def _is_ipv4(text: str) -> bool:
 def is_bogon(text: str) -> bool:
     """An address no public name should resolve to: private, loopback, link-local,
     unspecified, reserved, multicast, shared (CGNAT) space."""
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
+    ip = _unmapped_address(text)
+    return ip is not None and (not ip.is_global or ip.is_multicast)
 
 
 @lru_cache(maxsize=1 << 16)
 def is_never_a_host(text: str) -> bool:
     """Loopback, unspecified or link-local: no resolver should ever answer these for a
     public name, whatever network the probe is in."""
-    try:
-        ip = ipaddress.ip_address(text)
-    except ValueError:
+    ip = _unmapped_address(text)
+    if ip is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     this_network = isinstance(ip, ipaddress.IPv4Address) and ip.packed[0] == 0  # 0.0.0.0/8
     return (
         this_network or ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast
     )
+
+
+def _unmapped_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address a literal names (an IPv4-mapped IPv6 address as the IPv4 one it maps),
+    None for anything else."""
+    try:
+        ip = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
 
 
 def endpoint(ip: str, port: int | str) -> str:
