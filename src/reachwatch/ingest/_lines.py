@@ -224,12 +224,9 @@ def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
         yield _too_long(number)
     elif pending:
         number += 1
-        if len(pending) > MAX_LINE:
-            yield _too_long(number)
-        else:
-            item = _parse_line(number, pending, terminated=False)
-            if item is not None:
-                yield item
+        item = _parse_line(number, pending, terminated=False)
+        if item is not None:
+            yield item
     if corrupt is not None:
         yield Problem(number + 1, "corrupt_gzip", corrupt.detail)
 
@@ -239,7 +236,10 @@ def _too_long(number: int) -> Problem:
 
 
 def _parse_line(number: int, line: bytes, terminated: bool) -> Item | None:
-    """The line's record or problem; None for a blank line, which is no record at all."""
+    """The line's record or problem (one over MAX_LINE is too long, unread); None for a blank
+    line, which is no record at all."""
+    if len(line) > MAX_LINE:
+        return _too_long(number)
     try:
         return Record(number, orjson.loads(line), line)
     except orjson.JSONDecodeError as exc:
@@ -295,12 +295,9 @@ def _parse_array(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
         if problem is not None:
             yield Problem(index, problem[0], f"array damaged at element {index}: {problem[1]}")
             break
-        if len(raw) > MAX_LINE:
-            yield _too_long(index)
-        else:
-            item = _parse_line(index, raw, terminated=True)
-            if item is not None:
-                yield item
+        item = _parse_line(index, raw, terminated=True)
+        if item is not None:
+            yield item
     if stream.corrupt is not None:
         yield Problem(index + 1, "corrupt_gzip", stream.corrupt.detail)
 
