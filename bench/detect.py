@@ -27,6 +27,7 @@ import random
 import statistics
 import time
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,14 @@ from reachwatch.detect import (
     load_series,
     pelt,
 )
-from reachwatch.simulate import Block, Scenario, generate, memory_store
+from reachwatch.simulate import (
+    CORPUS_KINDS,
+    Block,
+    Scenario,
+    detection_corpus,
+    generate,
+    memory_store,
+)
 
 HOUR = timedelta(hours=1)
 NAN = float("nan")
@@ -452,6 +460,164 @@ def _report(ours: list[Scores], base: list[Scores]) -> None:
     figure("series-days judged", series_days, "")
 
 
+# -- part 1b: the hard classes -------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ClassScores:
+    blocks: int = 0
+    ended: int = 0
+    found: int = 0
+    long_enough: int = 0  # >= 3 h with >= 8 decisive measurements: must be an incident
+    long_enough_found: int = 0
+    start_errors_h: list[float] = dataclass_field(default_factory=list)
+    end_errors_h: list[float] = dataclass_field(default_factory=list)
+    start_covered: list[float] = dataclass_field(default_factory=list)
+    end_covered: list[float] = dataclass_field(default_factory=list)
+    flips: list[int] = dataclass_field(default_factory=list)  # alerts beyond start and end
+    false_alarms: int = 0
+    series_days: float = 0.0
+
+
+def _decisive_in(con: Any, network: str, start: datetime, end: datetime) -> int:
+    row = con.execute(
+        "SELECT count(*) FROM measurements WHERE platform = 'x' AND probe_asn = ? "
+        "AND verdict IN ('blocked', 'accessible') AND measurement_start_time >= ? "
+        "AND measurement_start_time < ?",
+        [network, start, end],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _flips(alerts: list[tuple[datetime, str]], block: Block, next_start: datetime) -> int:
+    """Alerts beyond the one start and the one end a block should raise, from its start to
+    the next block's (an alert raised late still belongs to it)."""
+    mine = [k for at, k in alerts if block.start - TOLERANCE <= at < next_start]
+    return max(0, len(mine) - (1 if block.end is None else 2))
+
+
+def score_class(scenario: Scenario, con: Any, detection: Detection, into: ClassScores) -> None:
+    days = (scenario.end - scenario.start) / timedelta(days=1)
+    into.series_days += len(detection.timelines) * days
+    found, alerts, _ = found_by_reachwatch(detection)
+    truths = [
+        Truth(n, b.start, b.end, b.technique) for n, bs in scenario.blocks.items() for b in bs
+    ]
+    # False alarms as in the main part: detections matching no block, start alerts outside.
+    s = score(truths, found, alerts, scenario.end, into.series_days)
+    into.false_alarms += s.false_alarms
+    for tl in detection.timelines:
+        if tl.platform != scenario.platform:
+            continue
+        blocks = scenario.blocks.get(tl.network, [])
+        periods = [p for p in tl.periods if p.state != "clear"]
+        for i, block in enumerate(blocks):
+            into.blocks += 1
+            next_start = blocks[i + 1].start - TOLERANCE if i + 1 < len(blocks) else scenario.end
+            into.flips.append(_flips(tl.alerts, block, next_start))
+            block_end = block.end or scenario.end
+            long = block_end - block.start >= 3 * HOUR
+            enough = long and _decisive_in(con, tl.network, block.start, block_end) >= 8
+            into.long_enough += enough
+            t = Truth(tl.network, block.start, block.end, block.technique)
+            hits = [
+                p
+                for p in periods
+                if _overlaps(
+                    Found(
+                        tl.network, p.start.at if p.start else p.first, p.end.at if p.end else None
+                    ),
+                    t,
+                    scenario.end,
+                )
+            ]
+            if not hits:
+                continue
+            into.found += 1
+            into.long_enough_found += enough
+            first, last = hits[0], hits[-1]
+            if first.start is not None:
+                into.start_errors_h.append(abs(first.start.at - block.start) / HOUR)
+                into.start_covered.append(
+                    float(first.start.earliest <= block.start <= first.start.latest)
+                )
+            if block.end is not None and last.end is not None:
+                into.ended += 1
+                into.end_errors_h.append(abs(last.end.at - block.end) / HOUR)
+                into.end_covered.append(float(last.end.earliest <= block.end <= last.end.latest))
+
+
+def class_part(seeds: int) -> None:
+    print()
+    print(f"== hard classes: {seeds} seed(s) each, 6 networks, 3% background failures, 2% leaks")
+    print("   (reachwatch.simulate.detection_corpus: partial = 50-70% of measurements blocked;")
+    print("   short = 3 h blocks at 2-5/h; lone-failure = one failure 5-60 min before each start")
+    print("   and after each end; sparse = 0.3-1 measurement/h, probes vanishing for a day)")
+    pooled = ClassScores()
+    rows: list[tuple[str, ClassScores]] = []
+    clock = time.monotonic()
+    for kind in CORPUS_KINDS:
+        scores = ClassScores()
+        for seed in range(seeds):
+            scenario = detection_corpus(kind, seed)
+            con = memory_store(item.measurement for item in generate(scenario, seed))
+            score_class(scenario, con, detect(con), scores)
+        rows.append((kind, scores))
+        for name in ClassScores.__slots__:
+            value = getattr(scores, name)
+            if isinstance(value, list):
+                getattr(pooled, name).extend(value)
+            else:
+                setattr(pooled, name, getattr(pooled, name) + value)
+    rows.append(("all classes", pooled))
+    figure("wall time (simulate + classify + detect)", time.monotonic() - clock, "s")
+
+    def mean(v: list[float] | list[int]) -> float:
+        return statistics.fmean(v) if v else NAN
+
+    def q(v: list[float], p: float) -> float:
+        return float(np.percentile(v, p)) if v else NAN
+
+    print()
+    head = ("class", "blocks", "found", ">=3h&>=8", "recall", "flips/blk", "start med/p90 h",
+            "end med/p90 h", "start cov", "end cov", "FA/1000sd")  # fmt: skip
+    print(f"{head[0]:13}" + "".join(f"{h:>16}" for h in head[1:]))
+    for kind, sc in rows:
+        cells = [
+            f"{sc.blocks}",
+            f"{sc.found}",
+            f"{sc.long_enough_found}/{sc.long_enough}",
+            f"{sc.long_enough_found / max(sc.long_enough, 1):.1%}",
+            f"{mean(sc.flips):.3f}",
+            f"{statistics.median(sc.start_errors_h) if sc.start_errors_h else NAN:.2f}"
+            f" / {q(sc.start_errors_h, 90):.2f}",
+            f"{statistics.median(sc.end_errors_h) if sc.end_errors_h else NAN:.2f}"
+            f" / {q(sc.end_errors_h, 90):.2f}",
+            f"{mean(sc.start_covered):.1%} ({len(sc.start_covered)})",
+            f"{mean(sc.end_covered):.1%} ({len(sc.end_covered)})",
+            f"{1000 * sc.false_alarms / max(sc.series_days, 1):.2f}",
+        ]
+        print(f"{kind:13}" + "".join(f"{c:>16}" for c in cells))
+    partial = dict(rows)["partial"]
+    print()
+    print("targets: flips/blk (alerts beyond the start and the end of a partial block) 0;")
+    print("recall of blocks >= 3 h with >= 8 decisive measurements 100%; start and end")
+    print("coverage (true change inside the reported bounds) >= 95%; FA/1000sd (false alarms")
+    print("per 1,000 series-days) <= 1")
+    checks = (
+        ("alert flips per partial block", mean(partial.flips), 0.0, True),
+        ("recall, blocks >= 3 h & >= 8 decisive", pooled.long_enough_found
+         / max(pooled.long_enough, 1), 1.0, False),
+        ("start bound coverage", mean(pooled.start_covered), 0.95, False),
+        ("end bound coverage", mean(pooled.end_covered), 0.95, False),
+        ("false alarms per 1,000 series-days", 1000 * pooled.false_alarms
+         / max(pooled.series_days, 1), 1.0, True),
+    )  # fmt: skip
+    for name, value, target, lower in checks:
+        ok = value <= target if lower else value >= target
+        print(f"{name:48} {value:12.3f}   target {target:g}  {'ok' if ok else 'MISSED'}")
+
+
 # -- part 2: real daily series ------------------------------------------------------------
 
 
@@ -590,6 +756,7 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=6)
     args = parser.parse_args()
     simulated_part(args.seeds, args.days, args.rate, args.networks)
+    class_part(args.seeds)
     real_part()
 
 

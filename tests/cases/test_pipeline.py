@@ -87,6 +87,26 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "deadline 2024-04-24" in out and "NOT FOLLOWED" in out
     assert "where to look next" in out
     assert (tmp_path / "demo" / "ground-truth.json").exists()
+    _assert_bounds_hold_the_truth(tmp_path / "demo")
+
+
+def _assert_bounds_hold_the_truth(demo: Path) -> None:
+    """Every simulated start and end, on every network, lies within the bounds detect
+    reports for it: a bound is a promise about where the change happened."""
+    truth = orjson.loads((demo / "ground-truth.json").read_bytes())
+    doc = orjson.loads(_run("detect", "--db", str(demo / "db"), "--json").output)
+    nets = {n["network"]: n for i in doc["incidents"] for n in i["networks"]}
+    for network, info in truth["networks"].items():
+        periods = [p for p in nets[network]["periods"] if p["state"] != "clear"]
+        assert len(periods) == len(info["blocks"]), (network, periods)
+        for block, period in zip(info["blocks"], periods, strict=True):
+            lo, hi = period["start_bounds"]
+            assert lo <= block["start"] <= hi, (network, block, period)
+            if block["end"] is None:
+                assert period["end"] is None, (network, period)
+            else:
+                lo, hi = period["end_bounds"]
+                assert lo <= block["end"] <= hi, (network, block, period)
 
 
 def test_user_mistakes_are_one_line_errors(tmp_path: Path) -> None:

@@ -72,6 +72,21 @@ def test_split_interval_covers_a_measurement_that_leaked_through() -> None:
     best, first, last = split_interval(flags, 0.02, 0.97)
     assert first <= 6 <= last  # the true change is inside the bounds
     assert best in (6, 8)
-    # A clean change gives a tight interval.
+    # A clean change gives one measurement either side: with shares capped to [0.05, 0.95],
+    # the measurement next to the change being a leak or a background failure has a chance
+    # of about 5% each, too much for a bound that holds the truth 99% of the time.
     clean = np.array([False] * 6 + [True] * 6)
-    assert split_interval(clean, 0.02, 0.97) == (6, 6, 6)
+    assert split_interval(clean, 0.02, 0.97) == (6, 5, 7)
+
+
+def test_split_interval_weighs_time_between_measurements() -> None:
+    """The change is equally likely at any moment: a contrary first measurement after a
+    three-hour silence leaves the silence inside the bounds, and a change after a long gap
+    is not pinned to the few seconds between two close measurements."""
+    # Clear, a gap, then an accessible measurement (a leak) followed by blocked ones.
+    flags = np.array([False] * 5 + [False] + [True] * 6)
+    gaps = np.array([600.0] * 5 + [10800.0] + [30.0] + [600.0] * 5 + [600.0])
+    best, first, last = split_interval(flags, 0.03, 0.97, gaps=gaps)
+    assert best == 6 and first <= 5 <= last
+    # Without the time between measurements, the likelihood alone excludes the gap.
+    assert split_interval(flags, 0.03, 0.97, level=0.9)[1] == 6

@@ -37,6 +37,11 @@ class DetectParams:
     restoration_run: int = 6  # this many accessible in a row inside a block is access back...
     restoration_span_hours: float = 1.0  # ...when they span this long (not one probe's burst)
     restoration_alpha: float = 0.01  # chance of such a run anywhere in a block, by leaks alone
+    short_block_min: int = 6  # this many blocked measurements inside a clear period...
+    short_block_span_hours: float = 1.0  # ...spanning this long, at a blocked share...
+    short_block_alpha: float = 0.01  # ...whose chance anywhere in the period is below this
+    bound_level: float = 0.99  # posterior probability that a change lies within its bounds
+    bound_reach_hours: float = 24.0  # how far into each side a change is looked for
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,20 +143,33 @@ ORDER BY measurement_start_time, measurement_id
 """
 
 
+def _window(left: Period, right: Period, params: DetectParams) -> tuple[datetime, datetime]:
+    """Where the change between two periods is looked for: hourly change points can be off by
+    hours (one background failure after an end drags an hour into the block), so the window
+    reaches into each period, up to half of it (the other half is its other boundary's), at
+    least its last or first hour and at most bound_reach_hours, gaps between them included."""
+    cap = timedelta(hours=params.bound_reach_hours)
+    back = min(cap, max(HOUR, (left.last - left.first) / 2))
+    ahead = min(cap, max(HOUR, (right.last - right.first) / 2))
+    return left.last - back, right.first + ahead
+
+
 def _place(
     con: duckdb.DuckDBPyConnection,
     series: Series,
     window: tuple[datetime, datetime],
     shares: tuple[float, float],
+    level: float,
 ) -> Boundary:
-    """Place a change between two single measurements within the window (the last bucket of
-    the old state to the first bucket of the new one, gaps included)."""
+    """Place a change between two single measurements within the window."""
     k = series.key
     rows = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
     if not rows:
         return Boundary(window[0], window[1], window[1], None, None)
     flags = np.array([bool(r[2]) for r in rows])
-    best, first, last = split_interval(flags, *shares)
+    edges = [window[0], *(r[0] for r in rows), window[1]]
+    gaps = np.array([(b - a).total_seconds() for a, b in itertools.pairwise(edges)])
+    best, first, last = split_interval(flags, *shares, gaps=gaps, level=level)
 
     def time_before(j: int) -> datetime:
         return rows[j - 1][0] if j > 0 else window[0]
@@ -201,6 +219,10 @@ def build_timeline(
     cuts = [0, *pelt(n, b, penalty=penalty), len(n)]
     runs = _merge_runs(cuts, n, b, params)
     runs = _split_restorations(con, series, runs, starts, (n, b), params)
+    runs = _split_short_blocks(con, series, runs, starts, (n, b), params)
+    # Each piece is labelled by its own counts: what is left of a block beside a restoration
+    # may be one background failure, which is no block.
+    runs = _merge_runs([s for s, _, _ in runs] + [len(n)], n, b, params)
     cusum = _calibrated(params.cusum, runs, n, b)
     timeline.alerts = [(starts[a.index] + HOUR, a.kind) for a in cusum_alerts(n, b, cusum)]
     for s, e, state in runs:
@@ -208,8 +230,8 @@ def build_timeline(
             Period(state, starts[s], starts[e - 1] + HOUR, int(n[s:e].sum()), int(b[s:e].sum()))
         )
     for left, right in itertools.pairwise(timeline.periods):
-        window = (left.last - HOUR, right.first + HOUR)
-        boundary = _place(con, series, window, (left.share, right.share))
+        window = _window(left, right, params)
+        boundary = _place(con, series, window, (left.share, right.share), params.bound_level)
         left.end = right.start = boundary
     return timeline
 
@@ -292,6 +314,93 @@ def _access_runs(
     return found
 
 
+def _split_short_blocks(
+    con: duckdb.DuckDBPyConnection,
+    series: Series,
+    runs: list[tuple[int, int, State]],
+    starts: list[datetime],
+    counts: tuple[np.ndarray, np.ndarray],
+    params: DetectParams,
+) -> list[tuple[int, int, State]]:
+    """Short blocks inside clear (or partial) periods, which hourly change points miss on a
+    long series: a block of three hours holds too few measurements to pay two changes' penalty
+    against a month of background failures, and on sparse data a day's block may be folded
+    into a week-long "partial" period. Measurement by measurement such a block is plain: a
+    stretch of mostly blocked measurements whose chance anywhere in the period, at the
+    period's own blocked share, is below short_block_alpha. Its hours become a period of their
+    own, the hours at its edges going to whichever side most of their measurements are; what
+    is left either side is labelled again by its own counts."""
+    n, b = counts
+    hour_index = {t: i for i, t in enumerate(starts)}
+    out: list[tuple[int, int, State]] = []
+    for s, e, state in runs:
+        if state == "blocked":
+            out.append((s, e, state))
+            continue
+        cursor = s
+        for t0, t1 in _blocked_stretches(con, series, (starts[s], starts[e - 1] + HOUR), params):
+            i0 = hour_index[t0.replace(minute=0, second=0, microsecond=0)]
+            i1 = hour_index[t1.replace(minute=0, second=0, microsecond=0)]
+            if b[i0] * 2 < n[i0]:
+                i0 += 1
+            if b[i1] * 2 < n[i1]:
+                i1 -= 1
+            if i0 > i1 or i0 < cursor:
+                continue
+            mid_n, mid_b = int(n[i0 : i1 + 1].sum()), int(b[i0 : i1 + 1].sum())
+            mid = _state(mid_b / mid_n, mid_b, params)
+            if mid == state:
+                continue
+            if i0 > cursor:
+                out.append((cursor, i0, state))
+            out.append((i0, i1 + 1, mid))
+            cursor = i1 + 1
+        if cursor < e:
+            out.append((cursor, e, state))
+    return out
+
+
+def _blocked_stretches(
+    con: duckdb.DuckDBPyConnection,
+    series: Series,
+    window: tuple[datetime, datetime],
+    params: DetectParams,
+) -> list[tuple[datetime, datetime]]:
+    """(first, last) times of each stretch of mostly blocked measurements in a window that
+    the window's own blocked share would produce anywhere in it with a chance below alpha, in
+    time order. Stretches run from a blocked measurement to a blocked measurement; the most
+    telling is taken first, then the most telling of those not overlapping it, and so on."""
+    k = series.key
+    rows = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
+    flags = np.array([bool(r[2]) for r in rows], dtype=bool)
+    where = np.flatnonzero(flags)
+    if len(where) < params.short_block_min:
+        return []
+    p = min(max(len(where) / len(rows), 0.01), 0.9)
+    needed = math.log(len(rows) / params.short_block_alpha)
+    span = timedelta(hours=params.short_block_span_hours)
+    seconds = np.array([(r[0] - rows[0][0]).total_seconds() for r in rows])
+    candidates: list[tuple[float, int, int]] = []
+    for a in range(len(where) - params.short_block_min + 1):
+        c = np.arange(a + params.short_block_min - 1, len(where))
+        m = (c - a + 1).astype(np.float64)  # blocked measurements in the stretch...
+        size = (where[c] - where[a] + 1).astype(np.float64)  # ...of this many
+        q = np.minimum(m / size, 0.95)
+        llr = m * np.log(q / p) + (size - m) * np.log((1 - q) / (1 - p))
+        ok = (
+            (m / size >= params.blocked_share)
+            & (llr >= needed)
+            & (seconds[where[c]] - seconds[where[a]] >= span.total_seconds())
+        )
+        for hit in np.flatnonzero(ok).tolist():
+            candidates.append((float(llr[hit]), int(where[a]), int(where[c[hit]])))
+    taken: list[tuple[int, int]] = []
+    for _, i, j in sorted(candidates, reverse=True):
+        if all(j < x or i > y for x, y in taken):
+            taken.append((i, j))
+    return [(rows[i][0], rows[j][0]) for i, j in sorted(taken)]
+
+
 def _calibrated(
     cusum: CusumParams, runs: list[tuple[int, int, State]], n: np.ndarray, b: np.ndarray
 ) -> CusumParams:
@@ -306,7 +415,10 @@ def _calibrated(
     if p_clear == cusum.p_clear:
         return cusum
     return dataclasses.replace(
-        cusum, p_clear=p_clear, p_blocked=max(cusum.p_blocked, p_clear + 0.35)
+        cusum,
+        p_clear=p_clear,
+        p_blocked=max(cusum.p_blocked, p_clear + 0.35),
+        p_restored=max(cusum.p_restored, p_clear + 0.1),
     )
 
 

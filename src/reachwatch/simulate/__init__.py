@@ -1,6 +1,7 @@
 """simulate stage: labelled synthetic OONI corpora with ground truth, from a case's scenario
 or one built directly."""
 
+from reachwatch.simulate._corpora import CORPUS_KINDS, detection_corpus
 from reachwatch.simulate._generate import (
     CORPUS_DIR,
     TRUTH_FILE,
@@ -21,6 +22,7 @@ from reachwatch.simulate._scenario import (
 
 __all__ = [
     "CORPUS_DIR",
+    "CORPUS_KINDS",
     "OUTCOMES",
     "PLATFORM_HOSTS",
     "SOFTWARE_NAME",
@@ -31,6 +33,7 @@ __all__ = [
     "Probe",
     "Scenario",
     "Simulated",
+    "detection_corpus",
     "generate",
     "memory_store",
     "scenario_from_case",

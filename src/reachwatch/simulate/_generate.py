@@ -55,7 +55,7 @@ def _outcome(
     rng: random.Random, scenario: Scenario, network: str, platform: str, t: datetime
 ) -> str:
     noise = scenario.noise
-    technique = scenario.technique_at(network, t) if platform == scenario.platform else None
+    block = scenario.block_at(network, t) if platform == scenario.platform else None
     if platform == scenario.platform and scenario.down(network, t):
         return "down"
     r = rng.random()
@@ -63,11 +63,27 @@ def _outcome(
         return "no_control"
     if r < noise.no_control + noise.down:
         return "down"
-    if technique is not None and rng.random() >= noise.leak:
-        return technique
+    # A whole block draws nothing for its share, so whole-block corpora keep their bytes.
+    hit = block is not None and (block.share >= 1.0 or rng.random() < block.share)
+    if block is not None and hit and rng.random() >= noise.leak:
+        return block.technique
     if rng.random() < noise.spurious:
         return rng.choice(BLOCKING_OUTCOMES)
     return "accessible"
+
+
+def _times(
+    rng: random.Random, scenario: Scenario, network: str, platform: str, rate: float, t: datetime
+) -> list[tuple[datetime, bool]]:
+    """The times measured in the hour from t, in order, each True when it is one of the
+    scenario's set failures."""
+    if platform == scenario.platform:
+        rate = scenario.rates.get(network, rate)
+    count = _poisson(rng, rate * rhythm(t, scenario.utc_offset_hours))
+    times = [(t + timedelta(seconds=rng.randrange(3600)), False) for _ in range(count)]
+    if platform == scenario.platform:
+        times += [(f, True) for n, f in scenario.failures if n == network and t <= f < t + HOUR]
+    return sorted(times)
 
 
 def generate(scenario: Scenario, seed: int) -> Iterator[Simulated]:
@@ -84,9 +100,7 @@ def generate(scenario: Scenario, seed: int) -> Iterator[Simulated]:
                 continue
             for platform, rate in platforms.items():
                 hosts, weights = zip(*PLATFORM_HOSTS[platform], strict=True)
-                count = _poisson(rng, rate * rhythm(t, scenario.utc_offset_hours))
-                times = sorted(t + timedelta(seconds=rng.randrange(3600)) for _ in range(count))
-                for when in times:
+                for when, forced in _times(rng, scenario, network, platform, rate, t):
                     host = rng.choices(hosts, weights)[0]
                     probe = Probe(
                         cc=scenario.cc,
@@ -94,7 +108,11 @@ def generate(scenario: Scenario, seed: int) -> Iterator[Simulated]:
                         ipv6=rng.random() >= scenario.noise.no_ipv6,
                         cdn_answer=rng.random() < scenario.noise.cdn_answers,
                     )
-                    outcome = _outcome(rng, scenario, network, platform, when)
+                    outcome = (
+                        rng.choice(BLOCKING_OUTCOMES)
+                        if forced
+                        else _outcome(rng, scenario, network, platform, when)
+                    )
                     measurement = web_connectivity(rng, probe, host, when, outcome)
                     delay = timedelta(minutes=rng.uniform(1, 20))
                     if rng.random() < scenario.noise.late_upload:
@@ -139,6 +157,9 @@ def _truth(scenario: Scenario, seed: int, counts: dict[str, int]) -> dict[str, A
         },
         "outages": [spell(s) for s in scenario.outages],
         "vanished": [spell(s) for s in scenario.vanish],
+        "failures": [
+            {"network": n, "at": f.strftime("%Y-%m-%dT%H:%M:%SZ")} for n, f in scenario.failures
+        ],
         "noise": {
             k: getattr(scenario.noise, k)
             for k in (

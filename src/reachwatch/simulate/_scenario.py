@@ -34,16 +34,22 @@ class Block:
     start: datetime
     end: datetime | None
     technique: str
+    # Share of measurements the block hits: below 1 for load-balanced middleboxes, where some
+    # paths are interfered with and others not (partial blocking).
+    share: float = 1.0
 
     def covers(self, t: datetime) -> bool:
         return self.start <= t and (self.end is None or t < self.end)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "start": self.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "end": self.end.strftime("%Y-%m-%dT%H:%M:%SZ") if self.end else None,
             "technique": self.technique,
         }
+        if self.share < 1.0:
+            out["share"] = self.share
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +74,22 @@ class Scenario:
     start: datetime  # window [start, end)
     end: datetime
     rate: float  # mean measurements per network per hour, before the daily rhythm
+    rates: dict[str, float] = field(default_factory=dict)  # per network, instead of `rate`
     blocks: dict[str, list[Block]] = field(default_factory=dict)
     outages: tuple[SimulatedSpell, ...] = ()  # the platform down for everyone
     vanish: tuple[SimulatedSpell, ...] = ()  # networks whose probes stop reporting
+    # Single blocking-like failures at set times with no block (network, time): a flaky probe
+    # placed where it hurts most, e.g. just after a block ends.
+    failures: tuple[tuple[str, datetime], ...] = ()
     other_platforms: dict[str, float] = field(default_factory=lambda: {"wikipedia": 0.25})
     noise: Noise = field(default_factory=Noise)
     utc_offset_hours: float = 5.0  # local time drives the daily rhythm
     case_id: str | None = None
 
-    def technique_at(self, network: str, t: datetime) -> str | None:
+    def block_at(self, network: str, t: datetime) -> Block | None:
         for block in self.blocks.get(network, ()):
             if block.covers(t):
-                return block.technique
+                return block
         return None
 
     def vanished(self, network: str, t: datetime) -> bool:
@@ -105,9 +115,9 @@ def subtract(block: Block, holes: list[SimulatedSpell]) -> list[Block]:
                 out.append(p)
                 continue
             if hole.start > p.start:
-                out.append(Block(p.start, hole.start, p.technique))
+                out.append(Block(p.start, hole.start, p.technique, p.share))
             if hole.end < p_end:
-                out.append(Block(hole.end, p.end, p.technique))
+                out.append(Block(hole.end, p.end, p.technique, p.share))
         pieces = out
     return pieces
 
@@ -162,7 +172,7 @@ def _entry_for(network: str, entries: tuple[SimulatedSpell, ...]) -> SimulatedSp
 
 def _clip(block: Block, start: datetime, end: datetime) -> Block:
     block_end = block.end if block.end is not None and block.end < end else None
-    return Block(max(block.start, start), block_end, block.technique)
+    return Block(max(block.start, start), block_end, block.technique, block.share)
 
 
 def check_hosts() -> None:
