@@ -123,6 +123,7 @@ class Found:
     start: datetime
     end: datetime | None
     start_bounds: tuple[datetime, datetime] | None = None
+    end_bounds: tuple[datetime, datetime] | None = None
 
 
 @dataclass(slots=True)
@@ -133,6 +134,7 @@ class Scores:
     start_errors_h: list[float]
     start_covered: list[float]  # 1 when the true start lies within the reported bounds
     end_errors_h: list[float]
+    end_covered: list[float]  # 1 when the true end lies within the reported bounds
     true_blocks: int
     true_long: int
     hit: int
@@ -172,7 +174,7 @@ def score(
     live_alerts: list[tuple[str, datetime]] | None = None,
     end_alerts: list[tuple[str, datetime]] | None = None,
 ) -> Scores:
-    s = Scores([], [], [], [], [], [], 0, 0, 0, 0, len(found), 0, 0, 0, series_days)
+    s = Scores([], [], [], [], [], [], [], 0, 0, 0, 0, len(found), 0, 0, 0, series_days)
     for t in truths:
         # Every true block counts in the delay, a missed one as never alerted (inf): leaving
         # misses out would flatter the median.
@@ -196,6 +198,9 @@ def score(
         last = max(matches, key=lambda f: f.end or window_end)
         if t.end is not None and last.end is not None:
             s.end_errors_h.append(abs(last.end - t.end) / HOUR)
+            if last.end_bounds is not None:
+                lo, hi = last.end_bounds
+                s.end_covered.append(float(lo <= t.end <= hi))
         mine = [
             a
             for n, a in alerts
@@ -250,6 +255,7 @@ def found_by_reachwatch(
                     p.start.at if p.start else p.first,
                     p.end.at if p.end else None,
                     (p.start.earliest, p.start.latest) if p.start else None,
+                    (p.end.earliest, p.end.latest) if p.end else None,
                 )
             )
         alerts += [(tl.network, t) for t, k in tl.alerts if k == "start"]
@@ -405,6 +411,9 @@ def _report(ours: list[Scores], base: list[Scores]) -> None:
             if pool(scores, "start_covered")
             else NAN,
             "median end error (h)": median(pool(scores, "end_errors_h")),
+            "true end within the end bounds": statistics.fmean(pool(scores, "end_covered"))
+            if pool(scores, "end_covered")
+            else NAN,
             "p90 end error (h)": q(pool(scores, "end_errors_h"), 90),
             "false alarms per 1,000 series-days": 1000
             * total(scores, "false_alarms")
@@ -421,8 +430,9 @@ def _report(ours: list[Scores], base: list[Scores]) -> None:
         "median alert delay, live (buckets)": (2.0, True),
         "median start error (h)": (1.0, True),
         "p90 start error (h)": (1.0, True),
-        "true start within the start bounds": (None, False),
+        "true start within the start bounds": (0.95, False),
         "median end error (h)": (1.0, True),
+        "true end within the end bounds": (0.95, False),
         "p90 end error (h)": (1.0, True),
         "false alarms per 1,000 series-days": (1.0, True),
         "precision": (None, False),
