@@ -1,10 +1,11 @@
 """Write rows into a store in atomic batches, and know which measurements it already holds.
 
-A batch is written as Parquet files under temporary names, synced, renamed to their final
-names, and only then committed by one manifest line. Opening a writer first throws away
-whatever an interrupted run left behind (temporary files, and renamed files no manifest line
-names), so a run killed at any moment and started again ends with exactly the rows of a run
-that was never interrupted.
+A batch is journalled (its file names), written as Parquet files under temporary names, synced,
+renamed to their final names, journalled again (the manifest line it will append) and only then
+committed by that line. Opening a writer first undoes what an interrupted commit left: the files
+its journal names and a cut last line that is a prefix of its journal's line, and nothing else.
+So a run killed at any moment and started again ends with exactly the rows of a run that was
+never interrupted, and a store damaged any other way is refused, unchanged.
 """
 
 from __future__ import annotations
@@ -20,17 +21,26 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reachwatch.errors import UserError
+from reachwatch.store._errors import StoreBusy, StoreError
+from reachwatch.store._layout import (
+    clear_journal,
+    create_store,
+    inspect_store,
+    read_journal,
+    write_journal,
+)
 from reachwatch.store._manifest import (
+    LAYOUT,
     LOCK_NAME,
+    MANIFEST_NAME,
     PARQUET_DIR,
     append_manifest,
+    damaged,
     fsync_dir,
-    parquet_files,
-    read_manifest,
     truncate_manifest,
 )
 from reachwatch.store.schema import TABLES
@@ -141,29 +151,26 @@ class StoreWriter:
     """Appends measurements (with their observations, or their raw JSON) to a store.
 
     Use as a context manager: leaving it commits what is buffered. Only one writer may hold a
-    store at a time; a second one gets a UserError rather than corrupting the first.
+    store at a time; a second one gets StoreBusy rather than corrupting the first.
     """
 
     def __init__(self, db: Path | str, *, batch_size: int = 200_000) -> None:
         self.db = Path(db)
-        if self.db.exists() and not self.db.is_dir():
-            raise UserError(f"{self.db}: not a reachwatch store (expected a folder)")
+        create_store(self.db)
         try:
-            self.db.mkdir(parents=True, exist_ok=True)
             self._lock_fd = _lock(self.db / LOCK_NAME)
-        except OSError as exc:  # a file in the path, a folder we may not write
-            raise UserError(f"{self.db}: cannot write the store ({exc.strerror})") from None
+        except OSError as exc:  # a folder we may not write
+            raise StoreError(f"{self.db}: cannot write the store ({exc.strerror})") from None
         self.batch_size = batch_size
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._pending: set[int] = set()
         self._pending_rows = 0
         self._pending_bytes = 0
         try:
-            self._stored = _recover(self.db)
+            self._stored, self.committed_batches = _recover(self.db)
         except BaseException:
             self.close()
             raise
-        self.committed_batches = read_manifest(self.db).batches
 
     # -- what is stored -------------------------------------------------------------------
     def holds(self, digest: int) -> bool:
@@ -229,19 +236,31 @@ class StoreWriter:
             return
         batch = self.committed_batches + 1
         tag = f"part-{batch:06d}-{uuid.uuid4().hex[:8]}"
+        planned = [
+            (name, date, cc, table)
+            for (date, cc), part in sorted(self._partitions.items())
+            for name, table in part.tables().items()
+        ]
+        names = [_file_name(name, date, cc, tag) for name, date, cc, _ in planned]
+        write_journal(self.db, names, None)  # before any file: every one is provably ours
         written: dict[str, list[str]] = {table: [] for table in TABLES}
-        for (date, cc), part in sorted(self._partitions.items()):
-            for name, table in part.tables().items():
-                written[name].append(self._write(name, date, cc, tag, table))
-        append_manifest(
-            self.db,
+        checks: dict[str, dict[str, Any]] = {}
+        for (name, _date, _cc, table), file_name in zip(planned, names, strict=True):
+            checks[file_name] = self._write(file_name, table, name, batch)
+            written[name].append(file_name)
+        line = orjson.dumps(
             {
                 "batch": batch,
+                "layout": LAYOUT,
                 "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "measurements": len(self._pending),
                 "files": {table: names for table, names in written.items() if names},
-            },
+                "checks": checks,
+            }
         )
+        write_journal(self.db, names, line)  # a cut append of this line is then provably ours
+        append_manifest(self.db, line + b"\n")
+        clear_journal(self.db)
         self.committed_batches = batch
         fresh = np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending))
         self._stored = _merged(self._stored, fresh)
@@ -250,17 +269,26 @@ class StoreWriter:
         self._pending_rows = 0
         self._pending_bytes = 0
 
-    def _write(self, name: str, date: str, cc: str, tag: str, table: pa.Table) -> str:
-        folder = self.db / PARQUET_DIR / name / f"date={date}" / f"cc={cc}"
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{tag}.parquet"
-        temp = folder / f"{tag}.parquet.tmp"
+    def _write(self, file_name: str, table: pa.Table, name: str, batch: int) -> dict[str, Any]:
+        """Write one table file under a temporary name, sync and rename it; what the manifest
+        records about it (SHA-256, rows, bytes)."""
+        final = self.db / file_name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(final.name + ".tmp")
+        # The file says itself what it is, so `store repair` can rebuild a lost manifest.
+        own = {"table": name, "batch": batch, "layout": LAYOUT, "rows": table.num_rows}
+        table = table.replace_schema_metadata({b"reachwatch": orjson.dumps(own)})
         pq.write_table(table, temp, compression="zstd")
+        digest = hashlib.sha256()
+        size = 0
         with temp.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
             os.fsync(fh.fileno())
         temp.rename(final)
-        fsync_dir(folder)
-        return str(final.relative_to(self.db))
+        fsync_dir(final.parent)
+        return {"sha256": digest.hexdigest(), "rows": table.num_rows, "bytes": size}
 
     def close(self) -> None:
         if self._lock_fd >= 0:
@@ -341,28 +369,56 @@ def _lock(path: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise UserError(f"{path.parent}: another ingest is writing to this store") from None
+        raise StoreBusy(f"{path.parent}: another ingest is writing to this store") from None
     return fd
 
 
-def _recover(db: Path) -> _Digests:
-    """Undo what an interrupted run left uncommitted; return the stored id digests, sorted."""
-    manifest = read_manifest(db)
-    truncate_manifest(db, manifest.valid_bytes)
-    committed = {name for names in manifest.files.values() for name in names}
-    for path in parquet_files(db):
-        if str(path.relative_to(db)) not in committed:
-            path.unlink()
+def _file_name(table: str, date: str, cc: str, tag: str) -> str:
+    return f"{PARQUET_DIR}/{table}/date={date}/cc={cc}/{tag}.parquet"
+
+
+def _recover(db: Path) -> tuple[_Digests, int]:
+    """Undo an interrupted commit (only what its journal proves is its own), check the store,
+    and return the stored id digests, sorted, and the number of committed batches."""
+    _undo_interrupted_commit(db)
+    manifest = inspect_store(db)
     digests = []
     for name in manifest.files.get("measurements", []):
         try:
             table = pq.read_table(db / name, columns=[ID_HASH_COLUMN])
         except (OSError, pa.ArrowException) as exc:
-            raise UserError(f"{db}: store damaged, cannot read committed {name} ({exc})") from None
+            raise damaged(db, f"cannot read committed {name}: {exc}") from None
         digests.append(table.column(0).to_numpy())
     if not digests:
-        return np.empty(0, dtype=np.uint64)
-    return _distinct(np.concatenate(digests).astype(np.uint64))
+        return np.empty(0, dtype=np.uint64), manifest.batches
+    return _distinct(np.concatenate(digests).astype(np.uint64)), manifest.batches
+
+
+def _undo_interrupted_commit(db: Path) -> None:
+    """With a journal left by a killed commit: drop its cut manifest line (only if it is a
+    prefix of the journal's line) and its files (only those the manifest does not commit)."""
+    journal = read_journal(db)
+    if journal is None:
+        return
+    path = db / MANIFEST_NAME
+    data = path.read_bytes() if path.exists() else b""
+    valid = data.rfind(b"\n") + 1
+    tail = data[valid:]
+    if tail:
+        if not journal.explains(tail):
+            raise damaged(db, f"{MANIFEST_NAME} ends in a cut line that no commit explains")
+        if tail == journal.line and all((db / name).is_file() for name in journal.files):
+            append_manifest(db, b"\n")  # whole but for its newline: the commit went through
+            clear_journal(db)
+            return
+        truncate_manifest(db, valid)
+    elif journal.line is not None and data.endswith(journal.line + b"\n"):
+        clear_journal(db)  # the commit went through; only the journal was left
+        return
+    for name in sorted(journal.files):
+        for leftover in (db / name, db / (name + ".tmp")):
+            leftover.unlink(missing_ok=True)
+    clear_journal(db)
 
 
 def _distinct(digests: _Digests) -> _Digests:
