@@ -485,10 +485,10 @@ class _ArrayText:
             except RecursionError:
                 # Too deep for the scanner: find its end by counting brackets instead, so the
                 # element is quarantined whole and the elements after it are still read.
-                end = _container_end(self.text, self.pos)
-                if end is not None:
-                    raw = self.text[self.pos : end].encode("utf-8", "surrogateescape")
-                    self.pos = end
+                closed = _container_end(self.text, self.pos)
+                if closed is not None:
+                    raw = self.text[self.pos : closed].encode("utf-8", "surrogateescape")
+                    self.pos = closed
                     return raw, None
                 error = None
                 if len(self.text) - self.pos > MAX_LINE:
