@@ -124,6 +124,7 @@ def test_damaged_store_is_refused_unchanged_and_repair_restores_it(
         ("ingest", str(corpus), "--db", str(db)),
         ("detect", "--db", str(db)),
         ("case", "check", "pk-x-2024", "--db", str(db)),
+        ("show", "d0-0", "--db", str(db)),
     ):
         result = _cli(*args)
         assert result.exit_code != 0, (args, result.output)
@@ -221,6 +222,7 @@ def test_ingest_and_readers_refuse_a_folder_that_is_not_a_store(
         ("ingest", str(source), "--db", str(folder)),
         ("detect", "--db", str(folder)),
         ("case", "check", "pk-x-2024", "--db", str(folder)),
+        ("show", "u1", "--db", str(folder)),
         ("store", "check", "--db", str(folder)),
     ):
         result = _cli(*args)

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "demo_cmd",
     "classify_cmd",
     "store_cmd",
+    "show_cmd",
 )
 
 for _name in _COMMAND_MODULES:

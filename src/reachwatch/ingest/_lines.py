@@ -548,9 +548,8 @@ def _parse_json_file(data: bytes) -> Iterator[Item]:
         error = str(exc)
     else:
         if isinstance(document, list):
-            # Array elements have no line of their own: their position stands in for it.
-            for index, value in enumerate(document, start=1):
-                yield Record(index, value, orjson.dumps(value))
+            # Read again element by element: each record keeps its exact bytes.
+            yield from _parse_array(iter([data]))
         else:
             yield Record(1, document, data)
         return

@@ -243,6 +243,7 @@ class _Run:
                 _measurement_row(identity, None, source, item.line),
                 raw=_raw_row(identity, source, item),
                 size=len(item.raw),
+                evidence=item.raw,
             )
             self.unsupported += 1
             self.stored += 1
@@ -260,6 +261,7 @@ class _Run:
             identity.probe_cc,
             _measurement_row(identity, classified, source, item.line),
             _observed_rows(classified),
+            item.raw,
         )
         self.stored += 1
 

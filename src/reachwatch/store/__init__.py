@@ -7,6 +7,7 @@ in docs/store-schema.md.
 
 from reachwatch.store._check import CheckReport, RepairReport, check_store, repair_store
 from reachwatch.store._errors import NotAStore, StoreBusy, StoreDamaged, StoreError
+from reachwatch.store._evidence import Evidence, NoSuchMeasurement, evidence_of
 from reachwatch.store._open import DEFAULT_DB, open_store
 from reachwatch.store._writer import StoreWriter, id_hash
 from reachwatch.store.schema import (
@@ -23,6 +24,8 @@ __all__ = [
     "RAW_COLUMNS",
     "TABLES",
     "CheckReport",
+    "Evidence",
+    "NoSuchMeasurement",
     "NotAStore",
     "RepairReport",
     "StoreBusy",
@@ -30,6 +33,7 @@ __all__ = [
     "StoreError",
     "StoreWriter",
     "check_store",
+    "evidence_of",
     "id_hash",
     "open_store",
     "repair_store",

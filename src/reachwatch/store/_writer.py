@@ -52,6 +52,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "BOOLEAN": pa.bool_(),
     "BIGINT": pa.int64(),
     "DOUBLE": pa.float64(),
+    "BLOB": pa.binary(),
 }
 
 # Kept in the measurements files beside the contract's columns: a 64-bit digest of the
@@ -111,8 +112,12 @@ class _Partition:
         self.measurements: list[Any] = []  # MEASUREMENTS_COLUMNS and id_hash, row after row
         self.own: list[Any] = []  # OBSERVATION_OWN_COLUMNS, row after row...
         self.observed: list[int] = []  # ...and how many rows each measurement has there
-        # Whole rows given by `add`: observations with every column, and raw measurements.
-        self.rows: dict[str, list[tuple[Any, ...]]] = {"observations": [], "raw": []}
+        # Whole rows: observations given with every column, raw measurements, exact bytes.
+        self.rows: dict[str, list[tuple[Any, ...]]] = {
+            "observations": [],
+            "raw": [],
+            "evidence": [],
+        }
 
     def add(
         self, measurement: tuple[Any, ...], digest: int, own: Sequence[tuple[Any, ...]]
@@ -193,20 +198,24 @@ class StoreWriter:
         observations: Sequence[tuple[Any, ...]] = (),
         raw: tuple[Any, ...] | None = None,
         size: int = 0,
+        evidence: bytes | None = None,
     ) -> None:
         """Buffer one measurement row (columns in schema order, without id_hash) and its
-        observation rows or raw row; commits a batch when the buffer is full."""
+        observation rows or raw row, and the exact bytes it was read from; commits a batch
+        when the buffer is full."""
         part = self._partitions.get((date, cc))
         if part is None:
             part = self._partitions[(date, cc)] = _Partition()
         part.add(measurement, digest, ())
+        if evidence is not None:
+            self._keep(part, measurement, evidence)
         if observations:
             part.rows["observations"].extend(observations)
         if raw is not None:
             part.rows["raw"].append(raw)
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations)
-        self._pending_bytes += size if raw is not None else 0
+        self._pending_bytes += size if raw is not None and evidence is None else 0
         if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
@@ -217,6 +226,7 @@ class StoreWriter:
         cc: str,
         measurement: tuple[Any, ...],
         observations: Sequence[tuple[Any, ...]],
+        evidence: bytes | None = None,
     ) -> None:
         """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only: the columns they
         share with their measurement are filled in from its row when the batch is written."""
@@ -224,10 +234,18 @@ class StoreWriter:
         if part is None:
             part = self._partitions[(date, cc)] = _Partition()
         part.add(measurement, digest, observations)
+        if evidence is not None:
+            self._keep(part, measurement, evidence)
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations)
-        if self._pending_rows >= self.batch_size:
+        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
+
+    def _keep(self, part: _Partition, measurement: tuple[Any, ...], data: bytes) -> None:
+        """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
+        row = (measurement[0], measurement[6], measurement[9], hashlib.sha256(data).hexdigest())
+        part.rows["evidence"].append((*row, data))
+        self._pending_bytes += len(data)
 
     # -- committing ---------------------------------------------------------------------
     def commit(self) -> None:
