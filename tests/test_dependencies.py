@@ -39,6 +39,6 @@ def test_every_import_is_a_declared_dependency_and_every_dependency_is_imported(
     used: set[str] = set()
     for module in sorted(_imported()):
         dists = {_name(d) for d in owners.get(module, [])}
-        assert dists & declared, f"{module} is imported but {dists or 'its package'} is not declared"
+        assert dists & declared, f"{module} is imported, {dists or 'its package'} not declared"
         used |= dists & declared
     assert declared - used == set(), "declared, never imported"
