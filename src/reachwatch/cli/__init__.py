@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "classify_cmd",
     "store_cmd",
     "show_cmd",
+    "rejudge_cmd",
 )
 
 for _name in _COMMAND_MODULES:

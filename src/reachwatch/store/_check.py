@@ -106,6 +106,9 @@ def check_store(db: Path | str) -> CheckReport:
             report.files += 1
         else:
             report.problems.append(f"{name}: {why}")
+    if manifest.superseded:
+        report.notes.append(f"{len(manifest.superseded)} file(s) replaced by `reachwatch "
+                            "rejudge` stay on disk, out of the store's view")  # fmt: skip
     if (db / JOURNAL_NAME).exists():
         report.notes.append(f"{JOURNAL_NAME}: a commit was interrupted or is running; the next "
                             "ingest undoes it")  # fmt: skip
@@ -176,10 +179,12 @@ def repair_store(db: Path | str) -> RepairReport:
     report = RepairReport(db)
     lock = _lock(db)
     try:
-        known = _lenient_manifest(db, []).checks
+        old = _lenient_manifest(db, [])
+        known = old.checks
+        replaced = set(old.superseded) | _superseded_by_files(db)
         batches: dict[tuple[int, str], dict[str, list[str]]] = defaultdict(dict)
         checks: dict[str, dict[str, Any]] = {}
-        for name in sorted(part_files(db)):
+        for name in sorted(set(part_files(db)) - replaced):
             table = _table_of(name)
             check = _recheck(db / name, known.get(name), table, report)
             if check is None:
@@ -189,8 +194,10 @@ def repair_store(db: Path | str) -> RepairReport:
             batch = batches[(int(match.group(1)), match.group(2))]
             batch.setdefault(table, []).append(name)
             checks[name] = check
+        # The files a rejudge replaced stay out of view: the first line says so again.
+        still = sorted(replaced & set(part_files(db)))
         lines = [
-            _line(number, files, checks)
+            _line(number, files, checks, still if number == 1 else [])
             for number, (_key, files) in enumerate(sorted(batches.items()), start=1)
         ]
         report.moved_aside = _move_aside(db, [name for name, _ in report.left_out])
@@ -203,6 +210,21 @@ def repair_store(db: Path | str) -> RepairReport:
     finally:
         os.close(lock)
     return report
+
+
+def _superseded_by_files(db: Path) -> set[str]:
+    """The files that the table files themselves say they replace (rejudge batches)."""
+    replaced: set[str] = set()
+    for name in part_files(db):
+        try:
+            meta = pq.read_schema(db / name).metadata or {}
+            own = orjson.loads(meta.get(b"reachwatch", b"{}"))
+        except (OSError, pa.ArrowException, orjson.JSONDecodeError):
+            continue
+        names = own.get("supersedes") if isinstance(own, dict) else None
+        if isinstance(names, list):
+            replaced.update(n for n in names if isinstance(n, str))
+    return replaced
 
 
 def _recheck(path: Path, recorded: FileCheck | None, table: str | None,
@@ -219,7 +241,12 @@ def _recheck(path: Path, recorded: FileCheck | None, table: str | None,
     return {"sha256": hashlib.sha256(data).hexdigest(), "rows": rows, "bytes": len(data)}
 
 
-def _line(number: int, files: dict[str, list[str]], checks: dict[str, dict[str, Any]]) -> bytes:
+def _line(
+    number: int,
+    files: dict[str, list[str]],
+    checks: dict[str, dict[str, Any]],
+    supersedes: list[str],
+) -> bytes:
     measurements = sum(checks[name]["rows"] for name in files.get("measurements", []))
     entry = {
         "batch": number,
@@ -230,6 +257,8 @@ def _line(number: int, files: dict[str, list[str]], checks: dict[str, dict[str, 
         "checks": {name: checks[name] for names in files.values() for name in names},
         "repaired": True,
     }
+    if supersedes:
+        entry["supersedes"] = supersedes
     return orjson.dumps(entry) + b"\n"
 
 

@@ -103,7 +103,7 @@ def inspect_store(db: Path) -> Manifest:
                               "table files")  # fmt: skip
         raise not_a_store(db)
     pending = journal.files if journal is not None else frozenset()
-    stray = parts - manifest.committed() - pending
+    stray = parts - manifest.committed() - manifest.superseded - pending
     if stray:
         if not manifest.present:
             why = f"{MANIFEST_NAME} is missing"

@@ -53,6 +53,7 @@ class Manifest:
 
     files: dict[str, list[str]] = field(default_factory=lambda: {t: [] for t in TABLES})
     checks: dict[str, FileCheck] = field(default_factory=dict)
+    superseded: set[str] = field(default_factory=set)  # replaced by a later batch (rejudge)
     batches: int = 0
     valid_bytes: int = 0  # length of the manifest's complete lines
     tail: bytes = b""  # bytes after the last newline: a cut line
@@ -86,6 +87,13 @@ def add_entry(manifest: Manifest, db: Path, number: int, entry: dict[str, Any]) 
     """Add one manifest line's batch (line `number`, for messages) to `manifest`."""
     for table, names in _batch_files(db, number, entry).items():
         manifest.files.setdefault(table, []).extend(names)
+    replaced = entry.get("supersedes", [])
+    if not isinstance(replaced, list) or not all(_inside_store(name) for name in replaced):
+        raise damaged(db, f"{MANIFEST_NAME} line {number}: 'supersedes' is not a list of files")
+    if replaced:
+        manifest.superseded.update(replaced)
+        for table, names in manifest.files.items():
+            manifest.files[table] = [name for name in names if name not in manifest.superseded]
     checks = entry.get("checks", {})
     if isinstance(checks, dict):
         for name, check in checks.items():

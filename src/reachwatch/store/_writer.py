@@ -113,11 +113,10 @@ class _Partition:
         self.own: list[Any] = []  # OBSERVATION_OWN_COLUMNS, row after row...
         self.observed: list[int] = []  # ...and how many rows each measurement has there
         # Whole rows: observations given with every column, raw measurements, exact bytes.
-        self.rows: dict[str, list[tuple[Any, ...]]] = {
-            "observations": [],
-            "raw": [],
-            "evidence": [],
-        }
+        self.rows: dict[str, list[tuple[Any, ...]]] = {"observations": [], "raw": []}
+        # The evidence table's columns, value after value like the measurements: a tuple per
+        # measurement held until the commit would be one more object for the collector.
+        self.evidence: list[Any] = []
 
     def add(
         self, measurement: tuple[Any, ...], digest: int, own: Sequence[tuple[Any, ...]]
@@ -142,6 +141,8 @@ class _Partition:
         )
         tables = {"measurements": measurements}
         tables.update((name, _table(name, rows)) for name, rows in self.rows.items() if rows)
+        if self.evidence:
+            tables["evidence"] = _columns_table("evidence", _columns(self.evidence, 5))
         if self.own:
             of = np.repeat(np.arange(len(self.observed), dtype=np.int32), self.observed)
             observed = _observed_columns(measurements, _columns(self.own, _OWN_WIDTH), of)
@@ -243,13 +244,15 @@ class StoreWriter:
 
     def _keep(self, part: _Partition, measurement: tuple[Any, ...], data: bytes) -> None:
         """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
-        row = (measurement[0], measurement[6], measurement[9], hashlib.sha256(data).hexdigest())
-        part.rows["evidence"].append((*row, data))
+        digest = hashlib.sha256(data).hexdigest()
+        part.evidence.extend((measurement[0], measurement[6], measurement[9], digest, data))
         self._pending_bytes += len(data)
 
     # -- committing ---------------------------------------------------------------------
-    def commit(self) -> None:
-        """Write the buffered rows as one batch and commit it; nothing to do when empty."""
+    def commit(self, supersedes: Sequence[str] = ()) -> None:
+        """Write the buffered rows as one batch and commit it; nothing to do when empty.
+        `supersedes`: committed files whose rows this batch replaces (rejudge); the same
+        commit takes them out of the store's view (they stay on disk)."""
         if not self._pending:
             return
         batch = self.committed_batches + 1
@@ -264,7 +267,7 @@ class StoreWriter:
         written: dict[str, list[str]] = {table: [] for table in TABLES}
         checks: dict[str, dict[str, Any]] = {}
         for (name, _date, _cc, table), file_name in zip(planned, names, strict=True):
-            checks[file_name] = self._write(file_name, table, name, batch)
+            checks[file_name] = self._write(file_name, table, name, batch, supersedes)
             written[name].append(file_name)
         line = orjson.dumps(
             {
@@ -274,6 +277,7 @@ class StoreWriter:
                 "measurements": len(self._pending),
                 "files": {table: names for table, names in written.items() if names},
                 "checks": checks,
+                **({"supersedes": list(supersedes)} if supersedes else {}),
             }
         )
         write_journal(self.db, names, line)  # a cut append of this line is then provably ours
@@ -287,16 +291,24 @@ class StoreWriter:
         self._pending_rows = 0
         self._pending_bytes = 0
 
-    def _write(self, file_name: str, table: pa.Table, name: str, batch: int) -> dict[str, Any]:
+    def _write(
+        self, file_name: str, table: pa.Table, name: str, batch: int, supersedes: Sequence[str]
+    ) -> dict[str, Any]:
         """Write one table file under a temporary name, sync and rename it; what the manifest
         records about it (SHA-256, rows, bytes)."""
         final = self.db / file_name
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(final.name + ".tmp")
         # The file says itself what it is, so `store repair` can rebuild a lost manifest.
-        own = {"table": name, "batch": batch, "layout": LAYOUT, "rows": table.num_rows}
+        own = {"table": name, "batch": batch, "layout": LAYOUT, "rows": table.num_rows,
+               "supersedes": list(supersedes)}  # fmt: skip
         table = table.replace_schema_metadata({b"reachwatch": orjson.dumps(own)})
-        pq.write_table(table, temp, compression="zstd")
+        # Measurement bytes are all distinct: a dictionary of them, or min/max statistics,
+        # would cost time and buy nothing.
+        plain = name != "evidence"
+        pq.write_table(
+            table, temp, compression="zstd", use_dictionary=plain, write_statistics=plain
+        )
         digest = hashlib.sha256()
         size = 0
         with temp.open("rb") as fh:
