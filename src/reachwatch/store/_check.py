@@ -10,7 +10,6 @@ out is moved, unchanged, beside the old manifest and named in the report.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import os
@@ -24,12 +23,11 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reachwatch.store._errors import StoreBusy, StoreDamaged, StoreError
-from reachwatch.store._layout import inspect_store, is_store, not_a_store
+from reachwatch.store._errors import StoreDamaged, StoreError
+from reachwatch.store._layout import inspect_store, is_store, lock_store, not_a_store
 from reachwatch.store._manifest import (
     JOURNAL_NAME,
     LAYOUT,
-    LOCK_NAME,
     MANIFEST_NAME,
     MARKER_NAME,
     PART_NAME,
@@ -177,7 +175,7 @@ def repair_store(db: Path | str) -> RepairReport:
     if not db.is_dir() or not (is_store(db) or any(part_files(db))):
         raise not_a_store(db)
     report = RepairReport(db)
-    lock = _lock(db)
+    lock = lock_store(db)
     try:
         old = _lenient_manifest(db, [])
         known = old.checks
@@ -274,13 +272,3 @@ def _move_aside(db: Path, left_out: list[str]) -> Path | None:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         (db / name).rename(folder / name)
     return folder
-
-
-def _lock(db: Path) -> int:
-    fd = os.open(db / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreBusy(f"{db}: an ingest is writing to this store; repair it after") from None
-    return fd

@@ -10,6 +10,7 @@ missing or of another size than recorded. It reads and stats; it never changes a
 
 from __future__ import annotations
 
+import fcntl
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import orjson
 
-from reachwatch.store._errors import NotAStore, StoreError
+from reachwatch.store._errors import NotAStore, StoreBusy, StoreError
 from reachwatch.store._manifest import (
     JOURNAL_NAME,
     LAYOUT,
+    LOCK_NAME,
     MANIFEST_NAME,
     MARKER_NAME,
     PARQUET_DIR,
@@ -170,3 +172,19 @@ def create_store(db: Path) -> None:
             write_atomic(db / MARKER_NAME, orjson.dumps(marker, option=orjson.OPT_INDENT_2))
     except OSError as exc:  # a file in the path, a folder we may not write
         raise StoreError(f"{db}: cannot write the store ({exc.strerror})") from None
+
+
+def lock_store(db: Path) -> int:
+    """Take the store's writer lock (flock on ingest.lock); StoreBusy when another holds it."""
+    try:
+        fd = os.open(db / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a folder we may not write
+        raise StoreError(f"{db}: cannot write the store ({exc.strerror})") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreBusy(
+            f"{db}: another ingest (or rejudge, repair) is writing to this store"
+        ) from None
+    return fd

@@ -10,7 +10,6 @@ never interrupted, and a store damaged any other way is refused, unchanged.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import uuid
@@ -25,17 +24,16 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reachwatch.store._errors import StoreBusy, StoreError
 from reachwatch.store._layout import (
     clear_journal,
     create_store,
     inspect_store,
+    lock_store,
     read_journal,
     write_journal,
 )
 from reachwatch.store._manifest import (
     LAYOUT,
-    LOCK_NAME,
     MANIFEST_NAME,
     PARQUET_DIR,
     append_manifest,
@@ -163,10 +161,7 @@ class StoreWriter:
     def __init__(self, db: Path | str, *, batch_size: int = 200_000) -> None:
         self.db = Path(db)
         create_store(self.db)
-        try:
-            self._lock_fd = _lock(self.db / LOCK_NAME)
-        except OSError as exc:  # a folder we may not write
-            raise StoreError(f"{self.db}: cannot write the store ({exc.strerror})") from None
+        self._lock_fd = lock_store(self.db)
         self.batch_size = batch_size
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._pending: set[int] = set()
@@ -391,16 +386,6 @@ def _merged(stored: _Digests, fresh: _Digests) -> _Digests:
     known = np.zeros(len(fresh), dtype=bool)
     known[inside] = stored[at[inside]] == fresh[inside]  # only a repeated add() can do that
     return np.insert(stored, at[~known], fresh[~known])
-
-
-def _lock(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise StoreBusy(f"{path.parent}: another ingest is writing to this store") from None
-    return fd
 
 
 def _file_name(table: str, date: str, cc: str, tag: str) -> str:
