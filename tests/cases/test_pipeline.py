@@ -149,7 +149,8 @@ def test_case_show_lists_every_event_with_its_sources() -> None:
 
 
 def test_an_empty_store_or_an_unmeasured_country_says_nothing_is_known(tmp_path: Path) -> None:
-    (tmp_path / "db").mkdir()
+    (tmp_path / "nothing").mkdir()
+    _run("ingest", str(tmp_path / "nothing"), "--db", str(tmp_path / "db"))  # an empty store
     out = _run("detect", "--db", str(tmp_path / "db"), "--cc", "fr").output
     assert "nothing is known about blocking" in out and "in FR" in out
     doc = orjson.loads(
@@ -196,3 +197,17 @@ def test_a_store_damaged_inside_a_file_is_a_one_line_error(tmp_path: Path) -> No
         assert result.exit_code == 2, result.output
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and "store damaged" in lines[0], result.output
+
+
+def test_demo_refuses_a_folder_that_is_not_its_own_output(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "raw").mkdir(parents=True)  # what `ooni sync --out` writes
+    (out / "raw" / "2024-02-17.jsonl.gz").write_bytes(b"someone's download")
+    (out / "db").mkdir()
+    (out / "db" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "not the output of an earlier `reachwatch demo`" in result.output
+    assert (out / "raw" / "2024-02-17.jsonl.gz").read_bytes() == b"someone's download"
+    assert (out / "db" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["db", "raw"]

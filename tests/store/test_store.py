@@ -9,6 +9,7 @@ import pytest
 
 from reachwatch.errors import UserError
 from reachwatch.store import TABLES, StoreWriter, id_hash, open_store
+from reachwatch.store._layout import write_journal
 
 
 def _measurement(i: int, cc: str = "PK") -> tuple[object, ...]:
@@ -74,22 +75,30 @@ def test_writer_remembers_stored_ids_across_runs(tmp_path: Path) -> None:
         assert not writer.holds(id_hash("m2"))
 
 
-def test_uncommitted_files_and_torn_manifest_are_discarded(tmp_path: Path) -> None:
+def test_an_interrupted_commit_is_undone_and_nothing_else_is_touched(tmp_path: Path) -> None:
     db = tmp_path / "db"
     with StoreWriter(db) as writer:
         writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
-    committed = list((db / "parquet").rglob("*.parquet"))
-    # What a kill leaves: a temp file, a renamed file no manifest line names, a torn line.
-    stray = committed[0].parent / "part-000009-deadbeef.parquet"
-    stray.write_bytes(committed[0].read_bytes())
-    (committed[0].parent / "part-000010-deadbeef.parquet.tmp").write_bytes(b"PAR1")
+    committed = next((db / "parquet").rglob("*.parquet"))
+    # What a kill mid-commit leaves: the journal, its renamed and temporary files, the line
+    # it was appending cut short.
+    name = "parquet/measurements/date=2024-02-17/cc=PK/part-000002-deadbeef.parquet"
+    line = b'{"batch": 2, "files": {"measurements": ["' + name.encode() + b'"]}}'
+    write_journal(db, [name], line)
+    (db / name).write_bytes(committed.read_bytes())
+    (db / (name + ".tmp")).write_bytes(b"PAR1")
     with (db / "manifest.jsonl").open("ab") as fh:
-        fh.write(b'{"batch": 2, "files": {"measurements": ["parq')
-    assert _count(db, "measurements") == 1  # readers ignore the torn line
+        fh.write(line[:30])
+    notes = committed.parent / "notes.txt"  # a file the store did not write
+    notes.write_text("mine")
+    assert _count(db, "measurements") == 1  # readers see the commit is in progress
     with StoreWriter(db) as writer:
         writer.add(id_hash("m2"), "2024-02-17", "PK", _measurement(2))
-    assert not stray.exists()
-    assert not list((db / "parquet").rglob("*.tmp"))
+    assert not (db / name).exists()
+    assert not (db / (name + ".tmp")).exists()
+    assert not (db / "commit.journal").exists()
+    assert notes.read_text() == "mine"
+    assert committed.exists()
     assert _count(db, "measurements") == 2
 
 
@@ -158,7 +167,7 @@ def test_damaged_manifest_line_is_refused_and_nothing_is_deleted(
     damaged = line + b"\n" + manifest.read_bytes()
     manifest.write_bytes(damaged)
     files = sorted((db / "parquet").rglob("*.parquet"))
-    with pytest.raises(UserError, match=r"store damaged \(manifest.jsonl line 1"):
+    with pytest.raises(UserError, match=r"store damaged \(manifest.jsonl line 1 "):
         StoreWriter(db)
     with pytest.raises(UserError, match="store damaged"):
         open_store(db, read_only=True)
@@ -183,6 +192,9 @@ def test_reading_a_store_that_does_not_exist_is_a_user_error(tmp_path: Path) -> 
         open_store(tmp_path / "typo", read_only=True)
     assert not (tmp_path / "typo").exists()
     (tmp_path / "empty").mkdir()
-    con = open_store(tmp_path / "empty", read_only=True)  # a folder without data: empty store
+    with pytest.raises(UserError, match="not a reachwatch store"):  # an empty folder is not one
+        open_store(tmp_path / "empty", read_only=True)
+    open_store(tmp_path / "empty").close()  # a writable open makes it one
+    con = open_store(tmp_path / "empty", read_only=True)
     assert con.execute("SELECT count(*) FROM measurements").fetchone() == (0,)
     con.close()

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import orjson
 
 from reachwatch.classify._rules import layer_verdict
 from reachwatch.classify.verdicts import (
@@ -17,6 +13,7 @@ from reachwatch.classify.verdicts import (
     Observation,
     OverallVerdictName,
 )
+from reachwatch.formats.ids import measurement_id
 
 # Where the user's request ends up, deepest first: the verdict of the deepest measured stage
 # says whether the site was reached.
@@ -80,20 +77,6 @@ def _final_stage(
         if at_port:
             return layer_verdict(at_port)
     return None
-
-
-def measurement_id(record: Mapping[str, Any]) -> str:
-    """OONI's measurement_uid when present, else a digest of the record's canonical JSON (the
-    same content always gets the same id, whatever its key order)."""
-    uid = record.get("measurement_uid")
-    if isinstance(uid, str) and uid:
-        return uid
-    try:
-        canonical = orjson.dumps(record, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
-    except orjson.JSONEncodeError:
-        # Integers beyond 64 bits (a record parsed by another JSON library): slower, same idea.
-        canonical = json.dumps(record, sort_keys=True, default=str).encode()
-    return "c-" + hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def classified(

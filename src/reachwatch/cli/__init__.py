@@ -19,6 +19,9 @@ _COMMAND_MODULES = (
     "case_cmd",
     "demo_cmd",
     "classify_cmd",
+    "store_cmd",
+    "show_cmd",
+    "rejudge_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -28,13 +28,23 @@ from reachwatch.store import open_store
 
 CASE = "pk-x-2024"
 STORE_DIR = "db"
+# Written first into the folder a demo fills: only a folder holding it is replaced.
+MARKER = "reachwatch-demo.json"
 
 
 def _fresh(out: Path) -> None:
-    """Clear what an earlier demo left in `out`, and nothing else."""
+    """Clear what an earlier demo left in `out`, and nothing else: a folder that is neither
+    new, empty nor marked as demo output is refused (`raw/` is what `ooni sync` writes too)."""
     if out.exists() and not out.is_dir():
         raise UserError(f"{out}: exists and is not a folder")
     try:
+        if out.is_dir() and any(out.iterdir()) and not (out / MARKER).is_file():
+            raise UserError(
+                f"{out}: not empty and not the output of an earlier `reachwatch demo`; "
+                "give --out a new or empty folder"
+            )
+        out.mkdir(parents=True, exist_ok=True)
+        (out / MARKER).write_bytes(orjson.dumps({"reachwatch": "demo", "case": CASE}))
         for name in (CORPUS_DIR, STORE_DIR):
             if (out / name).is_dir():
                 shutil.rmtree(out / name)
@@ -46,7 +56,8 @@ def _fresh(out: Path) -> None:
 @app.command("demo")
 @click.option(
     "--out", type=click.Path(path_type=Path), default=Path("out/demo"), show_default=True,
-    help="Folder for the synthetic corpus and its store (earlier demo output is replaced).",
+    help="New or empty folder for the synthetic corpus and its store (or an earlier demo's "
+    "output, which is replaced).",
 )  # fmt: skip
 @click.option("--seed", type=int, default=1, show_default=True)
 def demo_command(out: Path, seed: int) -> None:

@@ -34,7 +34,8 @@ def query_store(db: Path, work: Callable[[Any], dict[str, Any]]) -> dict[str, An
         lines = str(exc).strip().splitlines()
         detail = lines[0] if lines else type(exc).__name__
         raise UserError(
-            f"{db}: store damaged, a committed file cannot be read ({detail})"
+            f"{db}: store damaged, a committed file cannot be read ({detail}); "
+            f"see `reachwatch store check --db {db}`"
         ) from None
     finally:
         con.close()

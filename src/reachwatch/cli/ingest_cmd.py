@@ -16,6 +16,7 @@ from rich.table import Table
 from reachwatch.cli._app import app
 from reachwatch.ingest import IngestSummary, ingest
 from reachwatch.ingest import Progress as RunProgress
+from reachwatch.ingest._quarantine import DEFAULT_CAP
 from reachwatch.store import DEFAULT_DB
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -51,6 +52,10 @@ class FolderPath(click.Path):
 @click.option("--cp-blockpages", type=_FILE, help="Censored Planet blockpage signatures.")
 @click.option("--cp-false-positives", type=_FILE, help="Censored Planet false positives.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=200_000, hidden=True)
+@click.option(
+    "--quarantine-cap", type=click.IntRange(min=0), default=DEFAULT_CAP, show_default=True,
+    help="Quarantine entries written whole per run; the rest are counted.",
+)  # fmt: skip
 def ingest_command(
     paths: tuple[Path, ...],
     db: Path,
@@ -60,6 +65,7 @@ def ingest_command(
     cp_blockpages: Path | None,
     cp_false_positives: Path | None,
     batch_size: int,
+    quarantine_cap: int,
 ) -> None:
     """Ingest OONI (.json, .jsonl, .jsonl.gz), Censored Planet and reachwatch files or folders.
 
@@ -72,7 +78,14 @@ def ingest_command(
         cp_blockpages=cp_blockpages,
         cp_false_positives=cp_false_positives,
     )
-    run = partial(ingest, paths, db, fingerprints=fingerprints, batch_size=batch_size)
+    run = partial(
+        ingest,
+        paths,
+        db,
+        fingerprints=fingerprints,
+        batch_size=batch_size,
+        quarantine_cap=quarantine_cap,
+    )
     console = Console(stderr=True)
     if console.is_terminal:
         with _ProgressBar(console) as bar:
@@ -134,3 +147,8 @@ def _print_summary(console: Console, summary: IngestSummary) -> None:
     console.print(table)
     if summary.quarantined:
         console.print(f"quarantine file: {summary.quarantine_file}")
+    if summary.quarantine_overflow:
+        console.print(
+            f"the quarantine file holds the first {summary.quarantine_cap:,} entries whole; "
+            f"{summary.quarantine_overflow:,} more were counted, not written"
+        )

@@ -7,12 +7,12 @@ captures) are not measurements; Satellite v1 records are measurements reachwatch
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reachwatch.formats.ids import measurement_id
 from reachwatch.formats.ooni import (
     BadMeasurement,
     Identity,
@@ -80,7 +80,7 @@ def censoredplanet_identity(
         start = _cp_time(_text(record, "start_time"))
         test_name, cc, measured = "satellite", _country(record), _text(record, "test_url")
     return Identity(
-        measurement_id="cp-" + hashlib.blake2b(raw, digest_size=16).hexdigest(),
+        measurement_id=measurement_id(record),
         source="censoredplanet",
         test_name=test_name,
         input=measured,

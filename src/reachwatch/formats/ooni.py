@@ -8,7 +8,6 @@ measured. Legacy YAML reports (ooniprobe 1.x, until 2016) are converted to the J
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,8 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 import yaml
+
+from reachwatch.formats.ids import measurement_id
 
 SYNTHETIC_SOFTWARE = "reachwatch-simulate"
 _REACHWATCH_SOFTWARE = ("reachwatch", SYNTHETIC_SOFTWARE)
@@ -102,7 +103,7 @@ def ooni_identity(measurement: Mapping[str, Any], raw: bytes) -> Identity:
     )
     measured = _input_text(record.get("input"))
     return Identity(
-        measurement_id=ooni_measurement_id(record, raw, start_text, measured),
+        measurement_id=measurement_id(record),
         source="reachwatch" if software in _REACHWATCH_SOFTWARE else "ooni",
         test_name=test_name,
         input=measured,
@@ -112,21 +113,6 @@ def ooni_identity(measurement: Mapping[str, Any], raw: bytes) -> Identity:
         start=start,
         synthetic=synthetic,
     )
-
-
-def ooni_measurement_id(
-    record: dict[str, Any], raw: bytes, start_text: str, measured: str | None
-) -> str:
-    """OONI's measurement_uid when present; else a digest of report_id, input and start time
-    (the same measurement submitted twice gets the same id); else a digest of the bytes."""
-    uid = record.get("measurement_uid")
-    if isinstance(uid, str) and uid:
-        return uid
-    report_id = record.get("report_id")
-    if isinstance(report_id, str) and report_id:
-        key = f"{report_id}\x00{measured or ''}\x00{start_text}".encode()
-        return "r-" + hashlib.blake2b(key, digest_size=16).hexdigest()
-    return "c-" + hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 _MISSING = object()

@@ -1,8 +1,10 @@
 """Stream the JSON records of one file: JSON lines (plain or gzip) or one JSON document.
 
 Memory stays bounded whatever the file: bytes are read in blocks, a line longer than
-MAX_LINE is skipped without being held whole, and a corrupt gzip stream still gives every
-complete line decompressed before the damage.
+MAX_LINE is skipped without being held whole. A gzip member's lines are given as records only
+once the member's CRC has checked out; the lines of a member that fails it (or breaks off in
+damaged data) are given as corrupt_gzip problems with their bytes, and every line of the
+members before it as usual.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import codecs
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -22,6 +24,10 @@ MAX_LINE = 10 * 1024 * 1024
 _BLOCK = 1024 * 1024
 _GZIP_IN = 256 * 1024
 _SALVAGE_STEP = 512
+# A gzip member's output is held until its CRC is checked; a member larger than this is checked
+# ahead (decompressed once more from its start) instead. Holding tens of MiB costs more in
+# fresh pages than decompressing twice does (bench/ingest.py), so the bound is small.
+_HOLD = 4 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -59,6 +65,14 @@ class _Corrupt:
 
     def __init__(self, detail: str) -> None:
         self.detail = detail
+
+
+class _Tainted(_Corrupt):
+    """Decompressed bytes of a member that failed its check: their lines are not records."""
+
+    def __init__(self, data: bytes, detail: str) -> None:
+        super().__init__(detail)
+        self.data = data
 
 
 def file_kind(path: Path) -> str | None:
@@ -115,7 +129,7 @@ def _peek(blocks: Iterator[bytes | _Corrupt]) -> tuple[bytes, Iterator[bytes | _
     first = b""
     for block in blocks:
         seen.append(block)
-        if isinstance(block, _Corrupt):
+        if not isinstance(block, bytes):
             break
         stripped = block.lstrip()
         if stripped:
@@ -137,10 +151,14 @@ def _blocks(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
 
 
 def _gunzip(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
-    """Decompressed blocks of a (possibly multi-member) gzip file; a _Corrupt last if the
-    stream is damaged, after every byte that could be recovered before the damage."""
+    """Decompressed blocks of a (possibly multi-member) gzip file, each member's only once its
+    CRC checked out. A member that fails (or whose data is damaged) gives its bytes as one
+    _Tainted, and the stream ends there; a file cut short ends with a _Corrupt after every
+    byte decompressed before the cut."""
     dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
     started = False
+    pos = 0  # offset in the file of data[0]
+    member = _Member(fh, 0)
     while compressed := fh.read(_GZIP_IN):
         data = compressed
         while data:
@@ -149,32 +167,96 @@ def _gunzip(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
             try:
                 out = dec.decompress(data, _BLOCK)
             except zlib.error as exc:
-                yield from _salvage(backup, data)
-                yield _Corrupt(f"corrupt gzip data: {exc}")
+                member.held.extend(_salvage(backup, data))
+                yield _Tainted(b"".join(member.held), f"corrupt gzip member: {exc}")
                 return
             if out:
-                yield out
-            if dec.eof:
+                yield from member.add(out)
+            if dec.eof:  # the member's CRC and length checked out
+                yield from member.release()
+                consumed = len(data) - len(dec.unused_data)
                 data = dec.unused_data
+                pos += consumed
                 if data and not data.startswith(b"\x1f\x8b"):
                     if data.strip(b"\x00"):
                         yield _Corrupt("data after the end of the gzip stream")
                         return
                     data = b""
                 dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                member = _Member(fh, pos)
                 started = bool(data)
             else:
+                pos += len(data) - len(dec.unconsumed_tail)
                 data = dec.unconsumed_tail
     if started and not dec.eof:
+        # Cut short: no CRC to check. What decompressed is kept as read (a download cut
+        # mid-file is the common case), and the cut is reported.
+        yield from member.release()
         yield _Corrupt("gzip stream ends early (truncated file)")
 
 
+class _Member:
+    """The output of one gzip member, held until its CRC is checked; past _HOLD bytes the
+    member is checked ahead, from its start in the file, and then streams."""
+
+    def __init__(self, fh: IO[bytes], start: int) -> None:
+        self.fh = fh
+        self.start = start
+        self.held: list[bytes] = []
+        self.size = 0
+        self.checked = False
+        self.failure: str | None = None
+
+    def add(self, out: bytes) -> Iterator[bytes | _Corrupt]:
+        if self.failure is not None:
+            yield _Tainted(out, self.failure)
+        elif self.checked:
+            yield out
+        else:
+            self.held.append(out)
+            self.size += len(out)
+            if self.size > _HOLD:
+                self.failure = _check_member(self.fh, self.start)
+                self.checked = True
+                held, self.held = b"".join(self.held), []
+                yield held if self.failure is None else _Tainted(held, self.failure)
+
+    def release(self) -> Iterator[bytes]:
+        yield from self.held
+        self.held = []
+
+
+def _check_member(fh: IO[bytes], start: int) -> str | None:
+    """Why the gzip member at `start` fails its check, or None when it passes (or is cut
+    short, which the streaming pass reports itself)."""
+    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    with open(fh.name, "rb") as again:
+        again.seek(start)
+        while (data := again.read(_GZIP_IN)) and not dec.eof:
+            try:
+                while data and not dec.eof:
+                    dec.decompress(data, _BLOCK)
+                    data = dec.unconsumed_tail
+            except zlib.error as exc:
+                return f"corrupt gzip member: {exc}"
+    return None
+
+
 def _salvage(dec: Any, data: bytes) -> Iterator[bytes]:
-    """Feed the block that failed in small steps, so output before the bad byte survives."""
+    """Feed the block that failed in small steps, and the step that fails byte by byte, so
+    every byte decompressed before the bad one survives (a CRC fails only after the last)."""
     for start in range(0, len(data), _SALVAGE_STEP):
+        backup = dec.copy()
         try:
             out = dec.decompress(data[start : start + _SALVAGE_STEP])
         except zlib.error:
+            for byte in range(start, min(start + _SALVAGE_STEP, len(data))):
+                try:
+                    out = backup.decompress(data[byte : byte + 1])
+                except zlib.error:
+                    return
+                if out:
+                    yield out
             return
         if out:
             yield out
@@ -189,7 +271,11 @@ def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
     number = 0
     skipping = False
     corrupt: _Corrupt | None = None
+    tainted = _TaintedLines()
     for block in blocks:
+        if isinstance(block, _Tainted):
+            number, pending, skipping = yield from tainted.lines(block, number, pending, skipping)
+            continue
         if isinstance(block, _Corrupt):
             corrupt = block
             break
@@ -219,7 +305,9 @@ def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
         if len(pending) > MAX_LINE:
             pending = b""
             skipping = True
-    if skipping:
+    if tainted.detail is not None:
+        yield from tainted.end(number, pending)
+    elif skipping:
         number += 1
         yield _too_long(number)
     elif pending:
@@ -229,6 +317,49 @@ def _parse_lines(blocks: Iterator[bytes | _Corrupt]) -> Iterator[Item]:
             yield item
     if corrupt is not None:
         yield Problem(number + 1, "corrupt_gzip", corrupt.detail)
+
+
+class _TaintedLines:
+    """The lines of a gzip member that failed its check, as corrupt_gzip problems that keep
+    their bytes: none of them is a record, and none is lost."""
+
+    def __init__(self) -> None:
+        self.detail: str | None = None
+        self.reported = False
+
+    def lines(
+        self, block: _Tainted, number: int, pending: bytes, skipping: bool
+    ) -> Generator[Problem, None, tuple[int, bytes, bool]]:
+        """Problems for the complete lines `block` ends; the line number, the unfinished
+        line and whether an over-long line is being skipped, after it."""
+        self.detail = block.detail
+        data = block.data
+        if skipping:
+            cut = data.find(b"\n")
+            if cut < 0:
+                return number, pending, True
+            number += 1
+            yield self._problem(number, None)
+            data = data[cut + 1 :]
+        lines = (pending + data).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            number += 1
+            if line.strip():
+                yield self._problem(number, line)
+        return number, pending, False
+
+    def end(self, number: int, pending: bytes) -> Iterator[Problem]:
+        if pending.strip():
+            yield self._problem(number + 1, pending)
+        elif not self.reported:
+            yield self._problem(number + 1, None)
+
+    def _problem(self, number: int, line: bytes | None) -> Problem:
+        self.reported = True
+        assert self.detail is not None
+        raw = line if line is not None and len(line) <= MAX_LINE else None
+        return Problem(number, "corrupt_gzip", f"{self.detail} (the line is unverified)", raw)
 
 
 def _too_long(number: int) -> Problem:
@@ -353,7 +484,19 @@ class _ArrayText:
             except json.JSONDecodeError as exc:
                 error: json.JSONDecodeError | None = exc
             except RecursionError:
-                return b"", ("invalid_json", "nested too deeply to find where it ends")
+                # Too deep for the scanner: find its end by counting brackets instead, so the
+                # element is quarantined whole and the elements after it are still read.
+                closed = _container_end(self.text, self.pos)
+                if closed is not None:
+                    raw = self.text[self.pos : closed].encode("utf-8", "surrogateescape")
+                    self.pos = closed
+                    return raw, None
+                error = None
+                if len(self.text) - self.pos > MAX_LINE:
+                    return b"", ("line_too_long", f"no end found within {MAX_LINE} bytes")
+                if not self.more():
+                    return b"", ("truncated_line", "the array ends inside an element")
+                continue
             else:
                 error = None
                 if end < len(self.text) or self.eof:
@@ -367,6 +510,24 @@ class _ArrayText:
                 assert error is not None
                 at_end = error.pos >= len(self.text) - 1 or error.msg.startswith("Unterminated")
                 return b"", ("truncated_line" if at_end else "invalid_json", str(error))
+
+
+_BRACKET_OR_STRING = re.compile(r'[\[\]{}]|"(?:[^"\\]|\\.)*"')
+
+
+def _container_end(text: str, pos: int) -> int | None:
+    """Where the array or object opening at `pos` ends (bracket counting, strings skipped), or
+    None when the text ends first."""
+    depth = 0
+    for token in _BRACKET_OR_STRING.finditer(text, pos):
+        char = token.group()
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return None
 
 
 def _parse_yaml(fh: IO[bytes]) -> Iterator[Item]:
@@ -388,9 +549,8 @@ def _parse_json_file(data: bytes) -> Iterator[Item]:
         error = str(exc)
     else:
         if isinstance(document, list):
-            # Array elements have no line of their own: their position stands in for it.
-            for index, value in enumerate(document, start=1):
-                yield Record(index, value, orjson.dumps(value))
+            # Read again element by element: each record keeps its exact bytes.
+            yield from _parse_array(iter([data]))
         else:
             yield Record(1, document, data)
         return

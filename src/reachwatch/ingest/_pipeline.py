@@ -18,7 +18,7 @@ from reachwatch.formats.censoredplanet import censoredplanet_identity, record_ki
 from reachwatch.formats.ooni import BadMeasurement, Identity, is_ooni, ooni_identity
 from reachwatch.ingest._judge import Fingerprints, InvalidMeasurement, Judge, Unsupported
 from reachwatch.ingest._lines import Problem, Record, file_kind, read_items
-from reachwatch.ingest._quarantine import Quarantine, path_text
+from reachwatch.ingest._quarantine import DEFAULT_CAP, Quarantine, path_text
 from reachwatch.store import StoreWriter, id_hash
 from reachwatch.store._manifest import QUARANTINE_DIR
 
@@ -46,6 +46,8 @@ class IngestSummary:
     quarantine_file: Path
     bytes_read: int
     seconds: float
+    quarantine_cap: int = DEFAULT_CAP  # entries written whole to the quarantine file
+    quarantine_overflow: int = 0  # entries past the cap: counted, not written
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,8 @@ class IngestSummary:
             "unsupported": self.unsupported,
             "quarantined": dict(sorted(self.quarantined.items())),
             "quarantine_file": str(self.quarantine_file),
+            "quarantine_cap": self.quarantine_cap,
+            "quarantine_overflow": self.quarantine_overflow,
             "files": self.files,
             "bytes": self.bytes_read,
             "seconds": round(self.seconds, 3),
@@ -70,17 +74,20 @@ def ingest(
     fingerprints: Fingerprints | None = None,
     batch_size: int = 200_000,
     on_progress: ProgressCallback | None = None,
+    quarantine_cap: int = DEFAULT_CAP,
 ) -> IngestSummary:
     """Ingest files and folders (recursively) into the store at `db`.
 
     Every valid measurement is stored once, however often it appears; every bad record or
-    unreadable file is counted by reason and written to a quarantine file in the store.
+    unreadable file is counted by reason and written to a quarantine file in the store (the
+    first `quarantine_cap` of them whole, the rest counted).
     Classification uses `fingerprints` (reachwatch's shipped set when None).
     """
     files = list(expand_paths(paths, skip=Path(db)))
     judge = Judge(fingerprints)
     with _heap_so_far_frozen(), StoreWriter(db, batch_size=batch_size) as writer:
-        run = _Run(writer, judge, Quarantine(Path(db) / QUARANTINE_DIR), len(files), on_progress)
+        quarantine = Quarantine(Path(db) / QUARANTINE_DIR, quarantine_cap)
+        run = _Run(writer, judge, quarantine, len(files), on_progress)
         try:
             for path in files:
                 run.ingest_file(path)
@@ -157,6 +164,8 @@ class _Run:
             quarantine_file=self.quarantine.path,
             bytes_read=self.progress.bytes_read,
             seconds=time.monotonic() - self.progress.started,
+            quarantine_cap=self.quarantine.cap,
+            quarantine_overflow=self.quarantine.overflow,
         )
 
     def ingest_file(self, path: Path) -> None:
@@ -234,6 +243,7 @@ class _Run:
                 _measurement_row(identity, None, source, item.line),
                 raw=_raw_row(identity, source, item),
                 size=len(item.raw),
+                evidence=item.raw,
             )
             self.unsupported += 1
             self.stored += 1
@@ -251,6 +261,7 @@ class _Run:
             identity.probe_cc,
             _measurement_row(identity, classified, source, item.line),
             _observed_rows(classified),
+            item.raw,
         )
         self.stored += 1
 

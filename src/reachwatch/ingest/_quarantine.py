@@ -15,6 +15,9 @@ import orjson
 
 # Lines longer than this are quarantined by position only, to keep the file readable.
 _RAW_LIMIT = 64 * 1024
+# Entries written whole per run; past it they are only counted (a few KB of damaged gzip can
+# decompress to millions of bad lines). The counts by reason stay exact.
+DEFAULT_CAP = 100_000
 
 
 @lru_cache(maxsize=1024)
@@ -25,13 +28,17 @@ def path_text(path: Path) -> str:
 
 
 class Quarantine:
-    """Counts bad input by reason and writes each case, with its file and line, to a file."""
+    """Counts bad input by reason and writes each case, with its file and line, to a file:
+    the first `cap` cases whole, then only their number (`overflow`)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, cap: int = DEFAULT_CAP) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         self.path = folder / f"{stamp}-{os.getpid()}-{uuid.uuid4().hex[:6]}.jsonl"
         self.counts: Counter[str] = Counter()
+        self.cap = cap
+        self.written = 0
+        self.overflow = 0
         self._fh: IO[bytes] = self.path.open("ab")
 
     def add(
@@ -45,6 +52,10 @@ class Quarantine:
     ) -> None:
         """Name a case in the file without counting it as quarantined (duplicates: the summary
         counts them on their own, and their measurement is already stored)."""
+        if self.written >= self.cap:
+            self.overflow += 1
+            return
+        self.written += 1
         entry: dict[str, object] = {
             "file": path_text(source),
             "line": line,

@@ -1,9 +1,13 @@
 """The embedded store: DuckDB over a Parquet layout partitioned by date and country.
 
-Readers call `open_store`; `reachwatch ingest` writes through `StoreWriter`.
-The layout and columns are documented in docs/store-schema.md.
+Readers call `open_store`; `reachwatch ingest` writes through `StoreWriter`; `check_store` and
+`repair_store` verify a store and rebuild its manifest. The layout and columns are documented
+in docs/store-schema.md.
 """
 
+from reachwatch.store._check import CheckReport, RepairReport, check_store, repair_store
+from reachwatch.store._errors import NotAStore, StoreBusy, StoreDamaged, StoreError
+from reachwatch.store._evidence import Evidence, NoSuchMeasurement, evidence_of
 from reachwatch.store._open import DEFAULT_DB, open_store
 from reachwatch.store._writer import StoreWriter, id_hash
 from reachwatch.store.schema import (
@@ -19,7 +23,18 @@ __all__ = [
     "OBSERVATIONS_COLUMNS",
     "RAW_COLUMNS",
     "TABLES",
+    "CheckReport",
+    "Evidence",
+    "NoSuchMeasurement",
+    "NotAStore",
+    "RepairReport",
+    "StoreBusy",
+    "StoreDamaged",
+    "StoreError",
     "StoreWriter",
+    "check_store",
+    "evidence_of",
     "id_hash",
     "open_store",
+    "repair_store",
 ]

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import duckdb
 
-from reachwatch.errors import UserError
-from reachwatch.store._manifest import CATALOG_NAME, read_manifest
+from reachwatch.store._errors import StoreError
+from reachwatch.store._layout import create_store, inspect_store
+from reachwatch.store._manifest import CATALOG_NAME, Manifest, damaged
 from reachwatch.store.schema import TABLES
 
 DEFAULT_DB = Path(os.environ.get("REACHWATCH_DB") or "reachwatch-db")
@@ -19,16 +20,15 @@ def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyC
 
     The views are temporary and list the Parquet files committed when the store was opened;
     rows ingested later show up on the next open. With read_only=False the connection is on
-    the store's own DuckDB file, so a reader may keep tables of its own there; read_only=True
-    never takes a lock and works while an ingest is running, and a path that does not exist
-    is a UserError (an existing folder without data is an empty store).
+    the store's own DuckDB file, so a reader may keep tables of its own there (a new or empty
+    folder becomes a store); read_only=True never takes a lock and works while an ingest is
+    running. A folder that is not a store is NotAStore, a damaged store StoreDamaged, each
+    with a message saying what to run; nothing is changed either way.
     """
     db = Path(path)
-    if db.exists() and not db.is_dir():
-        raise UserError(f"{db}: not a reachwatch store (expected a folder)")
-    if read_only and not db.exists():
-        # A reader must not take a mistyped path for a store that holds nothing.
-        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
+    if not read_only:
+        create_store(db)
+    manifest = inspect_store(db)
     catalog = db / CATALOG_NAME
     try:
         if read_only:
@@ -38,20 +38,18 @@ def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyC
                 else duckdb.connect(":memory:")
             )
         else:
-            db.mkdir(parents=True, exist_ok=True)
             con = duckdb.connect(str(catalog))
     except duckdb.Error as exc:
-        raise UserError(f"{db}: cannot open store ({exc})") from None
+        raise StoreError(f"{db}: cannot open store ({exc})") from None
     try:
-        _create_views(con, db)
+        _create_views(con, db, manifest)
     except duckdb.Error as exc:
         con.close()
-        raise UserError(f"{db}: store damaged, a committed file cannot be read ({exc})") from None
+        raise damaged(db, f"a committed file cannot be read: {exc}") from None
     return con
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, db: Path) -> None:
-    manifest = read_manifest(db)
+def _create_views(con: duckdb.DuckDBPyConnection, db: Path, manifest: Manifest) -> None:
     for table, columns in TABLES.items():
         files = [str(db / name) for name in manifest.files.get(table, [])]
         source = ""

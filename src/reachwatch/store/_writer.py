@@ -1,15 +1,15 @@
 """Write rows into a store in atomic batches, and know which measurements it already holds.
 
-A batch is written as Parquet files under temporary names, synced, renamed to their final
-names, and only then committed by one manifest line. Opening a writer first throws away
-whatever an interrupted run left behind (temporary files, and renamed files no manifest line
-names), so a run killed at any moment and started again ends with exactly the rows of a run
-that was never interrupted.
+A batch is journalled (its file names), written as Parquet files under temporary names, synced,
+renamed to their final names, journalled again (the manifest line it will append) and only then
+committed by that line. Opening a writer first undoes what an interrupted commit left: the files
+its journal names and a cut last line that is a prefix of its journal's line, and nothing else.
+So a run killed at any moment and started again ends with exactly the rows of a run that was
+never interrupted, and a store damaged any other way is refused, unchanged.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import uuid
@@ -20,17 +20,25 @@ from types import TracebackType
 from typing import Any, Self
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from reachwatch.errors import UserError
+from reachwatch.store._layout import (
+    clear_journal,
+    create_store,
+    inspect_store,
+    lock_store,
+    read_journal,
+    write_journal,
+)
 from reachwatch.store._manifest import (
-    LOCK_NAME,
+    LAYOUT,
+    MANIFEST_NAME,
     PARQUET_DIR,
     append_manifest,
+    damaged,
     fsync_dir,
-    parquet_files,
-    read_manifest,
     truncate_manifest,
 )
 from reachwatch.store.schema import TABLES
@@ -42,6 +50,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "BOOLEAN": pa.bool_(),
     "BIGINT": pa.int64(),
     "DOUBLE": pa.float64(),
+    "BLOB": pa.binary(),
 }
 
 # Kept in the measurements files beside the contract's columns: a 64-bit digest of the
@@ -101,8 +110,11 @@ class _Partition:
         self.measurements: list[Any] = []  # MEASUREMENTS_COLUMNS and id_hash, row after row
         self.own: list[Any] = []  # OBSERVATION_OWN_COLUMNS, row after row...
         self.observed: list[int] = []  # ...and how many rows each measurement has there
-        # Whole rows given by `add`: observations with every column, and raw measurements.
+        # Whole rows: observations given with every column, raw measurements, exact bytes.
         self.rows: dict[str, list[tuple[Any, ...]]] = {"observations": [], "raw": []}
+        # The evidence table's columns, value after value like the measurements: a tuple per
+        # measurement held until the commit would be one more object for the collector.
+        self.evidence: list[Any] = []
 
     def add(
         self, measurement: tuple[Any, ...], digest: int, own: Sequence[tuple[Any, ...]]
@@ -127,6 +139,8 @@ class _Partition:
         )
         tables = {"measurements": measurements}
         tables.update((name, _table(name, rows)) for name, rows in self.rows.items() if rows)
+        if self.evidence:
+            tables["evidence"] = _columns_table("evidence", _columns(self.evidence, 5))
         if self.own:
             of = np.repeat(np.arange(len(self.observed), dtype=np.int32), self.observed)
             observed = _observed_columns(measurements, _columns(self.own, _OWN_WIDTH), of)
@@ -141,29 +155,23 @@ class StoreWriter:
     """Appends measurements (with their observations, or their raw JSON) to a store.
 
     Use as a context manager: leaving it commits what is buffered. Only one writer may hold a
-    store at a time; a second one gets a UserError rather than corrupting the first.
+    store at a time; a second one gets StoreBusy rather than corrupting the first.
     """
 
     def __init__(self, db: Path | str, *, batch_size: int = 200_000) -> None:
         self.db = Path(db)
-        if self.db.exists() and not self.db.is_dir():
-            raise UserError(f"{self.db}: not a reachwatch store (expected a folder)")
-        try:
-            self.db.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = _lock(self.db / LOCK_NAME)
-        except OSError as exc:  # a file in the path, a folder we may not write
-            raise UserError(f"{self.db}: cannot write the store ({exc.strerror})") from None
+        create_store(self.db)
+        self._lock_fd = lock_store(self.db)
         self.batch_size = batch_size
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._pending: set[int] = set()
         self._pending_rows = 0
         self._pending_bytes = 0
         try:
-            self._stored = _recover(self.db)
+            self._stored, self.committed_batches = _recover(self.db)
         except BaseException:
             self.close()
             raise
-        self.committed_batches = read_manifest(self.db).batches
 
     # -- what is stored -------------------------------------------------------------------
     def holds(self, digest: int) -> bool:
@@ -186,20 +194,24 @@ class StoreWriter:
         observations: Sequence[tuple[Any, ...]] = (),
         raw: tuple[Any, ...] | None = None,
         size: int = 0,
+        evidence: bytes | None = None,
     ) -> None:
         """Buffer one measurement row (columns in schema order, without id_hash) and its
-        observation rows or raw row; commits a batch when the buffer is full."""
+        observation rows or raw row, and the exact bytes it was read from; commits a batch
+        when the buffer is full."""
         part = self._partitions.get((date, cc))
         if part is None:
             part = self._partitions[(date, cc)] = _Partition()
         part.add(measurement, digest, ())
+        if evidence is not None:
+            self._keep(part, measurement, evidence)
         if observations:
             part.rows["observations"].extend(observations)
         if raw is not None:
             part.rows["raw"].append(raw)
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations)
-        self._pending_bytes += size if raw is not None else 0
+        self._pending_bytes += size if raw is not None and evidence is None else 0
         if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
@@ -210,6 +222,7 @@ class StoreWriter:
         cc: str,
         measurement: tuple[Any, ...],
         observations: Sequence[tuple[Any, ...]],
+        evidence: bytes | None = None,
     ) -> None:
         """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only: the columns they
         share with their measurement are filled in from its row when the batch is written."""
@@ -217,31 +230,54 @@ class StoreWriter:
         if part is None:
             part = self._partitions[(date, cc)] = _Partition()
         part.add(measurement, digest, observations)
+        if evidence is not None:
+            self._keep(part, measurement, evidence)
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations)
-        if self._pending_rows >= self.batch_size:
+        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
+    def _keep(self, part: _Partition, measurement: tuple[Any, ...], data: bytes) -> None:
+        """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
+        digest = hashlib.sha256(data).hexdigest()
+        part.evidence.extend((measurement[0], measurement[6], measurement[9], digest, data))
+        self._pending_bytes += len(data)
+
     # -- committing ---------------------------------------------------------------------
-    def commit(self) -> None:
-        """Write the buffered rows as one batch and commit it; nothing to do when empty."""
+    def commit(self, supersedes: Sequence[str] = ()) -> None:
+        """Write the buffered rows as one batch and commit it; nothing to do when empty.
+        `supersedes`: committed files whose rows this batch replaces (rejudge); the same
+        commit takes them out of the store's view (they stay on disk)."""
         if not self._pending:
             return
         batch = self.committed_batches + 1
         tag = f"part-{batch:06d}-{uuid.uuid4().hex[:8]}"
+        planned = [
+            (name, date, cc, table)
+            for (date, cc), part in sorted(self._partitions.items())
+            for name, table in part.tables().items()
+        ]
+        names = [_file_name(name, date, cc, tag) for name, date, cc, _ in planned]
+        write_journal(self.db, names, None)  # before any file: every one is provably ours
         written: dict[str, list[str]] = {table: [] for table in TABLES}
-        for (date, cc), part in sorted(self._partitions.items()):
-            for name, table in part.tables().items():
-                written[name].append(self._write(name, date, cc, tag, table))
-        append_manifest(
-            self.db,
+        checks: dict[str, dict[str, Any]] = {}
+        for (name, _date, _cc, table), file_name in zip(planned, names, strict=True):
+            checks[file_name] = self._write(file_name, table, name, batch, supersedes)
+            written[name].append(file_name)
+        line = orjson.dumps(
             {
                 "batch": batch,
+                "layout": LAYOUT,
                 "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 "measurements": len(self._pending),
                 "files": {table: names for table, names in written.items() if names},
-            },
+                "checks": checks,
+                **({"supersedes": list(supersedes)} if supersedes else {}),
+            }
         )
+        write_journal(self.db, names, line)  # a cut append of this line is then provably ours
+        append_manifest(self.db, line + b"\n")
+        clear_journal(self.db)
         self.committed_batches = batch
         fresh = np.fromiter(self._pending, dtype=np.uint64, count=len(self._pending))
         self._stored = _merged(self._stored, fresh)
@@ -250,17 +286,34 @@ class StoreWriter:
         self._pending_rows = 0
         self._pending_bytes = 0
 
-    def _write(self, name: str, date: str, cc: str, tag: str, table: pa.Table) -> str:
-        folder = self.db / PARQUET_DIR / name / f"date={date}" / f"cc={cc}"
-        folder.mkdir(parents=True, exist_ok=True)
-        final = folder / f"{tag}.parquet"
-        temp = folder / f"{tag}.parquet.tmp"
-        pq.write_table(table, temp, compression="zstd")
+    def _write(
+        self, file_name: str, table: pa.Table, name: str, batch: int, supersedes: Sequence[str]
+    ) -> dict[str, Any]:
+        """Write one table file under a temporary name, sync and rename it; what the manifest
+        records about it (SHA-256, rows, bytes)."""
+        final = self.db / file_name
+        final.parent.mkdir(parents=True, exist_ok=True)
+        temp = final.with_name(final.name + ".tmp")
+        # The file says itself what it is, so `store repair` can rebuild a lost manifest.
+        own = {"table": name, "batch": batch, "layout": LAYOUT, "rows": table.num_rows,
+               "supersedes": list(supersedes)}  # fmt: skip
+        table = table.replace_schema_metadata({b"reachwatch": orjson.dumps(own)})
+        # Measurement bytes are all distinct: a dictionary of them, or min/max statistics,
+        # would cost time and buy nothing.
+        plain = name != "evidence"
+        pq.write_table(
+            table, temp, compression="zstd", use_dictionary=plain, write_statistics=plain
+        )
+        digest = hashlib.sha256()
+        size = 0
         with temp.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
             os.fsync(fh.fileno())
         temp.rename(final)
-        fsync_dir(folder)
-        return str(final.relative_to(self.db))
+        fsync_dir(final.parent)
+        return {"sha256": digest.hexdigest(), "rows": table.num_rows, "bytes": size}
 
     def close(self) -> None:
         if self._lock_fd >= 0:
@@ -335,34 +388,52 @@ def _merged(stored: _Digests, fresh: _Digests) -> _Digests:
     return np.insert(stored, at[~known], fresh[~known])
 
 
-def _lock(path: Path) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise UserError(f"{path.parent}: another ingest is writing to this store") from None
-    return fd
+def _file_name(table: str, date: str, cc: str, tag: str) -> str:
+    return f"{PARQUET_DIR}/{table}/date={date}/cc={cc}/{tag}.parquet"
 
 
-def _recover(db: Path) -> _Digests:
-    """Undo what an interrupted run left uncommitted; return the stored id digests, sorted."""
-    manifest = read_manifest(db)
-    truncate_manifest(db, manifest.valid_bytes)
-    committed = {name for names in manifest.files.values() for name in names}
-    for path in parquet_files(db):
-        if str(path.relative_to(db)) not in committed:
-            path.unlink()
+def _recover(db: Path) -> tuple[_Digests, int]:
+    """Undo an interrupted commit (only what its journal proves is its own), check the store,
+    and return the stored id digests, sorted, and the number of committed batches."""
+    _undo_interrupted_commit(db)
+    manifest = inspect_store(db)
     digests = []
     for name in manifest.files.get("measurements", []):
         try:
             table = pq.read_table(db / name, columns=[ID_HASH_COLUMN])
         except (OSError, pa.ArrowException) as exc:
-            raise UserError(f"{db}: store damaged, cannot read committed {name} ({exc})") from None
+            raise damaged(db, f"cannot read committed {name}: {exc}") from None
         digests.append(table.column(0).to_numpy())
     if not digests:
-        return np.empty(0, dtype=np.uint64)
-    return _distinct(np.concatenate(digests).astype(np.uint64))
+        return np.empty(0, dtype=np.uint64), manifest.batches
+    return _distinct(np.concatenate(digests).astype(np.uint64)), manifest.batches
+
+
+def _undo_interrupted_commit(db: Path) -> None:
+    """With a journal left by a killed commit: drop its cut manifest line (only if it is a
+    prefix of the journal's line) and its files (only those the manifest does not commit)."""
+    journal = read_journal(db)
+    if journal is None:
+        return
+    path = db / MANIFEST_NAME
+    data = path.read_bytes() if path.exists() else b""
+    valid = data.rfind(b"\n") + 1
+    tail = data[valid:]
+    if tail:
+        if not journal.explains(tail):
+            raise damaged(db, f"{MANIFEST_NAME} ends in a cut line that no commit explains")
+        if tail == journal.line and all((db / name).is_file() for name in journal.files):
+            append_manifest(db, b"\n")  # whole but for its newline: the commit went through
+            clear_journal(db)
+            return
+        truncate_manifest(db, valid)
+    elif journal.line is not None and data.endswith(journal.line + b"\n"):
+        clear_journal(db)  # the commit went through; only the journal was left
+        return
+    for name in sorted(journal.files):
+        for leftover in (db / name, db / (name + ".tmp")):
+            leftover.unlink(missing_ok=True)
+    clear_journal(db)
 
 
 def _distinct(digests: _Digests) -> _Digests:

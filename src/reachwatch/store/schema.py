@@ -60,9 +60,21 @@ RAW_COLUMNS: dict[str, str] = {
     "json": "VARCHAR",  # the measurement as it was read (UTF-8 JSON)
 }
 
+# One row per stored measurement: the exact bytes it was read from (the JSON line, the array
+# element, the document), so the evidence can be produced from the store alone, whatever
+# happens to the files it was ingested from. zstd-compressed by Parquet.
+EVIDENCE_COLUMNS: dict[str, str] = {
+    "measurement_id": "VARCHAR",
+    "probe_cc": "VARCHAR",
+    "date": "DATE",
+    "sha256": "VARCHAR",  # hex SHA-256 of `bytes`
+    "bytes": "BLOB",
+}
+
 # Every table the store holds, by view name.
 TABLES: dict[str, dict[str, str]] = {
     "measurements": MEASUREMENTS_COLUMNS,
     "observations": OBSERVATIONS_COLUMNS,
     "raw": RAW_COLUMNS,
+    "evidence": EVIDENCE_COLUMNS,
 }

@@ -1,0 +1,39 @@
+"""`reachwatch rejudge [--db DB] [--since DATE] [--json]`: verdicts again from stored bytes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+import orjson
+
+from reachwatch.cli._app import app
+from reachwatch.store import DEFAULT_DB
+
+
+@app.command("rejudge")
+@click.option(
+    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="Store folder.",
+)  # fmt: skip
+@click.option(
+    "--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only measurements from this UTC day on (YYYY-MM-DD).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def rejudge_command(db: Path, since: datetime | None, as_json: bool) -> None:
+    """Classify the stored measurements again with the current rules and fingerprints, from
+    the bytes the store keeps (the corpus files are not read). Incidents follow the new
+    verdicts on the next `detect` or `case check`."""
+    from reachwatch.ingest import rejudge  # imported here: the classifier loads its data
+
+    summary = rejudge(db, since=since.date() if since else None)
+    if as_json:
+        click.echo(orjson.dumps(summary.to_json()).decode())
+    else:
+        click.echo(
+            f"{db}: {summary.rejudged:,} of {summary.measurements:,} measurements judged "
+            f"again, {summary.changed:,} changed verdict, {summary.kept:,} kept as they were "
+            f"(no stored bytes, or not classified), in {summary.seconds:.1f} s"
+        )

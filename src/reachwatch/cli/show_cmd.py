@@ -1,0 +1,82 @@
+"""`reachwatch show ID [--db DB] [--json]`: one measurement's exact bytes, and its verdicts
+with the rule that gave each."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from reachwatch.cli._app import app
+from reachwatch.cli.detect_cmd import query_store
+from reachwatch.store import DEFAULT_DB, Evidence, evidence_of
+
+
+@app.command("show")
+@click.argument("measurement_id", metavar="ID")
+@click.option(
+    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="Store folder.",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def show_command(measurement_id: str, db: Path, as_json: bool) -> None:
+    """The stored measurement ID: raw bytes (SHA-256 checked) and verdicts with rule ids."""
+    doc = query_store(db, lambda con: _document(evidence_of(con, measurement_id)))
+    if as_json:
+        click.echo(orjson.dumps(doc, default=_plain).decode())
+    else:
+        _print(Console(), doc)
+
+
+def _document(found: Evidence) -> dict[str, Any]:
+    raw: Any = None
+    if found.raw is not None:
+        try:
+            raw = orjson.loads(found.raw)
+        except orjson.JSONDecodeError:  # kept as read; shown as text
+            raw = found.raw.decode("utf-8", "replace")
+    return {
+        "id": found.measurement["measurement_id"],
+        "measurement": found.measurement,
+        "raw": raw,
+        "raw_sha256": found.sha256,
+        "raw_intact": found.intact,
+        "observations": found.observations,
+    }
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError
+
+
+_COLUMNS = ("layer", "host", "address", "verdict", "rule", "technique", "failure")
+
+
+def _print(console: Console, doc: dict[str, Any]) -> None:
+    m = doc["measurement"]
+    console.print(
+        f"[bold]{doc['id']}[/]  {m['test_name']}  {m['input'] or ''}  {m['probe_cc']} "
+        f"{m['probe_asn']}  {m['measurement_start_time']}  verdict: {m['verdict']} "
+        f"{m['technique'] or ''}",
+        highlight=False,
+    )
+    console.print(f"read from {m['source_file']} line {m['source_line']}", highlight=False)
+    if doc["raw"] is None:
+        console.print("raw bytes: not kept (ingested before the store kept them)")
+    else:
+        state = "intact" if doc["raw_intact"] else "CHANGED since stored"
+        console.print(f"raw bytes: SHA-256 {doc['raw_sha256']} ({state})", highlight=False)
+        console.print_json(orjson.dumps(doc["raw"]).decode())
+    table = Table(title="verdicts per host, address and layer")
+    for col in _COLUMNS:
+        table.add_column(col)
+    for o in doc["observations"]:
+        table.add_row(*(str(o[c] or "") for c in _COLUMNS))
+    console.print(table)

@@ -1,0 +1,68 @@
+"""`reachwatch store check|repair [--db DB] [--json]`: verify a store; rebuild its manifest."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import orjson
+
+from reachwatch.cli._app import app
+from reachwatch.store import DEFAULT_DB, check_store, repair_store
+
+_DB = click.option(
+    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="Store folder.",
+)  # fmt: skip
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+
+
+@app.group("store")
+def store_group() -> None:
+    """Verify a store, or rebuild its manifest (nothing is ever deleted)."""
+
+
+@store_group.command("check")
+@_DB
+@_JSON
+def check_command(db: Path, as_json: bool) -> None:
+    """Verify the manifest and every committed file's SHA-256, size and row count.
+
+    Exit status 1 when the store is damaged."""
+    report = check_store(db)
+    if as_json:
+        click.echo(orjson.dumps(report.to_json()).decode())
+    else:
+        rows = ", ".join(f"{n:,} {table}" for table, n in report.rows.items())
+        click.echo(f"{db}: {report.files} committed files verified ({rows})")
+        for note in report.notes:
+            click.echo(f"  note: {note}")
+        for problem in report.problems:
+            click.echo(f"  damaged: {problem}")
+        if report.problems:
+            click.echo(f"run `reachwatch store repair --db {db}` to rebuild the manifest from "
+                       "the files that are whole (nothing is deleted)")  # fmt: skip
+        else:
+            click.echo("the store is whole")
+    if report.problems:
+        sys.exit(1)
+
+
+@store_group.command("repair")
+@_DB
+@_JSON
+def repair_command(db: Path, as_json: bool) -> None:
+    """Rebuild the manifest from the table files that are whole; delete nothing.
+
+    The old manifest, and any file left out, are moved unchanged to DB/repair-TIME/."""
+    report = repair_store(db)
+    if as_json:
+        click.echo(orjson.dumps(report.to_json()).decode())
+        return
+    rows = ", ".join(f"{n:,} {table}" for table, n in report.rows.items())
+    click.echo(f"{db}: manifest rebuilt, {report.batches} batches, {report.files} files ({rows})")
+    if report.moved_aside:
+        click.echo(f"  the old manifest and the files left out are kept in {report.moved_aside}")
+    for name, why in report.left_out:
+        click.echo(f"  left out: {name}: {why}")
