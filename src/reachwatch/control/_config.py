@@ -14,7 +14,7 @@ class Limits:
     max_endpoints: int = 32  # addresses a request may name
     max_resolved: int = 16  # addresses the control's own resolver may add
     max_concurrent_requests: int = 16
-    max_per_client: int = 4  # slots one client (address, IPv6 /64) may hold at once
+    max_per_client: int = 8  # slots one client (address, IPv6 /64) may hold; a probe asks 8 at once
     queue_wait: float = 5.0  # how long a request waits for a free slot before 503
     max_parallel_steps: int = 16  # connections one request has open at once
     max_request_connections: int = 32  # connections one request may open in all

@@ -3,6 +3,8 @@ or one built directly."""
 
 from reachwatch.simulate._generate import (
     CORPUS_DIR,
+    MAX_SEED,
+    MIN_SEED,
     TRUTH_FILE,
     CorpusSummary,
     Simulated,
@@ -21,6 +23,8 @@ from reachwatch.simulate._scenario import (
 
 __all__ = [
     "CORPUS_DIR",
+    "MAX_SEED",
+    "MIN_SEED",
     "OUTCOMES",
     "PLATFORM_HOSTS",
     "SOFTWARE_NAME",
