@@ -121,7 +121,7 @@ def _check_before_network(test_name: str, since: date, until: date, out: Path) -
     if until < OONI_FIRST_DAY:
         raise UserError(f"--until {until} is before OONI's first measurements ({OONI_FIRST_DAY})")
     if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
+        raise UserError(f"--out {out}: cannot write there: a file, not a folder")
     existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"--out {out}: cannot write under {existing}")

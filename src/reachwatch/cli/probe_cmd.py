@@ -138,6 +138,11 @@ def probe_command(
     else:
         _print_table(run)
     _warn_if_control_useless(run, control_url)
+    if not run.public_address_scrubbed and run.measurements:
+        _warn(
+            "no control told this probe its public address: a server that reflects it "
+            "(behind NAT) cannot have it scrubbed from the measurements"
+        )
     if run.no_network:
         raise EnvironmentMissing(
             "no network: inconclusive (no resolver, no server and no control answered)"
@@ -194,12 +199,14 @@ def _warn_if_control_useless(run: ProbeRun, control_url: str | None) -> None:
     failures = [m["test_keys"]["control_failure"] for m in run.measurements]
     if control_url is None or not failures or not all(failures):
         return
+    _warn(
+        f"the control gave no usable answer ({failures[0]}): verdicts that need it are inconclusive"
+    )
+
+
+def _warn(text: str) -> None:
     Console(stderr=True).print(
-        f"reachwatch: warning: the control gave no usable answer ({failures[0]}): "
-        "verdicts that need it are inconclusive",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        f"reachwatch: warning: {text}", markup=False, highlight=False, soft_wrap=True
     )
 
 
@@ -208,6 +215,7 @@ def _json_document(run: ProbeRun) -> dict[str, Any]:
         "measurements": [verdict.to_json() for verdict in run.verdicts],
         "summary": summarize(run.verdicts),
         "no_network": run.no_network,
+        "public_address_scrubbed": run.public_address_scrubbed,
     }
 
 

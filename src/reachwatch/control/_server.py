@@ -86,14 +86,28 @@ async def _handle_check(request: web.Request) -> web.StreamResponse:
         if not await slots.acquire(limits.queue_wait):
             return _busy("the control is busy, try again later")
         try:
-            return await _measure(control_request, config)
+            return await _measure(control_request, config, _client_address(request))
         finally:
             slots.release()
     finally:
         slots.unreserve(client)
 
 
-async def _measure(control_request: ControlRequest, config: ControlConfig) -> web.Response:
+def _client_address(request: web.Request) -> str | None:
+    """The address the client came from, as a probe should scrub it (IPv4 unwrapped)."""
+    peer = request.transport.get_extra_info("peername") if request.transport else None
+    host = peer[0] if isinstance(peer, tuple) and peer else None
+    try:
+        ip = ipaddress.ip_address(str(host).split("%", 1)[0])
+    except ValueError:
+        return None
+    mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+    return str(mapped or ip)
+
+
+async def _measure(
+    control_request: ControlRequest, config: ControlConfig, client: str | None
+) -> web.Response:
     started = time.monotonic()
     try:
         # Every step has its own timeout inside the budget; this guard only catches a step
@@ -113,6 +127,9 @@ async def _measure(control_request: ControlRequest, config: ControlConfig) -> we
         len(answer["tcp_connect"]),
         time.monotonic() - started,
     )
+    # As OONI's probe services tell a probe its address: the probe scrubs it from what it
+    # records, which it cannot do alone behind NAT (it never sees its public address).
+    answer["x_client_address"] = client
     return _json(answer)
 
 
@@ -126,6 +143,7 @@ async def _handle_info(request: web.Request) -> web.Response:
             "max_body_bytes": config.limits.max_body_bytes,
             "max_endpoints": config.limits.max_endpoints,
             "max_per_client": config.limits.max_per_client,
+            "client_address": _client_address(request),
         }
     )
 
