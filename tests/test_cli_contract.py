@@ -236,3 +236,10 @@ def test_demo_json_is_one_document(tmp_path: Path) -> None:
     assert doc["incidents"]
     assert doc["compliance"]["case"] == "pk-x-2024"
     assert doc["compliance"]["directives"]
+
+
+@pytest.mark.parametrize(
+    "command", [("demo",), ("lab", "clean"), ("lab", "run"), ("control", "serve"), ("probe",)]
+)
+def test_json_is_offered_where_the_design_says(command: tuple[str, ...]) -> None:
+    assert "--json" in _run(*command, "--help").stdout
