@@ -184,3 +184,14 @@ def test_one_request_cannot_make_the_control_download_or_connect_without_bound(
     assert fetched + sampled <= 1_000_000 + 64 * 1024  # give or take the last read
     tcp = doc["tcp_connect"].values()
     assert any(entry["failure"] == "x_control_budget_exceeded" for entry in tcp)
+
+
+def test_a_client_is_its_address_and_an_ipv6_client_its_slash_64() -> None:
+    from reachwatch.control._guard import client_key
+
+    assert client_key(("192.0.2.7", 5000)) == "192.0.2.7"
+    assert client_key(("::ffff:192.0.2.7", 5000, 0, 0)) == "192.0.2.7"  # dual-stack socket
+    same = {client_key((f"2001:db8:1:2::{n:x}", 443, 0, 0)) for n in range(1, 50)}
+    assert same == {"2001:db8:1:2::/64"}
+    assert client_key(("2001:db8:1:3::1", 443, 0, 0)) != "2001:db8:1:2::/64"
+    assert client_key(None) == "?"
