@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -69,6 +70,9 @@ def test_serve_answers_and_stops_cleanly(served: tuple[subprocess.Popen[str], st
         (["--resolver", "dns.google"], "--resolver"),
         (["--ca-file", "/nonexistent/ca.pem"], "no such file"),
         (["--bogus"], "--bogus"),
+        (["--max-per-client", "0"], "--max-per-client"),
+        (["--header-timeout", "nan"], "nan is not a number"),
+        (["--max-request-bytes", "-5"], "--max-request-bytes"),
     ],
 )
 def test_bad_flags_give_one_line(args: list[str], message: str) -> None:
@@ -99,3 +103,28 @@ def test_a_port_in_use() -> None:
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_limits_are_options_and_the_json_start_line_shows_them() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ENTRY, "control", "serve", "--port", "0", "--json",
+         "--max-per-client", "2", "--header-timeout", "3.5", "--max-request-bytes", "1000000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        start = json.loads(proc.stdout.readline())
+        assert start["url"].startswith("http://127.0.0.1:")
+        assert start["allow_private"] is False
+        limits = start["limits"]
+        assert (limits["max_per_client"], limits["header_timeout"]) == (2, 3.5)
+        assert limits["max_request_bytes"] == 1_000_000
+        assert limits["body_timeout"] == 10.0  # the documented default
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)

@@ -134,6 +134,10 @@ def test_unicode_host_is_probed_under_its_ascii_name() -> None:
     assert target.url == "http://xn--e1afmkfd.xn--p1ai:8080/a?b=1"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_interrupt_keeps_the_measurements_already_finished(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
 
@@ -148,6 +152,9 @@ def test_interrupt_keeps_the_measurements_already_finished(tmp_path: Path) -> No
                 REACHWATCH, "probe", f"http://127.0.0.1:{port}/", "http://127.0.0.1:9/",
                 "--no-doh", "--timeout", "20", "--out", str(out),
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                # Started from a shell that ignores SIGINT (a background job), the child would
+                # inherit that; a user's Ctrl-C reaches a probe with the default handling.
+                preexec_fn=_default_sigint,
             )  # fmt: skip
             for _ in range(300):  # the refused one finishes at once; wait for its line
                 if out.exists() and out.read_bytes().endswith(b"\n"):

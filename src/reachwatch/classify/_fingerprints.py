@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sized
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import orjson
 
@@ -121,15 +122,31 @@ def load_fingerprints(
     cp_blockpages: Path | str | None = None,
     cp_false_positives: Path | str | None = None,
 ) -> Fingerprints:
-    """Fingerprints from the given files; each one not given is reachwatch's shipped set."""
+    """Fingerprints from the given files; each one not given is reachwatch's shipped set.
+
+    A given file with no usable fingerprint in it is refused: taking it would quietly turn off
+    the detection it stands for.
+    """
     return Fingerprints(
-        dns=_dns_rows(_text(ooni_dns, "fingerprints_dns.csv")),
-        http=tuple(_http_rows(_text(ooni_http, "fingerprints_http.csv"))),
-        blockpages=tuple(_signatures(_text(cp_blockpages, "blockpage_signatures.json"))),
-        false_positives=tuple(
-            _signatures(_text(cp_false_positives, "false_positive_signatures.json"))
+        dns=_not_empty(_dns_rows(_text(ooni_dns, "fingerprints_dns.csv")), ooni_dns),
+        http=_not_empty(tuple(_http_rows(_text(ooni_http, "fingerprints_http.csv"))), ooni_http),
+        blockpages=_not_empty(
+            tuple(_signatures(_text(cp_blockpages, "blockpage_signatures.json"))), cp_blockpages
+        ),
+        false_positives=_not_empty(
+            tuple(_signatures(_text(cp_false_positives, "false_positive_signatures.json"))),
+            cp_false_positives,
         ),
     )
+
+
+_T = TypeVar("_T", bound=Sized)
+
+
+def _not_empty(found: _T, path: Path | str | None) -> _T:
+    if path is not None and not found:
+        raise UserError(f"{path}: no usable fingerprint in this file")
+    return found
 
 
 @cache
@@ -151,8 +168,9 @@ def _text(path: Path | str | None, shipped: str) -> tuple[str, str]:
 
 def _csv_rows(source: tuple[str, str], required: Iterable[str]) -> list[dict[str, str]]:
     name, text = source
-    rows = list(csv.DictReader(io.StringIO(text)))
-    missing = [c for c in required if rows and c not in rows[0]]
+    reader = csv.DictReader(io.StringIO(text))
+    rows = list(reader)
+    missing = [c for c in required if c not in (reader.fieldnames or ())]
     if missing:
         raise UserError(f"{name}: not an OONI fingerprint CSV (no column {missing[0]!r})")
     return rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
@@ -23,8 +23,19 @@ from reachwatch.cli.detect_cmd import (
     when,
 )
 from reachwatch.errors import UserError
-from reachwatch.simulate import CORPUS_DIR, TRUTH_FILE, scenario_from_case, write_corpus
+from reachwatch.simulate import (
+    CORPUS_DIR,
+    MAX_SEED,
+    MIN_SEED,
+    TRUTH_FILE,
+    CorpusSummary,
+    scenario_from_case,
+    write_corpus,
+)
 from reachwatch.store import open_store
+
+if TYPE_CHECKING:
+    from reachwatch.ingest import IngestSummary
 
 CASE = "pk-x-2024"
 STORE_DIR = "db"
@@ -59,14 +70,16 @@ def _fresh(out: Path) -> None:
     help="New or empty folder for the synthetic corpus and its store (or an earlier demo's "
     "output, which is replaced).",
 )  # fmt: skip
-@click.option("--seed", type=int, default=1, show_default=True)
-def demo_command(out: Path, seed: int) -> None:
+@click.option("--seed", type=click.IntRange(MIN_SEED, MAX_SEED), default=1, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document (no tables).")
+def demo_command(out: Path, seed: int, as_json: bool) -> None:
     """Simulate the pk-x-2024 case, ingest it, detect incidents and check the court orders."""
     from reachwatch.ingest import ingest  # imported here: the classifier loads its data
 
     case = load_case(CASE)
     _fresh(out)  # before any output: a bad --out is a one-line error
-    console = console_for_output()
+    # With --json the tables are still built (they check the output), but never shown.
+    console = Console(quiet=True) if as_json else console_for_output()
     console.rule(f"[bold yellow]reachwatch demo: {CASE} -- {SYNTHETIC_BANNER}")
     clock = time.monotonic()
 
@@ -97,6 +110,9 @@ def demo_command(out: Path, seed: int) -> None:
     console.rule("court orders and whether the measurements show them followed")
     print_compliance(console, doc)
     console.rule(f"done in {_since(clock)}")
+    if as_json:
+        click.echo(orjson.dumps(_document(out, seed, corpus, summary, doc, detection)).decode())
+        return
     console.print("where to look next:")
     steps = (
         (f"reachwatch detect --db {db} --json", "incidents with bounds and evidence ids"),
@@ -108,6 +124,29 @@ def demo_command(out: Path, seed: int) -> None:
     width = max(len(cmd) for cmd, _ in steps) + 2
     for cmd, why in steps:
         console.print(f"  {cmd:<{width}}{why}", highlight=False)
+
+
+def _document(
+    out: Path,
+    seed: int,
+    corpus: CorpusSummary,
+    summary: IngestSummary,
+    compliance: dict[str, Any],
+    detection: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "synthetic": True,
+        "case": CASE,
+        "seed": seed,
+        "corpus": str(corpus.corpus),
+        "ground_truth": str(out / TRUTH_FILE),
+        "db": str(out / STORE_DIR),
+        "measurements": corpus.measurements,
+        "stored": summary.stored,
+        "quarantined": sum(summary.quarantined.values()),
+        "incidents": detection["incidents"],
+        "compliance": compliance,
+    }
 
 
 def _since(start: float) -> str:

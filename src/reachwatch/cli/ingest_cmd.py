@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from reachwatch.cli._app import app
+from reachwatch.errors import UserError
 from reachwatch.ingest import IngestSummary, ingest
 from reachwatch.ingest import Progress as RunProgress
 from reachwatch.ingest._quarantine import DEFAULT_CAP
@@ -96,6 +97,21 @@ def ingest_command(
         click.echo(orjson.dumps(summary.to_json()).decode())
     else:
         _print_summary(Console(), summary)
+    _fail_if_nothing_usable(summary)
+
+
+def _fail_if_nothing_usable(summary: IngestSummary) -> None:
+    """Exit non-zero when no input held a single measurement to store (every record refused,
+    or no measurement file at all); a run that only met duplicates did its work."""
+    if summary.stored or summary.duplicates:
+        return
+    if summary.files == 0:
+        raise UserError("no measurement file found in the given paths: nothing stored")
+    refused = sum(summary.quarantined.values())
+    raise UserError(
+        f"nothing stored: none of the {summary.files} file(s) held a valid measurement"
+        + (f" ({refused:,} record(s) quarantined in {summary.quarantine_file})" if refused else "")
+    )
 
 
 class _ProgressBar:

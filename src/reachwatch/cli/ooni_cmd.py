@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import os
+import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import click
@@ -19,7 +21,16 @@ from rich.progress import (
 from reachwatch.cli._app import app
 from reachwatch.cli.ingest_cmd import FolderPath
 from reachwatch.errors import UserError
-from reachwatch.ingest._ooni_sync import OONI_BUCKET, RemoteFile, SyncSummary, sync_ooni
+from reachwatch.ingest._ooni_sync import (
+    OONI_BUCKET,
+    OONI_FIRST_DAY,
+    RemoteFile,
+    SyncSummary,
+    sync_ooni,
+)
+
+# OONI's test names: lower-case words joined by underscores (web_connectivity, dnscheck).
+_TEST_NAME = re.compile(r"[a-z][a-z0-9_]{1,63}")
 
 
 @app.group("ooni")
@@ -56,6 +67,7 @@ def sync_command(
     """Download raw/YYYYMMDD/HH/CC/TEST/*.jsonl.gz; resumes, skips files already complete."""
     if len(cc) != 2 or not cc.isalpha():
         raise UserError(f"--cc {cc!r} is not a two-letter country code")
+    _check_before_network(test_name, since, until, out)
     console = Console(stderr=True)
     bar = Progress(
         TextColumn("ooni sync"),
@@ -95,6 +107,24 @@ def sync_command(
             f"{since} to {until} in s3://{bucket}; check --cc, --test and --endpoint",
             err=True,
         )
+
+
+def _check_before_network(test_name: str, since: date, until: date, out: Path) -> None:
+    """Every mistake that can be seen here is reported before the first request."""
+    if not _TEST_NAME.fullmatch(test_name):
+        raise UserError(f"--test {test_name!r} is not an OONI test name (e.g. web_connectivity)")
+    if until < since:
+        raise UserError(f"--until {until} is before --since {since}")
+    today = datetime.now(UTC).date()
+    if since > today:
+        raise UserError(f"--since {since} is in the future: OONI has nothing from then yet")
+    if until < OONI_FIRST_DAY:
+        raise UserError(f"--until {until} is before OONI's first measurements ({OONI_FIRST_DAY})")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: cannot write there: a file, not a folder")
+    existing = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--out {out}: cannot write under {existing}")
 
 
 def _report(summary: SyncSummary, out: Path, as_json: bool) -> None:

@@ -18,6 +18,13 @@ from rich.table import Table
 
 from reachwatch.classify.verdicts import Classified, summarize
 from reachwatch.cli._app import app
+from reachwatch.cli._output import (
+    FiniteFloat,
+    chosen_format,
+    format_option,
+    print_table,
+    write_csv,
+)
 from reachwatch.errors import EnvironmentMissing, UserError
 from reachwatch.formats.reachwatch import write_measurements
 from reachwatch.probe import (
@@ -57,13 +64,13 @@ _STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "
 )
 @click.option("--ca-file", metavar="PEM", help="PEM bundle that replaces the trust store.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Append JSON lines here.")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@format_option
 @click.option("--cc", metavar="CC", default="ZZ", show_default=True, help="Country to record.")
 @click.option("--asn", metavar="ASN", default="AS0", show_default=True, help="Network to record.")
 @click.option("--source", "local_address", metavar="ADDR", help="Measure from this local address.")
 @click.option(
     "--timeout",
-    type=click.FloatRange(0.1, 60),
+    type=FiniteFloat(0.1, 60),
     default=5.0,
     show_default=True,
     help="Seconds per connection step (HTTP gets twice that).",
@@ -78,19 +85,21 @@ def probe_command(
     ca_file: str | None,
     out_file: str | None,
     as_json: bool,
+    output: str | None,
     cc: str,
     asn: str,
     local_address: str | None,
     timeout: float,
 ) -> None:
     """Measure PLATFORM (all its hosts) or URLs: DNS, TCP, TLS, HTTP, QUIC, throughput."""
+    fmt = chosen_format(output, as_json)
     chosen = expand_targets(targets)
     if not system_resolver and no_doh and resolver is None:
         raise UserError("no resolver left to ask: drop --no-system-resolver or --no-doh")
     if control_url is not None:
-        check_url(control_url)
+        _check_option_url("--control", control_url)
     if not no_doh:
-        check_url(doh_url)
+        _check_option_url("--doh", doh_url)
     if ca_file is not None:
         _check_ca_file(ca_file)
     if local_address is not None:
@@ -115,11 +124,25 @@ def probe_command(
     run, control_answered = asyncio.run(_run(chosen, options, out_file))
     # A control that answered HTTP at all proves there is a network, whatever else failed.
     run.no_network = run.no_network and not control_answered
-    if as_json:
+    if fmt == "json":
         click.echo(orjson.dumps(_json_document(run)).decode())
+    elif fmt == "csv":
+        write_csv(
+            ("input", *_TABLE_LAYERS, "verdict", "technique"),
+            (
+                (m["input"], *(_layer_text(v, layer) for layer in _TABLE_LAYERS), v.verdict,
+                 v.technique)
+                for m, v in zip(run.measurements, run.verdicts, strict=True)
+            ),
+        )  # fmt: skip
     else:
         _print_table(run)
     _warn_if_control_useless(run, control_url)
+    if not run.public_address_scrubbed and run.measurements:
+        _warn(
+            "no control told this probe its public address: a server that reflects it "
+            "(behind NAT) cannot have it scrubbed from the measurements"
+        )
     if run.no_network:
         raise EnvironmentMissing(
             "no network: inconclusive (no resolver, no server and no control answered)"
@@ -176,12 +199,14 @@ def _warn_if_control_useless(run: ProbeRun, control_url: str | None) -> None:
     failures = [m["test_keys"]["control_failure"] for m in run.measurements]
     if control_url is None or not failures or not all(failures):
         return
+    _warn(
+        f"the control gave no usable answer ({failures[0]}): verdicts that need it are inconclusive"
+    )
+
+
+def _warn(text: str) -> None:
     Console(stderr=True).print(
-        f"reachwatch: warning: the control gave no usable answer ({failures[0]}): "
-        "verdicts that need it are inconclusive",
-        markup=False,
-        highlight=False,
-        soft_wrap=True,
+        f"reachwatch: warning: {text}", markup=False, highlight=False, soft_wrap=True
     )
 
 
@@ -190,6 +215,7 @@ def _json_document(run: ProbeRun) -> dict[str, Any]:
         "measurements": [verdict.to_json() for verdict in run.verdicts],
         "summary": summarize(run.verdicts),
         "no_network": run.no_network,
+        "public_address_scrubbed": run.public_address_scrubbed,
     }
 
 
@@ -205,7 +231,7 @@ def _print_table(run: ProbeRun) -> None:
             _styled(verdict.verdict),
             verdict.technique or "",
         )
-    console.print(table)
+    print_table(console, table)
     counts = ", ".join(f"{n} {name}" for name, n in summarize(run.verdicts).items() if n)
     console.print(f"{len(run.verdicts)} targets: {counts}")
     console.print("layers: ? inconclusive, - not measured")
@@ -214,12 +240,15 @@ def _print_table(run: ProbeRun) -> None:
 
 
 def _layer_cell(verdict: Classified, layer: str) -> str:
+    text = _layer_text(verdict, layer)
+    return text if text in ("-", "?") else _styled(text)
+
+
+def _layer_text(verdict: Classified, layer: str) -> str:
     judged = verdict.layers.get(layer)
     if judged is None:
         return "-"
-    if judged.verdict == "inconclusive":
-        return "?"
-    return _styled(judged.verdict)
+    return "?" if judged.verdict == "inconclusive" else judged.verdict
 
 
 def _host_label(url: str) -> str:
@@ -232,6 +261,13 @@ def _host_label(url: str) -> str:
 def _styled(name: str) -> str:
     style = _STYLE.get(name)
     return f"[{style}]{name}[/{style}]" if style else name
+
+
+def _check_option_url(option: str, url: str) -> None:
+    try:
+        check_url(url)
+    except UserError as exc:
+        raise UserError(f"{option}: {exc}") from None
 
 
 def _check_writable(path: Path) -> None:
@@ -265,7 +301,7 @@ def _parse_resolver(text: str) -> tuple[str, int]:
     try:
         return parse_resolver(text)
     except ValueError as exc:
-        raise UserError(str(exc)) from None
+        raise UserError(f"--resolver: {exc}") from None
 
 
 def _country(text: str) -> str:

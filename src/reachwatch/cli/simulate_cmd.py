@@ -10,13 +10,19 @@ from rich.console import Console
 
 from reachwatch.cases import load_case
 from reachwatch.cli._app import app
-from reachwatch.simulate import scenario_from_case, write_corpus
+from reachwatch.simulate import MAX_SEED, MIN_SEED, scenario_from_case, write_corpus
 
 
 @app.command("simulate")
 @click.argument("case")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Output folder.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same corpus.")
+@click.option(
+    "--seed",
+    type=click.IntRange(MIN_SEED, MAX_SEED),
+    default=1,
+    show_default=True,
+    help="Same seed, same corpus.",
+)
 @click.option("--rate", type=click.FloatRange(min=0.01, max=100), default=None,
               help="Measurements per network per hour (default: the case's).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

@@ -42,10 +42,13 @@ async def query_control(
     throughput: bool = True,
     timeout: float = 30.0,
     ssl_context: ssl.SSLContext | None = None,
+    local_address: str | None = None,
 ) -> dict[str, Any]:
-    """The control's OONI test-helper answer (plus `x_throughput`) for `target_url`.
+    """The control's OONI test-helper answer (plus `x_throughput`, and `x_client_address`: the
+    address the control saw the query come from) for `target_url`.
 
-    `addresses` are the "ip:port" endpoints the probe resolved. Raises ControlUnavailable when
+    `addresses` are the "ip:port" endpoints the probe resolved; `local_address` is the address
+    to ask from (the one the probe measures from). Raises ControlUnavailable when
     the control is down, too slow, busy, or answers with an error or something malformed.
     """
     _check_control_url(control_url)
@@ -59,7 +62,11 @@ async def query_control(
     try:
         async with (
             aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=timeout), trust_env=False
+                connector=aiohttp.TCPConnector(
+                    local_addr=(local_address, 0) if local_address else None
+                ),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                trust_env=False,
             ) as session,
             session.post(
                 control_url,

@@ -14,9 +14,16 @@ class Limits:
     max_endpoints: int = 32  # addresses a request may name
     max_resolved: int = 16  # addresses the control's own resolver may add
     max_concurrent_requests: int = 16
+    max_per_client: int = 8  # slots one client (address, IPv6 /64) may hold; a probe asks 8 at once
     queue_wait: float = 5.0  # how long a request waits for a free slot before 503
     max_parallel_steps: int = 16  # connections one request has open at once
+    max_request_connections: int = 32  # connections one request may open in all
+    max_request_bytes: int = 4 * 1024 * 1024  # response bytes one request may download
     budget: float = 25.0  # wall time for the whole measurement
+    header_timeout: float = 10.0  # from accepting a connection to the end of its headers
+    body_timeout: float = 10.0  # for the request body, once the headers are in
+    max_connections_per_client: int = 32
+    max_connections: int = 1024
     dns_timeout: float = 5.0
     connect_timeout: float = 5.0
     http_timeout: float = 10.0
@@ -25,6 +32,11 @@ class Limits:
     max_redirects: int = 10
     throughput_bytes: int = 8 * 1024 * 1024
     throughput_seconds: float = 5.0
+
+    @property
+    def connection_lifetime(self) -> float:
+        """How long any connection may stay open: reading, measuring, and writing the answer."""
+        return self.header_timeout + self.body_timeout + self.queue_wait + self.budget + 10.0
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,30 @@ class _Deadline:
         return min(step_timeout, left) if left > _MIN_STEP_TIME else None
 
 
+class _Allowance:
+    """What is left of one request's connections and downloaded bytes.
+
+    Checked before each step, so a step that is not started costs nothing; a step that is cut
+    short is reported as not run (`BUDGET_EXCEEDED`) rather than as a failure of the target.
+    """
+
+    def __init__(self, connections: int, body_bytes: int) -> None:
+        self.connections = connections
+        self.bytes = body_bytes
+
+    def take_connection(self, keep: int = 0) -> bool:
+        """One connection, unless that would leave fewer than `keep` for what must come later."""
+        if self.connections - 1 < keep:
+            return False
+        self.connections -= 1
+        return True
+
+    def spend(self, entries: list[dict[str, Any]]) -> None:
+        for entry in entries:
+            length = (entry.get("response") or {}).get("x_body_length")
+            self.bytes -= length if isinstance(length, int) else 0
+
+
 class Measurement:
     """One control request being measured; `run()` returns the TH response document."""
 
@@ -60,6 +84,11 @@ class Measurement:
         self.ssl_context = steps.make_ssl_context(config.ca_file)
         self.deadline = _Deadline(self.limits.budget)
         self._slots = asyncio.Semaphore(self.limits.max_parallel_steps)
+        self.allowance = _Allowance(
+            self.limits.max_request_connections, self.limits.max_request_bytes
+        )
+        # The GET (every hop of it) and the throughput sample come before extra endpoints.
+        self._web_reserve = min(self.limits.max_redirects + 2, self.limits.max_request_connections)
 
     async def _step(self, step_timeout: float, step: Callable[[float], Awaitable[T]]) -> T | None:
         """Run a network step in a free slot with what is left of the budget (None: none left).
@@ -68,7 +97,9 @@ class Measurement:
         """
         async with self._slots:
             timeout = self.deadline.timeout(step_timeout)
-            return None if timeout is None else await step(timeout)
+            if timeout is None or not self.allowance.take_connection(keep=self._web_reserve):
+                return None
+            return await step(timeout)
 
     async def resolve(self, host: str) -> tuple[list[str], str | None]:
         """The control's own A/AAAA answers for `host` and the DNS failure, if any."""
@@ -175,13 +206,14 @@ class Measurement:
         if address is None or (failure is not None and http_request["status_code"] == -1):
             return http_request, _no_throughput(url, address, failure)
         max_seconds = self.deadline.timeout(self.limits.throughput_seconds)
-        if max_seconds is None:
+        max_bytes = min(self.limits.throughput_bytes, self.allowance.bytes)
+        if max_seconds is None or max_bytes <= 0 or not self.allowance.take_connection():
             return http_request, _no_throughput(url, address, BUDGET_EXCEEDED)
         sample = await steps.throughput_sample(
             url,
             address=address,
             ssl_context=self.ssl_context,
-            max_bytes=self.limits.throughput_bytes,
+            max_bytes=max_bytes,
             max_seconds=max_seconds,
         )
         return http_request, sample
@@ -215,16 +247,18 @@ class Measurement:
             if address is None:
                 return chain, url, None, failure
             timeout = self.deadline.timeout(self.limits.http_timeout)
-            if timeout is None:
+            body_cap = min(self.limits.body_cap, self.allowance.bytes)
+            if timeout is None or body_cap <= 0 or not self.allowance.take_connection():
                 return chain, url, None, BUDGET_EXCEEDED
             entries = await steps.http_fetch(
                 url,
                 address=address,
                 timeout=timeout,
                 ssl_context=self.ssl_context,
-                body_cap=self.limits.body_cap,
+                body_cap=body_cap,
                 max_redirects=0,
             )
+            self.allowance.spend(entries)
             location = _redirect_location(entries)
             if location is not None:
                 # One hop was asked for, so the step calls the redirect "too many"; here it is

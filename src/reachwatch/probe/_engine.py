@@ -342,6 +342,7 @@ class TargetMeasurer:
                     throughput=self.options.throughput,
                     timeout=self.options.control_timeout,
                     ssl_context=self._context,
+                    local_address=self.options.local_address,
                 )
         except ControlUnavailable as exc:
             if exc.down:

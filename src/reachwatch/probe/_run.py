@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from reachwatch.classify.verdicts import Classified
 from reachwatch.probe import steps
@@ -36,6 +39,8 @@ class ProbeRun:
     verdicts: list[Classified]
     ipv6_capable: bool
     no_network: bool
+    # Whether a control told the probe its public address, so a reflection of it was scrubbed.
+    public_address_scrubbed: bool = False
 
 
 async def probe(
@@ -54,7 +59,12 @@ async def probe(
     ipv6 = ipv6_capable()  # once per run: a network without IPv6 is not blocking IPv6
     slots = asyncio.Semaphore(options.concurrency)
     control = ControlGate(options.control_concurrency)
-    own = own_addresses(options.local_address)
+    # Addresses to scrub: this machine's global ones, and the public one the control sees (the
+    # only way to learn it behind NAT); each control answer says it again, and is added.
+    scrubbed = set(own_addresses(options.local_address))
+    public: set[str] = set()
+    if options.control_url is not None:
+        public.update(await control_sees(options.control_url, options))
 
     async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
         measurer = TargetMeasurer(
@@ -66,7 +76,11 @@ async def probe(
             progress=progress,
         )
         # The user's own address never leaves the machine, even where a server echoed it.
-        measurement: dict[str, Any] = scrub(await measurer.measure(), own)
+        raw = await measurer.measure()
+        public.update(_reported_address(raw))
+        measurement: dict[str, Any] = scrub(raw, sorted(scrubbed | public))
+        annotations = measurement.setdefault("annotations", {})
+        annotations["x_public_address_scrubbed"] = "true" if public else "false"
         verdict = judge(measurement)
         if on_measurement is not None:
             on_measurement(measurement)
@@ -75,7 +89,7 @@ async def probe(
     judged = await asyncio.gather(*(measure(target) for target in targets))
     measurements = [measurement for measurement, _ in judged]
     verdicts = [verdict for _, verdict in judged]
-    return ProbeRun(measurements, verdicts, ipv6, is_no_network(measurements))
+    return ProbeRun(measurements, verdicts, ipv6, is_no_network(measurements), bool(public))
 
 
 async def check_control(
@@ -100,6 +114,42 @@ async def check_control(
     if result.failure is not None and not result.status:
         return result.failure
     return None
+
+
+async def control_sees(control_url: str, options: ProbeOptions) -> list[str]:
+    """The address the control sees this probe come from ([] when it does not say)."""
+    result = await exchange(
+        control_url,
+        address=None,
+        ssl_context=steps.make_ssl_context(options.ca_file),
+        body_cap=4096,
+        timeout=min(options.control_timeout, 5.0),  # each answer says it again anyway
+        local_address=options.local_address,
+    )
+    try:
+        doc = orjson.loads(bytes(result.body)) if result.status == 200 else None
+    except orjson.JSONDecodeError:
+        return []
+    return _valid_address(doc.get("client_address")) if isinstance(doc, dict) else []
+
+
+def _reported_address(measurement: Mapping[str, Any]) -> list[str]:
+    control = (measurement.get("test_keys") or {}).get("control")
+    return _valid_address(control.get("x_client_address")) if isinstance(control, dict) else []
+
+
+def _valid_address(value: Any) -> list[str]:
+    """The address as a list of one, unless it is none, or one that names no one: a control on
+    this very machine sees loopback, and scrubbing that would scrub the targets' addresses."""
+    if not isinstance(value, str):
+        return []
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return []
+    if ip.is_loopback or ip.is_unspecified or ip.is_link_local or ip.is_multicast:
+        return []
+    return [str(ip)]
 
 
 def judge(measurement: dict[str, Any]) -> Classified:

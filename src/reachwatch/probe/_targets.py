@@ -33,12 +33,28 @@ def expand_targets(names: Sequence[str], catalog: Catalog | None = None) -> list
             url = ascii_url(name)
             targets.setdefault(url, Target(url))
             continue
-        platform = catalog.get(name)  # UserError names the known platforms
+        try:
+            platform = catalog.get(name)  # UserError names the known platforms
+        except UserError as exc:
+            raise UserError(f"{exc}{_url_hint(name)}") from None
         for url in platform.urls:
             targets.setdefault(url, Target(url, platform.name))
     if not targets:
         raise UserError("nothing to probe: give a platform name or a URL")
     return list(targets.values())
+
+
+def _url_hint(name: str) -> str:
+    """ "; did you mean https://x.com/?" when a name that is no platform reads as a host."""
+    host = name.strip().rstrip("/")
+    if "." not in host and ":" not in host:
+        return ""
+    guess = f"https://{host}/" if "/" not in host else f"https://{host}"
+    try:
+        ascii_url(guess)
+    except UserError:
+        return ""
+    return f"; to probe a URL, give it with its scheme: {guess}"
 
 
 def check_url(url: str) -> None:

@@ -4,6 +4,8 @@ or one built directly."""
 from reachwatch.simulate._corpora import CORPUS_KINDS, detection_corpus
 from reachwatch.simulate._generate import (
     CORPUS_DIR,
+    MAX_SEED,
+    MIN_SEED,
     TRUTH_FILE,
     CorpusSummary,
     Simulated,
@@ -23,6 +25,8 @@ from reachwatch.simulate._scenario import (
 __all__ = [
     "CORPUS_DIR",
     "CORPUS_KINDS",
+    "MAX_SEED",
+    "MIN_SEED",
     "OUTCOMES",
     "PLATFORM_HOSTS",
     "SOFTWARE_NAME",

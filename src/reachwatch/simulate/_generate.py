@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import math
 import random
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -177,9 +178,16 @@ def _truth(scenario: Scenario, seed: int, counts: dict[str, int]) -> dict[str, A
     }
 
 
+MIN_SEED = -(2**63)
+MAX_SEED = 2**63 - 1
+
+
 def write_corpus(scenario: Scenario, out: Path, *, seed: int) -> CorpusSummary:
     """Write the scenario's measurements under out/raw/<upload day>/<cc>/webconnectivity/ and
     the ground truth to out/ground-truth.json."""
+    if not MIN_SEED <= seed <= MAX_SEED:
+        # The seed is written into the ground truth as a JSON integer (64 bits at most).
+        raise UserError(f"seed {seed} is out of range ({MIN_SEED} to {MAX_SEED})")
     corpus = out / CORPUS_DIR
     if corpus.is_dir() and any(corpus.iterdir()):
         # Mixing two runs' files would make a corpus no seed reproduces.
@@ -188,6 +196,16 @@ def write_corpus(scenario: Scenario, out: Path, *, seed: int) -> CorpusSummary:
         corpus.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot create output folder ({exc.strerror})") from None
+    try:
+        return _write(scenario, out, corpus, seed)
+    except BaseException:
+        # Half a corpus would block the re-run; the folder was empty, so all of it is ours
+        # (the ground truth is written last: a failed run never wrote one).
+        shutil.rmtree(corpus, ignore_errors=True)
+        raise
+
+
+def _write(scenario: Scenario, out: Path, corpus: Path, seed: int) -> CorpusSummary:
     by_day: dict[str, list[bytes]] = {}
     counts: dict[str, int] = {}
     late = total = files = 0
