@@ -100,6 +100,7 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "throughput.no_sample": ("inconclusive", _UNKNOWN),
     "throughput.no_control": ("inconclusive", _UNKNOWN),
     "throughput.too_short": ("inconclusive", (0.2, 0.0, 0.2)),
+    "throughput.stalled": ("inconclusive", (0.1, 0.1, 0.1)),
     # Satellite (Censored Planet DNS scans)
     "dns.sat_answer_matches_control": ("ok", _OK),
     "dns.sat_bogon": ("blocked", _BLOCKED),
