@@ -237,3 +237,26 @@ def test_an_ooni_measurement_without_a_control_rate_is_not_judged_on_throughput(
 def test_malformed_timelines_are_skipped_not_fatal(healthy: Any, arrivals: Any) -> None:
     m = _fetch(healthy(), arrivals, end=3.0)
     assert _judged(m)[0] == "accessible"
+
+
+def test_retransmission_pauses_of_a_shaped_link_are_still_throttling(healthy: Any) -> None:
+    # As the lab's 128 kbit/s shaper delivered 96 KiB: a record a second, and one 2.6 s pause
+    # where the shaper's drops cost a retransmission timeout.
+    arrivals = [
+        [0.2703, 125],
+        [1.3223, 16509],
+        [2.3631, 32893],
+        [5.0146, 49277],
+        [5.5807, 65661],
+        [6.1494, 82045],
+        [6.6215, 98429],
+        [6.7225, 98541],
+    ]
+    m = _fetch(healthy(), arrivals, end=6.73, control_seconds=0.0531, control_bytes=98416)
+    assert _judged(m)[2]["throughput"] == "throughput.throttled_plateau"
+
+
+def test_a_fast_transfer_with_one_long_pause_is_not_throttling(healthy: Any) -> None:
+    arrivals = [[0.0, 0.0], [0.1, 200_000.0], [5.1, 200_000.0], [5.2, 400_000.0]]
+    m = _fetch(healthy(), arrivals, end=5.2, control_bytes=4_000_000, control_seconds=1.0)
+    assert _judged(m)[2]["throughput"] == "throughput.slow_unsteady"
