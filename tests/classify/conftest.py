@@ -32,7 +32,7 @@ def _recording(judge: Any) -> Any:
 if not hasattr(classify_package.classify, "__wrapped_for_rules__"):
     for _name in ("classify", "classify_censoredplanet"):
         _wrapper = _recording(getattr(classify_package, _name))
-        _wrapper.__wrapped_for_rules__ = True  # type: ignore[attr-defined]
+        _wrapper.__wrapped_for_rules__ = True
         setattr(classify_package, _name, _wrapper)
 
 SURF_SAFELY = (
