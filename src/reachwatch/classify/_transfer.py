@@ -27,12 +27,11 @@ STALL_FACTOR = 3.0
 class Transfer:
     """[(t, cumulative_bytes)] in time order, and when the exchange ended on the same clock."""
 
-    __slots__ = ("end", "points", "source")
+    __slots__ = ("end", "points")
 
-    def __init__(self, points: list[tuple[float, float]], end: float | None, source: str) -> None:
+    def __init__(self, points: list[tuple[float, float]], end: float | None) -> None:
         self.points = points
         self.end = end
-        self.source = source
 
     @property
     def seconds(self) -> float:
@@ -85,7 +84,7 @@ def page_transfer(test_keys: dict[str, Any]) -> Transfer | None:
     points = _points(final.get("x_arrivals"))
     if not points:
         points = _from_events(test_keys.get("network_events"), final)
-    return Transfer(points, end, "page") if points else None
+    return Transfer(points, end) if points else None
 
 
 def sample_transfer(sample: dict[str, Any] | None) -> Transfer | None:
@@ -93,7 +92,7 @@ def sample_transfer(sample: dict[str, Any] | None) -> Transfer | None:
     if sample is None:
         return None
     points = _points(sample.get("samples"))
-    return Transfer(points, _number(sample.get("seconds")), "sample") if points else None
+    return Transfer(points, _number(sample.get("seconds"))) if points else None
 
 
 def _number(value: Any) -> float | None:
