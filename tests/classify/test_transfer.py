@@ -19,6 +19,11 @@ from reachwatch.classify._transfer import (
 )
 
 
+def test_the_stall_bounds_are_documented_as_configured() -> None:
+    # docs/conformance.md: a quiet end of 2 s and of 3 mean gaps between arrivals.
+    assert (STALL_SECONDS, STALL_FACTOR) == (2.0, 3.0)
+
+
 def test_measures_run_from_the_first_arrival_to_the_last() -> None:
     t = Transfer([(1.0, 100.0), (2.0, 300.0), (4.0, 700.0)], None)
     assert (t.seconds, t.flow_bytes, t.rate) == (3.0, 600.0, 200.0)
