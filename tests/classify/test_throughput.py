@@ -260,3 +260,18 @@ def test_a_fast_transfer_with_one_long_pause_is_not_throttling(healthy: Any) -> 
     arrivals = [[0.0, 0.0], [0.1, 200_000.0], [5.1, 200_000.0], [5.2, 400_000.0]]
     m = _fetch(healthy(), arrivals, end=5.2, control_bytes=4_000_000, control_seconds=1.0)
     assert _judged(m)[2]["throughput"] == "throughput.slow_unsteady"
+
+
+def test_a_transfer_fast_but_for_one_pause_under_half_is_not_throttling(healthy: Any) -> None:
+    # 400 kB in 4 s (100 kB/s, slow on average), but 190 kB/s without its 1.9 s pause: over the
+    # 1 Mbit/s ceiling, so the pause, not the path, made it slow.
+    arrivals = [[0.0, 0], [0.7, 133_000], [1.4, 266_000], [2.1, 300_000], [4.0, 400_000]]
+    m = _fetch(healthy(), arrivals, end=4.0, control_seconds=0.1, control_bytes=1_000_000)
+    assert _judged(m)[2]["throughput"] == "throughput.slow_unsteady"
+
+
+def test_the_throughput_observation_names_the_sampled_address_and_failure(healthy: Any) -> None:
+    m = _fetch(healthy(), _steady(6, 1.0), end=5.4)
+    m.tk["x_throughput"]["failure"] = "generic_timeout_error"
+    (obs,) = [o for o in classify(m.build()).observations if o.layer == "throughput"]
+    assert (obs.host, obs.address, obs.failure) == ("x.com", f"{IP}:443", "generic_timeout_error")
