@@ -27,6 +27,7 @@ COMPILED = [
     "reachwatch/classify/_ooni.py",
     "reachwatch/classify/_quic_rate.py",
     "reachwatch/classify/_rules.py",
+    "reachwatch/classify/_transfer.py",
     "reachwatch/classify/_transport.py",
     "reachwatch/classify/_view.py",
     "reachwatch/classify/verdicts.py",
@@ -34,6 +35,9 @@ COMPILED = [
     "reachwatch/ingest/_judge.py",
     "reachwatch/ingest/_lines.py",
     "reachwatch/ingest/_pipeline.py",
+    "reachwatch/net/_failures.py",
+    "reachwatch/net/_names.py",
+    "reachwatch/net/_reserved.py",
     "reachwatch/store/_writer.py",
 ]
 

@@ -6,6 +6,35 @@ from typing import Any
 
 import pytest
 
+import reachwatch.classify as classify_package
+from reachwatch.classify import Classified
+
+# Every rule id a test of this folder made the classifier fire (test_rule_table.py checks that
+# each rule in RULES is among them). The public entry points are wrapped once, before any test
+# module imports them; the wrappers only record, and return what they are given.
+FIRED: set[str] = set()
+# Property-based tests fire whatever their random records happen to reach: not counted, so
+# that every rule has a test that fires it every time.
+_COUNTING = [True]
+
+
+def _recording(judge: Any) -> Any:
+    def recorded(*args: Any, **kwargs: Any) -> Classified:
+        result: Classified = judge(*args, **kwargs)
+        if _COUNTING[0]:
+            FIRED.update(o.rule for o in result.observations)
+        return result
+
+    recorded.__doc__ = judge.__doc__
+    return recorded
+
+
+if not hasattr(classify_package.classify, "__wrapped_for_rules__"):
+    for _name in ("classify", "classify_censoredplanet"):
+        _wrapper = _recording(getattr(classify_package, _name))
+        _wrapper.__wrapped_for_rules__ = True
+        setattr(classify_package, _name, _wrapper)
+
 SURF_SAFELY = (
     "<html><head><title>Surf Safely</title></head><body>"
     "This website is prohibited for viewership from within Pakistan.</body></html>"
@@ -246,3 +275,16 @@ def healthy_fixture() -> Any:
 def surf_safely() -> str:
     """Pakistan's national blockpage, as served by the lab's blockpage server."""
     return SURF_SAFELY
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    _COUNTING[0] = not getattr(getattr(item, "obj", None), "is_hypothesis_test", False)
+    yield
+    _COUNTING[0] = True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The rule-fires check runs after every other test of the session."""
+    last = [i for i in items if i.get_closest_marker("after_all_classify_tests")]
+    items[:] = [i for i in items if i not in last] + last

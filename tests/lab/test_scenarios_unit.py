@@ -21,7 +21,9 @@ from reachwatch.lab import HostResult, LabReport, ScenarioResult, load_scenarios
 from reachwatch.lab._plan import AddressPlan
 from reachwatch.lab._report import blockpage_seen, doh_resolves
 from reachwatch.lab._scenario import Expectation
+from reachwatch.lab._specs import internet_spec
 from reachwatch.lab.mechanisms import MECHANISMS, Setup, sni_match
+from reachwatch.lab.servers import LabPki
 
 ISSUE_TABLE = [
     "baseline",
@@ -37,6 +39,8 @@ ISSUE_TABLE = [
     "http.blockpage",
     "quic.blocked",
     "throttled",
+    "throttled.large",
+    "throttled.small",
     "server.down",
     "no.ipv6",
     "dns.poison.doh.ok",
@@ -82,6 +86,20 @@ def test_mechanisms_fill_the_setup() -> None:
     assert sum(cmd[:2] == ["class", "add"] for cmd in setup.tc) == 3  # default + one per host
     MECHANISMS["resolver_nxdomain"](setup, {})
     assert setup.resolver_nxdomain == set(plan().hosts)
+
+
+def test_page_size_changes_the_platform_pages_only(tmp_path: Path) -> None:
+    setup = Setup(plan(), "rwlab0000-ic")
+    MECHANISMS["page_size"](setup, {"bytes": 98304})
+    pki = LabPki(tmp_path)
+    pages = [
+        site["page"]
+        for server in internet_spec(plan(), setup, pki)["servers"]
+        if server["kind"] == "web"
+        for name, site in server["sites"].items()
+        if name in plan().hosts
+    ]
+    assert pages and all(p["padding"] == 98304 and p["chunk_size"] == 0 for p in pages)
 
 
 def test_bad_scenario_files_are_user_errors(tmp_path: Path) -> None:

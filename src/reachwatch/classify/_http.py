@@ -14,8 +14,9 @@ from reachwatch.classify._net import (
 )
 from reachwatch.classify._rules import observe
 from reachwatch.classify._transport import control_tls
-from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
+from reachwatch.classify._view import ControlHttp, Request, View, url_port
 from reachwatch.classify.verdicts import Observation
+from reachwatch.net import url_host
 
 
 def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
@@ -56,17 +57,10 @@ def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
         return "http.blockpage_fingerprint"
     location = r.headers.get("location")
     if location and 300 <= r.status < 400:
-        target = _host_of(location)
+        target = url_host(location)
         if target and is_bogon(target):
             return "http.redirect_to_private_address"
     return None
-
-
-def _host_of(url: str) -> str | None:
-    try:
-        return url_scheme_host(url.strip())[1] or None
-    except ValueError:
-        return None
 
 
 def _failed(view: View, final: Request, host: str) -> list[Observation]:

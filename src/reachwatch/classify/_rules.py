@@ -77,8 +77,6 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "http.matches_control": ("ok", (0.05, 0.0, 0.95)),
     "http.differs_from_control": ("blocked", (0.7, 0.1, 0.2)),
     "http.differs_weakly": ("inconclusive", (0.3, 0.0, 0.5)),
-    "http.reset_probe_only": ("blocked", (0.85, 0.05, 0.1)),
-    "http.timeout_probe_only": ("blocked", (0.75, 0.15, 0.1)),
     "http.probe_fault": ("inconclusive", (0.2, 0.1, 0.1)),
     "http.fails_for_control_too": ("down", _DOWN),
     "http.control_failed": ("inconclusive", (0.1, 0.3, 0.4)),
@@ -100,6 +98,7 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "throughput.no_sample": ("inconclusive", _UNKNOWN),
     "throughput.no_control": ("inconclusive", _UNKNOWN),
     "throughput.too_short": ("inconclusive", (0.2, 0.0, 0.2)),
+    "throughput.stalled": ("inconclusive", (0.1, 0.1, 0.1)),
     # Satellite (Censored Planet DNS scans)
     "dns.sat_answer_matches_control": ("ok", _OK),
     "dns.sat_bogon": ("blocked", _BLOCKED),
@@ -115,9 +114,14 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "dns.sat_page_unconfirmed": ("inconclusive", (0.3, 0.1, 0.2)),
 }
 
+# A failure where the control got through, by kind. A certificate failure cannot happen in a
+# TCP connect (judged as "other" there); the http layer calls "other" and certificate failures
+# of the fetch a probe fault (http.probe_fault) instead.
 for _kind in _FAILURE_KINDS:
-    RULES[f"tcp.{_kind}_probe_only"] = ("blocked", (0.9, 0.05, 0.05))
-    RULES[f"http.{_kind}_probe_only"] = ("blocked", (0.8, 0.1, 0.1))
+    if _kind != "certificate":
+        RULES[f"tcp.{_kind}_probe_only"] = ("blocked", (0.9, 0.05, 0.05))
+    if _kind not in ("certificate", "other"):
+        RULES[f"http.{_kind}_probe_only"] = ("blocked", (0.8, 0.1, 0.1))
 
 # Hyperquack (Censored Planet echo/discard/http on the http layer, https on the tls layer).
 for _layer in ("http", "tls"):

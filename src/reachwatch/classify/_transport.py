@@ -40,6 +40,8 @@ def _tcp(view: View, t: Tcp, host: str) -> Observation:
     if not control[0]:
         return observe("tcp.fails_for_control_too", host, t.endpoint, failure=failure)
     kind = failure_kind(failure)
+    if kind == "certificate":
+        kind = "other"  # no certificate in a TCP connect: a malformed or foreign failure string
     technique = "tcp.timeout" if kind == "timeout" else "tcp.reset"
     return observe(f"tcp.{kind}_probe_only", host, t.endpoint, technique=technique, failure=failure)
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from reachwatch.control._safety import IPAddress, is_bogon, refusal_reason
+from reachwatch.net import DNS_NXDOMAIN
 from reachwatch.probe import steps
 
 # OONI's ip_info flag bits.
@@ -25,9 +26,8 @@ def dns_entry(queries: list[dict[str, Any]]) -> dict[str, Any]:
     if addrs:
         return {"failure": None, "addrs": addrs}
     # An NXDOMAIN on one query type and "no answer" on the other is an NXDOMAIN.
-    for preferred in ("dns_nxdomain_error",):
-        if preferred in failures:
-            return {"failure": preferred, "addrs": []}
+    if DNS_NXDOMAIN in failures:
+        return {"failure": DNS_NXDOMAIN, "addrs": []}
     return {"failure": failures[0] if failures else "dns_no_answer", "addrs": []}
 
 

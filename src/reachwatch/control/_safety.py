@@ -11,82 +11,30 @@ from __future__ import annotations
 import ipaddress
 from typing import Final
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+from reachwatch.net import IPAddress, embedded_ipv4, reserved_reason, special_purpose
 
-# Explicit tables rather than `ipaddress.is_global` alone: the stdlib's idea of "private" has
-# changed between Python releases, and the failure entry should say *why* an address was refused.
-_V4_REFUSED: Final = tuple(
-    (ipaddress.IPv4Network(net), reason)
-    for net, reason in (
-        ("0.0.0.0/8", "unspecified"),
-        ("10.0.0.0/8", "private"),
-        ("100.64.0.0/10", "cgnat"),
-        ("127.0.0.0/8", "loopback"),
-        ("169.254.0.0/16", "link_local"),
-        ("172.16.0.0/12", "private"),
-        ("192.0.0.0/24", "reserved"),
-        ("192.0.2.0/24", "documentation"),
-        ("192.88.99.0/24", "reserved"),
-        ("192.168.0.0/16", "private"),
-        ("198.18.0.0/15", "benchmark"),
-        ("198.51.100.0/24", "documentation"),
-        ("203.0.113.0/24", "documentation"),
-        ("224.0.0.0/4", "multicast"),
-        ("240.0.0.0/4", "reserved"),
-    )
-)
-
-_V6_REFUSED: Final = tuple(
-    (ipaddress.IPv6Network(net), reason)
-    for net, reason in (
-        ("::/128", "unspecified"),
-        ("::1/128", "loopback"),
-        ("::/96", "reserved"),  # IPv4-compatible (deprecated)
-        ("100::/64", "reserved"),  # discard-only
-        ("2001:db8::/32", "documentation"),
-        ("2001:2::/48", "benchmark"),
-        ("2001:10::/28", "reserved"),  # ORCHID
-        ("2001:20::/28", "reserved"),  # ORCHIDv2
-        ("fc00::/7", "private"),  # unique local
-        ("fe80::/10", "link_local"),
-        ("fec0::/10", "private"),  # site local (deprecated)
-        ("ff00::/8", "multicast"),
-    )
-)
-
-# IPv6 prefixes that carry an IPv4 address a gateway may translate to: judged by that address.
-_NAT64: Final = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("64:ff9b:1::/48"))
-
-
-def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, Teredo, NAT64), if any."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]  # the client address is the one a relay would deliver to
-    if any(ip in net for net in _NAT64):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+_NAT64_WELL_KNOWN: Final = ipaddress.IPv6Network("64:ff9b::/96")
+_MAPPED: Final = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def refusal_reason(ip: IPAddress) -> str | None:
-    """Why the control must not connect to `ip` ("loopback", "private", ...), or None if it may."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        inner = embedded_ipv4(ip)
-        if inner is not None:
-            inner_reason = refusal_reason(inner)
-            # A mapped address is the IPv4 address itself; other embeddings are judged twice.
-            if inner_reason is not None or ip.ipv4_mapped is not None:
-                return inner_reason
-        table: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = _V6_REFUSED
-    else:
-        table = _V4_REFUSED
-    for net, reason in table:
-        if ip in net:
-            return reason
-    # Belt and braces: whatever the stdlib also knows to be non-global stays out.
+    """Why the control must not connect to `ip` ("loopback", "private", ...), or None if it may.
+
+    Every reserved address (the definition the classifier uses for bogons), and beyond it every
+    special-purpose block, even the globally reachable anycast services (PCP, TURN, AS112, AMT,
+    ORCHIDv2, Teredo and 6to4 relays): a control has no reason to reach those. The NAT64 prefix
+    64:ff9b::/96 is the one exception: it is how an IPv6-only network reaches a public IPv4
+    address, and it is judged by that address.
+    """
+    inner = embedded_ipv4(ip)
+    if inner is not None and (ip in _NAT64_WELL_KNOWN or ip in _MAPPED):
+        return refusal_reason(inner)
+    reason = reserved_reason(ip)
+    if reason is not None:
+        return reason
+    if special_purpose(ip) is not None:
+        return "special_purpose"
+    # Belt and braces: whatever this Python's stdlib knows to be non-global stays out as well.
     if not ip.is_global or ip.is_multicast:
         return "reserved"
     return None
@@ -94,7 +42,7 @@ def refusal_reason(ip: IPAddress) -> str | None:
 
 def is_bogon(ip: IPAddress) -> bool:
     """An address that must never appear in public DNS answers (OONI's bogon flag)."""
-    return refusal_reason(ip) is not None
+    return reserved_reason(ip) is not None
 
 
 class AddressPolicy:
@@ -117,3 +65,6 @@ class AddressPolicy:
 
     def port_allowed(self, port: int) -> bool:
         return self.allow_private or port in self.ports
+
+
+__all__ = ["AddressPolicy", "IPAddress", "is_bogon", "refusal_reason"]

@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -33,6 +32,7 @@ from reachwatch.lab._system import CommandFailed, in_ns, require_lab_environment
 from reachwatch.lab._topology import Topology
 from reachwatch.lab.mechanisms import Setup
 from reachwatch.lab.servers import LabPki
+from reachwatch.net import url_host
 
 PROBE_TIMEOUT = 240.0
 Progress = Callable[[str], None]
@@ -149,7 +149,10 @@ class LabSession:
         finally:
             with contextlib.suppress(CommandFailed):
                 self.topology.reset_censor()
-        entries = {_host_of(str(e.get("input", ""))): e for e in document.get("measurements", [])}
+        entries = {
+            url_host(url := str(e.get("input", ""))) or url: e
+            for e in document.get("measurements", [])
+        }
         hosts = [
             self._score(scenario, host, entries.get(host), measurements)
             for host in dict.fromkeys([*self.plan.hosts, *entries])
@@ -261,7 +264,3 @@ class LabSession:
         return ScenarioResult(
             scenario.name, scenario.summary, hosts, time.monotonic() - started, error
         )
-
-
-def _host_of(url: str) -> str:
-    return urlsplit(url).hostname or url

@@ -29,13 +29,15 @@ def _tls(pki: LabPki, hosts: list[str], *, untrusted: bool = False) -> dict[str,
     return {"cert": str(pair.cert_file), "key": str(pair.key_file)}
 
 
-def _sites(plan: AddressPlan) -> dict[str, Any]:
+def _sites(plan: AddressPlan, setup: Setup | None = None) -> dict[str, Any]:
+    padding = PAGE_PADDING if setup is None or setup.page_padding is None else setup.page_padding
+    chunk = PAGE_CHUNK if setup is None or setup.page_chunk is None else setup.page_chunk
     sites: dict[str, Any] = {
         host: {
             "page": {
                 "title": f"{host} · {plan.platform.title}",
-                "padding": PAGE_PADDING,
-                "chunk_size": PAGE_CHUNK,
+                "padding": padding,
+                "chunk_size": chunk,
             }
         }
         for host in plan.hosts
@@ -53,7 +55,7 @@ def internet_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
     ]
     if setup.platform_servers:
         tls = _tls(pki, [*plan.hosts, DECOY_SITE])
-        sites = _sites(plan)
+        sites = _sites(plan, setup)
         addresses = list(plan.v4.values())
         if setup.ipv6_records:
             addresses += plan.v6.values()

@@ -44,6 +44,10 @@ class Setup:
     resolver_forged: dict[str, list[str]] = field(default_factory=dict)
     platform_servers: bool = True
     ipv6_records: bool = False
+    # The platform's pages: padding bytes, and the size of each write (0: the whole page at
+    # once, which TLS sends in 16 KiB records). None: the lab's default page.
+    page_padding: int | None = None
+    page_chunk: int | None = None
 
     def rule(self, line: str) -> None:
         """Add an iptables rule for the isp namespace, written as after `iptables`."""
@@ -209,6 +213,14 @@ def throttle_sni(setup: Setup, params: Params) -> None:
 def servers_down(setup: Setup, params: Params) -> None:
     """The platform's servers are not running at all (an outage, not censorship)."""
     setup.platform_servers = False
+
+
+@mechanism("page_size")
+def page_size(setup: Setup, params: Params) -> None:
+    """Serve pages of `bytes` bytes of padding, written `chunk` bytes at a time (default 0: all
+    at once, so a slow TLS link delivers whole 16 KiB records a second or so apart)."""
+    setup.page_padding = int(params["bytes"])
+    setup.page_chunk = int(params.get("chunk", 0))
 
 
 @mechanism("ipv6_records")

@@ -13,6 +13,9 @@ import socket
 import ssl
 from typing import Any
 
+# Steps spell endpoints as the classifier reads them: one definition, in reachwatch.net.
+from reachwatch.net import endpoint as format_endpoint
+
 _READ_SIZE = 65536
 
 
@@ -24,11 +27,6 @@ def sockaddr(ip: str, port: int) -> tuple[Any, ...]:
 
 def family_of(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ipaddress.ip_address(ip).version == 6 else socket.AF_INET
-
-
-def format_endpoint(ip: str, port: int) -> str:
-    """'ip:port', IPv6 addresses in brackets as OONI writes them."""
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 async def open_tcp(ip: str, port: int, local_address: str | None = None) -> socket.socket:
@@ -120,3 +118,6 @@ class Connection:
             return False
         self._incoming.write(data)
         return True
+
+
+__all__ = ["Connection", "family_of", "format_endpoint", "open_tcp", "sockaddr"]

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from reachwatch.formats.reachwatch import build_measurement
+from reachwatch.net import endpoint_ip
 from reachwatch.probe import steps
 from reachwatch.probe._clock import now
 from reachwatch.probe._conn import format_endpoint
@@ -293,7 +294,7 @@ class TargetMeasurer:
         if not self.options.throughput or not requests or not requests[0]["response"]["code"]:
             return None
         final = requests[0]
-        address = _host_of_endpoint(final["address"])
+        address = endpoint_ip(final["address"]) if final["address"] else None
         return await self._bounded(
             steps.throughput_sample(
                 final["request"]["url"],
@@ -361,13 +362,6 @@ def _ipv6_broken(connected: Sequence[_Connected]) -> bool:
     v6 = [c.tcp["status"] for c in connected if ":" in c.tcp["ip"]]
     v4 = [c.tcp["status"] for c in connected if ":" not in c.tcp["ip"]]
     return bool(v6) and all(s["failure"] for s in v6) and any(not s["failure"] for s in v4)
-
-
-def _host_of_endpoint(endpoint: str | None) -> str | None:
-    if endpoint is None:
-        return None
-    host = endpoint.rsplit(":", 1)[0]
-    return host[1:-1] if host.startswith("[") else host
 
 
 def _is_address(host: str) -> bool:

@@ -10,6 +10,14 @@ import ssl
 import dns.exception
 import dns.rcode
 
+from reachwatch.net import (
+    CONNECTION_REFUSED,
+    CONNECTION_RESET,
+    DNS_NXDOMAIN,
+    EOF_ERROR,
+    GENERIC_TIMEOUT,
+)
+
 # Certificate verification codes (X509_V_ERR_*) that mean "nobody we trust signed this".
 _UNKNOWN_AUTHORITY_CODES = {2, 18, 19, 20, 21, 27}
 _HOSTNAME_MISMATCH_CODE = 62
@@ -18,20 +26,20 @@ _HOSTNAME_MISMATCH_CODE = 62
 _DATE_CODES = {9: "not_yet_valid", 10: "expired"}
 
 _ERRNO_FAILURES = {
-    errno.ECONNRESET: "connection_reset",
-    errno.ECONNREFUSED: "connection_refused",
+    errno.ECONNRESET: CONNECTION_RESET,
+    errno.ECONNREFUSED: CONNECTION_REFUSED,
     errno.ECONNABORTED: "connection_aborted",
-    errno.ETIMEDOUT: "generic_timeout_error",
+    errno.ETIMEDOUT: GENERIC_TIMEOUT,
     errno.ENETUNREACH: "network_unreachable",
     errno.EHOSTUNREACH: "host_unreachable",
     errno.EADDRNOTAVAIL: "address_not_available",
-    errno.EPIPE: "connection_reset",
+    errno.EPIPE: CONNECTION_RESET,
     errno.ENETDOWN: "network_down",
     errno.EAFNOSUPPORT: "network_unreachable",
 }
 
 _RCODE_FAILURES = {
-    dns.rcode.NXDOMAIN: "dns_nxdomain_error",
+    dns.rcode.NXDOMAIN: DNS_NXDOMAIN,
     dns.rcode.SERVFAIL: "dns_server_failure",
     dns.rcode.REFUSED: "dns_refused_error",
 }
@@ -50,11 +58,11 @@ def failure_from_exception(exc: BaseException) -> str:
     if isinstance(exc, StepFailure):
         return exc.failure
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | dns.exception.Timeout):
-        return "generic_timeout_error"
+        return GENERIC_TIMEOUT
     if isinstance(exc, ssl.SSLCertVerificationError):
         return _certificate_failure(exc)
     if isinstance(exc, ssl.SSLEOFError | asyncio.IncompleteReadError | EOFError):
-        return "eof_error"
+        return EOF_ERROR
     if isinstance(exc, ssl.SSLError):
         return f"ssl_failed_handshake: {exc.reason or exc.strerror or 'unknown'}".lower()
     if isinstance(exc, socket.gaierror):
@@ -62,9 +70,9 @@ def failure_from_exception(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in _ERRNO_FAILURES:
         return _ERRNO_FAILURES[exc.errno]
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
-        return "connection_reset"
+        return CONNECTION_RESET
     if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused"
+        return CONNECTION_REFUSED
     return f"unknown_failure: {type(exc).__name__}: {exc}"
 
 
@@ -88,7 +96,7 @@ def certificate_error(exc: BaseException) -> str | None:
 def gai_failure(code: int | None) -> str:
     """getaddrinfo's EAI_* codes as OONI DNS failures."""
     if code in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
-        return "dns_nxdomain_error"
+        return DNS_NXDOMAIN
     if code == socket.EAI_AGAIN:
         return "dns_temporary_failure"
     if code == socket.EAI_FAIL:

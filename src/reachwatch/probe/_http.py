@@ -29,6 +29,9 @@ INVALID_LOCATION = "unknown_failure: failed to parse Location header"
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
 _TITLE_MAX = 256
+# The response's arrival timeline keeps one point per interval (plus the latest), so its size
+# is bounded by the fetch's timeout whatever the link speed.
+ARRIVAL_INTERVAL = 0.05
 # What a current desktop browser sends: servers and middleboxes treat odd clients differently.
 _BROWSER_HEADERS = [
     (
@@ -59,6 +62,20 @@ class Exchange:
     truncated: bool = False
     failure: str | None = None
     alpn: str | None = None
+    # (monotonic time, cumulative bytes of the response) as they arrived, after TLS.
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
+    received: int = 0
+
+    def arrived(self, size: int) -> None:
+        """Count `size` more bytes of the response; a point closer than ARRIVAL_INTERVAL to the
+        one before the latest replaces the latest, so the last point is always the last byte."""
+        self.received += size
+        moment = now()
+        points = self.arrivals
+        if len(points) >= 2 and moment - points[-2][0] < ARRIVAL_INTERVAL:
+            points[-1] = (moment, self.received)
+        else:
+            points.append((moment, self.received))
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -185,7 +202,10 @@ async def http_fetch(
             timeout=max(deadline - begin, 0.0),
             local_address=local_address,
         )
-        entries.append(request_entry(result, span(started, begin), transaction_id + hop))
+        origin = started if started is not None else begin
+        entries.append(
+            request_entry(result, span(started, begin), transaction_id + hop, origin=origin)
+        )
         location = result.header("Location")
         if result.failure is not None or result.status not in _REDIRECT_CODES or not location:
             break
@@ -214,8 +234,11 @@ def redirect_target(current: str, location: str) -> str | None:
         return None
 
 
-def request_entry(result: Exchange, times: dict[str, float], transaction_id: int) -> dict[str, Any]:
-    """An OONI requests entry for one exchange."""
+def request_entry(
+    result: Exchange, times: dict[str, float], transaction_id: int, *, origin: float
+) -> dict[str, Any]:
+    """An OONI requests entry for one exchange; `origin` is the monotonic time its t0/t count
+    from (the measurement's start)."""
     body = bytes(result.body)
     return {
         "network": "tcp",
@@ -243,6 +266,7 @@ def request_entry(result: Exchange, times: dict[str, float], transaction_id: int
         },
         **times,
         "transaction_id": transaction_id,
+        "x_arrivals": [[round(t - origin, 4), size] for t, size in result.arrivals],
     }
 
 
@@ -310,7 +334,10 @@ async def _read_response(
     while True:
         event = client.next_event()
         if event is h11.NEED_DATA:
-            client.receive_data(await conn.recv())
+            data = await conn.recv()
+            if data:
+                result.arrived(len(data))
+            client.receive_data(data)
         elif isinstance(event, h11.Response):
             result.status = event.status_code
             result.headers = [
