@@ -9,6 +9,13 @@ import ssl
 
 import dns.exception
 import dns.rcode
+import h11
+
+# An exception that is not the network's doing (a bug or a limit of the probe itself: a
+# TypeError, an assertion...) gets this failure string, one definition shared with the
+# classifier, which judges it inconclusive: read as a network failure, a working control's
+# answer would turn it into "blocked".
+from reachwatch.classify._net import PROBE_FAULT
 
 # Certificate verification codes (X509_V_ERR_*) that mean "nobody we trust signed this".
 _UNKNOWN_AUTHORITY_CODES = {2, 18, 19, 20, 21, 27}
@@ -37,6 +44,19 @@ _RCODE_FAILURES = {
 }
 
 
+# What the network (or the peer at the other end) can raise: OSError covers sockets, timeouts
+# (TimeoutError), resolver errors (socket.gaierror) and TLS (ssl.SSLError); dnspython's errors
+# are malformed or missing answers; h11's remote errors are a peer breaking HTTP.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    EOFError,
+    asyncio.IncompleteReadError,
+    dns.exception.DNSException,
+    h11.RemoteProtocolError,
+)
+
+
 class StepFailure(Exception):
     """A failure already expressed as an OONI failure string (e.g. a lookup that failed)."""
 
@@ -46,9 +66,12 @@ class StepFailure(Exception):
 
 
 def failure_from_exception(exc: BaseException) -> str:
-    """The OONI failure string for an exception raised by a network step."""
+    """The OONI failure string for an exception raised by a network step; `x_probe_fault: ...`
+    for one the network cannot have caused (the probe's own fault, not the path's)."""
     if isinstance(exc, StepFailure):
         return exc.failure
+    if not isinstance(exc, NETWORK_ERRORS):
+        return f"{PROBE_FAULT}: {type(exc).__name__}: {exc}"
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | dns.exception.Timeout):
         return "generic_timeout_error"
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -65,6 +88,8 @@ def failure_from_exception(exc: BaseException) -> str:
         return "connection_reset"
     if isinstance(exc, ConnectionRefusedError):
         return "connection_refused"
+    if isinstance(exc, h11.RemoteProtocolError):
+        return f"http_protocol_error: {exc}"
     return f"unknown_failure: {type(exc).__name__}: {exc}"
 
 
