@@ -90,6 +90,15 @@ def endpoint_ip(text: str) -> str:
     return text.rsplit(":", 1)[0]
 
 
+# reachwatch's failure string for an exception the network cannot have raised (a bug or a
+# limit of the probe or control itself): no evidence about the path.
+PROBE_FAULT = "x_probe_fault"
+
+
+def is_probe_fault(failure: str | None) -> bool:
+    return failure is not None and failure.startswith(PROBE_FAULT)
+
+
 def is_timeout(failure: str) -> bool:
     return "timeout" in failure or "timed_out" in failure or "timed out" in failure
 
