@@ -40,6 +40,10 @@ ISSUE_TABLE = [
     "server.down",
     "no.ipv6",
     "dns.poison.doh.ok",
+    "redirect.tls.reset",
+    "redirect.dns.nxdomain",
+    "redirect.tcp.reset",
+    "redirect.down",
 ]
 LAB_NETWORKS = ("198.18.", "198.19.", "fd72:6c61:6200:", "127.")
 
@@ -53,7 +57,7 @@ def test_shipped_scenarios_are_the_issue_table() -> None:
     assert [s.name for s in scenarios] == ISSUE_TABLE
     never_blocked = {s.name: s.expect.verdict for s in scenarios}
     assert never_blocked["baseline"] == never_blocked["no.ipv6"] == "accessible"
-    assert never_blocked["server.down"] == "down"
+    assert never_blocked["server.down"] == never_blocked["redirect.down"] == "down"
     for scenario in scenarios:
         if scenario.expect.verdict == "blocked":
             assert scenario.expect.technique, scenario.name
@@ -68,6 +72,25 @@ def test_every_rule_names_only_lab_addresses() -> None:
         assert all(a.startswith(LAB_NETWORKS) for a in addresses), (scenario.name, addresses)
         forged = [a for answer in setup.resolver_forged.values() for a in answer]
         assert all(a.startswith(LAB_NETWORKS) for a in forged), scenario.name
+
+
+def test_redirect_and_partial_outage_mechanisms(tmp_path: Path) -> None:
+    from reachwatch.lab._specs import internet_spec
+    from reachwatch.lab.servers import LabPki
+
+    setup = Setup(plan(), "rwlab0000-ic")
+    MECHANISMS["redirect"](setup, {"to": "https://x.com/"})
+    MECHANISMS["servers_down"](setup, {"hosts": ["x.com"]})
+    # Every host but the target redirects; only the target's servers are gone.
+    assert setup.redirects == {host: "https://x.com/" for host in plan().hosts if host != "x.com"}
+    assert setup.platform_servers and setup.down_hosts == {"x.com"}
+    with pytest.raises(ValueError, match="redirect needs"):
+        MECHANISMS["redirect"](setup, {"to": "x.com"})
+    spec = internet_spec(plan(), setup, LabPki(tmp_path))
+    web = [s for s in spec["servers"] if s["kind"] == "web"]
+    assert plan().v4["x.com"] not in {s["host"] for s in web}
+    assert web[0]["sites"]["t.co"] == {"redirect": {"hops": 1, "location": "https://x.com/"}}
+    assert "page" in web[0]["sites"]["x.com"]
 
 
 def test_sni_match_is_exact_thanks_to_the_length_prefix() -> None:

@@ -29,7 +29,7 @@ def _tls(pki: LabPki, hosts: list[str], *, untrusted: bool = False) -> dict[str,
     return {"cert": str(pair.cert_file), "key": str(pair.key_file)}
 
 
-def _sites(plan: AddressPlan) -> dict[str, Any]:
+def _sites(plan: AddressPlan, redirects: dict[str, str] | None = None) -> dict[str, Any]:
     sites: dict[str, Any] = {
         host: {
             "page": {
@@ -40,6 +40,8 @@ def _sites(plan: AddressPlan) -> dict[str, Any]:
         }
         for host in plan.hosts
     }
+    for host, target in (redirects or {}).items():
+        sites[host] = {"redirect": {"hops": 1, "location": target}}
     sites[DECOY_SITE] = {"page": {"title": "Example Domain"}}
     return sites
 
@@ -53,10 +55,11 @@ def internet_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
     ]
     if setup.platform_servers:
         tls = _tls(pki, [*plan.hosts, DECOY_SITE])
-        sites = _sites(plan)
-        addresses = list(plan.v4.values())
+        sites = _sites(plan, setup.redirects)
+        up = [host for host in plan.hosts if host not in setup.down_hosts]
+        addresses = [plan.v4[host] for host in up]
         if setup.ipv6_records:
-            addresses += plan.v6.values()
+            addresses += [plan.v6[host] for host in up]
         for address in addresses:
             servers += [
                 {"kind": "web", "host": address, "port": 443, "sites": sites} | tls,
