@@ -47,6 +47,7 @@ class Setup:
     down_hosts: set[str] = field(default_factory=set)  # hosts whose servers are not running
     redirects: dict[str, str] = field(default_factory=dict)  # host -> where it redirects to
     ipv6_records: bool = False
+    client_ipv6: bool = False  # the client's network routes IPv6
 
     def rule(self, line: str) -> None:
         """Add an iptables rule for the isp namespace, written as after `iptables`."""
@@ -236,3 +237,9 @@ def redirect(setup: Setup, params: Params) -> None:
 def ipv6_records(setup: Setup, params: Params) -> None:
     """Publish AAAA records (reachable from the internet side, not from the client)."""
     setup.ipv6_records = True
+
+
+@mechanism("client_ipv6")
+def client_ipv6(setup: Setup, params: Params) -> None:
+    """The client's network routes IPv6 (a default IPv6 route through the isp)."""
+    setup.client_ipv6 = True
