@@ -294,7 +294,10 @@ class TargetMeasurer:
         url = self.target.url
         for _ in range(_MAX_REDIRECTS + 1):
             hop = _Hop.of(url)
+            measuring = now()
             address, failure = await self._hop_address(chain, hop, url)
+            # Measuring a new host has timeouts of its own: the fetches keep their budget.
+            deadline += now() - measuring
             if address is None:
                 entries.append(self._failed_hop(url, failure, chain.endpoints.get(hop)))
                 break
