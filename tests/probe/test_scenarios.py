@@ -287,13 +287,19 @@ def _hop_entries(keys: dict[str, Any], host: str) -> dict[str, list[dict[str, An
     }
 
 
-def test_redirect_into_an_sni_filtered_host_is_blocked_at_that_hop(world: WorldFactory) -> None:
-    sites: dict[str, Site] = {"t.co": Redirect(1, "https://x.com/landing")}
-    censorship = Censorship(reset_snis=frozenset({"x.com"}))
+def _redirected(
+    world: WorldFactory, censorship: Censorship, location: str = "https://x.com/"
+) -> tuple[Classified, dict[str, Any], World]:
+    """t.co redirects to `location` on x.com; the verdict and test_keys of t.co."""
+    sites: dict[str, Site] = {"t.co": Redirect(1, location)}
     run, lab = run_probe(world, censorship, sites=sites, hosts=["t.co"])
-    verdict = by_host(run)["t.co"]
+    return by_host(run)["t.co"], keys_of(run, "t.co"), lab
+
+
+def test_redirect_into_an_sni_filtered_host_is_blocked_at_that_hop(world: WorldFactory) -> None:
+    censorship = Censorship(reset_snis=frozenset({"x.com"}))
+    verdict, keys, lab = _redirected(world, censorship, "https://x.com/landing")
     assert (verdict.verdict, verdict.technique) == ("blocked", "tls.reset"), verdict.to_json()
-    keys = keys_of(run, "t.co")
     hop = _hop_entries(keys, "x.com")
     # The hop's host was measured as the input's own: DNS, then TLS with its SNI and a decoy.
     assert hop["queries"] and all(
@@ -315,12 +321,8 @@ def test_redirect_into_an_sni_filtered_host_is_blocked_at_that_hop(world: WorldF
 
 
 def test_redirect_into_an_nxdomain_host_is_blocked_by_dns(world: WorldFactory) -> None:
-    sites: dict[str, Site] = {"t.co": Redirect(1, "https://x.com/")}
-    censorship = Censorship(nxdomain=frozenset({"x.com"}))
-    run, _ = run_probe(world, censorship, sites=sites, hosts=["t.co"])
-    verdict = by_host(run)["t.co"]
+    verdict, keys, _ = _redirected(world, Censorship(nxdomain=frozenset({"x.com"})))
     assert (verdict.verdict, verdict.technique) == ("blocked", "dns.nxdomain"), verdict.to_json()
-    keys = keys_of(run, "t.co")
     hop = _hop_entries(keys, "x.com")
     assert {q["failure"] for q in hop["queries"]} == {"dns_nxdomain_error"}
     assert keys["requests"][0]["failure"] == "dns_nxdomain_error"
@@ -328,8 +330,7 @@ def test_redirect_into_an_nxdomain_host_is_blocked_by_dns(world: WorldFactory) -
 
 
 def test_redirect_into_a_host_reset_for_everyone_is_down(world: WorldFactory) -> None:
-    sites: dict[str, Site] = {"t.co": Redirect(1, "https://x.com/")}
     censorship = Censorship(reset_snis=frozenset({"x.com"}), everyone=True)
-    run, _ = run_probe(world, censorship, sites=sites, hosts=["t.co"])
-    verdict = by_host(run)["t.co"]
+    verdict, keys, _ = _redirected(world, censorship)
     assert verdict.verdict == "down", verdict.to_json()
+    assert keys["requests"][0]["failure"] == "connection_reset"

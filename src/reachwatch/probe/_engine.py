@@ -15,8 +15,6 @@ from reachwatch.formats.reachwatch import build_measurement
 from reachwatch.probe import steps
 from reachwatch.probe._clock import now, span
 from reachwatch.probe._conn import format_endpoint
-from reachwatch.probe._failures import StepFailure
-from reachwatch.probe._system import system_address
 from reachwatch.probe._targets import Target
 
 T = TypeVar("T")
@@ -139,7 +137,7 @@ class TargetMeasurer:
             "blocking": None,  # filled from the verdict once classify has judged the line
             "accessible": None,
             "x_ipv6_capable": self.ipv6 and not _ipv6_broken(connected),
-            "x_unmeasured_addresses": unmeasured,
+            "x_unmeasured_addresses": list(dict.fromkeys(unmeasured + chain.unmeasured)),
             "x_quic_handshakes": list(quic),
             "x_throughput": throughput,
             "x_reachwatch": None,
@@ -314,7 +312,7 @@ class TargetMeasurer:
                 )
             )
             entry = fetched[0]
-            location = _location(entry)
+            location = steps.redirect_location(entry)
             entries.append(entry)
             if location is None:
                 break
@@ -347,6 +345,7 @@ class TargetMeasurer:
             chain.resolved[hop.host] = queries
         queries = chain.resolved[hop.host]
         addresses, unmeasured = self._addresses(queries, hop.host)
+        chain.unmeasured += unmeasured
         # The control repeats the hop from its side (its own DNS too, so even a hop the probe
         # could not resolve gets compared), while the probe measures it.
         endpoints = [format_endpoint(ip, hop.port) for ip in addresses + unmeasured]
@@ -386,27 +385,9 @@ class TargetMeasurer:
                 ssl_context=self._context,
                 max_bytes=self.options.throughput_bytes,
                 max_seconds=self.options.throughput_seconds,
-                resolve=self._resolve_one,
                 local_address=self.options.local_address,
             )
         )
-
-    async def _resolve_one(self, host: str) -> str:
-        """An address for a host met along redirects: the UDP resolver's, else the system's."""
-        resolver = self.options.resolver
-        if resolver is None:
-            return await system_address(host)
-        entries = await steps.resolve_udp(
-            host,
-            resolver,
-            timeout=self.options.dns_timeout,
-            local_address=self.options.local_address,
-        )
-        found = steps.addresses_of(entries)
-        if not found:
-            failures = [e["failure"] for e in entries if e["failure"]]
-            raise StepFailure(failures[0] if failures else "dns_no_answer")
-        return found[0]
 
     async def _hop_control(self, url: str, endpoints: list[str]) -> dict[str, Any]:
         """The control's view of a redirect hop with the endpoints the probe found for it."""
@@ -479,23 +460,11 @@ class _Chain:
     addresses: dict[_Hop, str] = field(default_factory=dict)
     failures: dict[_Hop, str] = field(default_factory=dict)
     endpoints: dict[_Hop, str] = field(default_factory=dict)
+    unmeasured: list[str] = field(default_factory=list)
     controls: list[asyncio.Future[dict[str, Any]]] = field(default_factory=list)
 
 
 _MAX_REDIRECTS = 10
-
-
-def _location(entry: dict[str, Any]) -> str | None:
-    """The Location of a redirect response, if the fetch of one hop ended in one."""
-    response = entry.get("response") or {}
-    if response.get("code") not in (301, 302, 303, 307, 308):
-        return None
-    if entry.get("failure") not in (None, "http_too_many_redirects"):
-        return None
-    for name, value in response.get("headers_list") or []:
-        if name.lower() == "location" and value:
-            return str(value)
-    return None
 
 
 def _why_unusable(queries: list[dict[str, Any]], connected: Sequence[_Connected]) -> str:

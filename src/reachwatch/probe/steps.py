@@ -18,6 +18,7 @@ from reachwatch.probe._http import (
     Exchange,
     extract_title,
     http_fetch,
+    redirect_location,
     redirect_target,
     request_entry,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "http_fetch",
     "make_ssl_context",
     "quic_handshake",
+    "redirect_location",
     "redirect_target",
     "request_entry",
     "resolve_doh",
