@@ -19,7 +19,7 @@ from reachwatch.catalog import load_catalog
 from reachwatch.errors import UserError
 from reachwatch.lab import HostResult, LabReport, ScenarioResult, load_scenarios, parse_scenario
 from reachwatch.lab._plan import AddressPlan
-from reachwatch.lab._report import blockpage_seen, doh_resolves
+from reachwatch.lab._report import blockpage_seen, doh_resolves, quic_ipv6
 from reachwatch.lab._scenario import Expectation
 from reachwatch.lab._specs import internet_spec
 from reachwatch.lab.mechanisms import MECHANISMS, Setup, sni_match
@@ -44,6 +44,11 @@ ISSUE_TABLE = [
     "server.down",
     "no.ipv6",
     "dns.poison.doh.ok",
+    "redirect.tls.reset",
+    "redirect.dns.nxdomain",
+    "redirect.tcp.reset",
+    "redirect.down",
+    "quic.ipv6",
 ]
 LAB_NETWORKS = ("198.18.", "198.19.", "fd72:6c61:6200:", "127.")
 
@@ -57,7 +62,8 @@ def test_shipped_scenarios_are_the_issue_table() -> None:
     assert [s.name for s in scenarios] == ISSUE_TABLE
     never_blocked = {s.name: s.expect.verdict for s in scenarios}
     assert never_blocked["baseline"] == never_blocked["no.ipv6"] == "accessible"
-    assert never_blocked["server.down"] == "down"
+    assert never_blocked["quic.ipv6"] == "accessible"
+    assert never_blocked["server.down"] == never_blocked["redirect.down"] == "down"
     for scenario in scenarios:
         if scenario.expect.verdict == "blocked":
             assert scenario.expect.technique, scenario.name
@@ -72,6 +78,25 @@ def test_every_rule_names_only_lab_addresses() -> None:
         assert all(a.startswith(LAB_NETWORKS) for a in addresses), (scenario.name, addresses)
         forged = [a for answer in setup.resolver_forged.values() for a in answer]
         assert all(a.startswith(LAB_NETWORKS) for a in forged), scenario.name
+
+
+def test_redirect_and_partial_outage_mechanisms(tmp_path: Path) -> None:
+    from reachwatch.lab._specs import internet_spec
+    from reachwatch.lab.servers import LabPki
+
+    setup = Setup(plan(), "rwlab0000-ic")
+    MECHANISMS["redirect"](setup, {"to": "https://x.com/"})
+    MECHANISMS["servers_down"](setup, {"hosts": ["x.com"]})
+    # Every host but the target redirects; only the target's servers are gone.
+    assert setup.redirects == {host: "https://x.com/" for host in plan().hosts if host != "x.com"}
+    assert setup.platform_servers and setup.down_hosts == {"x.com"}
+    with pytest.raises(ValueError, match="redirect needs"):
+        MECHANISMS["redirect"](setup, {"to": "x.com"})
+    spec = internet_spec(plan(), setup, LabPki(tmp_path))
+    web = [s for s in spec["servers"] if s["kind"] == "web"]
+    assert plan().v4["x.com"] not in {s["host"] for s in web}
+    assert web[0]["sites"]["t.co"] == {"redirect": {"hops": 1, "location": "https://x.com/"}}
+    assert "page" in web[0]["sites"]["x.com"]
 
 
 def test_sni_match_is_exact_thanks_to_the_length_prefix() -> None:
@@ -275,3 +300,22 @@ def test_teardown_ignores_a_second_ctrl_c() -> None:
         os.kill(os.getpid(), signal.SIGINT)  # would raise KeyboardInterrupt outside
         time.sleep(0.05)
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_quic_ipv6_needs_handshakes_over_ipv6_that_worked_on_both_sides() -> None:
+    def measurement(probe_failure: str | None, control_ok: bool) -> dict[str, Any]:
+        v6 = "[fd72:6c61:6200::1]:443"
+        return {
+            "test_keys": {
+                "x_quic_handshakes": [
+                    {"address": "198.19.1.1:443", "failure": None},
+                    {"address": v6, "failure": probe_failure},
+                ],
+                "control": {"quic_handshake": {v6: {"status": control_ok}}},
+            }
+        }
+
+    assert quic_ipv6(measurement(None, True))
+    assert not quic_ipv6(measurement("x_probe_fault: TypeError: 2-tuple is expected", True))
+    assert not quic_ipv6(measurement(None, False))
+    assert not quic_ipv6({"test_keys": {"x_quic_handshakes": [{"address": "198.19.1.1:443"}]}})

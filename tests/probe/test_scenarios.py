@@ -282,3 +282,60 @@ def test_redirect_to_a_host_that_does_not_resolve_fails_with_its_dns_failure(
     requests = keys_of(run, "t.co")["requests"]
     assert requests[0]["request"]["url"] == "https://gone.invalid/"
     assert requests[0]["failure"] == "dns_nxdomain_error"
+
+
+def _hop_entries(keys: dict[str, Any], host: str) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "queries": [q for q in keys["queries"] if q["hostname"] == host],
+        "tls": [t for t in keys["tls_handshakes"] if t["server_name"] == host],
+        "controls": [c for c in keys["x_redirect_controls"] if host in c["url"]],
+    }
+
+
+def _redirected(
+    world: WorldFactory, censorship: Censorship, location: str = "https://x.com/"
+) -> tuple[Classified, dict[str, Any], World]:
+    """t.co redirects to `location` on x.com; the verdict and test_keys of t.co."""
+    sites: dict[str, Site] = {"t.co": Redirect(1, location)}
+    run, lab = run_probe(world, censorship, sites=sites, hosts=["t.co"])
+    return by_host(run)["t.co"], keys_of(run, "t.co"), lab
+
+
+def test_redirect_into_an_sni_filtered_host_is_blocked_at_that_hop(world: WorldFactory) -> None:
+    censorship = Censorship(reset_snis=frozenset({"x.com"}))
+    verdict, keys, lab = _redirected(world, censorship, "https://x.com/landing")
+    assert (verdict.verdict, verdict.technique) == ("blocked", "tls.reset"), verdict.to_json()
+    hop = _hop_entries(keys, "x.com")
+    # The hop's host was measured as the input's own: DNS, then TLS with its SNI and a decoy.
+    assert hop["queries"] and all(
+        q["failure"] is None for q in hop["queries"] if q["query_type"] == "A"
+    )
+    assert [t["failure"] for t in hop["tls"]] == ["connection_reset"]
+    decoys = [t for t in keys["tls_handshakes"] if t["x_decoy_sni"]]
+    assert [t["address"] for t in decoys] == [f"{lab.addresses['x.com']}:443"]
+    assert [t["failure"] for t in decoys] == [None]
+    # The chain in OONI's order, the hop stopped by its TLS failure at that address.
+    assert [(r["request"]["url"], r["failure"]) for r in keys["requests"]] == [
+        ("https://x.com/landing", "connection_reset"),
+        ("https://t.co/", None),
+    ]
+    assert keys["requests"][0]["address"] == f"{lab.addresses['x.com']}:443"
+    # The control was asked about the hop with the probe's endpoint, and handshook there.
+    (control,) = hop["controls"]
+    assert control["control"]["tls_handshake"][f"{lab.addresses['x.com']}:443"]["status"] is True
+
+
+def test_redirect_into_an_nxdomain_host_is_blocked_by_dns(world: WorldFactory) -> None:
+    verdict, keys, _ = _redirected(world, Censorship(nxdomain=frozenset({"x.com"})))
+    assert (verdict.verdict, verdict.technique) == ("blocked", "dns.nxdomain"), verdict.to_json()
+    hop = _hop_entries(keys, "x.com")
+    assert {q["failure"] for q in hop["queries"]} == {"dns_nxdomain_error"}
+    assert keys["requests"][0]["failure"] == "dns_nxdomain_error"
+    assert hop["controls"][0]["control"]["dns"]["failure"] is None
+
+
+def test_redirect_into_a_host_reset_for_everyone_is_down(world: WorldFactory) -> None:
+    censorship = Censorship(reset_snis=frozenset({"x.com"}), everyone=True)
+    verdict, keys, _ = _redirected(world, censorship)
+    assert verdict.verdict == "down", verdict.to_json()
+    assert keys["requests"][0]["failure"] == "connection_reset"

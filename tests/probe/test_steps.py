@@ -338,6 +338,47 @@ def test_quic_handshake_success_and_silence(pki: LabPki) -> None:
     assert quiet["failure"] == "generic_timeout_error"
 
 
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+def test_quic_handshake_over_ipv6(pki: LabPki) -> None:
+    """asyncio takes a 2-tuple for the remote address of any family; the step once passed a
+    4-tuple for IPv6 and every QUIC handshake over IPv6 failed before sending a packet."""
+
+    async def scenario() -> dict[str, Any]:
+        async with QuicServer(pki.issue(["x.com"]), host="::1") as quic:
+            return await steps.quic_handshake(
+                "::1", quic.port, "x.com", timeout=3, ca_file=str(pki.ca_file), local_address="::1"
+            )
+
+    entry = run(scenario)
+    assert entry["failure"] is None
+    assert entry["alpn"] == "h3"
+    assert entry["address"].startswith("[::1]:")
+
+
+def test_a_fault_of_the_probe_itself_is_not_a_network_failure(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An exception the network cannot raise is recorded as the probe's fault, never as
+    OONI's unknown_failure (which reads as the path failing)."""
+
+    async def broken(*_args: Any, **_kwargs: Any) -> socket.socket:
+        raise TypeError("2-tuple is expected")
+
+    monkeypatch.setattr("reachwatch.probe._tcp_tls.open_tcp", broken)
+    entry = run(lambda: steps.tcp_connect("127.0.0.1", _closed_port(), timeout=1))
+    assert entry["status"]["failure"] == "x_probe_fault: TypeError: 2-tuple is expected"
+    assert entry["status"]["success"] is False
+
+
 def test_quic_with_an_untrusted_certificate_fails(pki: LabPki) -> None:
     async def scenario() -> dict[str, Any]:
         async with QuicServer(pki.issue(["x.com"], untrusted=True)) as quic:

@@ -40,14 +40,20 @@ def overall(
     observations: Sequence[Observation] = (),
     port: int | None = None,
     stages: tuple[str, ...] = _FINAL_STAGES,
+    host: str | None = None,
 ) -> tuple[OverallVerdictName, str | None]:
-    """Blocked at the first layer that is; else reached (accessible), failing everywhere
-    (down), or unknown (inconclusive), by the deepest stage measured. Without a fetch, only
-    connections to the input's own port say whether the site was reached."""
+    """Blocked at the first layer that is (on any hop of the redirect chain); else reached
+    (accessible), failing everywhere (down), or unknown (inconclusive), by the deepest stage
+    measured. Without a fetch, only connections to the input's own port say whether the site
+    was reached. `host`: where the redirect chain ended; only its own steps say whether the
+    page was reached (an earlier hop that worked says nothing of the last one)."""
     for name in LAYERS:
         lv = layers.get(name)
         if lv is not None and lv.verdict == "blocked":
             return "blocked", lv.technique
+    if host is not None:
+        observations = [o for o in observations if o.host == host]
+        layers = layers_of(observations)
     final = _final_stage(layers, observations, port, stages)
     if final is None:
         dns = layers.get("dns")
@@ -91,11 +97,13 @@ def classified(
     ident: str | None = None,
     port: int | None = None,
     stages: tuple[str, ...] = _FINAL_STAGES,
+    host: str | None = None,
 ) -> Classified:
     """A Classified from observations. `stages`: the layers that show the target was reached,
-    deepest first (a Satellite scan only ever reaches DNS)."""
+    deepest first (a Satellite scan only ever reaches DNS); `host`: where a redirect chain
+    ended, when it left the input's host."""
     layers = layers_of(observations)
-    verdict, technique = overall(layers, observations, port, stages)
+    verdict, technique = overall(layers, observations, port, stages, host)
     return Classified(
         id=ident or measurement_id(record),
         input=input,

@@ -26,7 +26,7 @@ from reachwatch.classify._net import (
     is_timeout,
 )
 from reachwatch.classify._rules import most_decisive, observe
-from reachwatch.classify._view import Query, View
+from reachwatch.classify._view import Control, Query, View
 from reachwatch.classify.verdicts import Observation
 
 # Reasons a differing answer is still the site's, strongest first; a host's rule is the
@@ -86,9 +86,9 @@ def _judge_resolver(
 ) -> Observation | None:
     # Each query's addresses are already without repeats.
     addrs = group[0].addrs if len(group) == 1 else list(dict.fromkeys(_all_addrs(group)))
-    control = view.control if host == view.host else None
+    control = view.control_for(host)  # a redirect hop's host has its own, when asked
     if not addrs:
-        return _judge_failure(view, host, group, doh, control is not None)
+        return _judge_failure(view, host, group, doh, control)
     fingerprinted = [a for a in addrs if fps.match_dns(a)] if fps.dns else []
     if fingerprinted:
         view.tampered.update(fingerprinted)
@@ -134,22 +134,24 @@ def _all_addrs(group: list[Query]) -> Iterator[str]:
 
 
 def _judge_failure(
-    view: View, host: str, group: list[Query], doh: set[str], has_control: bool
+    view: View, host: str, group: list[Query], doh: set[str], control: Control | None
 ) -> Observation | None:
     failures = [q.failure for q in group if q.failure]
     if not failures or all(q.query_type == "AAAA" for q in group):
         return None  # an empty AAAA answer says nothing about blocking
     failure = next((q.failure for q in group if q.failure and q.query_type != "AAAA"), failures[0])
     assert failure is not None
-    control = view.control if has_control else None
-    if control is not None and (control.dns_failure or not control.dns_addrs):
+    # A redirect hop with no control of its own: the control's fetch went through its host.
+    reached = view.hop_reached_by_control(host) if control is None else None
+    if reached is False or (control is not None and (control.dns_failure or not control.dns_addrs)):
         return observe("dns.fails_for_control_too", host, failure=failure)
-    reference = "probe_only" if control is not None else ("doh_ok" if doh else "")
+    has_control = control is not None or reached is True
+    reference = "probe_only" if has_control else ("doh_ok" if doh else "")
     if is_nxdomain(failure) and reference:
         return observe(f"dns.nxdomain_{reference}", host, technique="dns.nxdomain", failure=failure)
     if is_timeout(failure) and reference:
         return observe(f"dns.timeout_{reference}", host, technique="dns.timeout", failure=failure)
-    if failure == "dns_no_answer" and control is not None:
+    if failure == "dns_no_answer" and has_control:
         return observe("dns.no_answer_probe_only", host, technique="dns.nxdomain", failure=failure)
     if reference:
         return observe("dns.failure_probe_only", host, failure=failure)

@@ -4,19 +4,24 @@ connection was up, or a page unlike the control's."""
 
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 from reachwatch.classify._fingerprints import Fingerprints
 from reachwatch.classify._net import (
     endpoint_ip,
     failure_kind,
     is_bogon,
     is_certificate_error,
+    is_probe_fault,
     is_reset,
 )
 from reachwatch.classify._rules import observe
 from reachwatch.classify._transport import control_tls
-from reachwatch.classify._view import ControlHttp, Request, View, url_port
+from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
 from reachwatch.net import url_host
+
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
 def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
@@ -32,6 +37,9 @@ def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
             return [observe(found, host, technique="http.blockpage")]
     if final.failure is not None:
         return _failed(view, final, host)
+    following = redirect_host(final)
+    if following is not None:
+        return _unfetched_hop(view, following)
     if final.endpoint and endpoint_ip(final.endpoint) in view.tampered:
         return [observe("http.address_from_tampered_dns", host)]
     if final.scheme == "https" and all(t.verified for t in view.tls if t.server_name == host):
@@ -63,13 +71,71 @@ def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
     return None
 
 
+def _host_of(url: str) -> str | None:
+    try:
+        return url_scheme_host(url.strip())[1] or None
+    except ValueError:
+        return None
+
+
+def redirect_url(r: Request) -> str | None:
+    """Where a response redirects to, when it is a redirect with a usable Location."""
+    location = r.headers.get("location")
+    if not location or r.status not in _REDIRECT_CODES or r.failure is not None:
+        return None
+    try:
+        url = urljoin(r.url, location.strip())
+        return url if url_scheme_host(url)[1] else None
+    except ValueError:
+        return None
+
+
+def redirect_host(r: Request) -> str | None:
+    url = redirect_url(r)
+    return None if url is None else url_scheme_host(url)[1]
+
+
+def final_url(view: View) -> str | None:
+    """Where the input's redirect chain ended: the URL of the last request, or the one its
+    last response redirected to when the chain stopped there (OONI's probe records no request
+    for a hop whose DNS, TCP or TLS failed)."""
+    if not view.requests:
+        return view.input
+    final = view.requests[0]
+    return redirect_url(final) or final.url or view.input
+
+
+def final_host(view: View) -> str:
+    url = final_url(view)
+    try:
+        return (url_scheme_host(url)[1] if url else "") or view.host
+    except ValueError:
+        return view.host
+
+
+def _unfetched_hop(view: View, host: str) -> list[Observation]:
+    """The chain redirected to `host` and no request followed: the steps measured for that
+    host (DNS, TCP, TLS) say why, and speak for the page. When they all worked, or there are
+    none, the page was never loaded: nothing says it was reachable."""
+    tls = [t for t in view.tls if t.server_name == host and not t.decoy]
+    tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
+    tcp = [t for t in view.tcp if t.ip in tcp_hosts]
+    dns_failed = any(q.hostname == host and q.failure for q in view.queries)
+    failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
+    if failed and not any(t.failure is None for t in tls):
+        return []
+    return [observe("http.redirect_not_followed", host)]
+
+
 def _failed(view: View, final: Request, host: str) -> list[Observation]:
     failure = final.failure or ""
+    if is_probe_fault(failure):
+        return [observe("http.probe_fault", host, failure=failure)]
     if failure.startswith(("dns_", "android_dns")) or _failed_in_connect(view, final):
         return []  # the DNS or TCP layer already judged this
     if final.scheme == "https" and _failed_in_tls(view, final):
         return _tls_from_request(view, final, host)
-    control = view.control.http if view.control else None
+    control = _control_fetch(view, host)
     if control is None:
         return [observe("http.no_control", host, failure=failure)]
     if not control.ok:
@@ -80,6 +146,16 @@ def _failed(view: View, final: Request, host: str) -> list[Observation]:
         return [observe("http.probe_fault", host, failure=failure)]
     technique = "http.timeout" if kind == "timeout" else "http.reset"
     return [observe(f"http.{kind}_probe_only", host, technique=technique, failure=failure)]
+
+
+def _control_fetch(view: View, host: str) -> ControlHttp | None:
+    """The control's fetch to compare a failed fetch with: its fetch of the hop's URL when the
+    chain failed at a redirect hop it was asked about, else its fetch of the input (whose
+    chain went through the hop)."""
+    hop = view.control_for(host) if host != view.host else None
+    if hop is not None and hop.http is not None:
+        return hop.http
+    return view.control.http if view.control else None
 
 
 def _failed_in_connect(view: View, final: Request) -> bool:

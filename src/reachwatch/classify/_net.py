@@ -11,12 +11,14 @@ import ipaddress
 from functools import cache, lru_cache
 from importlib import resources
 
-from reachwatch.net import (
+from reachwatch.net import (  # noqa: F401  (PROBE_FAULT, is_probe_fault: re-exported)
+    PROBE_FAULT,
     endpoint,
     endpoint_ip,
     failure_kind,
     is_certificate_error,
     is_nxdomain,
+    is_probe_fault,
     is_reserved,
     is_reset,
     is_timeout,

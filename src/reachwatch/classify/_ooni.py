@@ -10,7 +10,7 @@ from reachwatch.classify._combine import classified
 from reachwatch.classify._dns import judge_dns
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, default_fingerprints
-from reachwatch.classify._http import judge_http
+from reachwatch.classify._http import final_host, final_url, judge_http
 from reachwatch.classify._net import failure_kind
 from reachwatch.classify._quic_rate import judge_quic, judge_throughput
 from reachwatch.classify._rules import observe
@@ -71,7 +71,14 @@ def classify(
         ident=measurement_id,
         # The port only matters when no page was judged (see overall()).
         port=_port(view) if test_name in WEB_TESTS and not _has_http(observations) else None,
+        host=_chain_end(view) if test_name in WEB_TESTS else None,
     )
+
+
+def _chain_end(view: View) -> str | None:
+    """The host the redirect chain ended at, when it is not the input's own (None)."""
+    host = final_host(view)
+    return host if host and host != view.host else None
 
 
 def _has_http(observations: list[Observation]) -> bool:
@@ -81,7 +88,7 @@ def _has_http(observations: list[Observation]) -> bool:
 def _port(view: View) -> int | None:
     """The port of the last URL fetched (the input's when nothing was): connections there
     say whether the site was reached."""
-    url = view.requests[0].url if view.requests else view.input
+    url = final_url(view)
     if not url:
         return None
     try:

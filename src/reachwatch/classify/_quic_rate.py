@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reachwatch.classify._net import ip_version
+from reachwatch.classify._net import ip_version, is_probe_fault
 from reachwatch.classify._rules import observe
 from reachwatch.classify._transfer import Transfer, page_transfer, sample_transfer
 from reachwatch.classify._view import View
@@ -27,7 +27,9 @@ def judge_quic(view: View) -> list[Observation]:
         if q.failure is None:
             out.append(observe("quic.handshake_ok", host, q.endpoint))
             continue
-        if q.ip in view.tampered:
+        if is_probe_fault(q.failure):
+            rule = "quic.probe_fault"
+        elif q.ip in view.tampered:
             rule = "quic.address_from_tampered_dns"
         elif ip_version(q.ip) == 6 and not view.ipv6_capable:
             rule = "quic.ipv6_unavailable"

@@ -55,6 +55,8 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "tcp.no_control_for_endpoint": ("inconclusive", (0.4, 0.3, 0.0)),
     "tcp.no_control": ("inconclusive", (0.4, 0.3, 0.0)),
     "tcp.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
+    # The probe's own fault (x_probe_fault), not the network's: no evidence either way.
+    "tcp.probe_fault": ("inconclusive", _UNKNOWN),
     # tls
     "tls.handshake_ok": ("ok", _OK),
     "tls.ipv6_unavailable": ("inconclusive", _UNKNOWN),
@@ -70,6 +72,7 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "tls.fails_for_control_too": ("down", _DOWN),
     "tls.no_control": ("inconclusive", (0.4, 0.3, 0.0)),
     "tls.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
+    "tls.probe_fault": ("inconclusive", _UNKNOWN),
     # http
     "http.blockpage_fingerprint": ("blocked", (0.98, 0.0, 0.02)),
     "http.redirect_to_private_address": ("blocked", (0.9, 0.0, 0.1)),
@@ -84,6 +87,8 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "http.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
     "http.timeout_while_throttled": ("blocked", (0.8, 0.1, 0.1)),
     "http.app_reports_blocked": ("blocked", (0.8, 0.1, 0.1)),
+    # The chain redirected to a host the measurement never fetched from.
+    "http.redirect_not_followed": ("inconclusive", (0.1, 0.1, 0.1)),
     # quic
     "quic.handshake_ok": ("ok", _OK),
     "quic.fails_probe_only": ("blocked", (0.85, 0.05, 0.1)),
@@ -91,6 +96,7 @@ RULES: dict[str, tuple[LayerVerdictName, Loni]] = {
     "quic.no_control": ("inconclusive", (0.3, 0.3, 0.0)),
     "quic.ipv6_unavailable": ("inconclusive", _UNKNOWN),
     "quic.address_from_tampered_dns": ("inconclusive", (0.5, 0.0, 0.0)),
+    "quic.probe_fault": ("inconclusive", _UNKNOWN),
     # throughput
     "throughput.comparable": ("ok", _OK),
     "throughput.slow_unsteady": ("ok", (0.2, 0.0, 0.6)),

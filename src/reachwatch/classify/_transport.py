@@ -8,6 +8,7 @@ from reachwatch.classify._net import (
     failure_kind,
     ip_version,
     is_certificate_error,
+    is_probe_fault,
     is_timeout,
 )
 from reachwatch.classify._rules import observe
@@ -28,22 +29,35 @@ def _tcp(view: View, t: Tcp, host: str) -> Observation:
     if t.success:
         return observe("tcp.connected", host, t.endpoint)
     failure = t.failure or "unknown_failure"
+    if is_probe_fault(failure):
+        return observe("tcp.probe_fault", host, t.endpoint, failure=failure)
     if t.ip in view.tampered:
         return observe("tcp.address_from_tampered_dns", host, t.endpoint, failure=failure)
     if ip_version(t.ip) == 6 and not view.ipv6_capable:
         return observe("tcp.ipv6_unavailable", host, t.endpoint, failure=failure)
-    if view.control is None:
+    if view.control is None and view.control_for(host) is None:
         return observe("tcp.no_control", host, t.endpoint, failure=failure)
-    control = view.control.tcp.get(t.endpoint)
+    control = _control_tcp(view, t.endpoint, host)
     if control is None:
         return observe("tcp.no_control_for_endpoint", host, t.endpoint, failure=failure)
-    if not control[0]:
+    if not control:
         return observe("tcp.fails_for_control_too", host, t.endpoint, failure=failure)
     kind = failure_kind(failure)
     if kind == "certificate":
         kind = "other"  # no certificate in a TCP connect: a malformed or foreign failure string
     technique = "tcp.timeout" if kind == "timeout" else "tcp.reset"
     return observe(f"tcp.{kind}_probe_only", host, t.endpoint, technique=technique, failure=failure)
+
+
+def _control_tcp(view: View, endpoint: str, host: str) -> bool | None:
+    """Did the control connect to this endpoint? A redirect hop's endpoint is looked up in the
+    control's answer for that hop; without one (OONI's measurements), the control's fetch of
+    the whole chain says whether the hop's host was reachable from it. None: nothing to
+    compare."""
+    for control in (view.control_for(host), view.control):
+        if control is not None and endpoint in control.tcp:
+            return control.tcp[endpoint][0]
+    return view.hop_reached_by_control(host)
 
 
 def judge_tls(view: View) -> list[Observation]:
@@ -62,6 +76,8 @@ def _tls(view: View, t: Tls, decoy: Tls | None) -> Observation:
     if t.failure is None:
         return observe("tls.handshake_ok", host, t.endpoint)
     failure = t.failure
+    if is_probe_fault(failure):
+        return observe("tls.probe_fault", host, t.endpoint, failure=failure)
     if t.ip is not None and t.ip in view.tampered:
         return observe("tls.address_from_tampered_dns", host, t.endpoint, failure=failure)
     if t.ip is not None and ip_version(t.ip) == 6 and not view.ipv6_capable:
@@ -113,7 +129,12 @@ def control_tls(
 ) -> bool | None:
     """Did the control's TLS to this endpoint work? Falls back to the control's handshakes
     with the other addresses, then to its fetch of the input when that went over HTTPS (the
-    input itself, or a redirect to it). None: nothing to compare."""
+    input itself, or a redirect to it). None: nothing to compare.
+
+    A redirect hop's host is compared with the control's answer for that hop, else with the
+    control's fetch of the whole chain (which went through that host)."""
+    if host != view.host and host:
+        return _hop_control_tls(view, endpoint, host)
     control = view.control
     if control is None:
         return None
@@ -130,3 +151,17 @@ def control_tls(
     if https and control.http is not None:
         return control.http.ok
     return None
+
+
+def _hop_control_tls(view: View, endpoint: str | None, host: str) -> bool | None:
+    hop = view.control_for(host)
+    if hop is not None:
+        if endpoint is not None and endpoint in hop.tls:
+            return hop.tls[endpoint][0]
+        own = set(hop.dns_addrs)
+        results = [ok for key, (ok, _) in hop.tls.items() if endpoint_ip(key) in own]
+        if results:
+            return any(results)
+        if hop.http is not None:
+            return hop.http.ok
+    return view.hop_reached_by_control(host)

@@ -16,7 +16,13 @@ from urllib.parse import urlsplit
 
 from reachwatch.classify._errors import InvalidMeasurement
 from reachwatch.classify._fingerprints import SCAN_LIMIT, Fingerprints, Match
-from reachwatch.classify._net import endpoint, endpoint_ip, ip_version, is_unreachable
+from reachwatch.classify._net import (
+    endpoint,
+    endpoint_ip,
+    ip_version,
+    is_probe_fault,
+    is_unreachable,
+)
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -293,6 +299,9 @@ class View:
     control: Control | None
     test_keys: dict[str, Any]
     tampered: set[str]  # addresses DNS judged not the site's
+    # The control's own answers for the hosts a redirect chain led to (reachwatch's probe
+    # asks for them; OONI's measurements have none).
+    hop_controls: dict[str, Control]
     # Worked out on first use: only a few rules ask.
     _ipv6_capable: bool | None = field(repr=False, compare=False)
 
@@ -310,6 +319,7 @@ class View:
         control: Control | None,
         test_keys: dict[str, Any],
         tampered: set[str] | None = None,
+        hop_controls: dict[str, Control] | None = None,
     ) -> None:
         self.input = input
         self.host = host
@@ -323,7 +333,30 @@ class View:
         self.control = control
         self.test_keys = test_keys
         self.tampered = set() if tampered is None else tampered
+        self.hop_controls = {} if hop_controls is None else hop_controls
         self._ipv6_capable = None
+
+    def control_for(self, host: str) -> Control | None:
+        """The control's answer for a host of the measurement: the input's own control, or
+        the one asked for a redirect hop to that host."""
+        if host == self.host:
+            return self.control
+        return self.hop_controls.get(host)
+
+    def hop_reached_by_control(self, host: str) -> bool | None:
+        """For a redirect hop's host with no control answer of its own (OONI's measurements):
+        whether the control's fetch went through the whole chain, hence through that host.
+        None for the input's host, a hop with its own control answer, or no control fetch."""
+        if host == self.host or host in self.hop_controls:
+            return None
+        return self.chain_fetched_by_control
+
+    @property
+    def chain_fetched_by_control(self) -> bool | None:
+        """Whether the control fetched the input's whole redirect chain (its fetch went
+        through every hop to a final page); None without a control fetch."""
+        control = self.control.http if self.control else None
+        return None if control is None else control.ok
 
     def with_requests(self, requests: list[Request]) -> View:
         """The same view with other requests (and its own set of tampered addresses)."""
@@ -340,6 +373,7 @@ class View:
             self.control,
             self.test_keys,
             set(self.tampered),
+            self.hop_controls,
         )
 
     @property
@@ -373,6 +407,7 @@ def view_of(measurement: dict[str, Any], test_keys: dict[str, Any]) -> View:
         throughput=_mapping(test_keys, "x_throughput"),
         control=_control(test_keys),
         test_keys=test_keys,
+        hop_controls=_hop_controls(test_keys),
     )
 
 
@@ -671,6 +706,8 @@ def _pairs(value: Any, where: str) -> dict[str, tuple[bool, str | None]]:
         if failure is not None and type(failure) is not str:
             failure = _failure(entry)  # raises, naming the wrong type
         failure = failure or None
+        if is_probe_fault(failure):
+            continue  # the control's own fault says nothing about the endpoint
         status = entry.get("status")
         out[str(key)] = (status is True if isinstance(status, bool) else failure is None, failure)
     return out
@@ -685,6 +722,8 @@ def _control(test_keys: dict[str, Any]) -> Control | None:
     if not isinstance(addrs, list):
         raise InvalidMeasurement("control.dns.addrs is not a list")
     http = _mapping(control, "http_request")
+    if http is not None and is_probe_fault(_failure(http)):
+        http = None  # the control's own fault: it has no view of the page
     return Control(
         dns_addrs=[a for a in addrs if isinstance(a, str) and ip_version(a)],
         dns_failure=_failure(dns),
@@ -695,6 +734,23 @@ def _control(test_keys: dict[str, Any]) -> Control | None:
         ip_info=control.get("ip_info"),
         throughput=_mapping(control, "x_throughput"),
     )
+
+
+def _hop_controls(test_keys: dict[str, Any]) -> dict[str, Control]:
+    """x_redirect_controls by host: the first usable answer for each hop's host."""
+    out: dict[str, Control] = {}
+    for hop in _entries(test_keys, "x_redirect_controls"):
+        url = hop.get("url")
+        if not isinstance(url, str):
+            raise InvalidMeasurement("x_redirect_controls[].url is not a string")
+        try:
+            host = url_scheme_host(url)[1]
+        except ValueError:
+            continue
+        control = _control(hop)
+        if host and control is not None and host not in out:
+            out[host] = control
+    return out
 
 
 def _control_http(http: dict[str, Any]) -> ControlHttp:

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 from reachwatch.control._config import ControlConfig
 from reachwatch.control._request import ControlRequest, Endpoint
 from reachwatch.control._response import (
-    REDIRECT_CODES,
     dns_entry,
     http_request_entry,
     ip_info,
@@ -259,7 +258,7 @@ class Measurement:
                 max_redirects=0,
             )
             self.allowance.spend(entries)
-            location = _redirect_location(entries)
+            location = steps.redirect_location(entries[0]) if entries else None
             if location is not None:
                 # One hop was asked for, so the step calls the redirect "too many"; here it is
                 # an ordinary hop the control follows itself.
@@ -287,22 +286,6 @@ class Measurement:
         if failure is not None:
             return None, failure
         return self._pick_address(port, [ipaddress.ip_address(a) for a in addrs], None)
-
-
-def _redirect_location(entries: list[dict[str, Any]]) -> str | None:
-    """The Location of a redirect response, if the (single-hop) fetch ended in one."""
-    if not entries:
-        return None
-    response = entries[0].get("response") or {}
-    if response.get("code") not in REDIRECT_CODES:
-        return None
-    failure = entries[0].get("failure")
-    if failure is not None and failure != "http_too_many_redirects":
-        return None
-    for name, value in response.get("headers_list") or []:
-        if name.lower() == "location" and value:
-            return str(value)
-    return None
 
 
 def _entry_failure(entries: list[dict[str, Any]]) -> str | None:

@@ -12,6 +12,13 @@ CLIENT_ADDRESS = "198.18.1.2"
 ISP_CLIENT_SIDE = "198.18.1.1"
 ISP_INTERNET_SIDE = "198.18.2.1"
 INTERNET_ISP_SIDE = "198.18.2.2"
+# The same links over IPv6 (ULA): the client only routes IPv6 when a scenario says so.
+CLIENT_ADDRESS6 = "fd72:6c61:6201::2"
+ISP_CLIENT_SIDE6 = "fd72:6c61:6201::1"
+ISP_INTERNET_SIDE6 = "fd72:6c61:6202::1"
+INTERNET_ISP_SIDE6 = "fd72:6c61:6202::2"
+CLIENT_NET6 = "fd72:6c61:6201::/64"
+PLATFORM_NET6 = "fd72:6c61:6200::/64"
 CENSOR_BLOCKPAGE = "198.18.3.1"
 CENSOR_MITM = "198.18.3.2"
 # Services in the internet namespace (on its lo).

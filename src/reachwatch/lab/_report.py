@@ -124,3 +124,18 @@ def doh_resolves(measurement: Mapping[str, Any], true_addresses: list[str]) -> b
             if (answer.get("ipv4") or answer.get("ipv6")) in true_addresses:
                 return True
     return False
+
+
+def quic_ipv6(measurement: Mapping[str, Any]) -> bool:
+    """Whether QUIC was measured over IPv6 and completed there, for the probe and for the
+    control (handshakes to "[ip]:port" endpoints, at least one each, none failed)."""
+    test_keys = measurement.get("test_keys") or {}
+    probe = [q for q in test_keys.get("x_quic_handshakes") or [] if q.get("address", "")[:1] == "["]
+    control = (test_keys.get("control") or {}).get("quic_handshake") or {}
+    theirs = [entry for endpoint, entry in control.items() if endpoint.startswith("[")]
+    return (
+        bool(probe)
+        and bool(theirs)
+        and all(q.get("failure") is None for q in probe)
+        and all(entry.get("status") is True for entry in theirs)
+    )

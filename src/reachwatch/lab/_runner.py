@@ -25,6 +25,7 @@ from reachwatch.lab._report import (
     ScenarioResult,
     blockpage_seen,
     doh_resolves,
+    quic_ipv6,
 )
 from reachwatch.lab._scenario import Scenario
 from reachwatch.lab._specs import Spec, internet_spec, isp_spec
@@ -169,6 +170,8 @@ class LabSession:
             run(in_ns(topology.isp, "iptables", *rule))
         for command in setup.tc:
             run(in_ns(topology.isp, "tc", *command))
+        if setup.client_ipv6:
+            topology.route_client_ipv6()
 
     def _node(self, role: str, namespace: str, spec: Spec) -> None:
         """(Re)start a namespace's node unless it already runs this exact spec."""
@@ -244,6 +247,8 @@ class LabSession:
         checks: dict[str, bool] = {}
         if "blockpage_seen" in scenario.checks:
             checks["blockpage_seen"] = blockpage_seen(measurement)
+        if "quic_ipv6" in scenario.checks:
+            checks["quic_ipv6"] = quic_ipv6(measurement)
         if "doh_resolves" in scenario.checks:
             truth = [self.plan.v4[host]] if host in self.plan.v4 else []
             checks["doh_resolves"] = doh_resolves(measurement, truth)

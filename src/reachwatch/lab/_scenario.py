@@ -15,7 +15,7 @@ from reachwatch.catalog import Platform
 from reachwatch.errors import UserError
 from reachwatch.lab.mechanisms import MECHANISMS, Setup
 
-CHECKS = {"doh_resolves", "blockpage_seen"}
+CHECKS = {"doh_resolves", "blockpage_seen", "quic_ipv6"}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ def _sites(plan: AddressPlan, setup: Setup | None = None) -> dict[str, Any]:
         }
         for host in plan.hosts
     }
+    for host, target in (setup.redirects if setup is not None else {}).items():
+        sites[host] = {"redirect": {"hops": 1, "location": target}}
     sites[DECOY_SITE] = {"page": {"title": "Example Domain"}}
     return sites
 
@@ -56,9 +58,10 @@ def internet_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
     if setup.platform_servers:
         tls = _tls(pki, [*plan.hosts, DECOY_SITE])
         sites = _sites(plan, setup)
-        addresses = list(plan.v4.values())
+        up = [host for host in plan.hosts if host not in setup.down_hosts]
+        addresses = [plan.v4[host] for host in up]
         if setup.ipv6_records:
-            addresses += plan.v6.values()
+            addresses += [plan.v6[host] for host in up]
         for address in addresses:
             servers += [
                 {"kind": "web", "host": address, "port": 443, "sites": sites} | tls,

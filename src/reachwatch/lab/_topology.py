@@ -20,12 +20,18 @@ from reachwatch.lab._plan import (
     CENSOR_BLOCKPAGE,
     CENSOR_MITM,
     CLIENT_ADDRESS,
+    CLIENT_ADDRESS6,
+    CLIENT_NET6,
     CONTROL_ADDRESS,
     DOH_ADDRESS,
     INTERNET_ISP_SIDE,
+    INTERNET_ISP_SIDE6,
     ISP_CLIENT_SIDE,
+    ISP_CLIENT_SIDE6,
     ISP_INTERNET_SIDE,
+    ISP_INTERNET_SIDE6,
     ISP_RESOLVER,
+    PLATFORM_NET6,
     AddressPlan,
 )
 from reachwatch.lab._system import in_ns, run
@@ -97,6 +103,7 @@ class Topology:
         run(in_ns(self.isp, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"))
         run(in_ns(self.isp, "ip", "route", "add", "198.19.0.0/16", "via", INTERNET_ISP_SIDE))
         run(in_ns(self.internet, "ip", "route", "add", "198.18.0.0/15", "via", ISP_INTERNET_SIDE))
+        self._ipv6_links()
         for address in (CENSOR_BLOCKPAGE, CENSOR_MITM):
             run(in_ns(self.isp, "ip", "addr", "add", f"{address}/32", "dev", "lo"))
         for address in (AUTHORITATIVE_DNS, DOH_ADDRESS, CONTROL_ADDRESS, *plan.v4.values()):
@@ -109,6 +116,26 @@ class Topology:
         (etc / "resolv.conf").write_text(
             f"nameserver {ISP_RESOLVER}\noptions timeout:2 attempts:1\n", encoding="utf-8"
         )
+
+    def _ipv6_links(self) -> None:
+        """IPv6 on both links and routes between the client's and the platform's prefixes.
+        The client gets no default IPv6 route here: a scenario adds it (`client_ipv6`), so a
+        network without IPv6 stays the default."""
+        for namespace, link, address in (
+            (self.client, self.client_link, CLIENT_ADDRESS6),
+            (self.isp, self.isp_client_link, ISP_CLIENT_SIDE6),
+            (self.isp, self.isp_internet_link, ISP_INTERNET_SIDE6),
+            (self.internet, self.internet_link, INTERNET_ISP_SIDE6),
+        ):
+            run(in_ns(namespace, *f"ip -6 addr add {address}/64 dev {link} nodad".split()))
+        run(in_ns(self.isp, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding"))
+        run(in_ns(self.isp, *f"ip -6 route add {PLATFORM_NET6} via {INTERNET_ISP_SIDE6}".split()))
+        run(
+            in_ns(self.internet, *f"ip -6 route add {CLIENT_NET6} via {ISP_INTERNET_SIDE6}".split())
+        )
+
+    def route_client_ipv6(self) -> None:
+        run(in_ns(self.client, *f"ip -6 route replace default via {ISP_CLIENT_SIDE6}".split()))
 
     def _veth(self, name: str, namespace: str, peer: str, peer_namespace: str) -> None:
         run(
@@ -126,6 +153,7 @@ class Topology:
             run(in_ns(self.isp, "iptables", "-t", table, "-F"))
             run(in_ns(self.isp, "iptables", "-t", table, "-X"))
         run(in_ns(self.isp, "tc", "qdisc", "del", "dev", self.isp_client_link, "root"), check=False)
+        run(in_ns(self.client, "ip", "-6", "route", "del", "default"), check=False)
 
     def destroy(self) -> None:
         remove_namespaces([self.client, self.isp, self.internet])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from reachwatch.lab._plan import (
     BOGON,
@@ -43,11 +44,14 @@ class Setup:
     resolver_nxdomain: set[str] = field(default_factory=set)
     resolver_forged: dict[str, list[str]] = field(default_factory=dict)
     platform_servers: bool = True
+    down_hosts: set[str] = field(default_factory=set)  # hosts whose servers are not running
+    redirects: dict[str, str] = field(default_factory=dict)  # host -> where it redirects to
     ipv6_records: bool = False
     # The platform's pages: padding bytes, and the size of each write (0: the whole page at
     # once, which TLS sends in 16 KiB records). None: the lab's default page.
     page_padding: int | None = None
     page_chunk: int | None = None
+    client_ipv6: bool = False  # the client's network routes IPv6
 
     def rule(self, line: str) -> None:
         """Add an iptables rule for the isp namespace, written as after `iptables`."""
@@ -211,8 +215,26 @@ def throttle_sni(setup: Setup, params: Params) -> None:
 
 @mechanism("servers_down")
 def servers_down(setup: Setup, params: Params) -> None:
-    """The platform's servers are not running at all (an outage, not censorship)."""
-    setup.platform_servers = False
+    """The platform's servers are not running at all (an outage, not censorship); with
+    `hosts:`, only the servers of those hosts."""
+    if params.get("hosts"):
+        setup.down_hosts.update(setup.hosts(params))
+    else:
+        setup.platform_servers = False
+
+
+@mechanism("redirect")
+def redirect(setup: Setup, params: Params) -> None:
+    """The platform's own servers answer `hosts` (default: every host but the target's) with
+    a 302 to the URL `to`, as twitter.com redirects to x.com and t.co to anywhere."""
+    target = params.get("to")
+    if not isinstance(target, str) or not target.startswith(("http://", "https://")):
+        raise ValueError("redirect needs `to:`, an http(s) URL")
+    target_host = urlsplit(target).hostname
+    chosen = setup.hosts(params) if params.get("hosts") else setup.plan.hosts
+    for host in chosen:
+        if host != target_host:
+            setup.redirects[host] = target
 
 
 @mechanism("page_size")
@@ -227,3 +249,9 @@ def page_size(setup: Setup, params: Params) -> None:
 def ipv6_records(setup: Setup, params: Params) -> None:
     """Publish AAAA records (reachable from the internet side, not from the client)."""
     setup.ipv6_records = True
+
+
+@mechanism("client_ipv6")
+def client_ipv6(setup: Setup, params: Params) -> None:
+    """The client's network routes IPv6 (a default IPv6 route through the isp)."""
+    setup.client_ipv6 = True

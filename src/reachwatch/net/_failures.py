@@ -12,11 +12,18 @@ CONNECTION_REFUSED = "connection_refused"
 CONNECTION_ABORTED = "connection_aborted"
 EOF_ERROR = "eof_error"
 DNS_NXDOMAIN = "dns_nxdomain_error"
+# reachwatch's failure string for an exception the network cannot have raised (a bug or a
+# limit of the probe or control itself): no evidence about the path.
+PROBE_FAULT = "x_probe_fault"
 
 _CERT_FAILURES = ("ssl_invalid_hostname", "ssl_unknown_authority", "ssl_invalid_certificate")
 _RESET_FAILURES = (CONNECTION_RESET, CONNECTION_REFUSED, CONNECTION_ABORTED, EOF_ERROR)
 _UNREACHABLE = ("network_unreachable", "host_unreachable", "network_down")
 _NXDOMAIN = (DNS_NXDOMAIN, "dns_name_error")
+
+
+def is_probe_fault(failure: str | None) -> bool:
+    return failure is not None and failure.startswith(PROBE_FAULT)
 
 
 def is_timeout(failure: str) -> bool:

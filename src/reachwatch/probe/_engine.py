@@ -14,10 +14,8 @@ from urllib.parse import urlsplit
 from reachwatch.formats.reachwatch import build_measurement
 from reachwatch.net import endpoint_ip
 from reachwatch.probe import steps
-from reachwatch.probe._clock import now
+from reachwatch.probe._clock import now, span
 from reachwatch.probe._conn import format_endpoint
-from reachwatch.probe._failures import StepFailure
-from reachwatch.probe._system import system_address
 from reachwatch.probe._targets import Target
 
 T = TypeVar("T")
@@ -124,21 +122,23 @@ class TargetMeasurer:
             asyncio.gather(*(self._quic(ip) for ip in quic_addresses)),
         )
         self._report("http")
-        requests = await self._fetch(connected)
+        chain = _Chain(queries, list(connected))
+        requests = await self._fetch(chain)
         throughput = await self._throughput(requests)
         self._report("control")
         control_answer, control_failure = await control
         test_keys = {
-            "queries": queries,
-            "tcp_connect": [c.tcp for c in connected],
-            "tls_handshakes": [entry for c in connected for entry in c.tls],
+            "queries": chain.queries,
+            "tcp_connect": [c.tcp for c in chain.connected],
+            "tls_handshakes": [entry for c in chain.connected for entry in c.tls],
             "requests": requests,
             "control": control_answer,
             "control_failure": control_failure,
+            "x_redirect_controls": [await hop for hop in chain.controls],
             "blocking": None,  # filled from the verdict once classify has judged the line
             "accessible": None,
             "x_ipv6_capable": self.ipv6 and not _ipv6_broken(connected),
-            "x_unmeasured_addresses": unmeasured,
+            "x_unmeasured_addresses": list(dict.fromkeys(unmeasured + chain.unmeasured)),
             "x_quic_handshakes": list(quic),
             "x_throughput": throughput,
             "x_reachwatch": None,
@@ -168,10 +168,11 @@ class TargetMeasurer:
         if self._progress is not None:
             self._progress(self.target.url, stage)
 
-    async def _resolve(self) -> list[dict[str, Any]]:
-        if _is_address(self.host):
+    async def _resolve(self, host: str | None = None) -> list[dict[str, Any]]:
+        host = self.host if host is None else host
+        if _is_address(host):
             return []  # nothing to look up: the URL names its address
-        opts, host, at = self.options, self.host, self._started
+        opts, at = self.options, self._started
         timeout = opts.dns_timeout
         lookups: list[Awaitable[list[dict[str, Any]]]] = []
         if opts.system_resolver:
@@ -207,10 +208,13 @@ class TargetMeasurer:
         results = await asyncio.gather(*(self._bounded(lookup) for lookup in lookups))
         return [entry for entries in results for entry in entries]
 
-    def _addresses(self, queries: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    def _addresses(
+        self, queries: list[dict[str, Any]], host: str | None = None
+    ) -> tuple[list[str], list[str]]:
         """Addresses to measure (system resolver's first, capped per family) and those left
         out because this network (or the chosen local address) cannot reach their family."""
-        found = [self.host] if _is_address(self.host) else steps.addresses_of(queries)
+        host = self.host if host is None else host
+        found = [host] if _is_address(host) else steps.addresses_of(queries)
         v4 = [a for a in found if ":" not in a][: self.options.max_addresses]
         v6 = [a for a in found if ":" in a][: self.options.max_addresses]
         local = self.options.local_address
@@ -218,12 +222,14 @@ class TargetMeasurer:
             return (v6, v4) if ":" in local else (v4, v6)
         return (v4 + v6, []) if self.ipv6 else (v4, v6)
 
-    async def _connect(self, ip: str) -> _Connected:
+    async def _connect(self, ip: str, hop: _Hop | None = None) -> _Connected:
         opts = self.options
+        hop = hop or _Hop(self.host, self.port, self.https)
+        host, port, https = hop.host, hop.port, hop.https
         tcp = await self._bounded(
             steps.tcp_connect(
                 ip,
-                self.port,
+                port,
                 timeout=opts.connect_timeout,
                 started=self._started,
                 transaction_id=next(self._ids),
@@ -231,21 +237,23 @@ class TargetMeasurer:
             )
         )
         result = _Connected(tcp)
-        if not self.https or tcp["status"]["failure"] is not None:
+        if not https or tcp["status"]["failure"] is not None:
             return result
-        real = await self._handshake(ip, self.host, decoy=False)
+        real = await self._handshake(ip, port, host, decoy=False)
         result.tls.append(real)
         if real["failure"] is not None:
             # Same address, unrelated name: if this one works, the name is what is filtered.
-            result.tls.append(await self._handshake(ip, opts.decoy_sni, decoy=True))
+            result.tls.append(await self._handshake(ip, port, opts.decoy_sni, decoy=True))
         return result
 
-    async def _handshake(self, ip: str, server_name: str, *, decoy: bool) -> dict[str, Any]:
+    async def _handshake(
+        self, ip: str, port: int, server_name: str, *, decoy: bool
+    ) -> dict[str, Any]:
         context = self._decoy_context if decoy else self._context
         return await self._bounded(
             steps.tls_handshake(
                 ip,
-                self.port,
+                port,
                 server_name,
                 timeout=self.options.tls_timeout,
                 ssl_context=context,
@@ -270,23 +278,99 @@ class TargetMeasurer:
             )
         )
 
-    async def _fetch(self, connected: Sequence[_Connected]) -> list[dict[str, Any]]:
-        usable = next((c for c in connected if c.usable), None)
+    async def _fetch(self, chain: _Chain) -> list[dict[str, Any]]:
+        """Follow the redirect chain one hop at a time, measuring every new host of it as the
+        input's own (DNS with every resolver, TCP and TLS to each address) before fetching
+        from it, so that a hop blocked at any step is recorded at that step. OONI's order:
+        the last request first."""
+        usable = next((c for c in chain.connected if c.usable), None)
         if usable is None:
             return []  # nothing answered: the failures are already recorded below HTTP
-        address = usable.tcp["ip"]
-        return await self._bounded(
-            steps.http_fetch(
-                self.target.url,
-                address=address,
-                timeout=self.options.http_timeout,
-                ssl_context=self._context,
-                resolve=self._resolve_one,
-                started=self._started,
-                transaction_id=next(self._ids),  # redirect hops count on from here
-                local_address=self.options.local_address,
+        first = _Hop(self.host, self.port, self.https)
+        chain.addresses[first] = usable.tcp["ip"]
+        deadline = now() + self.options.http_timeout
+        entries: list[dict[str, Any]] = []
+        url = self.target.url
+        for _ in range(_MAX_REDIRECTS + 1):
+            hop = _Hop.of(url)
+            measuring = now()
+            address, failure = await self._hop_address(chain, hop, url)
+            # Measuring a new host has timeouts of its own: the fetches keep their budget.
+            deadline += now() - measuring
+            if address is None:
+                entries.append(self._failed_hop(url, failure, chain.endpoints.get(hop)))
+                break
+            fetched = await self._bounded(
+                steps.http_fetch(
+                    url,
+                    address=address,
+                    timeout=max(deadline - now(), 0.0),
+                    ssl_context=self._context,
+                    started=self._started,
+                    transaction_id=next(self._ids),
+                    local_address=self.options.local_address,
+                    max_redirects=0,
+                )
             )
-        )
+            entry = fetched[0]
+            location = steps.redirect_location(entry)
+            entries.append(entry)
+            if location is None:
+                break
+            following = steps.redirect_target(url, location)
+            if following is None:
+                entry["failure"] = steps.INVALID_LOCATION
+                break
+            entry["failure"] = None  # one hop was asked for: the step calls it "too many"
+            url = following
+        else:
+            entries[-1]["failure"] = "http_too_many_redirects"
+        entries.reverse()
+        return entries
+
+    async def _hop_address(
+        self, chain: _Chain, hop: _Hop, url: str
+    ) -> tuple[str | None, str | None]:
+        """The address to fetch a hop from, measuring its host first if the chain has not yet
+        met it; else (None, the failure of the step that stopped it)."""
+        if hop in chain.addresses:
+            return chain.addresses[hop], None
+        if hop in chain.failures:
+            return None, chain.failures[hop]
+        if not hop.host or urlsplit(url).scheme not in ("http", "https"):
+            chain.failures[hop] = "http_unsupported_url"
+            return None, chain.failures[hop]
+        if hop.host not in chain.resolved:
+            queries = await self._resolve(hop.host)
+            chain.queries += queries
+            chain.resolved[hop.host] = queries
+        queries = chain.resolved[hop.host]
+        addresses, unmeasured = self._addresses(queries, hop.host)
+        chain.unmeasured += unmeasured
+        # The control repeats the hop from its side (its own DNS too, so even a hop the probe
+        # could not resolve gets compared), while the probe measures it.
+        endpoints = [format_endpoint(ip, hop.port) for ip in addresses + unmeasured]
+        chain.controls.append(asyncio.ensure_future(self._hop_control(url, endpoints)))
+        connected = await asyncio.gather(*(self._connect(ip, hop) for ip in addresses))
+        chain.connected += connected
+        usable = next((c for c in connected if c.usable), None)
+        if usable is not None:
+            chain.addresses[hop] = usable.tcp["ip"]
+            return chain.addresses[hop], None
+        chain.failures[hop] = _why_unusable(queries, connected)
+        if connected:
+            chain.endpoints[hop] = format_endpoint(connected[0].tcp["ip"], hop.port)
+        return None, chain.failures[hop]
+
+    def _failed_hop(self, url: str, failure: str | None, endpoint: str | None) -> dict[str, Any]:
+        """The requests entry of a hop that never got as far as HTTP: its failure is that of
+        the step that stopped it (DNS, TCP or TLS, recorded in full above), as OONI's HTTP
+        client reports a failed connection."""
+        exchange = steps.Exchange(url=url, failure=failure or "unknown_failure")
+        if endpoint is not None:
+            ip = endpoint.rsplit(":", 1)[0].strip("[]")
+            exchange.address, exchange.port = ip, int(endpoint.rsplit(":", 1)[1])
+        return steps.request_entry(exchange, span(self._started, now()), next(self._ids))
 
     async def _throughput(self, requests: list[dict[str, Any]]) -> dict[str, Any] | None:
         # A response that arrived, even too slowly to finish, is worth a sample: slowness is
@@ -302,29 +386,26 @@ class TargetMeasurer:
                 ssl_context=self._context,
                 max_bytes=self.options.throughput_bytes,
                 max_seconds=self.options.throughput_seconds,
-                resolve=self._resolve_one,
                 local_address=self.options.local_address,
             )
         )
 
-    async def _resolve_one(self, host: str) -> str:
-        """An address for a host met along redirects: the UDP resolver's, else the system's."""
-        resolver = self.options.resolver
-        if resolver is None:
-            return await system_address(host)
-        entries = await steps.resolve_udp(
-            host,
-            resolver,
-            timeout=self.options.dns_timeout,
-            local_address=self.options.local_address,
+    async def _hop_control(self, url: str, endpoints: list[str]) -> dict[str, Any]:
+        """The control's view of a redirect hop with the endpoints the probe found for it."""
+        answer, failure = await self._control(
+            [], url=url, endpoints=endpoints, quic=False, throughput=False
         )
-        found = steps.addresses_of(entries)
-        if not found:
-            failures = [e["failure"] for e in entries if e["failure"]]
-            raise StepFailure(failures[0] if failures else "dns_no_answer")
-        return found[0]
+        return {"url": url, "control": answer, "control_failure": failure}
 
-    async def _control(self, addresses: list[str]) -> tuple[dict[str, Any], str | None]:
+    async def _control(
+        self,
+        addresses: list[str],
+        *,
+        url: str | None = None,
+        endpoints: list[str] | None = None,
+        quic: bool | None = None,
+        throughput: bool | None = None,
+    ) -> tuple[dict[str, Any], str | None]:
         control_url = self.options.control_url
         if control_url is None:
             return {}, NO_CONTROL
@@ -337,10 +418,10 @@ class TargetMeasurer:
                     return {}, f"x_control_unavailable: {gate.down} (not asked again)"
                 answer = await query_control(
                     control_url,
-                    target_url=self.target.url,
-                    addresses=[format_endpoint(ip, self.port) for ip in addresses],
-                    quic=self.https and self.options.quic,
-                    throughput=self.options.throughput,
+                    target_url=url or self.target.url,
+                    addresses=endpoints or [format_endpoint(ip, self.port) for ip in addresses],
+                    quic=self.https and self.options.quic if quic is None else quic,
+                    throughput=self.options.throughput if throughput is None else throughput,
                     timeout=self.options.control_timeout,
                     ssl_context=self._context,
                     local_address=self.options.local_address,
@@ -350,6 +431,55 @@ class TargetMeasurer:
                 gate.down = gate.down or exc.reason
             return {}, f"x_control_unavailable: {exc.reason}"
         return answer, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    """Where a hop of a redirect chain goes: what decides its DNS, TCP and TLS steps."""
+
+    host: str
+    port: int
+    https: bool
+
+    @classmethod
+    def of(cls, url: str) -> _Hop:
+        parts = urlsplit(url)
+        https = parts.scheme == "https"
+        try:
+            port = parts.port or (443 if https else 80)
+        except ValueError:
+            port = 0
+        return cls((parts.hostname or "").lower(), port, https)
+
+
+@dataclass(slots=True)
+class _Chain:
+    """What following a redirect chain has measured so far, the input's own steps first."""
+
+    queries: list[dict[str, Any]]
+    connected: list[_Connected]
+    resolved: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    addresses: dict[_Hop, str] = field(default_factory=dict)
+    failures: dict[_Hop, str] = field(default_factory=dict)
+    endpoints: dict[_Hop, str] = field(default_factory=dict)
+    unmeasured: list[str] = field(default_factory=list)
+    controls: list[asyncio.Future[dict[str, Any]]] = field(default_factory=list)
+
+
+_MAX_REDIRECTS = 10
+
+
+def _why_unusable(queries: list[dict[str, Any]], connected: Sequence[_Connected]) -> str:
+    """The failure that kept a hop's host from HTTP: its first address's TLS or TCP failure,
+    else its DNS failure (the A query's first)."""
+    for c in connected:
+        if c.tls and c.tls[0]["failure"] is not None:
+            return str(c.tls[0]["failure"])
+        if c.tcp["status"]["failure"] is not None:
+            return str(c.tcp["status"]["failure"])
+    failures = [q["failure"] for q in queries if q.get("failure")]
+    a_failures = [q["failure"] for q in queries if q.get("failure") and q["query_type"] == "A"]
+    return str((a_failures or failures or ["dns_no_answer"])[0])
 
 
 def _ipv6_broken(connected: Sequence[_Connected]) -> bool:

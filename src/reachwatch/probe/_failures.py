@@ -9,13 +9,19 @@ import ssl
 
 import dns.exception
 import dns.rcode
+import h11
 
+# An exception that is not the network's doing (a bug or a limit of the probe itself: a
+# TypeError, an assertion...) gets this failure string, one definition shared with the
+# classifier, which judges it inconclusive: read as a network failure, a working control's
+# answer would turn it into "blocked".
 from reachwatch.net import (
     CONNECTION_REFUSED,
     CONNECTION_RESET,
     DNS_NXDOMAIN,
     EOF_ERROR,
     GENERIC_TIMEOUT,
+    PROBE_FAULT,
 )
 
 # Certificate verification codes (X509_V_ERR_*) that mean "nobody we trust signed this".
@@ -45,6 +51,19 @@ _RCODE_FAILURES = {
 }
 
 
+# What the network (or the peer at the other end) can raise: OSError covers sockets, timeouts
+# (TimeoutError), resolver errors (socket.gaierror) and TLS (ssl.SSLError); dnspython's errors
+# are malformed or missing answers; h11's remote errors are a peer breaking HTTP.
+NETWORK_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    EOFError,
+    asyncio.IncompleteReadError,
+    dns.exception.DNSException,
+    h11.RemoteProtocolError,
+)
+
+
 class StepFailure(Exception):
     """A failure already expressed as an OONI failure string (e.g. a lookup that failed)."""
 
@@ -54,9 +73,12 @@ class StepFailure(Exception):
 
 
 def failure_from_exception(exc: BaseException) -> str:
-    """The OONI failure string for an exception raised by a network step."""
+    """The OONI failure string for an exception raised by a network step; `x_probe_fault: ...`
+    for one the network cannot have caused (the probe's own fault, not the path's)."""
     if isinstance(exc, StepFailure):
         return exc.failure
+    if not isinstance(exc, NETWORK_ERRORS):
+        return f"{PROBE_FAULT}: {type(exc).__name__}: {exc}"
     if isinstance(exc, asyncio.TimeoutError | TimeoutError | dns.exception.Timeout):
         return GENERIC_TIMEOUT
     if isinstance(exc, ssl.SSLCertVerificationError):
@@ -73,6 +95,8 @@ def failure_from_exception(exc: BaseException) -> str:
         return CONNECTION_RESET
     if isinstance(exc, ConnectionRefusedError):
         return CONNECTION_REFUSED
+    if isinstance(exc, h11.RemoteProtocolError):
+        return f"http_protocol_error: {exc}"
     return f"unknown_failure: {type(exc).__name__}: {exc}"
 
 

@@ -220,6 +220,20 @@ async def http_fetch(
     return entries
 
 
+def redirect_location(entry: dict[str, Any]) -> str | None:
+    """The Location of a requests entry that is a redirect the chain goes on from (a fetch
+    of one hop reports its redirect as http_too_many_redirects); None for anything else."""
+    response = entry.get("response") or {}
+    if response.get("code") not in _REDIRECT_CODES:
+        return None
+    if entry.get("failure") not in (None, "http_too_many_redirects"):
+        return None
+    for name, value in response.get("headers_list") or []:
+        if name.lower() == "location" and value:
+            return str(value)
+    return None
+
+
 def redirect_target(current: str, location: str) -> str | None:
     """The URL a Location header leads to, an international host in its ASCII form; None when
     the header names no URL (e.g. unbalanced IPv6 brackets)."""

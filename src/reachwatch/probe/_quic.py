@@ -75,13 +75,17 @@ async def quic_handshake(
     loop = asyncio.get_running_loop()
     transport: asyncio.DatagramTransport | None = None
     try:
+        # asyncio takes (host, port) pairs here, whatever the family; the socket's own
+        # peername is the address datagrams come from (a 4-tuple for IPv6), which aioquic
+        # must be given so that its packets go out to the connected peer.
         transport, protocol = await loop.create_datagram_endpoint(
             lambda: _HandshakeWatcher(QuicConnection(configuration=config)),
-            remote_addr=sockaddr(ip, port),
-            local_addr=sockaddr(local_address, 0) if local_address else None,
+            remote_addr=(ip, port),
+            local_addr=(local_address, 0) if local_address else None,
             family=family_of(ip),
         )
-        entry["failure"] = await _await_handshake(protocol, sockaddr(ip, port), timeout)
+        peer = transport.get_extra_info("peername") or sockaddr(ip, port)
+        entry["failure"] = await _await_handshake(protocol, peer, timeout)
         if entry["failure"] is None:
             entry["alpn"] = protocol._quic.tls.alpn_negotiated
         protocol.close()

@@ -12,7 +12,16 @@ from __future__ import annotations
 import ssl
 
 from reachwatch.probe._dns import addresses_of, resolve_doh, resolve_getaddrinfo, resolve_udp
-from reachwatch.probe._http import BODY_CAP, extract_title, http_fetch, redirect_target
+from reachwatch.probe._http import (
+    BODY_CAP,
+    INVALID_LOCATION,
+    Exchange,
+    extract_title,
+    http_fetch,
+    redirect_location,
+    redirect_target,
+    request_entry,
+)
 from reachwatch.probe._quic import quic_handshake
 from reachwatch.probe._tcp_tls import tcp_connect, tls_handshake
 from reachwatch.probe._throughput import throughput_sample
@@ -38,12 +47,16 @@ def make_ssl_context(ca_file: str | None = None, *, verify: bool = True) -> ssl.
 __all__ = [
     "BODY_CAP",
     "DECOY_SNI",
+    "INVALID_LOCATION",
+    "Exchange",
     "addresses_of",
     "extract_title",
     "http_fetch",
     "make_ssl_context",
     "quic_handshake",
+    "redirect_location",
     "redirect_target",
+    "request_entry",
     "resolve_doh",
     "resolve_getaddrinfo",
     "resolve_udp",
