@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from reachwatch.classify._errors import InvalidMeasurement
 from reachwatch.classify._fingerprints import SCAN_LIMIT, Fingerprints, Match
-from reachwatch.classify._net import endpoint, endpoint_ip, ip_version, is_unreachable
+from reachwatch.classify._net import endpoint, endpoint_ip, ip_version, is_nxdomain, is_unreachable
 
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
@@ -293,6 +293,8 @@ class View:
     control: Control | None
     test_keys: dict[str, Any]
     tampered: set[str]  # addresses DNS judged not the site's
+    # The probe's lookups of a random nonexistent name (x_nxdomain_canary), per resolver.
+    canary: list[Query]
     # Worked out on first use: only a few rules ask.
     _ipv6_capable: bool | None = field(repr=False, compare=False)
 
@@ -310,6 +312,7 @@ class View:
         control: Control | None,
         test_keys: dict[str, Any],
         tampered: set[str] | None = None,
+        canary: list[Query] | None = None,
     ) -> None:
         self.input = input
         self.host = host
@@ -323,6 +326,7 @@ class View:
         self.control = control
         self.test_keys = test_keys
         self.tampered = set() if tampered is None else tampered
+        self.canary = [] if canary is None else canary
         self._ipv6_capable = None
 
     def with_requests(self, requests: list[Request]) -> View:
@@ -340,6 +344,7 @@ class View:
             self.control,
             self.test_keys,
             set(self.tampered),
+            self.canary,
         )
 
     @property
@@ -373,6 +378,7 @@ def view_of(measurement: dict[str, Any], test_keys: dict[str, Any]) -> View:
         throughput=_mapping(test_keys, "x_throughput"),
         control=_control(test_keys),
         test_keys=test_keys,
+        canary=[_query(e) for e in _entries(test_keys, "x_nxdomain_canary")],
     )
 
 
@@ -677,6 +683,14 @@ def _pairs(value: Any, where: str) -> dict[str, tuple[bool, str | None]]:
 
 
 def _control(test_keys: dict[str, Any]) -> Control | None:
+    found = _control_answer(test_keys)
+    # A control that cannot work proves nothing: every rule that needs one must say so.
+    if found is None or _broken(found, test_keys) is not None:
+        return None
+    return found
+
+
+def _control_answer(test_keys: dict[str, Any]) -> Control | None:
     control = _mapping(test_keys, "control")
     if not control or test_keys.get("control_failure"):
         return None
@@ -695,6 +709,36 @@ def _control(test_keys: dict[str, Any]) -> Control | None:
         ip_info=control.get("ip_info"),
         throughput=_mapping(control, "x_throughput"),
     )
+
+
+def control_broken(test_keys: dict[str, Any]) -> str | None:
+    """Why the control's answer in these test_keys is unusable (it resolved nothing and
+    reached nothing, though the name resolves for the probe), None when it is usable or
+    absent. Raises InvalidMeasurement on a malformed control answer."""
+    found = _control_answer(test_keys)
+    return None if found is None else _broken(found, test_keys)
+
+
+# Answers a working resolver gives for a name that does not exist: a control that gets them
+# has a network.
+_NO_SUCH_NAME = "dns_no_answer"
+
+
+def _broken(control: Control, test_keys: dict[str, Any]) -> str | None:
+    failure = control.dns_failure
+    if control.dns_addrs or failure is None or is_nxdomain(failure) or failure == _NO_SUCH_NAME:
+        return None
+    if any(ok for ok, _ in control.tcp.values()) or any(ok for ok, _ in control.tls.values()):
+        return None
+    if control.http is not None and control.http.ok:
+        return None
+    resolved = any(
+        isinstance(q, dict) and q.get("answers") and not q.get("failure")
+        for q in test_keys.get("queries") or []
+    )
+    if not resolved:
+        return None  # the name may resolve nowhere: then the control's failure is no fault
+    return f"it could not resolve a name the probe resolved ({failure}) and reached nothing"
 
 
 def _control_http(http: dict[str, Any]) -> ControlHttp:
