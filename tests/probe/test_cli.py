@@ -58,6 +58,43 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
         assert measurement["probe_asn"] == "AS17557"
 
 
+def test_a_control_that_reaches_nothing_is_said_once(world: WorldFactory, tmp_path: Path) -> None:
+    """The control answers, but its resolver is dead and it may reach no private address:
+    it resolves nothing and connects nowhere. Each measurement records why its answer is
+    unusable, no verdict leans on it, and the run says so once."""
+    from reachwatch.control import ControlServer
+
+    out = tmp_path / "probe.jsonl"
+
+    async def scenario() -> tuple[int, bytes, bytes]:
+        async with (
+            world.start(control=False) as lab,
+            ControlServer("127.0.0.1", 0, resolver=("127.0.0.1", 9)) as control,
+        ):
+            resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
+            process = await asyncio.create_subprocess_exec(
+                REACHWATCH, "probe", "x", "--json", "--control", control.url,
+                "--resolver", resolver, "--no-doh", "--no-system-resolver",
+                "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
+                "--timeout", "1", "--out", str(out),
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 90)
+            assert process.returncode is not None
+            return process.returncode, stdout, stderr
+
+    code, stdout, stderr = asyncio.run(scenario())
+    assert code == 0, stderr.decode()
+    assert orjson.loads(stdout)["summary"]["down"] == 0
+    for line in out.read_bytes().splitlines():
+        keys = orjson.loads(line)["test_keys"]
+        assert keys["control_failure"].startswith("x_control_broken: ")
+        assert keys["control"]["dns"]["failure"]  # the answer is kept for the record
+    warnings = [line for line in stderr.decode().splitlines() if "x_control_broken" in line]
+    assert len(warnings) == 1, stderr.decode()
+    assert "verdicts that need it are inconclusive" in warnings[0]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -14,6 +14,7 @@ ISP_INTERNET_SIDE = "198.18.2.1"
 INTERNET_ISP_SIDE = "198.18.2.2"
 CENSOR_BLOCKPAGE = "198.18.3.1"
 CENSOR_MITM = "198.18.3.2"
+ISP_SEARCH = "198.18.3.3"  # the ISP's search page, where it sends names that do not exist
 # Services in the internet namespace (on its lo).
 AUTHORITATIVE_DNS = "198.19.0.53"
 DOH_ADDRESS = "198.19.0.54"

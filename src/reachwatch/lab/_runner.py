@@ -166,6 +166,8 @@ class LabSession:
             run(in_ns(topology.isp, "iptables", *rule))
         for command in setup.tc:
             run(in_ns(topology.isp, "tc", *command))
+        for rule in setup.internet_rules:
+            run(in_ns(topology.internet, "iptables", *rule))
 
     def _node(self, role: str, namespace: str, spec: Spec) -> None:
         """(Re)start a namespace's node unless it already runs this exact spec."""

@@ -26,6 +26,7 @@ from reachwatch.lab._plan import (
     ISP_CLIENT_SIDE,
     ISP_INTERNET_SIDE,
     ISP_RESOLVER,
+    ISP_SEARCH,
     AddressPlan,
 )
 from reachwatch.lab._system import in_ns, run
@@ -97,7 +98,7 @@ class Topology:
         run(in_ns(self.isp, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"))
         run(in_ns(self.isp, "ip", "route", "add", "198.19.0.0/16", "via", INTERNET_ISP_SIDE))
         run(in_ns(self.internet, "ip", "route", "add", "198.18.0.0/15", "via", ISP_INTERNET_SIDE))
-        for address in (CENSOR_BLOCKPAGE, CENSOR_MITM):
+        for address in (CENSOR_BLOCKPAGE, CENSOR_MITM, ISP_SEARCH):
             run(in_ns(self.isp, "ip", "addr", "add", f"{address}/32", "dev", "lo"))
         for address in (AUTHORITATIVE_DNS, DOH_ADDRESS, CONTROL_ADDRESS, *plan.v4.values()):
             run(in_ns(self.internet, "ip", "addr", "add", f"{address}/32", "dev", "lo"))
@@ -126,6 +127,7 @@ class Topology:
             run(in_ns(self.isp, "iptables", "-t", table, "-F"))
             run(in_ns(self.isp, "iptables", "-t", table, "-X"))
         run(in_ns(self.isp, "tc", "qdisc", "del", "dev", self.isp_client_link, "root"), check=False)
+        run(in_ns(self.internet, "iptables", "-F", "OUTPUT"))
 
     def destroy(self) -> None:
         remove_namespaces([self.client, self.isp, self.internet])

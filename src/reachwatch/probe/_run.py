@@ -9,7 +9,13 @@ from typing import Any
 
 from reachwatch.classify.verdicts import Classified
 from reachwatch.probe import steps
-from reachwatch.probe._engine import ControlGate, ProbeOptions, Progress, TargetMeasurer
+from reachwatch.probe._engine import (
+    ControlGate,
+    ProbeOptions,
+    Progress,
+    TargetMeasurer,
+    canary_name,
+)
 from reachwatch.probe._http import exchange
 from reachwatch.probe._network import ipv6_capable, own_addresses, scrub
 from reachwatch.probe._targets import Target
@@ -55,6 +61,9 @@ async def probe(
     slots = asyncio.Semaphore(options.concurrency)
     control = ControlGate(options.control_concurrency)
     own = own_addresses(options.local_address)
+    canary = (
+        asyncio.ensure_future(_canary(options, ipv6, slots)) if options.nxdomain_canary else None
+    )
 
     async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
         measurer = TargetMeasurer(
@@ -64,6 +73,7 @@ async def probe(
             slots=slots,
             control=control,
             progress=progress,
+            canary=canary,
         )
         # The user's own address never leaves the machine, even where a server echoed it.
         measurement: dict[str, Any] = scrub(await measurer.measure(), own)
@@ -76,6 +86,16 @@ async def probe(
     measurements = [measurement for measurement, _ in judged]
     verdicts = [verdict for _, verdict in judged]
     return ProbeRun(measurements, verdicts, ipv6, is_no_network(measurements))
+
+
+async def _canary(
+    options: ProbeOptions, ipv6: bool, slots: asyncio.Semaphore
+) -> list[dict[str, Any]]:
+    """Every resolver's answer for a random nonexistent name (x_nxdomain_canary)."""
+    name = canary_name()
+    return await TargetMeasurer(
+        Target(f"http://{name}/"), options, ipv6=ipv6, slots=slots
+    ).lookups()
 
 
 async def check_control(
@@ -105,9 +125,16 @@ async def check_control(
 def judge(measurement: dict[str, Any]) -> Classified:
     """Classify a measurement (the one source of verdicts) and record the verdict in it:
     test_keys.x_reachwatch and OONI's blocking/accessible."""
-    from reachwatch.classify import InvalidMeasurement, classify
+    from reachwatch.classify import InvalidMeasurement, classify, control_broken
 
     test_keys = measurement["test_keys"]
+    try:
+        broken = control_broken(test_keys)
+    except InvalidMeasurement:
+        broken = None  # judged below, as any malformed control answer
+    if broken is not None:
+        # Kept for the record, but no verdict may lean on it.
+        test_keys["control_failure"] = f"x_control_broken: {broken}"
     try:
         verdict = classify(measurement)
     except InvalidMeasurement as exc:
