@@ -45,6 +45,7 @@ ISSUE_TABLE = [
     "dns.nonexistent.injected",
     "dns.nxdomain.rewritten",
     "control.offline",
+    "dns.nonexistent.refused",
 ]
 LAB_NETWORKS = ("198.18.", "198.19.", "fd72:6c61:6200:", "127.")
 

@@ -95,5 +95,7 @@ def isp_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
             {"kind": "web", "host": CENSOR_BLOCKPAGE, "port": 443, "sites": blockpage} | censor_tls,
             {"kind": "web", "host": CENSOR_MITM, "port": 443, "sites": _sites(plan)} | censor_tls,
             {"kind": "web", "host": ISP_SEARCH, "port": 80, "sites": search},
+            # Over HTTPS the search page fails certificate checks, as a real one would.
+            {"kind": "web", "host": ISP_SEARCH, "port": 443, "sites": search} | censor_tls,
         ]
     }
