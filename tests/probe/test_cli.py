@@ -17,9 +17,26 @@ from reachwatch.cli import app
 from reachwatch.formats.reachwatch import validate_measurement
 from reachwatch.probe import expand_targets
 
-from .conftest import X_HOSTS, Censorship, WorldFactory
+from .conftest import X_HOSTS, Censorship, World, WorldFactory
 
 REACHWATCH = str(Path(sys.executable).parent / "reachwatch")
+
+
+async def _probe_x(
+    lab: World, control_url: str, out: Path, *extra: str
+) -> tuple[int, bytes, bytes]:
+    """`reachwatch probe x --json` in the loopback world: its exit status, stdout, stderr."""
+    resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
+    process = await asyncio.create_subprocess_exec(
+        REACHWATCH, "probe", "x", "--json", "--control", control_url,
+        "--resolver", resolver, "--no-doh", "--no-system-resolver",
+        "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
+        "--timeout", "1", "--out", str(out), *extra,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode is not None
+    return process.returncode, stdout, stderr
 
 
 def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_path: Path) -> None:
@@ -28,17 +45,7 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
     async def scenario() -> tuple[int, bytes, bytes]:
         async with world.start(Censorship(reset_snis=frozenset({"x.com"}))) as lab:
             assert lab.control_url is not None
-            resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
-            process = await asyncio.create_subprocess_exec(
-                REACHWATCH, "probe", "x", "--json", "--control", lab.control_url,
-                "--resolver", resolver, "--no-doh", "--no-system-resolver",
-                "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
-                "--timeout", "1", "--out", str(out), "--cc", "PK", "--asn", "AS17557",
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-            assert process.returncode is not None
-            return process.returncode, stdout, stderr
+            return await _probe_x(lab, lab.control_url, out, "--cc", "PK", "--asn", "AS17557")
 
     code, stdout, stderr = asyncio.run(scenario())
     assert code == 0, stderr.decode()
@@ -71,17 +78,7 @@ def test_a_control_that_reaches_nothing_is_said_once(world: WorldFactory, tmp_pa
             world.start(control=False) as lab,
             ControlServer("127.0.0.1", 0, resolver=("127.0.0.1", 9)) as control,
         ):
-            resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
-            process = await asyncio.create_subprocess_exec(
-                REACHWATCH, "probe", "x", "--json", "--control", control.url,
-                "--resolver", resolver, "--no-doh", "--no-system-resolver",
-                "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
-                "--timeout", "1", "--out", str(out),
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            stdout, stderr = await asyncio.wait_for(process.communicate(), 90)
-            assert process.returncode is not None
-            return process.returncode, stdout, stderr
+            return await _probe_x(lab, control.url, out)
 
     code, stdout, stderr = asyncio.run(scenario())
     assert code == 0, stderr.decode()
