@@ -94,11 +94,12 @@ def test_web_connectivity_agreement_with_ooni_blocking(reference_dir: Path) -> N
 @pytest.mark.reference
 def test_the_iranian_fingerprint_sample(reference_dir: Path) -> None:
     """web_connectivity_ir_fp: the probe resolved www.facebook.com to 10.10.34.36, the address
-    of Iran's filtering portal (a shipped DNS fingerprint): blocked by DNS injection."""
+    of Iran's filtering portal (a shipped DNS fingerprint) in private space: blocked, a bogon
+    answer, with the fingerprint as the rule."""
     path = reference_dir / "ooni" / "fastpath-samples" / "web_connectivity_ir_fp.json"
     c = classify(orjson.loads(path.read_bytes()))
     assert (c.verdict, c.technique, c.layers["dns"].rule) == (
         "blocked",
-        "dns.injected",
+        "dns.bogon",
         "dns.fingerprint_address",
     )

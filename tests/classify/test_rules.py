@@ -69,9 +69,19 @@ def test_fingerprinted_answer_is_injected(build: Any) -> None:
     )
 
 
-def test_control_nxdomain_with_probe_answer_is_down(build: Any) -> None:
+def test_control_nxdomain_with_probe_answer_serving_a_page_is_down(build: Any) -> None:
+    """Without a canary, a page at the answer for a nonexistent name is taken for an ISP
+    search page (nothing tells it from a censor's unknown page but the canary)."""
     m = build("http://gone.example/").dns(["203.0.114.9"]).control_dns([], "dns_name_error")
+    m.http(status=302, body="", headers={"Location": "http://search.isp.example/?q=gone"})
     assert layers(m)["dns"] == ("down", "dns.control_nxdomain")
+
+
+def test_control_nxdomain_with_probe_answer_and_nothing_else_is_inconclusive(
+    build: Any,
+) -> None:
+    m = build("http://gone.example/").dns(["203.0.114.9"]).control_dns([], "dns_name_error")
+    assert layers(m)["dns"] == ("inconclusive", "dns.nonexistent_answer_unconfirmed")
 
 
 def test_empty_aaaa_answer_is_not_judged(healthy: Any) -> None:

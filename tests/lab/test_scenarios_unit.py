@@ -49,6 +49,12 @@ ISSUE_TABLE = [
     "redirect.tcp.reset",
     "redirect.down",
     "quic.ipv6",
+    "flaky.origin",
+    "cdn.challenge",
+    "dns.nonexistent.injected",
+    "dns.nxdomain.rewritten",
+    "control.offline",
+    "dns.nonexistent.refused",
 ]
 LAB_NETWORKS = ("198.18.", "198.19.", "fd72:6c61:6200:", "127.")
 
@@ -125,6 +131,27 @@ def test_page_size_changes_the_platform_pages_only(tmp_path: Path) -> None:
         if name in plan().hosts
     ]
     assert pages and all(p["padding"] == 98304 and p["chunk_size"] == 0 for p in pages)
+
+
+def test_server_side_mechanisms_fill_the_setup() -> None:
+    setup = Setup(plan(), "rwlab0000-ic")
+    MECHANISMS["flaky_origin"](setup, {"share": 0.5})
+    MECHANISMS["cdn_challenge"](setup, {})
+    MECHANISMS["names_gone"](setup, {"hosts": ["x.com"]})
+    MECHANISMS["resolver_rewrite_nxdomain"](setup, {})
+    MECHANISMS["control_offline"](setup, {})
+    assert setup.reset_share == 0.5 and setup.challenge_clients == ["198.18.1.2/24"]
+    assert setup.dead_names == {"x.com"} and setup.rewrite_nxdomain
+    assert setup.internet_rules and setup.internet_rules[0][:2] == ["-A", "OUTPUT"]
+
+
+def test_an_expectation_may_accept_several_verdicts_but_never_another_technique() -> None:
+    doc = {"name": "n", "expect": {"verdict": ["accessible", "down"]}}
+    expected = parse_scenario(doc, "f").expect
+    assert expected.accepts("accessible", None) and expected.accepts("down", None)
+    assert not expected.accepts("blocked", "tls.reset")
+    assert not expected.accepts("accessible", "tls.reset")
+    assert expected.label == "accessible|down"
 
 
 def test_bad_scenario_files_are_user_errors(tmp_path: Path) -> None:

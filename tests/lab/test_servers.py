@@ -435,3 +435,56 @@ def test_quic_rejects_untrusted_name(pki: LabPki, tmp_path: Path) -> None:
 
     with pytest.raises(ConnectionError):
         run(main())
+
+
+def test_resolver_rewriting_nxdomain_answers_every_nonexistent_name() -> None:
+    async def main() -> None:
+        async with DnsServer(ZONE) as upstream:
+            policy = DnsPolicy(
+                upstream=("127.0.0.1", upstream.port), rewrite_nxdomain=("127.0.0.53",)
+            )
+            async with DnsServer({}, policy=policy) as isp:
+                for name in ("gone.example", "rw-canary-0123.com"):
+                    answer = await dns.asyncquery.udp(
+                        query(name), "127.0.0.1", port=isp.port, timeout=2
+                    )
+                    assert (answer.rcode(), addresses(answer)) == (
+                        dns.rcode.NOERROR,
+                        ["127.0.0.53"],
+                    )
+                real = await dns.asyncquery.udp(query("x.com"), "127.0.0.1", port=isp.port)
+                assert addresses(real) == ["127.0.0.1"]  # names that exist are untouched
+
+    run(main())
+
+
+def test_flaky_server_resets_its_share_of_connections() -> None:
+    async def main() -> None:
+        sites: dict[str, Site] = {"x.com": Page("X")}
+        async with WebServer(sites, reset_share=1.0) as always:
+            with pytest.raises((ConnectionError, asyncio.IncompleteReadError)):
+                await fetch(always.port, "x.com")
+        async with WebServer(sites, reset_share=0.5) as half:
+            outcomes = []
+            for _ in range(40):
+                try:
+                    outcomes.append((await fetch(half.port, "x.com"))[0])
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    outcomes.append(0)
+            # Both outcomes happen (the chance of 40 alike is 2 in a trillion).
+            assert 0 in outcomes and 200 in outcomes
+
+    run(main())
+
+
+def test_cdn_challenge_for_a_client_network_only() -> None:
+    async def main() -> None:
+        sites: dict[str, Site] = {"x.com": Page("X")}
+        async with WebServer(sites, challenge_clients=["127.0.0.0/8"]) as challenged:
+            status, _, body = await fetch(challenged.port, "x.com")
+            assert status == 503 and b"Checking your browser" in body
+        async with WebServer(sites, challenge_clients=["198.18.1.0/24"]) as elsewhere:
+            status, _, body = await fetch(elsewhere.port, "x.com")
+            assert status == 200 and b"<title>X</title>" in body
+
+    run(main())

@@ -17,9 +17,26 @@ from reachwatch.cli import app
 from reachwatch.formats.reachwatch import validate_measurement
 from reachwatch.probe import expand_targets
 
-from .conftest import X_HOSTS, Censorship, WorldFactory
+from .conftest import X_HOSTS, Censorship, World, WorldFactory
 
 REACHWATCH = str(Path(sys.executable).parent / "reachwatch")
+
+
+async def _probe_x(
+    lab: World, control_url: str, out: Path, *extra: str
+) -> tuple[int, bytes, bytes]:
+    """`reachwatch probe x --json` in the loopback world: its exit status, stdout, stderr."""
+    resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
+    process = await asyncio.create_subprocess_exec(
+        REACHWATCH, "probe", "x", "--json", "--control", control_url,
+        "--resolver", resolver, "--no-doh", "--no-system-resolver",
+        "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
+        "--timeout", "1", "--out", str(out), *extra,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 90)
+    assert process.returncode is not None
+    return process.returncode, stdout, stderr
 
 
 def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_path: Path) -> None:
@@ -28,17 +45,7 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
     async def scenario() -> tuple[int, bytes, bytes]:
         async with world.start(Censorship(reset_snis=frozenset({"x.com"}))) as lab:
             assert lab.control_url is not None
-            resolver = f"{lab.probe_resolver[0]}:{lab.probe_resolver[1]}"
-            process = await asyncio.create_subprocess_exec(
-                REACHWATCH, "probe", "x", "--json", "--control", lab.control_url,
-                "--resolver", resolver, "--no-doh", "--no-system-resolver",
-                "--ca-file", str(lab.pki.ca_file), "--source", lab.probe_source,
-                "--timeout", "1", "--out", str(out), "--cc", "PK", "--asn", "AS17557",
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-            assert process.returncode is not None
-            return process.returncode, stdout, stderr
+            return await _probe_x(lab, lab.control_url, out, "--cc", "PK", "--asn", "AS17557")
 
     code, stdout, stderr = asyncio.run(scenario())
     assert code == 0, stderr.decode()
@@ -56,6 +63,33 @@ def test_probe_x_prints_design_json_and_appends_lines(world: WorldFactory, tmp_p
         measurement = orjson.loads(line)
         validate_measurement(measurement)
         assert measurement["probe_asn"] == "AS17557"
+
+
+def test_a_control_that_reaches_nothing_is_said_once(world: WorldFactory, tmp_path: Path) -> None:
+    """The control answers, but its resolver is dead and it may reach no private address:
+    it resolves nothing and connects nowhere. Each measurement records why its answer is
+    unusable, no verdict leans on it, and the run says so once."""
+    from reachwatch.control import ControlServer
+
+    out = tmp_path / "probe.jsonl"
+
+    async def scenario() -> tuple[int, bytes, bytes]:
+        async with (
+            world.start(control=False) as lab,
+            ControlServer("127.0.0.1", 0, resolver=("127.0.0.1", 9)) as control,
+        ):
+            return await _probe_x(lab, control.url, out)
+
+    code, stdout, stderr = asyncio.run(scenario())
+    assert code == 0, stderr.decode()
+    assert orjson.loads(stdout)["summary"]["down"] == 0
+    for line in out.read_bytes().splitlines():
+        keys = orjson.loads(line)["test_keys"]
+        assert keys["control_failure"].startswith("x_control_broken: ")
+        assert keys["control"]["dns"]["failure"]  # the answer is kept for the record
+    warnings = [line for line in stderr.decode().splitlines() if "x_control_broken" in line]
+    assert len(warnings) == 1, stderr.decode()
+    assert "verdicts that need it are inconclusive" in warnings[0]
 
 
 @pytest.mark.parametrize(

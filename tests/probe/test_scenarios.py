@@ -14,7 +14,7 @@ from typing import Any
 from reachwatch.classify.verdicts import Classified
 from reachwatch.formats.reachwatch import validate_measurement
 from reachwatch.lab.servers import Endless, Large, Page, Redirect, Site, Truncated
-from reachwatch.probe import ProbeRun, Target, probe
+from reachwatch.probe import ProbeOptions, ProbeRun, Target, probe
 
 from .conftest import X_HOSTS, Censorship, World, WorldFactory
 
@@ -91,9 +91,20 @@ def test_reset_after_client_hello_for_one_sni_is_tls_reset(world: WorldFactory) 
     handshakes = keys_of(run, "x.com")["tls_handshakes"]
     real = [h for h in handshakes if not h["x_decoy_sni"]]
     decoy = [h for h in handshakes if h["x_decoy_sni"]]
-    assert [h["failure"] for h in real] == ["connection_reset"]
+    # Every handshake naming the site is reset, the first and each repeat: consistently.
+    retries = ProbeOptions().sni_retries
+    assert [h["failure"] for h in real] == ["connection_reset"] * (1 + retries)
     # The same address completes a handshake for another name: the SNI is what is filtered.
     assert [h["failure"] for h in decoy] == [None]
+
+
+def test_nonexistent_name_canary_is_recorded_once_per_run(world: WorldFactory) -> None:
+    run, _ = run_probe(world, hosts=["x.com", "api.x.com"])
+    canaries = [keys_of(run, host)["x_nxdomain_canary"] for host in ("x.com", "api.x.com")]
+    assert canaries[0] == canaries[1] and canaries[0]
+    names = {q["hostname"] for q in canaries[0]}
+    assert len(names) == 1 and next(iter(names)).startswith("rw-canary-")
+    assert all(q["failure"] and not q["answers"] for q in canaries[0])  # an honest resolver
 
 
 def test_handshake_never_finished_is_tls_timeout(world: WorldFactory) -> None:
@@ -258,8 +269,11 @@ def test_forged_dns_answer_is_dns_injection(world: WorldFactory) -> None:
     censorship = Censorship(forged=frozenset({"x.com"}))
     run, _ = run_probe(world, censorship, hosts=["x.com"], scheme="http")
     verdict = by_host(run)["x.com"]
-    assert (verdict.verdict, verdict.technique) == ("blocked", "dns.injected")
-    # The forged address serves the censor's blockpage, and the HTTP layer says so too.
+    # The forged address serves the censor's blockpage (the rule); it is a loopback address
+    # in this world, and a loopback answer is a bogon whatever it serves (the technique).
+    assert (verdict.verdict, verdict.technique) == ("blocked", "dns.bogon")
+    assert verdict.layers["dns"].rule == "dns.answer_not_the_site"
+    # The HTTP layer sees the blockpage too.
     assert verdict.layers["http"].technique == "http.blockpage"
 
 

@@ -14,6 +14,7 @@ from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, Match, load_fingerprints
 from reachwatch.classify._ooni import SUPPORTED_TESTS, classify
 from reachwatch.classify._rules import RULES
+from reachwatch.classify._view import control_broken
 from reachwatch.classify.verdicts import (
     LAYERS,
     TECHNIQUES,
@@ -37,6 +38,7 @@ __all__ = [
     "Unsupported",
     "classify",
     "classify_censoredplanet",
+    "control_broken",
     "load_fingerprints",
     "summarize",
 ]

@@ -333,8 +333,12 @@ def _satellite_answer(
         if rcode == -1:
             return observe("dns.sat_no_response", domain, resolver)
         return observe("dns.sat_rcode_error", domain, resolver, failure=f"rcode {rcode}")
-    if any(fps.match_dns(ip) for ip in ips):
-        return observe("dns.sat_fingerprint_address", domain, resolver, technique="dns.injected")
+    fingerprinted = [ip for ip in ips if fps.match_dns(ip)]
+    if fingerprinted:
+        # Reserved space is a bogon whoever wrote the fingerprint; dns.injected is a public one.
+        bogon = any(is_bogon(ip) for ip in fingerprinted)
+        technique = "dns.bogon" if bogon else "dns.injected"
+        return observe("dns.sat_fingerprint_address", domain, resolver, technique=technique)
     if any(is_bogon(ip) for ip in ips):
         return observe("dns.sat_bogon", domain, resolver, technique="dns.bogon")
     if any(tags.values()):

@@ -92,19 +92,22 @@ def _judge_resolver(
     fingerprinted = [a for a in addrs if fps.match_dns(a)] if fps.dns else []
     if fingerprinted:
         view.tampered.update(fingerprinted)
-        return observe("dns.fingerprint_address", host, technique="dns.injected")
+        # A fingerprint says the answer is not the site; where it points says how it was forged.
+        technique = "dns.bogon" if any(is_bogon(a) for a in fingerprinted) else "dns.injected"
+        return observe("dns.fingerprint_address", host, technique=technique)
     expected = set(control.dns_addrs) if control else set()
     differing = [a for a in addrs if a not in expected]
+    # Loopback, unspecified and link-local answers are never a public site; private ranges
+    # only betray tampering when the reference answers are public (labs and intranets
+    # legitimately resolve to private space).
+    public_reference = any(not is_bogon(a) for a in (*expected, *doh))
     if differing:  # (else nothing below but the control's match can fire)
         serving_blockpages = [a for a in differing if a in blockpage_ips]
         if serving_blockpages:
             view.tampered.update(serving_blockpages)
-            return observe("dns.answer_not_the_site", host, technique="dns.injected")
-        # Loopback, unspecified and link-local answers are never a public site; private
-        # ranges only betray tampering when the reference answers are public (labs and
-        # intranets legitimately resolve to private space).
-        public_reference = any(not is_bogon(a) for a in (*expected, *doh))
-        bogons = [a for a in differing if is_bogon(a) and (public_reference or is_never_a_host(a))]
+            technique = _forged(serving_blockpages, public_reference)
+            return observe("dns.answer_not_the_site", host, technique=technique)
+        bogons = [a for a in differing if _is_bogon_here(a, public_reference)]
         if bogons:
             view.tampered.update(bogons)
             reference = public_reference or bool(expected) or bool(doh)
@@ -112,10 +115,15 @@ def _judge_resolver(
             return observe(rule, host, technique="dns.bogon")
     elif control is not None and not control.dns_failure and expected:
         return observe("dns.matches_control", host)
+    if control is not None and not expected and _says_nonexistent(control.dns_failure):
+        judged = _answer_for_nonexistent(view, host, group, differing, doh, public_reference)
+        if judged is not None:
+            return judged
     contradicted = [a for a in differing if _contradicted(view, host, a)]
     if contradicted:
         view.tampered.update(contradicted)
-        return observe("dns.answer_not_the_site", host, technique="dns.injected")
+        technique = _forged(contradicted, public_reference)
+        return observe("dns.answer_not_the_site", host, technique=technique)
     reasons = [_reason(view, host, a, doh, group) for a in differing]
     found = [r for r in reasons if r is not None]
     if found and len(found) == len(reasons):
@@ -123,9 +131,70 @@ def _judge_resolver(
     if control is None or not host:
         return observe("dns.no_control", host)
     if control.dns_failure or not expected:
-        nx = control.dns_failure is not None and is_nxdomain(control.dns_failure)
-        return observe("dns.control_nxdomain" if nx else "dns.control_failed", host)
+        return observe("dns.control_failed", host)
     return observe("dns.differs_unconfirmed", host)
+
+
+def _says_nonexistent(failure: str | None) -> bool:
+    return failure is not None and (is_nxdomain(failure) or failure == "dns_no_answer")
+
+
+def _answer_for_nonexistent(
+    view: View,
+    host: str,
+    group: list[Query],
+    answers: list[str],
+    doh: set[str],
+    public_reference: bool,
+) -> Observation | None:
+    """The control says the name does not exist, yet this resolver answered it. A censor's
+    resolver answers the names on its list; an ISP that rewrites NXDOMAIN answers every
+    nonexistent name (its search page). The probe's canary (a random nonexistent name asked
+    of the same resolver) tells them apart; without one, a page served at the answer is taken
+    for a search page (`down`) and anything else cannot tell. None: the answer is the site's
+    after all (it passed TLS for the name, or DoH gives it)."""
+    if any(a in doh or _tls_validated(view, host, a) for a in answers):
+        return None
+    engine, resolver = group[0].engine, group[0].resolver
+    canary = [q for q in view.canary if q.engine == engine and q.resolver == resolver]
+    if canary:
+        rewritten = {a for q in canary for a in q.addrs}
+        if rewritten & set(answers):
+            return observe("dns.nxdomain_rewritten", host)
+        if not rewritten and any(_says_nonexistent(q.failure) for q in canary):
+            view.tampered.update(answers)
+            technique = _forged(answers, public_reference)
+            return observe("dns.answer_for_nonexistent_name", host, technique=technique)
+        return observe("dns.nonexistent_answer_unconfirmed", host)
+    served = any(
+        r.status > 0
+        and r.host == host
+        and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
+        for r in view.requests
+    )
+    if served:
+        return observe("dns.control_nxdomain", host)
+    return observe("dns.nonexistent_answer_unconfirmed", host)
+
+
+def _tls_validated(view: View, host: str, ip: str) -> bool:
+    return any(
+        t.ip == ip and t.server_name == host and not t.decoy and t.verified and not t.failure
+        for t in view.tls
+    )
+
+
+def _is_bogon_here(ip: str, public_reference: bool) -> bool:
+    """A reserved answer where the reference answers (control, DoH) are public, or one that is
+    never a host anywhere."""
+    return is_never_a_host(ip) or (public_reference and is_bogon(ip))
+
+
+def _forged(answers: list[str], public_reference: bool) -> str:
+    """The technique of answers judged not the site's: `dns.bogon` when one of them points
+    into reserved space, `dns.injected` when they look like a public address."""
+    bogon = any(_is_bogon_here(a, public_reference) for a in answers)
+    return "dns.bogon" if bogon else "dns.injected"
 
 
 def _all_addrs(group: list[Query]) -> Iterator[str]:
@@ -196,10 +265,7 @@ def _control_own(view: View, layer: str, family: int = 0) -> bool | None:
 
 def _reason(view: View, host: str, ip: str, doh: set[str], group: list[Query]) -> str | None:
     """Why a differing answer is still the site's, or None."""
-    if any(
-        t.ip == ip and t.server_name == host and not t.decoy and t.verified and not t.failure
-        for t in view.tls
-    ):
+    if _tls_validated(view, host, ip):
         return "dns.tls_validated"
     control = view.control
     asns = control.asn if control else {}

@@ -12,16 +12,22 @@ from reachwatch.classify._net import (
     failure_kind,
     is_bogon,
     is_certificate_error,
+    is_nxdomain,
     is_probe_fault,
     is_reset,
+    is_timeout,
 )
 from reachwatch.classify._rules import observe
-from reachwatch.classify._transport import control_tls
+from reachwatch.classify._transport import control_reset_too, control_tls, name_got_through
 from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
 from reachwatch.net import url_host
 
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+
+# Lookup failures that mean "this name has no address here" (Android's resolver reports a
+# negative answer as android_dns_cache_no_data).
+_NO_DATA = ("dns_no_answer", "android_dns_cache_no_data")
 
 
 def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
@@ -49,7 +55,56 @@ def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
         return [observe("http.no_control", host)]
     if not control.ok:
         return [observe("http.control_failed", host)]
+    if _cdn_challenge(view, final):
+        return [observe("http.cdn_challenge", host)]
     return [observe(_compare(view, final, control), host, technique="http.diff")]
+
+
+# What a CDN's bot defence answers instead of the page, and how its page says so (lower
+# case; Cloudflare, Akamai, Sucuri, AWS WAF, DDoS-Guard and generic wordings).
+_CHALLENGE_STATUS = (403, 429, 503)
+_CHALLENGE_MARKERS = (
+    "checking your browser",
+    "just a moment...",
+    "cf-chl",
+    "challenge-platform",
+    "verify you are human",
+    "are you a robot",
+    "ddos protection by",
+    "attention required!",
+    "enable javascript and cookies",
+    "captcha",
+)
+_CHALLENGE_HEADERS = (("cf-mitigated", "challenge"), ("x-amzn-waf-action", "challenge"))
+
+
+def _cdn_challenge(view: View, final: Request) -> bool:
+    """A bot challenge from the site's own network: a challenge status and wording, served
+    from the control's addresses (or their networks) over an answer DNS did not reject."""
+    if final.status not in _CHALLENGE_STATUS:
+        return False
+    headers = final.headers
+    by_header = any(headers.get(name, "").lower().startswith(v) for name, v in _CHALLENGE_HEADERS)
+    text = final.body[:65536].lower()
+    if not by_header and not any(marker in text for marker in _CHALLENGE_MARKERS):
+        return False
+    return _from_the_sites_network(view, final)
+
+
+def _from_the_sites_network(view: View, final: Request) -> bool:
+    control = view.control
+    if control is None or not control.dns_addrs:
+        return False
+    if final.endpoint is not None:
+        ips = [endpoint_ip(final.endpoint)]
+    else:
+        ips = [a for q in view.queries if q.hostname in ("", final.host) for a in q.addrs]
+    own = set(control.dns_addrs)
+    asns = control.asn
+    own_asns = {asns[a] for a in own if a in asns}
+    return bool(ips) and all(
+        ip not in view.tampered and (ip in own or asns.get(ip, -1) in own_asns) for ip in ips
+    )
 
 
 def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
@@ -131,16 +186,20 @@ def _failed(view: View, final: Request, host: str) -> list[Observation]:
     failure = final.failure or ""
     if is_probe_fault(failure):
         return [observe("http.probe_fault", host, failure=failure)]
-    if failure.startswith(("dns_", "android_dns")) or _failed_in_connect(view, final):
-        return []  # the DNS or TCP layer already judged this
+    if failure.startswith(("dns_", "android_dns")):
+        return _failed_lookup(view, final, host)
+    if _failed_in_connect(view, final):
+        return _judged_below(view, host, failure)  # the TCP layer judged the connection
     if final.scheme == "https" and _failed_in_tls(view, final):
-        return _tls_from_request(view, final, host)
+        return _tls_from_request(view, final, host) or _judged_below(view, host, failure)
     control = _control_fetch(view, host)
     if control is None:
         return [observe("http.no_control", host, failure=failure)]
     if not control.ok:
         return [observe("http.fails_for_control_too", host, failure=failure)]
     kind = failure_kind(failure)
+    if kind == "reset" and _reset_inconsistent(view, final, host):
+        return [observe("http.reset_not_consistent", host, failure=failure)]
     if kind in ("other", "certificate"):
         # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
         return [observe("http.probe_fault", host, failure=failure)]
@@ -158,6 +217,65 @@ def _control_fetch(view: View, host: str) -> ControlHttp | None:
     return view.control.http if view.control else None
 
 
+def _failed_lookup(view: View, final: Request, host: str) -> list[Observation]:
+    """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
+    browser asks the system resolver). Blocked at DNS when the control fetched the page and
+    the failure is an NXDOMAIN-like answer or a timeout; never the page."""
+    failure = final.failure or ""
+    control = _control_fetch(view, host)
+    if control is not None and control.ok:
+        if is_nxdomain(failure) or failure in _NO_DATA:
+            return [
+                observe("dns.fetch_lookup_failed", host, technique="dns.nxdomain", failure=failure)
+            ]
+        if is_timeout(failure):
+            return [
+                observe("dns.fetch_lookup_failed", host, technique="dns.timeout", failure=failure)
+            ]
+    return _judged_below(view, host, failure)
+
+
+def _judged_below(view: View, host: str, failure: str) -> list[Observation]:
+    """A fetch that failed below HTTP: the lower layer judged why, and the page was not
+    loaded, so it is never `accessible`: down when the control's fetch failed too."""
+    control = _control_fetch(view, host)
+    if control is None:
+        return [observe("http.no_control", host, failure=failure)]
+    if not control.ok:
+        return [observe("http.fails_for_control_too", host, failure=failure)]
+    return [observe("http.failed_below_http", host, failure=failure)]
+
+
+def _reset_inconsistent(view: View, final: Request, host: str) -> bool:
+    """A censor resets every request it filters; a reset while another connection for the
+    same site to the same address got through, or while the control was reset too, is the
+    server's own doing."""
+    if control_reset_too(view, host):
+        return True
+    if final.endpoint is None:
+        return False
+    ip = endpoint_ip(final.endpoint)
+    if final.scheme == "https":
+        return name_got_through(view, final.host, ip)
+    return any(
+        r is not final and r.status > 0 and r.endpoint and endpoint_ip(r.endpoint) == ip
+        for r in view.requests
+    ) or _sample_got_through(view, ip)
+
+
+def _sample_got_through(view: View, ip: str) -> bool:
+    sample = view.throughput
+    if not sample:
+        return False
+    address, status = sample.get("address"), sample.get("status_code")
+    return (
+        isinstance(address, str)
+        and isinstance(status, int)
+        and status > 0
+        and (endpoint_ip(address) == ip)
+    )
+
+
 def _failed_in_connect(view: View, final: Request) -> bool:
     port = url_port(final.url) or (443 if final.scheme == "https" else 80)
     if final.endpoint is not None:
@@ -172,6 +290,9 @@ def _failed_in_tls(view: View, final: Request) -> bool:
     recorded (then the TLS layer already has it), else by the failure string."""
     failure = final.failure or ""
     handshakes = [t for t in view.tls if t.server_name == final.host and not t.decoy]
+    if final.endpoint is not None:
+        # The fetch's own address: a handshake that worked elsewhere says nothing of it.
+        handshakes = [t for t in handshakes if t.endpoint == final.endpoint] or handshakes
     if handshakes:
         return not any(t.failure is None for t in handshakes)
     return failure.startswith("ssl_") or is_certificate_error(failure) or is_reset(failure)

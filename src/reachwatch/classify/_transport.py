@@ -9,6 +9,7 @@ from reachwatch.classify._net import (
     ip_version,
     is_certificate_error,
     is_probe_fault,
+    is_reset,
     is_timeout,
 )
 from reachwatch.classify._rules import observe
@@ -100,6 +101,12 @@ def _tls(view: View, t: Tls, decoy: Tls | None) -> Observation:
             failure=failure,
         )
     timeout = is_timeout(failure)
+    if not timeout and t.ip is not None and name_got_through(view, host, t.ip):
+        # Filtering by name fails every handshake naming the site at this address; one that
+        # went through (a retry, the fetch, the throughput sample) makes this one the server's.
+        return observe("tls.same_name_got_through", host, t.endpoint, failure=failure)
+    if not timeout and control_reset_too(view, host):
+        return observe("tls.control_reset_alike", host, t.endpoint, failure=failure)
     if decoy is not None and _got_through(decoy):
         # The same address completes a handshake for another name: the name is filtered.
         rule = "tls.timeout_decoy_ok" if timeout else "tls.reset_after_hello_decoy_ok"
@@ -116,6 +123,46 @@ def _tls(view: View, t: Tls, decoy: Tls | None) -> Observation:
     rule = "tls.timeout_probe_only" if timeout else "tls.reset_probe_only"
     technique = "tls.timeout" if timeout else "tls.reset"
     return observe(rule, host, t.endpoint, technique=technique, failure=failure)
+
+
+def name_got_through(view: View, name: str, ip: str) -> bool:
+    """Did any connection naming this site to this address get through (a handshake, a
+    response, a throughput sample)?"""
+    if any(
+        o.ip == ip and o.server_name == name and not o.decoy and o.failure is None for o in view.tls
+    ):
+        return True
+    for r in view.requests:
+        https_here = r.scheme == "https" and r.endpoint and endpoint_ip(r.endpoint) == ip
+        if https_here and r.status > 0 and r.host == name:
+            return True
+    sample = view.throughput
+    address = sample.get("address") if sample else None
+    status = sample.get("status_code") if sample else None
+    # The sample fetches the input's final URL: its host is the input's, or a redirect's.
+    same_name = name == view.host or any(r.host == name for r in view.requests)
+    return (
+        isinstance(address, str)
+        and isinstance(status, int)
+        and status > 0
+        and same_name
+        and endpoint_ip(address) == ip
+    )
+
+
+def control_reset_too(view: View, host: str) -> bool:
+    """The control's own steps for this site were reset as well (its handshake, its fetch or
+    its throughput sample): the server drops connections for everyone, not only here."""
+    control = view.control
+    if control is None or host != view.host:
+        return False
+    failures = [f for ok, f in control.tls.values() if not ok and f]
+    if control.http is not None and control.http.failure:
+        failures.append(control.http.failure)
+    sample = control.throughput
+    if sample and isinstance(sample.get("failure"), str):
+        failures.append(sample["failure"])
+    return any(is_reset(f) and not f.startswith("connection_refused") for f in failures)
 
 
 def _got_through(decoy: Tls) -> bool:

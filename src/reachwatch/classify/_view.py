@@ -20,6 +20,7 @@ from reachwatch.classify._net import (
     endpoint,
     endpoint_ip,
     ip_version,
+    is_nxdomain,
     is_probe_fault,
     is_unreachable,
 )
@@ -302,6 +303,8 @@ class View:
     # The control's own answers for the hosts a redirect chain led to (reachwatch's probe
     # asks for them; OONI's measurements have none).
     hop_controls: dict[str, Control]
+    # The probe's lookups of a random nonexistent name (x_nxdomain_canary), per resolver.
+    canary: list[Query]
     # Worked out on first use: only a few rules ask.
     _ipv6_capable: bool | None = field(repr=False, compare=False)
 
@@ -320,6 +323,7 @@ class View:
         test_keys: dict[str, Any],
         tampered: set[str] | None = None,
         hop_controls: dict[str, Control] | None = None,
+        canary: list[Query] | None = None,
     ) -> None:
         self.input = input
         self.host = host
@@ -334,6 +338,7 @@ class View:
         self.test_keys = test_keys
         self.tampered = set() if tampered is None else tampered
         self.hop_controls = {} if hop_controls is None else hop_controls
+        self.canary = [] if canary is None else canary
         self._ipv6_capable = None
 
     def control_for(self, host: str) -> Control | None:
@@ -374,6 +379,7 @@ class View:
             self.test_keys,
             set(self.tampered),
             self.hop_controls,
+            self.canary,
         )
 
     @property
@@ -408,6 +414,7 @@ def view_of(measurement: dict[str, Any], test_keys: dict[str, Any]) -> View:
         control=_control(test_keys),
         test_keys=test_keys,
         hop_controls=_hop_controls(test_keys),
+        canary=[_query(e) for e in _entries(test_keys, "x_nxdomain_canary")],
     )
 
 
@@ -714,6 +721,14 @@ def _pairs(value: Any, where: str) -> dict[str, tuple[bool, str | None]]:
 
 
 def _control(test_keys: dict[str, Any]) -> Control | None:
+    found = _control_answer(test_keys)
+    # A control that cannot work proves nothing: every rule that needs one must say so.
+    if found is None or _broken(found, test_keys) is not None:
+        return None
+    return found
+
+
+def _control_answer(test_keys: dict[str, Any]) -> Control | None:
     control = _mapping(test_keys, "control")
     if not control or test_keys.get("control_failure"):
         return None
@@ -751,6 +766,36 @@ def _hop_controls(test_keys: dict[str, Any]) -> dict[str, Control]:
         if host and control is not None and host not in out:
             out[host] = control
     return out
+
+
+def control_broken(test_keys: dict[str, Any]) -> str | None:
+    """Why the control's answer in these test_keys is unusable (it resolved nothing and
+    reached nothing, though the name resolves for the probe), None when it is usable or
+    absent. Raises InvalidMeasurement on a malformed control answer."""
+    found = _control_answer(test_keys)
+    return None if found is None else _broken(found, test_keys)
+
+
+# Answers a working resolver gives for a name that does not exist: a control that gets them
+# has a network.
+_NO_SUCH_NAME = "dns_no_answer"
+
+
+def _broken(control: Control, test_keys: dict[str, Any]) -> str | None:
+    failure = control.dns_failure
+    if control.dns_addrs or failure is None or is_nxdomain(failure) or failure == _NO_SUCH_NAME:
+        return None
+    if any(ok for ok, _ in control.tcp.values()) or any(ok for ok, _ in control.tls.values()):
+        return None
+    if control.http is not None and control.http.ok:
+        return None
+    resolved = any(
+        isinstance(q, dict) and q.get("answers") and not q.get("failure")
+        for q in test_keys.get("queries") or []
+    )
+    if not resolved:
+        return None  # the name may resolve nowhere: then the control's failure is no fault
+    return f"it could not resolve a name the probe resolved ({failure}) and reached nothing"
 
 
 def _control_http(http: dict[str, Any]) -> ControlHttp:

@@ -21,6 +21,7 @@ CLIENT_NET6 = "fd72:6c61:6201::/64"
 PLATFORM_NET6 = "fd72:6c61:6200::/64"
 CENSOR_BLOCKPAGE = "198.18.3.1"
 CENSOR_MITM = "198.18.3.2"
+ISP_SEARCH = "198.18.3.3"  # the ISP's search page, where it sends names that do not exist
 # Services in the internet namespace (on its lo).
 AUTHORITATIVE_DNS = "198.19.0.53"
 DOH_ADDRESS = "198.19.0.54"

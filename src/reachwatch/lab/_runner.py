@@ -172,6 +172,8 @@ class LabSession:
             run(in_ns(topology.isp, "tc", *command))
         if setup.client_ipv6:
             topology.route_client_ipv6()
+        for rule in setup.internet_rules:
+            run(in_ns(topology.internet, "iptables", *rule))
 
     def _node(self, role: str, namespace: str, spec: Spec) -> None:
         """(Re)start a namespace's node unless it already runs this exact spec."""

@@ -25,10 +25,17 @@ class Expectation:
     verdict: str
     technique: str | None = None
     why: str | None = None
+    # Other verdicts that are right as well: a server that fails at random (never `blocked`)
+    # may leave a run accessible, down or inconclusive.
+    alternatives: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"{self.verdict}:{self.technique}" if self.technique else self.verdict
+        verdict = "|".join((self.verdict, *self.alternatives))
+        return f"{verdict}:{self.technique}" if self.technique else verdict
+
+    def accepts(self, verdict: str, technique: str | None) -> bool:
+        return verdict in (self.verdict, *self.alternatives) and technique == self.technique
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,11 @@ class Scenario:
 def _expectation(doc: Any, where: str) -> Expectation:
     if not isinstance(doc, Mapping) or "verdict" not in doc:
         raise UserError(f"{where}: expect needs a verdict")
-    return Expectation(str(doc["verdict"]), doc.get("technique"), doc.get("why"))
+    verdict = doc["verdict"]
+    verdicts = [str(v) for v in verdict] if isinstance(verdict, list) else [str(verdict)]
+    if not verdicts:
+        raise UserError(f"{where}: expect needs a verdict")
+    return Expectation(verdicts[0], doc.get("technique"), doc.get("why"), tuple(verdicts[1:]))
 
 
 def parse_scenario(doc: Any, where: str) -> Scenario:

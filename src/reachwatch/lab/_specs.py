@@ -11,6 +11,7 @@ from reachwatch.lab._plan import (
     DECOY_SITE,
     DOH_ADDRESS,
     ISP_RESOLVER,
+    ISP_SEARCH,
     AddressPlan,
 )
 from reachwatch.lab.mechanisms import Setup
@@ -50,7 +51,11 @@ def _sites(plan: AddressPlan, setup: Setup | None = None) -> dict[str, Any]:
 
 def internet_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
     """The platform's servers, the authoritative resolver and a public DoH resolver."""
-    zone = plan.zone(ipv6=setup.ipv6_records)
+    zone = {
+        name: addresses
+        for name, addresses in plan.zone(ipv6=setup.ipv6_records).items()
+        if name not in setup.dead_names
+    }
     servers: list[Spec] = [
         {"kind": "dns", "host": AUTHORITATIVE_DNS, "port": 53, "zone": zone},
         {"kind": "doh", "host": DOH_ADDRESS, "port": 443, "zone": zone} | _tls(pki, [DOH_ADDRESS]),
@@ -63,9 +68,13 @@ def internet_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
         if setup.ipv6_records:
             addresses += [plan.v6[host] for host in up]
         for address in addresses:
+            faults = {
+                "reset_share": setup.reset_share,
+                "challenge_clients": setup.challenge_clients,
+            }
             servers += [
-                {"kind": "web", "host": address, "port": 443, "sites": sites} | tls,
-                {"kind": "web", "host": address, "port": 80, "sites": sites},
+                {"kind": "web", "host": address, "port": 443, "sites": sites} | tls | faults,
+                {"kind": "web", "host": address, "port": 80, "sites": sites} | faults,
                 {"kind": "quic", "host": address, "port": 443} | tls,
             ]
     return {"servers": servers}
@@ -78,7 +87,9 @@ def isp_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
         "nxdomain": sorted(setup.resolver_nxdomain),
         "forged": setup.resolver_forged,
         "upstream": [AUTHORITATIVE_DNS, 53],
+        "rewrite_nxdomain": [ISP_SEARCH] if setup.rewrite_nxdomain else [],
     }
+    search: dict[str, Any] = {"*": {"page": {"title": "Search results", "text": "Did you mean"}}}
     censor_tls = _tls(pki, [*plan.hosts, DECOY_SITE], untrusted=True)
     blockpage: dict[str, Any] = {"*": {"blockpage": {}}}
     # A MITM box relays the real page; what gives it away is its certificate.
@@ -88,5 +99,8 @@ def isp_spec(plan: AddressPlan, setup: Setup, pki: LabPki) -> Spec:
             {"kind": "web", "host": CENSOR_BLOCKPAGE, "port": 80, "sites": blockpage},
             {"kind": "web", "host": CENSOR_BLOCKPAGE, "port": 443, "sites": blockpage} | censor_tls,
             {"kind": "web", "host": CENSOR_MITM, "port": 443, "sites": _sites(plan)} | censor_tls,
+            {"kind": "web", "host": ISP_SEARCH, "port": 80, "sites": search},
+            # Over HTTPS the search page fails certificate checks, as a real one would.
+            {"kind": "web", "host": ISP_SEARCH, "port": 443, "sites": search} | censor_tls,
         ]
     }

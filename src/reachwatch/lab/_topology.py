@@ -32,6 +32,7 @@ from reachwatch.lab._plan import (
     ISP_INTERNET_SIDE6,
     ISP_RESOLVER,
     PLATFORM_NET6,
+    ISP_SEARCH,
     AddressPlan,
 )
 from reachwatch.lab._system import in_ns, run
@@ -104,7 +105,7 @@ class Topology:
         run(in_ns(self.isp, "ip", "route", "add", "198.19.0.0/16", "via", INTERNET_ISP_SIDE))
         run(in_ns(self.internet, "ip", "route", "add", "198.18.0.0/15", "via", ISP_INTERNET_SIDE))
         self._ipv6_links()
-        for address in (CENSOR_BLOCKPAGE, CENSOR_MITM):
+        for address in (CENSOR_BLOCKPAGE, CENSOR_MITM, ISP_SEARCH):
             run(in_ns(self.isp, "ip", "addr", "add", f"{address}/32", "dev", "lo"))
         for address in (AUTHORITATIVE_DNS, DOH_ADDRESS, CONTROL_ADDRESS, *plan.v4.values()):
             run(in_ns(self.internet, "ip", "addr", "add", f"{address}/32", "dev", "lo"))
@@ -154,6 +155,7 @@ class Topology:
             run(in_ns(self.isp, "iptables", "-t", table, "-X"))
         run(in_ns(self.isp, "tc", "qdisc", "del", "dev", self.isp_client_link, "root"), check=False)
         run(in_ns(self.client, "ip", "-6", "route", "del", "default"), check=False)
+        run(in_ns(self.internet, "iptables", "-F", "OUTPUT"))
 
     def destroy(self) -> None:
         remove_namespaces([self.client, self.isp, self.internet])

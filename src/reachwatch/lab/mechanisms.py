@@ -18,6 +18,7 @@ from reachwatch.lab._plan import (
     BOGON,
     CENSOR_BLOCKPAGE,
     CENSOR_MITM,
+    CLIENT_ADDRESS,
     DOH_ADDRESS,
     AddressPlan,
 )
@@ -52,6 +53,11 @@ class Setup:
     page_padding: int | None = None
     page_chunk: int | None = None
     client_ipv6: bool = False  # the client's network routes IPv6
+    reset_share: float = 0.0  # of the platform servers' connections, for every client
+    challenge_clients: list[str] = field(default_factory=list)  # networks the CDN challenges
+    dead_names: set[str] = field(default_factory=set)  # names the platform's zone no longer has
+    rewrite_nxdomain: bool = False  # the isp resolver answers its search page for NXDOMAIN
+    internet_rules: list[list[str]] = field(default_factory=list)  # iptables, internet side
 
     def rule(self, line: str) -> None:
         """Add an iptables rule for the isp namespace, written as after `iptables`."""
@@ -255,3 +261,38 @@ def ipv6_records(setup: Setup, params: Params) -> None:
 def client_ipv6(setup: Setup, params: Params) -> None:
     """The client's network routes IPv6 (a default IPv6 route through the isp)."""
     setup.client_ipv6 = True
+
+
+@mechanism("flaky_origin")
+def flaky_origin(setup: Setup, params: Params) -> None:
+    """The platform's servers reset `share` of all connections, whoever connects (a server
+    fault, not censorship)."""
+    setup.reset_share = float(params.get("share", 0.5))
+
+
+@mechanism("cdn_challenge")
+def cdn_challenge(setup: Setup, params: Params) -> None:
+    """The platform's own servers answer the client's network with a bot challenge (503,
+    "checking your browser") instead of the page; the control gets the page."""
+    setup.challenge_clients.append(str(params.get("network", f"{CLIENT_ADDRESS}/24")))
+
+
+@mechanism("names_gone")
+def names_gone(setup: Setup, params: Params) -> None:
+    """The names no longer exist: the platform's zone answers NXDOMAIN for them."""
+    setup.dead_names.update(setup.hosts(params))
+
+
+@mechanism("resolver_rewrite_nxdomain")
+def resolver_rewrite_nxdomain(setup: Setup, params: Params) -> None:
+    """The isp resolver answers the address of the isp's search page for every name that
+    does not exist (ads for typos), whichever name it is."""
+    setup.rewrite_nxdomain = True
+
+
+@mechanism("control_offline")
+def control_offline(setup: Setup, params: Params) -> None:
+    """The control answers the probe but reaches nothing itself: its own connections (to its
+    resolver, to any server) are refused as network unreachable."""
+    rule = "-A OUTPUT -o lo ! -d 127.0.0.0/8 -j REJECT --reject-with icmp-net-unreachable"
+    setup.internet_rules.append(rule.split())

@@ -6,9 +6,11 @@ SPEC is {"servers": [spec, ...]} where a spec is one of
     {"kind": "dns",  "host", "port", "zone": {name: [addr]}, "policy": {...}}
     {"kind": "doh",  "host", "port", "zone", "policy", "cert", "key"}
     {"kind": "web",  "host", "port", "sites": {host: behaviour | {path: behaviour}},
-                     "cert"?, "key"?, "reset_snis"?, "stall_snis"?, "stall_all"?}
+                     "cert"?, "key"?, "reset_snis"?, "stall_snis"?, "stall_all"?,
+                     "reset_share"?, "challenge_clients"?}
     {"kind": "quic", "host", "port", "cert", "key"}
-a policy is {"drop": [names], "nxdomain": [names], "forged": {name: [addr]}, "upstream": [h, p]}
+a policy is {"drop": [names], "nxdomain": [names], "forged": {name: [addr]}, "upstream": [h, p],
+"rewrite_nxdomain"?: [addr]}
 and a behaviour is {"page": {"title", "text"?, "padding"?}}, {"blockpage": {}},
 {"large": {"size"}}, {"redirect": {"hops", "location"}}, {"truncated": {}} or {"endless": {}}.
 
@@ -88,6 +90,7 @@ def _policy(spec: Mapping[str, Any] | None) -> DnsPolicy | None:
         nxdomain=frozenset(spec.get("nxdomain", ())),
         forged={name: list(addrs) for name, addrs in spec.get("forged", {}).items()},
         upstream=(str(upstream[0]), int(upstream[1])) if upstream else None,
+        rewrite_nxdomain=tuple(spec.get("rewrite_nxdomain", ())),
     )
 
 
@@ -124,6 +127,8 @@ def build_server(spec: Mapping[str, Any]) -> LabServer:
             reset_snis=spec.get("reset_snis", ()),
             stall_snis=spec.get("stall_snis", ()),
             stall_all=bool(spec.get("stall_all", False)),
+            reset_share=float(spec.get("reset_share", 0.0)),
+            challenge_clients=spec.get("challenge_clients", ()),
         )
     if kind == "quic":
         pair = CertPair(Path(spec["cert"]), Path(spec["key"]), ())

@@ -6,6 +6,7 @@ import asyncio
 import datetime
 import ipaddress
 import itertools
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -55,6 +56,13 @@ class ProbeOptions:
     control_concurrency: int = 8
     decoy_sni: str = steps.DECOY_SNI
     local_address: str | None = None  # measure from this address (multi-homed hosts, labs)
+    # Ask every resolver for a random name that does not exist, once per run, so that a
+    # resolver answering every nonexistent name (an ISP search page) is told from one that
+    # answers only the names on a list.
+    nxdomain_canary: bool = True
+    # Real-SNI handshakes reset at an address are repeated up to this many times (stopping at
+    # the first success): filtering by name is consistent, a server dropping connections not.
+    sni_retries: int = 8
 
 
 class ControlGate:
@@ -73,10 +81,11 @@ class _Connected:
 
     @property
     def usable(self) -> bool:
-        """TCP (and, for https, the real-SNI handshake) succeeded on this address."""
+        """TCP (and, for https, a real-SNI handshake) succeeded on this address."""
         if self.tcp["status"]["failure"] is not None:
             return False
-        return not self.tls or self.tls[0]["failure"] is None
+        real = [t for t in self.tls if not t["x_decoy_sni"]]
+        return not real or any(t["failure"] is None for t in real)
 
 
 class TargetMeasurer:
@@ -91,8 +100,10 @@ class TargetMeasurer:
         slots: asyncio.Semaphore,
         control: ControlGate | None = None,
         progress: Progress | None = None,
+        canary: Awaitable[list[dict[str, Any]]] | None = None,
     ) -> None:
         self.target = target
+        self._canary = canary
         self.options = options
         self.ipv6 = ipv6
         self._slots = slots
@@ -127,6 +138,7 @@ class TargetMeasurer:
         throughput = await self._throughput(requests)
         self._report("control")
         control_answer, control_failure = await control
+        canary = await self._canary if self._canary is not None else []
         test_keys = {
             "queries": chain.queries,
             "tcp_connect": [c.tcp for c in chain.connected],
@@ -141,6 +153,7 @@ class TargetMeasurer:
             "x_unmeasured_addresses": list(dict.fromkeys(unmeasured + chain.unmeasured)),
             "x_quic_handshakes": list(quic),
             "x_throughput": throughput,
+            "x_nxdomain_canary": canary,
             "x_reachwatch": None,
         }
         self._report("done")
@@ -167,6 +180,10 @@ class TargetMeasurer:
     def _report(self, stage: str) -> None:
         if self._progress is not None:
             self._progress(self.target.url, stage)
+
+    async def lookups(self) -> list[dict[str, Any]]:
+        """The target's host asked of every resolver (the DNS step alone)."""
+        return await self._resolve()
 
     async def _resolve(self, host: str | None = None) -> list[dict[str, Any]]:
         host = self.host if host is None else host
@@ -244,6 +261,13 @@ class TargetMeasurer:
         if real["failure"] is not None:
             # Same address, unrelated name: if this one works, the name is what is filtered.
             result.tls.append(await self._handshake(ip, port, opts.decoy_sni, decoy=True))
+            # A censor resets every handshake naming the site; a server that drops some
+            # connections lets one through. Resets are cheap to repeat; timeouts are not.
+            for _ in range(opts.sni_retries):
+                if real["failure"] not in _RETRIED_FAILURES:
+                    break
+                real = await self._handshake(ip, port, host, decoy=False)
+                result.tls.append(real)
         return result
 
     async def _handshake(
@@ -480,6 +504,14 @@ def _why_unusable(queries: list[dict[str, Any]], connected: Sequence[_Connected]
     failures = [q["failure"] for q in queries if q.get("failure")]
     a_failures = [q["failure"] for q in queries if q.get("failure") and q["query_type"] == "A"]
     return str((a_failures or failures or ["dns_no_answer"])[0])
+
+
+_RETRIED_FAILURES = ("connection_reset", "eof_error")
+
+
+def canary_name() -> str:
+    """A random name under .com that does not exist (64 random bits)."""
+    return f"rw-canary-{secrets.token_hex(8)}.com"
 
 
 def _ipv6_broken(connected: Sequence[_Connected]) -> bool:

@@ -12,7 +12,13 @@ import orjson
 
 from reachwatch.classify.verdicts import Classified
 from reachwatch.probe import steps
-from reachwatch.probe._engine import ControlGate, ProbeOptions, Progress, TargetMeasurer
+from reachwatch.probe._engine import (
+    ControlGate,
+    ProbeOptions,
+    Progress,
+    TargetMeasurer,
+    canary_name,
+)
 from reachwatch.probe._http import exchange
 from reachwatch.probe._network import ipv6_capable, own_addresses, scrub
 from reachwatch.probe._targets import Target
@@ -65,6 +71,9 @@ async def probe(
     public: set[str] = set()
     if options.control_url is not None:
         public.update(await control_sees(options.control_url, options))
+    canary = (
+        asyncio.ensure_future(_canary(options, ipv6, slots)) if options.nxdomain_canary else None
+    )
 
     async def measure(target: Target) -> tuple[dict[str, Any], Classified]:
         measurer = TargetMeasurer(
@@ -74,6 +83,7 @@ async def probe(
             slots=slots,
             control=control,
             progress=progress,
+            canary=canary,
         )
         # The user's own address never leaves the machine, even where a server echoed it.
         raw = await measurer.measure()
@@ -90,6 +100,16 @@ async def probe(
     measurements = [measurement for measurement, _ in judged]
     verdicts = [verdict for _, verdict in judged]
     return ProbeRun(measurements, verdicts, ipv6, is_no_network(measurements), bool(public))
+
+
+async def _canary(
+    options: ProbeOptions, ipv6: bool, slots: asyncio.Semaphore
+) -> list[dict[str, Any]]:
+    """Every resolver's answer for a random nonexistent name (x_nxdomain_canary)."""
+    name = canary_name()
+    return await TargetMeasurer(
+        Target(f"http://{name}/"), options, ipv6=ipv6, slots=slots
+    ).lookups()
 
 
 async def check_control(
@@ -155,9 +175,16 @@ def _valid_address(value: Any) -> list[str]:
 def judge(measurement: dict[str, Any]) -> Classified:
     """Classify a measurement (the one source of verdicts) and record the verdict in it:
     test_keys.x_reachwatch and OONI's blocking/accessible."""
-    from reachwatch.classify import InvalidMeasurement, classify
+    from reachwatch.classify import InvalidMeasurement, classify, control_broken
 
     test_keys = measurement["test_keys"]
+    try:
+        broken = control_broken(test_keys)
+    except InvalidMeasurement:
+        broken = None  # judged below, as any malformed control answer
+    if broken is not None:
+        # Kept for the record, but no verdict may lean on it.
+        test_keys["control_failure"] = f"x_control_broken: {broken}"
     try:
         verdict = classify(measurement)
     except InvalidMeasurement as exc:

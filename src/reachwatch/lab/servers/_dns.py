@@ -47,13 +47,16 @@ class DnsPolicy:
     - `drop`: never answer (the client times out);
     - `nxdomain`: answer NXDOMAIN;
     - `forged`: answer these addresses instead (bogons, or a blockpage server's address);
-    - `upstream`: (host, port) to forward every name the zone does not hold.
+    - `upstream`: (host, port) to forward every name the zone does not hold;
+    - `rewrite_nxdomain`: answer these addresses wherever upstream says NXDOMAIN (an ISP
+      that sends every mistyped name to its search page).
     """
 
     drop: frozenset[str] = frozenset()
     nxdomain: frozenset[str] = frozenset()
     forged: Mapping[str, Sequence[str]] = field(default_factory=dict)
     upstream: tuple[str, int] | None = None
+    rewrite_nxdomain: Sequence[str] = ()
 
 
 class DnsResponder:
@@ -131,6 +134,8 @@ class DnsResponder:
             answer = await dns.asyncquery.udp(query, host, port=port, timeout=_UPSTREAM_TIMEOUT)
         except (dns.exception.DNSException, OSError):
             return self._reply(query, dns.rcode.SERVFAIL, [])
+        if answer.rcode() == dns.rcode.NXDOMAIN and self.policy.rewrite_nxdomain:
+            return self._reply(query, dns.rcode.NOERROR, self.policy.rewrite_nxdomain)
         return answer.to_wire()
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import random
 import socket
 import ssl
 from collections.abc import Iterable, Mapping
 
 from reachwatch.lab.servers._base import LabServer, listening_socket, reset_close
-from reachwatch.lab.servers._behaviours import NOT_FOUND, Behaviour
+from reachwatch.lab.servers._behaviours import NOT_FOUND, Behaviour, Page
 from reachwatch.lab.servers._clienthello import parse_sni, record_length
 from reachwatch.lab.servers._http import BadRequest, Request, read_request
 
@@ -27,6 +29,10 @@ class WebServer(LabServer):
     TLS tricks, decided from the SNI of the raw ClientHello before any handshake:
     `reset_snis` get an RST right after their ClientHello, `stall_snis` are accepted and never
     answered; with `stall_all` no handshake ever completes. Other SNIs get a normal handshake.
+
+    A server's own faults and defences: `reset_share` of all connections (any client, any
+    name) get an RST once their first bytes arrive; clients from `challenge_clients` (networks)
+    get the CDN's bot challenge (503) instead of any page.
     """
 
     def __init__(
@@ -39,6 +45,8 @@ class WebServer(LabServer):
         reset_snis: Iterable[str] = (),
         stall_snis: Iterable[str] = (),
         stall_all: bool = False,
+        reset_share: float = 0.0,
+        challenge_clients: Iterable[str] = (),
     ) -> None:
         super().__init__(host, port)
         self.sites = {name.lower(): site for name, site in sites.items()}
@@ -46,6 +54,10 @@ class WebServer(LabServer):
         self.reset_snis = frozenset(name.lower() for name in reset_snis)
         self.stall_snis = frozenset(name.lower() for name in stall_snis)
         self.stall_all = stall_all
+        self.reset_share = reset_share
+        self.challenge_clients = tuple(
+            ipaddress.ip_network(n, strict=False) for n in challenge_clients
+        )
         self._sock: socket.socket | None = None
         self._accept_task: asyncio.Task[None] | None = None
 
@@ -76,6 +88,10 @@ class WebServer(LabServer):
     async def _handle(self, conn: socket.socket) -> None:
         sni: str | None = None
         try:
+            if self.reset_share > 0 and random.random() < self.reset_share:
+                await _readable(conn)  # the first bytes (a ClientHello, a request) arrived
+                reset_close(conn)
+                return
             if self.ssl_context is not None:
                 if self.stall_all:
                     await _swallow(conn)
@@ -96,7 +112,8 @@ class WebServer(LabServer):
             if sni is None:
                 sni = _sni_of(writer)
             request = await asyncio.wait_for(read_request(reader, sni=sni), _REQUEST_TIMEOUT)
-            await self._behaviour_for(request).respond(request, writer)
+            behaviour = CHALLENGE if self._challenged(conn) else self._behaviour_for(request)
+            await behaviour.respond(request, writer)
         except (BadRequest, OSError, TimeoutError, ssl.SSLError, asyncio.IncompleteReadError):
             pass
         except asyncio.CancelledError:
@@ -108,6 +125,15 @@ class WebServer(LabServer):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer.wait_closed(), 2.0)
 
+    def _challenged(self, conn: socket.socket) -> bool:
+        if not self.challenge_clients:
+            return False
+        try:
+            peer = ipaddress.ip_address(conn.getpeername()[0])
+        except (OSError, ValueError):
+            return False
+        return any(peer in network for network in self.challenge_clients)
+
     def _behaviour_for(self, request: Request) -> Behaviour:
         site = self.sites.get(request.host) or self.sites.get("*")
         if site is None:
@@ -115,6 +141,15 @@ class WebServer(LabServer):
         if isinstance(site, Mapping):
             return site.get(request.path) or site.get("*") or NOT_FOUND
         return site
+
+
+# What a CDN's bot defence answers a client it does not trust yet: 503 and a page whose
+# script would solve the challenge in a browser.
+CHALLENGE = Page(
+    title="Just a moment...",
+    text="Checking your browser before accessing the site. Enable JavaScript and cookies.",
+    status=503,
+)
 
 
 async def _peek_client_hello(conn: socket.socket) -> bytes:
