@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "case_cmd",
     "demo_cmd",
     "classify_cmd",
+    "report_cmd",
 )
 
 for _name in _COMMAND_MODULES:
