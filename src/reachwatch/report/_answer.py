@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reachwatch.catalog import load_catalog
+from reachwatch.errors import UserError
 from reachwatch.report._operators import network_label
 from reachwatch.report._svg import parse_time
 
@@ -24,8 +26,16 @@ def days_between(a: str, b: str) -> float:
     return (parse_time(b) - parse_time(a)).total_seconds() / 86400
 
 
+def platform_title(facts: dict[str, Any]) -> str:
+    name = facts["case"]["scope"]["platform"]
+    try:
+        return load_catalog().get(name).title
+    except UserError:
+        return str(name)
+
+
 def incident_sentence(facts: dict[str, Any], incident: dict[str, Any]) -> str:
-    platform = facts["case"]["scope"]["platform"]
+    platform = platform_title(facts)
     cc = facts["case"]["scope"]["cc"]
     nets = ", ".join(network_label(n["network"]) for n in incident["networks"])
     bounds = incident["start_bounds"]
@@ -83,30 +93,30 @@ def directive_outcome(facts: dict[str, Any], d: dict[str, Any]) -> str:
             f"{network_label(n['network'])} {n['days_past_deadline']:.1f} days" for n in stuck
         )
         parts.append(
-            f"not followed: blocking went on past the deadline on {each}, and was "
-            "still on when the data ends"
+            f"blocking went on past the deadline on {each}, and was still on when the data ends"
         )
     elif stuck:
-        parts.append(f"not followed: not blocked after it on {_labels(stuck)}")
+        parts.append(f"not blocked after it on {_labels(stuck)}")
     for n in nets:
         if n["status"] == "followed late":
             parts.append(
-                f"followed late on {network_label(n['network'])}: access back {when(n['since'])}, "
+                f"on {network_label(n['network'])} access came back {when(n['since'])}, "
                 f"{n['days_past_deadline']:.1f} days after the deadline"
             )
     done = [n for n in nets if n["status"] == "followed"]
     if done and d["requires"] == "accessible":
-        parts.append(f"followed on {_labels(done)}: accessible when due")
+        parts.append(f"accessible when due on {_labels(done)}")
     elif done:
         parts += [
-            f"followed on {network_label(n['network'])}: blocked from {when(n['since'])}"
+            f"blocked on {network_label(n['network'])} from {when(n['since'])}"
             + (", still blocked when its data ends" if n["ongoing"] else f" to {when(n['until'])}")
             for n in done
         ]
     unknown = [n for n in nets if n["status"] == "no data"]
     if unknown:
         parts.append(_no_data(facts, d, unknown))
-    return "; ".join(parts) + "."
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 def _labels(nets: list[dict[str, Any]]) -> str:
@@ -125,10 +135,10 @@ def _no_data(facts: dict[str, Any], d: dict[str, Any], nets: list[dict[str, Any]
         state = "blocked" if last["state"] in ("blocked", "partial") else "not blocked"
         key = (last["last_data"], days_between(last["last_data"], d["due"]), state)
         shown.setdefault(key, []).append(network_label(n["network"]))
-    platform = facts["case"]["scope"]["platform"]
+    platform = platform_title(facts)
     out = [
-        f"cannot tell on {', '.join(labels)}: its data ends {when(end)}, {days:.1f} days before "
-        f"the order was due, and {platform} was {state} then"
+        f"on {', '.join(labels)} the data ends {when(end)}, {days:.1f} days before the order "
+        f"was due; {platform} was {state} then"
         for (end, days, state), labels in shown.items()
     ]
     if silent:

@@ -35,6 +35,14 @@ def render_html(facts: dict[str, Any], meta: dict[str, Any]) -> str:
     synthetic = bool(facts["check"]["data"]["synthetic"])
     case = facts["case"]
     banner = f'<div class="synthetic">{SYNTHETIC_TEXT}</div>' if synthetic else ""
+    # In print, the page box itself carries the label, so that every page has it.
+    page_label = (
+        f'<style>@page {{ @top-center {{ content: "{SYNTHETIC_TEXT}"; font: 700 9pt sans-serif; '
+        "color: #000; background: #ffe14d; } } @media print { .synthetic { display: none; } }"
+        "</style>"
+        if synthetic
+        else ""
+    )
     body = [
         _header(facts, meta),
         _answer(facts),
@@ -52,7 +60,7 @@ def render_html(facts: dict[str, Any], meta: dict[str, Any]) -> str:
         f"{GENERATOR}"
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         f"<title>{escape(case['title'])}: reachwatch report</title>"
-        f"<style>{CSS}</style></head><body>{banner}<main>{''.join(body)}</main></body></html>\n"
+        f"<style>{CSS}</style>{page_label}</head><body>{banner}<main>{''.join(body)}</main></body></html>\n"
     )
 
 
@@ -124,8 +132,9 @@ def _markers(facts: dict[str, Any]) -> tuple[list[Marker], str]:
         title = f"due: {directive_title(d)} ({when(d['due'])})"
         markers.append(Marker(parse_time(d["due"]), f"D{n}", title, deadline=True))
     legend = (
-        '<p class="legend"><span><i class="sw" style="background:#b3261e"></i>blocked share '
-        'per hour</span><span><i class="sw" style="background:#cfcfcf"></i>no data</span>'
+        '<p class="legend"><span><i class="sw blocked"></i>blocked share per hour</span>'
+        '<span><i class="sw measured"></i>hour with data</span>'
+        '<span><i class="sw nodata"></i>long gap: no data</span>'
         "<span>1, 2, …: case events (below)</span><span>D1, D2, …: when each order was due"
         "</span></p>"
     )
@@ -279,7 +288,11 @@ def _appendix(facts: dict[str, Any]) -> str:
         '<section id="appendix"><h2>Appendix: every measurement cited</h2>'
         "<p>Each id is the measurement's own (OONI's measurement_uid, or a digest of its bytes "
         "when it has none); `reachwatch show ID` prints it from the store, and a bundle holds "
-        "its raw bytes. Rules: layer:rule=verdict for every layer judged.</p><table><tr>"
+        "its raw bytes. Rules: layer:rule=verdict for every layer judged.</p>"
+        '<table class="appendix"><colgroup><col class="c-id"><col class="c-time">'
+        '<col class="c-net">'
+        '<col class="c-input"><col class="c-verdict"><col class="c-tech"><col class="c-rules">'
+        "</colgroup><tr>"
         "<th>measurement id</th><th>time</th><th>network</th><th>input</th><th>verdict</th>"
         "<th>technique</th><th>rules</th></tr>" + "".join(rows) + "</table></section>"
     )

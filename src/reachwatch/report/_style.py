@@ -29,12 +29,18 @@ th { background: #f3f3f3; }
        overflow-wrap: anywhere; word-break: break-all; }
 .ids a { color: #1a4f9c; margin-right: .6em; }
 a { color: #1a4f9c; }
+table.appendix { table-layout: fixed; }
+.appendix .c-id { width: 24%; } .appendix .c-time { width: 10%; } .appendix .c-net { width: 14%; }
+.appendix .c-input { width: 13%; } .appendix .c-verdict { width: 8%; }
+.appendix .c-tech { width: 9%; } .appendix .c-rules { width: 22%; }
+.appendix td { overflow-wrap: anywhere; }
 svg.chart { width: 100%; height: auto; display: block; }
 svg .plot { fill: #fafafa; stroke: var(--line); }
 svg .grid { stroke: #e6e6e6; } svg .tick { stroke: #888; }
 svg .ylab { font-size: 11px; text-anchor: end; fill: var(--muted); }
 svg .xlab { font-size: 11px; text-anchor: middle; fill: var(--muted); }
-svg .share { fill: var(--bar); } svg .nodata { fill: #9e9e9e; opacity: .35; }
+svg .share { fill: var(--bar); } svg .measured { fill: #dbe7f3; }
+svg .nodata { fill: #9e9e9e; opacity: .35; }
 svg .marker line { stroke: #1a4f9c; stroke-dasharray: 3 3; }
 svg .marker text { font-size: 11px; fill: #1a4f9c; font-weight: 700; }
 svg .deadline line { stroke: #7b1fa2; stroke-dasharray: 6 3; stroke-width: 1.5; }
@@ -45,10 +51,12 @@ svg .tval { font-size: 12px; fill: var(--muted); }
 .legend { font-size: .85em; color: var(--muted); }
 .legend span { margin-right: 1.2em; }
 .sw { display:inline-block; width:12px; height:10px; vertical-align: middle; margin-right:4px; }
-@media (max-width: 640px) { body { font-size: 14px; } th, td { padding: 3px 4px; } }
+.sw.blocked { background: var(--bar); } .sw.measured { background: #dbe7f3; }
+.sw.nodata { background: #cfcfcf; }
+@media (max-width: 640px) { body { font-size: 14px; } th, td { padding: 3px 4px; }
+  table { display: block; overflow-x: auto; } }
 @page { size: A4; margin: 16mm 12mm 14mm; }
 @media print {
-  .synthetic { position: fixed; top: -12mm; left: 0; right: 0; }
   body { font-size: 10.5pt; } main { max-width: none; padding: 0; }
   h2 { break-after: avoid; } svg.chart, tr { break-inside: avoid; }
 }

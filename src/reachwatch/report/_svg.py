@@ -117,18 +117,20 @@ def _bars(axis: _Axis, rows: list[list[Any]]) -> str:
     """One column per hour with data, as high as its blocked share: one path, so that a
     long series stays small. Hours without decisive data draw nothing."""
     width = max(axis.x(axis.start + HOUR) - axis.x(axis.start), 0.3)
-    base = axis.y(0.0)
-    cmds = []
+    base, top = axis.y(0.0), axis.y(1.0)
+    measured, blocked_cmds = [], []
     for hour, blocked, decisive in rows:
         if not decisive:
             continue
         x = axis.x(parse_time(hour))
+        measured.append(f"M{x} {base}V{top}h{width:.2f}V{base}z")
         y = axis.y(blocked / decisive)
         if y < base:
-            cmds.append(f"M{x} {base}V{y}h{width:.2f}V{base}z")
-        else:
-            cmds.append(f"M{x} {base - 1}h{width:.2f}")
-    return f'<path class="share" d="{"".join(cmds)}"/>'
+            blocked_cmds.append(f"M{x} {base}V{y}h{width:.2f}V{base}z")
+    return (
+        f'<path class="measured" d="{"".join(measured)}"/>'
+        f'<path class="share" d="{"".join(blocked_cmds)}"/>'
+    )
 
 
 def _watermark() -> str:
