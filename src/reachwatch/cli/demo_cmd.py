@@ -85,18 +85,46 @@ def demo_command(out: Path, seed: int) -> None:
     _print_truth(console, out / TRUTH_FILE, detection)
     console.rule("court orders and whether the measurements show them followed")
     print_compliance(console, doc)
+    report_dir, bundle = out / "report", out / "evidence.zip"
+    _report_and_verify(console, out, report_dir, bundle)
+    console.print(f"4. report and signed bundle written and verified  [{_since(clock)}]")
     console.rule(f"done in {_since(clock)}")
     console.print("where to look next:")
     steps = (
         (f"reachwatch detect --db {db} --json", "incidents with bounds and evidence ids"),
         (f"reachwatch case check {CASE} --db {db} --json", "the compliance check as data"),
         (f"reachwatch case show {CASE}", "the dated, sourced timeline of the case"),
+        (str(report_dir / "report.html"), "the report (and report.pdf beside it)"),
+        (f"reachwatch verify {bundle}", "check the signed evidence bundle again"),
         (str(out / TRUTH_FILE), "what the simulation really did"),
         ("docs/detection.md", "how detection works, and its limits"),
     )
     width = max(len(cmd) for cmd, _ in steps) + 2
     for cmd, why in steps:
         console.print(f"  {cmd:<{width}}{why}", highlight=False)
+
+
+def _report_and_verify(console: Console, out: Path, report_dir: Path, bundle: Path) -> None:
+    """The demo's report and evidence bundle, signed with a demo key kept in out/keys (never
+    the user's own key), then verified as a reader would."""
+    from reachwatch.cli.report_cmd import run_report, run_verify
+    from reachwatch.evidence import PRIVATE_NAME, PUBLIC_NAME, generate_keys
+
+    from reachwatch.report import find_chromium
+
+    if find_chromium() is None:
+        console.print(
+            "no chromium here: the report's PDF, and so the report and its bundle, "
+            "are skipped (apt-get install chromium)"
+        )
+        return
+    keys = out / "keys"
+    if not (keys / PRIVATE_NAME).exists():
+        generate_keys(keys)
+    console.rule("report and signed evidence")
+    run_report(CASE, out / STORE_DIR, report_dir, bundle, keys / PRIVATE_NAME)
+    if not run_verify(bundle, keys / PUBLIC_NAME):
+        raise UserError(f"{bundle}: the demo's own bundle does not verify")
 
 
 def _since(start: float) -> str:

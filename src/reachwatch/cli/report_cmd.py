@@ -128,6 +128,13 @@ def keys_generate_command(out: Path | None) -> None:
 def verify_command(bundle: Path, key: Path | None) -> None:
     """Check BUNDLE: signature, every hash, and every verdict and claim derived again from
     its raw measurements. Exit 0 only when everything holds."""
+    if not run_verify(bundle, key):
+        sys.exit(1)
+
+
+def run_verify(bundle: Path, key: Path | None) -> bool:
+    """The verify command's work and output, shared with `reachwatch demo`: True when all
+    holds."""
     from reachwatch.evidence import load_public_key, verify_bundle
 
     public = load_public_key(key) if key is not None else None
@@ -146,6 +153,6 @@ def verify_command(bundle: Path, key: Path | None) -> None:
     seconds = time.monotonic() - clock
     if result.ok:
         click.echo(f"{bundle}: verified, everything holds  [{seconds:.1f} s]")
-        return
-    click.echo(f"{bundle}: NOT verified ({len(result.findings)} problem(s))  [{seconds:.1f} s]")
-    sys.exit(1)
+    else:
+        click.echo(f"{bundle}: NOT verified ({len(result.findings)} problem(s))  [{seconds:.1f} s]")
+    return result.ok
