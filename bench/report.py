@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 from _common import figure, peak_rss_mib
-
 from reachwatch.cases import load_case, resolve_case
 from reachwatch.evidence import (
     PRIVATE_NAME,

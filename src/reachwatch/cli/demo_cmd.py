@@ -109,7 +109,6 @@ def _report_and_verify(console: Console, out: Path, report_dir: Path, bundle: Pa
     the user's own key), then verified as a reader would."""
     from reachwatch.cli.report_cmd import run_report, run_verify
     from reachwatch.evidence import PRIVATE_NAME, PUBLIC_NAME, generate_keys
-
     from reachwatch.report import find_chromium
 
     if find_chromium() is None:
