@@ -24,7 +24,7 @@ REQUIREMENTS_PY = import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))
 MODE := $(if $(REACHWATCH_PURE_PYTHON),pure-python,compiled)
 MODE_FILE := $(VENV)/.build-mode
 
-.PHONY: demo test lint typecheck unit bench clean always
+.PHONY: demo test lint typecheck unit bench clean always report-tools
 
 # The venv and what building the package needs (--no-build-isolation builds with these).
 $(DEPS): pyproject.toml
@@ -49,7 +49,16 @@ $(STAMP): $(DEPS) $(MODE_FILE) pyproject.toml setup.py $(SOURCES)
 		$(if $(filter $(DEPS) pyproject.toml,$?),'.[dev]',--no-deps --force-reinstall .)
 	touch $@
 
-demo: $(STAMP)
+# The report's PDF is printed by Debian's chromium, and its tests read PDFs with poppler-utils;
+# installed when missing and we are root (never a browser download of a tool's own).
+report-tools:
+	@command -v chromium >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium poppler-utils; } || \
+		echo "chromium or poppler-utils missing (not root): no report.pdf, browser tests skip"
+
+demo: $(STAMP) report-tools
 	$(BIN)/reachwatch demo
 
 lint: $(STAMP)
@@ -59,7 +68,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) report-tools
 	$(BIN)/pytest
 
 test: lint typecheck unit

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "store_cmd",
     "show_cmd",
     "rejudge_cmd",
+    "report_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 CASE = "pk-x-2024"
 STORE_DIR = "db"
+REPORT_DIR = "report"
+BUNDLE_FILE = "evidence.zip"
 # Written first into the folder a demo fills: only a folder holding it is replaced.
 MARKER = "reachwatch-demo.json"
 
@@ -56,10 +58,11 @@ def _fresh(out: Path) -> None:
             )
         out.mkdir(parents=True, exist_ok=True)
         (out / MARKER).write_bytes(orjson.dumps({"reachwatch": "demo", "case": CASE}))
-        for name in (CORPUS_DIR, STORE_DIR):
+        for name in (CORPUS_DIR, STORE_DIR, REPORT_DIR):
             if (out / name).is_dir():
                 shutil.rmtree(out / name)
         (out / TRUTH_FILE).unlink(missing_ok=True)
+        (out / BUNDLE_FILE).unlink(missing_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot prepare the demo folder ({exc.strerror})") from None
 
@@ -109,6 +112,9 @@ def demo_command(out: Path, seed: int, as_json: bool) -> None:
     _print_truth(console, out / TRUTH_FILE, detection)
     console.rule("court orders and whether the measurements show them followed")
     print_compliance(console, doc)
+    report_dir, bundle = out / REPORT_DIR, out / BUNDLE_FILE
+    if _report_and_verify(console, out, report_dir, bundle):
+        console.print(f"4. report and signed bundle written and verified  [{_since(clock)}]")
     console.rule(f"done in {_since(clock)}")
     if as_json:
         click.echo(orjson.dumps(_document(out, seed, corpus, summary, doc, detection)).decode())
@@ -118,6 +124,8 @@ def demo_command(out: Path, seed: int, as_json: bool) -> None:
         (f"reachwatch detect --db {db} --json", "incidents with bounds and evidence ids"),
         (f"reachwatch case check {CASE} --db {db} --json", "the compliance check as data"),
         (f"reachwatch case show {CASE}", "the dated, sourced timeline of the case"),
+        (str(report_dir / "report.html"), "the report (and report.pdf beside it)"),
+        (f"reachwatch verify {bundle} --key {out / 'keys' / 'reachwatch-signing.pub'}", "check the signed evidence bundle again"),
         (str(out / TRUTH_FILE), "what the simulation really did"),
         ("docs/detection.md", "how detection works, and its limits"),
     )
@@ -147,6 +155,29 @@ def _document(
         "incidents": detection["incidents"],
         "compliance": compliance,
     }
+
+
+def _report_and_verify(console: Console, out: Path, report_dir: Path, bundle: Path) -> bool:
+    """The demo's report and evidence bundle, signed with a demo key kept in out/keys (never
+    the user's own key), then verified as a reader would; False when chromium is missing."""
+    from reachwatch.cli.report_cmd import run_report, run_verify
+    from reachwatch.evidence import PRIVATE_NAME, PUBLIC_NAME, generate_keys
+    from reachwatch.report import find_chromium
+
+    if find_chromium() is None:
+        console.print(
+            "no chromium here: the report's PDF, and so the report and its bundle, "
+            "are skipped (apt-get install chromium)"
+        )
+        return False
+    keys = out / "keys"
+    if not (keys / PRIVATE_NAME).exists():
+        generate_keys(keys)
+    console.rule("report and signed evidence")
+    run_report(CASE, out / STORE_DIR, report_dir, bundle, keys / PRIVATE_NAME)
+    if not run_verify(bundle, keys / PUBLIC_NAME):
+        raise UserError(f"{bundle}: the demo's own bundle does not verify")
+    return True
 
 
 def _since(start: float) -> str:
