@@ -11,7 +11,7 @@ import ipaddress
 from functools import cache, lru_cache
 from importlib import resources
 
-from reachwatch.net import (  # noqa: F401  (PROBE_FAULT, is_probe_fault: re-exported)
+from reachwatch.net import (
     PROBE_FAULT,
     endpoint,
     endpoint_ip,
@@ -88,6 +88,7 @@ def cdn_asns() -> frozenset[int]:
 
 
 __all__ = [
+    "PROBE_FAULT",
     "cdn_asns",
     "endpoint",
     "endpoint_ip",
@@ -97,6 +98,7 @@ __all__ = [
     "is_certificate_error",
     "is_never_a_host",
     "is_nxdomain",
+    "is_probe_fault",
     "is_reset",
     "is_timeout",
     "is_unreachable",

@@ -125,7 +125,10 @@ def demo_command(out: Path, seed: int, as_json: bool) -> None:
         (f"reachwatch case check {CASE} --db {db} --json", "the compliance check as data"),
         (f"reachwatch case show {CASE}", "the dated, sourced timeline of the case"),
         (str(report_dir / "report.html"), "the report (and report.pdf beside it)"),
-        (f"reachwatch verify {bundle} --key {out / 'keys' / 'reachwatch-signing.pub'}", "check the signed evidence bundle again"),
+        (
+            f"reachwatch verify {bundle} --key {out / 'keys' / 'reachwatch-signing.pub'}",
+            "check the signed evidence bundle again",
+        ),
         (str(out / TRUTH_FILE), "what the simulation really did"),
         ("docs/detection.md", "how detection works, and its limits"),
     )

@@ -31,8 +31,8 @@ from reachwatch.lab._plan import (
     ISP_INTERNET_SIDE,
     ISP_INTERNET_SIDE6,
     ISP_RESOLVER,
-    PLATFORM_NET6,
     ISP_SEARCH,
+    PLATFORM_NET6,
     AddressPlan,
 )
 from reachwatch.lab._system import in_ns, run

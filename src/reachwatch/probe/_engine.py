@@ -394,7 +394,9 @@ class TargetMeasurer:
         if endpoint is not None:
             ip = endpoint.rsplit(":", 1)[0].strip("[]")
             exchange.address, exchange.port = ip, int(endpoint.rsplit(":", 1)[1])
-        return steps.request_entry(exchange, span(self._started, now()), next(self._ids))
+        return steps.request_entry(
+            exchange, span(self._started, now()), next(self._ids), origin=self._started
+        )
 
     async def _throughput(self, requests: list[dict[str, Any]]) -> dict[str, Any] | None:
         # A response that arrived, even too slowly to finish, is worth a sample: slowness is
