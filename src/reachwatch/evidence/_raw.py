@@ -1,14 +1,16 @@
 """The raw bytes of stored measurements, exactly as they were measured.
 
-`fetch_raw` is the one place a bundle gets its measurements from. The store keeps, for each
-measurement, the file and line it was read from; the bytes are read again from there and
-checked to still be the same measurement (its id, worked out again from the bytes, must match:
-for a measurement identified by a digest of its bytes, that is a check of every byte). When
-the store keeps the bytes itself, this function reads them from the store instead.
+`fetch_raw` is the one place a bundle gets its measurements from. The store keeps every
+measurement's exact bytes with their SHA-256 (its `evidence` table): they are read from there
+and checked against that hash. A store written before it kept the bytes has only the file and
+line each measurement was read from: those bytes are read again from there and checked to still
+be the same measurement (its id, worked out again from the bytes, must match: for a measurement
+identified by a digest of its bytes, that is a check of every byte).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,13 +55,36 @@ def fetch_raw(con: duckdb.DuckDBPyConnection, ids: Iterable[str]) -> list[RawMea
            ORDER BY source_file, source_line""",
         [list(ids)],
     ).fetchall()
-    wanted: dict[str, dict[int, str]] = {}
-    for mid, source, line in rows:
-        wanted.setdefault(str(source), {})[int(line)] = str(mid)
+    kept = _kept_bytes(con, [str(row[0]) for row in rows])
     out: list[RawMeasurement] = []
-    for source, lines in wanted.items():
+    unkept: dict[str, dict[int, str]] = {}
+    for mid, source, line in rows:
+        if str(mid) in kept:
+            out.append(RawMeasurement(str(mid), Path(str(source)), int(line), kept[str(mid)]))
+        else:
+            unkept.setdefault(str(source), {})[int(line)] = str(mid)
+    for source, lines in unkept.items():
         out += _read_lines(Path(source), lines)
-    return out
+    order = {(str(source), int(line)): n for n, (_, source, line) in enumerate(rows)}
+    return sorted(out, key=lambda m: order[(str(m.origin), m.line)])
+
+
+def _kept_bytes(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, bytes]:
+    """The bytes the store itself keeps for `ids`, each checked against its SHA-256."""
+    found: dict[str, bytes] = {}
+    for mid, data, sha256 in con.execute(
+        """SELECT measurement_id, bytes, sha256 FROM evidence
+           WHERE measurement_id IN (SELECT unnest(?::VARCHAR[]))""",
+        [ids],
+    ).fetchall():
+        raw = bytes(data)
+        if hashlib.sha256(raw).hexdigest() != sha256:
+            raise RawMissing(
+                f"measurement {mid}: the bytes the store keeps no longer match their SHA-256 "
+                "(run `reachwatch store check`)"
+            )
+        found.setdefault(str(mid), raw)
+    return found
 
 
 def _read_lines(path: Path, lines: dict[int, str]) -> list[RawMeasurement]:
