@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -236,6 +237,8 @@ def test_demo_json_is_one_document(tmp_path: Path) -> None:
     assert doc["incidents"]
     assert doc["compliance"]["case"] == "pk-x-2024"
     assert doc["compliance"]["directives"]
+    if shutil.which("chromium"):
+        assert Path(doc["report"]).is_file() and Path(doc["bundle"]).is_file()
 
 
 @pytest.mark.parametrize(

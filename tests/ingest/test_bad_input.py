@@ -82,8 +82,9 @@ def test_the_quarantine_file_is_capped_and_the_summary_says_so(tmp_path: Path) -
     path.write_bytes(gzip.compress(b"not json\n" * 300_000, compresslevel=9))
     assert path.stat().st_size < 20_000
     result = CliRunner().invoke(app, ["ingest", str(path), "--db", str(tmp_path / "db"), "--json"])
-    assert result.exit_code == 0, result.output
-    summary = orjson.loads(result.output)
+    # Every record refused, nothing stored: exit 2 (README's exit codes), the summary still said.
+    assert result.exit_code == 2, result.output
+    summary = orjson.loads(result.stdout)
     assert summary["quarantined"] == {"invalid_json": 300_000}
     assert summary["quarantine_cap"] == DEFAULT_CAP
     assert summary["quarantine_overflow"] == 300_000 - DEFAULT_CAP

@@ -222,6 +222,10 @@ def _failed_lookup(view: View, final: Request, host: str) -> list[Observation]:
     browser asks the system resolver). Blocked at DNS when the control fetched the page and
     the failure is an NXDOMAIN-like answer or a timeout; never the page."""
     failure = final.failure or ""
+    own = view.control_for(host)
+    if own is not None and own.dns_failure is not None:
+        # The control's own lookup of this host failed too: the name, not the path.
+        return [observe("http.fails_for_control_too", host, failure=failure)]
     control = _control_fetch(view, host)
     if control is not None and control.ok:
         if is_nxdomain(failure) or failure in _NO_DATA:
