@@ -101,10 +101,9 @@ def test_a_huge_seed_is_one_line_and_writes_nothing(tmp_path: Path, command: str
 
 def test_a_seed_the_command_line_allows_but_the_library_does_not(tmp_path: Path) -> None:
     from reachwatch.cases import load_case
-    from reachwatch.errors import UserError
-    from reachwatch.simulate import MAX_SEED, scenario_from_case, write_corpus
+    from reachwatch.simulate import MAX_SEED, SimulationError, scenario_from_case, write_corpus
 
-    with pytest.raises(UserError, match="out of range"):
+    with pytest.raises(SimulationError, match="out of range"):
         write_corpus(scenario_from_case(load_case("pk-x-2024")), tmp_path, seed=MAX_SEED + 1)
     assert not (tmp_path / "raw").exists()
 

@@ -1,7 +1,8 @@
 """The `reachwatch` command group and the one place user errors become one-line messages.
 
 Every command and group registered on `app` inherits this: a bad flag or value, an unknown
-command, a UserError raised anywhere below, and Ctrl-C each end in one line on stderr.
+command, a ReachwatchError raised anywhere below (the library's own or the command line's
+UserError), and Ctrl-C each end in one line on stderr.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import click
 
-from reachwatch.errors import UserError
+from reachwatch.errors import ReachwatchError, UserError
 
 # A group run without a subcommand shows its help (click raises it as a usage error).
 _HELP_SHOWN: tuple[type[BaseException], ...] = tuple(
@@ -63,12 +64,12 @@ class OneLineUsageGroup(click.Group, OneLineUsage):
 
 
 class ReachwatchGroup(OneLineUsageGroup):
-    """The root: turns UserError (and Ctrl-C) into a one-line message and an exit code."""
+    """The root: turns ReachwatchError (and Ctrl-C) into a one-line message and an exit code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().main(*args, **kwargs)
-        except UserError as exc:
+        except ReachwatchError as exc:
             click.echo(f"reachwatch: error: {exc}", err=True)
             sys.exit(exc.exit_code)
 
