@@ -245,3 +245,63 @@ def test_demo_json_is_one_document(tmp_path: Path) -> None:
 )
 def test_json_is_offered_where_the_design_says(command: tuple[str, ...]) -> None:
     assert "--json" in _run(*command, "--help").stdout
+
+
+# A mistake a user could make with each command, beyond an unknown option; {tmp} is a fresh
+# folder holding `a-file`. A command added to the app without an entry here fails the test below.
+WRONG_VALUES: dict[tuple[str, ...], list[str]] = {
+    ("case", "check"): ["no-such-case", "--db", "{tmp}/db"],
+    ("case", "show"): ["no-such-case"],
+    ("catalog",): ["no-such-platform"],
+    ("classify",): ["{tmp}/missing.jsonl"],
+    ("control", "serve"): ["--port", "70000"],
+    ("demo",): ["--seed", "abc"],
+    ("detect",): ["--cc", "PAK"],
+    ("ingest",): ["{tmp}/missing", "--db", "{tmp}/db"],
+    ("keys", "generate"): ["--out", "{tmp}/a-file"],
+    ("lab", "clean"): ["an-extra-argument"],
+    ("lab", "run"): ["--scenario", "no-such-scenario"],
+    ("ooni", "sync"): [
+        "--cc",
+        "PAK",
+        "--test",
+        "web_connectivity",
+        "--since",
+        "2024-02-01",
+        "--until",
+        "2024-02-01",
+        "--out",
+        "{tmp}/o",
+    ],
+    ("probe",): ["x", "--timeout", "nan"],
+    ("rejudge",): ["--since", "yesterday"],
+    ("report",): ["no-such-case", "--out", "{tmp}/report"],
+    ("show",): ["no-such-id", "--db", "{tmp}/no-store"],
+    ("simulate",): ["no-such-case", "--out", "{tmp}/sim"],
+    ("store", "check"): ["--db", "{tmp}/a-file"],
+    ("store", "repair"): ["--db", "{tmp}/a-file"],
+    ("verify",): ["{tmp}/missing.zip"],
+}
+
+
+def _leaves(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command that runs (not a group), from the app itself."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaves(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+def test_every_command_has_a_wrong_value_case() -> None:
+    assert set(WRONG_VALUES) == set(_leaves(app))
+
+
+@pytest.mark.parametrize("command", sorted(WRONG_VALUES), ids=" ".join)
+def test_a_wrong_value_is_one_line(tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "a-file").write_text("a file, not a folder or a store\n")
+    args = [a.format(tmp=tmp_path) for a in WRONG_VALUES[command]]
+    result = _run(*command, *args)
+    _one_error_line(result)
+    assert result.stdout == ""
+    assert (tmp_path / "a-file").read_text() == "a file, not a folder or a store\n"
