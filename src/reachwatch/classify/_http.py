@@ -126,13 +126,6 @@ def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
     return None
 
 
-def _host_of(url: str) -> str | None:
-    try:
-        return url_scheme_host(url.strip())[1] or None
-    except ValueError:
-        return None
-
-
 def redirect_url(r: Request) -> str | None:
     """Where a response redirects to, when it is a redirect with a usable Location."""
     location = r.headers.get("location")
@@ -192,11 +185,9 @@ def _failed(view: View, final: Request, host: str) -> list[Observation]:
         return _judged_below(view, host, failure)  # the TCP layer judged the connection
     if final.scheme == "https" and _failed_in_tls(view, final):
         return _tls_from_request(view, final, host) or _judged_below(view, host, failure)
-    control = _control_fetch(view, host)
-    if control is None:
-        return [observe("http.no_control", host, failure=failure)]
-    if not control.ok:
-        return [observe("http.fails_for_control_too", host, failure=failure)]
+    unmatched = _no_working_control(view, host, failure)
+    if unmatched is not None:
+        return unmatched
     kind = failure_kind(failure)
     if kind == "reset" and _reset_inconsistent(view, final, host):
         return [observe("http.reset_not_consistent", host, failure=failure)]
@@ -242,12 +233,21 @@ def _failed_lookup(view: View, final: Request, host: str) -> list[Observation]:
 def _judged_below(view: View, host: str, failure: str) -> list[Observation]:
     """A fetch that failed below HTTP: the lower layer judged why, and the page was not
     loaded, so it is never `accessible`: down when the control's fetch failed too."""
+    unmatched = _no_working_control(view, host, failure)
+    if unmatched is not None:
+        return unmatched
+    return [observe("http.failed_below_http", host, failure=failure)]
+
+
+def _no_working_control(view: View, host: str, failure: str) -> list[Observation] | None:
+    """A failed fetch with no control fetch to compare (no_control), or one the control's
+    fetch shared (down); None when the control fetched the page."""
     control = _control_fetch(view, host)
     if control is None:
         return [observe("http.no_control", host, failure=failure)]
     if not control.ok:
         return [observe("http.fails_for_control_too", host, failure=failure)]
-    return [observe("http.failed_below_http", host, failure=failure)]
+    return None
 
 
 def _reset_inconsistent(view: View, final: Request, host: str) -> bool:
