@@ -24,7 +24,7 @@ REQUIREMENTS_PY = import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))
 MODE := $(if $(REACHWATCH_PURE_PYTHON),pure-python,compiled)
 MODE_FILE := $(VENV)/.build-mode
 
-.PHONY: demo test lint typecheck unit bench clean always report-tools
+.PHONY: demo test lint typecheck unit bench mutation clean always report-tools
 
 # The venv and what building the package needs (--no-build-isolation builds with these).
 $(DEPS): pyproject.toml
@@ -76,5 +76,15 @@ test: lint typecheck unit
 bench: $(STAMP)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
+# Mutation testing of classify/ against tests/classify (slow; not part of `make test`). mutmut
+# mutates a copy of src/ under mutants/ and runs it uninstalled, which the staleness check in
+# tests/conftest.py accepts only with REACHWATCH_MUTATION_RUN set. One worker: the machine is
+# shared. MUTANTS narrows the run, e.g. MUTANTS='reachwatch.classify._combine.*'.
+MUTANTS ?=
+mutation: $(STAMP)
+	REACHWATCH_MUTATION_RUN=1 REACHWATCH_REFERENCE=$(CURDIR)/../shared/reference \
+		$(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf mutants $(VENV) .mypy_cache .pytest_cache .ruff_cache build src/*.egg-info

@@ -26,6 +26,12 @@ def _stale_install() -> str | None:
     if spec is None or not spec.submodule_search_locations:
         return "reachwatch is not installed"
     installed = Path(next(iter(spec.submodule_search_locations))).resolve()
+    if os.environ.get("REACHWATCH_MUTATION_RUN"):
+        # `make mutation`: mutmut copies src/ and tests/ into mutants/ and mutates that copy;
+        # the tests must run the mutated copy itself, never a build of the original.
+        if installed != SRC_PACKAGE.resolve():
+            return f"a mutation run imports reachwatch from {installed}, not from the mutants"
+        return None
     if installed == SRC_PACKAGE.resolve():
         return "reachwatch is installed in editable mode (from src/), not built"
     ours, theirs = _py_files(SRC_PACKAGE), _py_files(installed)
