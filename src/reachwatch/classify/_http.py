@@ -350,8 +350,8 @@ def _lookup_blocked(c: _HttpCase) -> bool:
     """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
     browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
     control fetched the page: blocked at DNS, never the page."""
-    if not _lookup_failed(c):
-        return False
+    if not _lookup_failed(c) or _hop_control_unresolved(c):
+        return False  # (then the control's fetch of the hop counts as failed)
     control = c.control_fetch()
     failure = c.failure
     return (
@@ -359,6 +359,15 @@ def _lookup_blocked(c: _HttpCase) -> bool:
         and control.ok
         and (is_nxdomain(failure) or failure in _NO_DATA or is_timeout(failure))
     )
+
+
+def _hop_control_unresolved(c: _HttpCase) -> bool:
+    """A redirect hop the control was asked about and could not resolve either: the name does
+    not resolve anywhere, whatever the control's fetch of the input did."""
+    if c.host == c.view.host:
+        return False
+    hop = c.view.control_for(c.host)
+    return hop is not None and (bool(hop.dns_failure) or not hop.dns_addrs)
 
 
 def _failed_in_tls_unrecorded(c: _HttpCase) -> bool:
@@ -391,7 +400,7 @@ def _no_control_fetch(c: _HttpCase) -> bool:
 
 def _control_fetch_failed(c: _HttpCase) -> bool:
     control = c.control_fetch()
-    return control is not None and not control.ok
+    return control is not None and (not control.ok or _hop_control_unresolved(c))
 
 
 def _failed_below_http(c: _HttpCase) -> bool:
