@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from reachwatch.catalog import load_catalog, platform_for_host
-from reachwatch.errors import UserError
+from reachwatch.catalog import CatalogError, load_catalog, platform_for_host
 
 X_HOSTS = {
     "x.com",
@@ -60,7 +59,7 @@ def test_hosts_roll_up_to_their_platform(host: str, platform: str | None) -> Non
 
 
 def test_unknown_platform_is_a_user_error() -> None:
-    with pytest.raises(UserError, match="unknown platform 'myspace'"):
+    with pytest.raises(CatalogError, match="unknown platform 'myspace'"):
         load_catalog().get("myspace")
 
 

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -100,10 +101,9 @@ def test_a_huge_seed_is_one_line_and_writes_nothing(tmp_path: Path, command: str
 
 def test_a_seed_the_command_line_allows_but_the_library_does_not(tmp_path: Path) -> None:
     from reachwatch.cases import load_case
-    from reachwatch.errors import UserError
-    from reachwatch.simulate import MAX_SEED, scenario_from_case, write_corpus
+    from reachwatch.simulate import MAX_SEED, SimulationError, scenario_from_case, write_corpus
 
-    with pytest.raises(UserError, match="out of range"):
+    with pytest.raises(SimulationError, match="out of range"):
         write_corpus(scenario_from_case(load_case("pk-x-2024")), tmp_path, seed=MAX_SEED + 1)
     assert not (tmp_path / "raw").exists()
 
@@ -236,6 +236,8 @@ def test_demo_json_is_one_document(tmp_path: Path) -> None:
     assert doc["incidents"]
     assert doc["compliance"]["case"] == "pk-x-2024"
     assert doc["compliance"]["directives"]
+    if shutil.which("chromium"):
+        assert Path(doc["report"]).is_file() and Path(doc["bundle"]).is_file()
 
 
 @pytest.mark.parametrize(
@@ -243,3 +245,63 @@ def test_demo_json_is_one_document(tmp_path: Path) -> None:
 )
 def test_json_is_offered_where_the_design_says(command: tuple[str, ...]) -> None:
     assert "--json" in _run(*command, "--help").stdout
+
+
+# A mistake a user could make with each command, beyond an unknown option; {tmp} is a fresh
+# folder holding `a-file`. A command added to the app without an entry here fails the test below.
+WRONG_VALUES: dict[tuple[str, ...], list[str]] = {
+    ("case", "check"): ["no-such-case", "--db", "{tmp}/db"],
+    ("case", "show"): ["no-such-case"],
+    ("catalog",): ["no-such-platform"],
+    ("classify",): ["{tmp}/missing.jsonl"],
+    ("control", "serve"): ["--port", "70000"],
+    ("demo",): ["--seed", "abc"],
+    ("detect",): ["--cc", "PAK"],
+    ("ingest",): ["{tmp}/missing", "--db", "{tmp}/db"],
+    ("keys", "generate"): ["--out", "{tmp}/a-file"],
+    ("lab", "clean"): ["an-extra-argument"],
+    ("lab", "run"): ["--scenario", "no-such-scenario"],
+    ("ooni", "sync"): [
+        "--cc",
+        "PAK",
+        "--test",
+        "web_connectivity",
+        "--since",
+        "2024-02-01",
+        "--until",
+        "2024-02-01",
+        "--out",
+        "{tmp}/o",
+    ],
+    ("probe",): ["x", "--timeout", "nan"],
+    ("rejudge",): ["--since", "yesterday"],
+    ("report",): ["no-such-case", "--out", "{tmp}/report"],
+    ("show",): ["no-such-id", "--db", "{tmp}/no-store"],
+    ("simulate",): ["no-such-case", "--out", "{tmp}/sim"],
+    ("store", "check"): ["--db", "{tmp}/a-file"],
+    ("store", "repair"): ["--db", "{tmp}/a-file"],
+    ("verify",): ["{tmp}/missing.zip"],
+}
+
+
+def _leaves(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """Every command that runs (not a group), from the app itself."""
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            yield from _leaves(command, (*path, name))
+        else:
+            yield (*path, name)
+
+
+def test_every_command_has_a_wrong_value_case() -> None:
+    assert set(WRONG_VALUES) == set(_leaves(app))
+
+
+@pytest.mark.parametrize("command", sorted(WRONG_VALUES), ids=" ".join)
+def test_a_wrong_value_is_one_line(tmp_path: Path, command: tuple[str, ...]) -> None:
+    (tmp_path / "a-file").write_text("a file, not a folder or a store\n")
+    args = [a.format(tmp=tmp_path) for a in WRONG_VALUES[command]]
+    result = _run(*command, *args)
+    _one_error_line(result)
+    assert result.stdout == ""
+    assert (tmp_path / "a-file").read_text() == "a file, not a folder or a store\n"

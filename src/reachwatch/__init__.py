@@ -11,7 +11,7 @@ from reachwatch.classify.verdicts import (
     LayerVerdict,
     Observation,
 )
-from reachwatch.errors import UserError
+from reachwatch.errors import EnvironmentMissing, ReachwatchError
 
 __version__ = "0.1.0"
 
@@ -20,10 +20,11 @@ __all__ = [
     "TECHNIQUES",
     "Catalog",
     "Classified",
+    "EnvironmentMissing",
     "LayerVerdict",
     "Observation",
     "Platform",
-    "UserError",
+    "ReachwatchError",
     "__version__",
     "load_catalog",
     "platform_for_host",

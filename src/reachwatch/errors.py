@@ -1,13 +1,23 @@
-"""Errors a user can cause: the CLI prints them as one line, never as a traceback."""
+"""reachwatch's exception family.
+
+Every stage raises its own subclass of `ReachwatchError` (`StoreError`, `CaseError`, ...) for
+what a user can cause: bad input, a refused request, a missing environment. The message is one
+line that says what is wrong; the library never prints it. Only the command line (`reachwatch.cli`)
+turns these into `reachwatch: error: ...` and an exit code, and only it raises `UserError`.
+"""
 
 
-class UserError(Exception):
-    """Bad input, bad usage or a missing environment; the message is shown as is."""
+class ReachwatchError(Exception):
+    """Bad input or a refused request; the message is one line, shown as is."""
 
     exit_code = 2
 
 
-class EnvironmentMissing(UserError):
+class EnvironmentMissing(ReachwatchError):
     """The work needs something this machine lacks (network, root, a tool)."""
 
     exit_code = 3
+
+
+class UserError(ReachwatchError):
+    """Bad usage of the command line; raised by `reachwatch.cli` only."""

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reachwatch.cases import load_case, parse_case, shipped_cases
-from reachwatch.errors import UserError
+from reachwatch.cases import CaseError, load_case, parse_case, shipped_cases
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -89,7 +88,7 @@ def test_mistakes_are_one_line_errors(tmp_path: Path, edit: tuple[str, str], mes
     path = tmp_path / "bad.yaml"
     assert edit[0] in VALID
     path.write_text(VALID.replace(*edit))
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(CaseError) as caught:
         load_case(path)
     text = str(caught.value)
     assert "\n" not in text
@@ -98,12 +97,12 @@ def test_mistakes_are_one_line_errors(tmp_path: Path, edit: tuple[str, str], mes
 
 
 def test_unknown_case_name_lists_the_shipped_ones() -> None:
-    with pytest.raises(UserError, match=r"shipped: .*pk-x-2024"):
+    with pytest.raises(CaseError, match=r"shipped: .*pk-x-2024"):
         load_case("no-such-case")
 
 
 def test_not_a_mapping() -> None:
-    with pytest.raises(UserError, match="<case>: top level: expected a mapping"):
+    with pytest.raises(CaseError, match="<case>: top level: expected a mapping"):
         parse_case("- just a list")
 
 
@@ -118,7 +117,7 @@ def test_not_a_mapping() -> None:
 def test_unreadable_files_are_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "case.yaml"
     path.write_bytes(content)
-    with pytest.raises(UserError) as caught:
+    with pytest.raises(CaseError) as caught:
         load_case(path)
     assert "\n" not in str(caught.value) and message in str(caught.value)
 
@@ -126,5 +125,5 @@ def test_unreadable_files_are_one_line_errors(tmp_path: Path, content: bytes, me
 def test_a_folder_is_a_one_line_error(tmp_path: Path) -> None:
     folder = tmp_path / "case.yaml"
     folder.mkdir()
-    with pytest.raises(UserError, match="cannot read case"):
+    with pytest.raises(CaseError, match="cannot read case"):
         load_case(folder)

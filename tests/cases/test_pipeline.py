@@ -150,7 +150,11 @@ def test_case_show_lists_every_event_with_its_sources() -> None:
 
 def test_an_empty_store_or_an_unmeasured_country_says_nothing_is_known(tmp_path: Path) -> None:
     (tmp_path / "nothing").mkdir()
-    _run("ingest", str(tmp_path / "nothing"), "--db", str(tmp_path / "db"))  # an empty store
+    # Nothing to store is exit 2 (README's exit codes), and leaves an empty store behind.
+    empty = CliRunner().invoke(
+        app, ["ingest", str(tmp_path / "nothing"), "--db", str(tmp_path / "db")]
+    )
+    assert empty.exit_code == 2 and "nothing stored" in empty.output
     out = _run("detect", "--db", str(tmp_path / "db"), "--cc", "fr").output
     assert "nothing is known about blocking" in out and "in FR" in out
     doc = orjson.loads(

@@ -6,9 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from reachwatch.classify import load_fingerprints
+from reachwatch.classify import FingerprintError, load_fingerprints
 from reachwatch.classify._fingerprints import default_fingerprints
-from reachwatch.errors import UserError
 
 HEADER = (
     "name,scope,other_names,location_found,pattern_type,pattern,"
@@ -99,12 +98,12 @@ def test_bad_fingerprint_files_are_user_errors(
 ) -> None:
     path = tmp_path / "bad"
     path.write_text(text)
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(FingerprintError, match=message):
         load_fingerprints(**{kind: path})
 
 
 def test_missing_fingerprint_file_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="cannot read fingerprints"):
+    with pytest.raises(FingerprintError, match="cannot read fingerprints"):
         load_fingerprints(ooni_dns=tmp_path / "absent.csv")
 
 

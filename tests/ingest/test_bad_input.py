@@ -76,14 +76,19 @@ def test_a_large_member_failing_its_crc_is_checked_before_any_of_it_is_stored(
     assert _entries(summary.quarantine_file)[0]["raw"].encode() == first
 
 
-def test_the_quarantine_file_is_capped_and_the_summary_says_so(tmp_path: Path) -> None:
+def test_the_quarantine_file_is_capped_and_the_summary_says_so(
+    tmp_path: Path, make_measurement: Callable[..., dict[str, Any]]
+) -> None:
     # 20 KB of gzip, 300,000 bad lines: the file keeps the first DEFAULT_CAP entries whole.
+    # One valid measurement first: a run that stores nothing is an error of its own.
+    valid = orjson.dumps(make_measurement("kept")) + b"\n"
     path = tmp_path / "bomb.jsonl.gz"
-    path.write_bytes(gzip.compress(b"not json\n" * 300_000, compresslevel=9))
+    path.write_bytes(gzip.compress(valid + b"not json\n" * 300_000, compresslevel=9))
     assert path.stat().st_size < 20_000
     result = CliRunner().invoke(app, ["ingest", str(path), "--db", str(tmp_path / "db"), "--json"])
     assert result.exit_code == 0, result.output
     summary = orjson.loads(result.output)
+    assert summary["stored"] == 1
     assert summary["quarantined"] == {"invalid_json": 300_000}
     assert summary["quarantine_cap"] == DEFAULT_CAP
     assert summary["quarantine_overflow"] == 300_000 - DEFAULT_CAP

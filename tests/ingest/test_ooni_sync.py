@@ -323,3 +323,20 @@ def test_out_that_is_a_file_is_a_one_line_error(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "cannot write" in result.output, result.output
     assert out.read_text() == "not a folder"
+
+
+def test_a_valid_query_that_matches_nothing_is_done_with_a_warning(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """README's exit codes: nothing matched a valid query is not an error (0), with one warning
+    line; a query refused before the network is 2 (test_cli_contract)."""
+    endpoint, _client, _bodies = s3
+    args = [*_sync_args(tmp_path / "out", endpoint, BUCKET)]
+    args[args.index("--cc") + 1] = "IR"  # the bucket holds PK and IT only
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    assert orjson.loads(result.stdout)["files"] == 0
+    warning = result.stderr.strip().splitlines()
+    assert len(warning) == 1 and warning[0].startswith("reachwatch: warning: nothing matched")
+    assert "raw/YYYYMMDD/HH/IR/web_connectivity" in warning[0]
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.gz"))

@@ -16,8 +16,14 @@ import pytest
 from click.testing import CliRunner
 
 from reachwatch.catalog import load_catalog
-from reachwatch.errors import UserError
-from reachwatch.lab import HostResult, LabReport, ScenarioResult, load_scenarios, parse_scenario
+from reachwatch.lab import (
+    HostResult,
+    LabReport,
+    ScenarioError,
+    ScenarioResult,
+    load_scenarios,
+    parse_scenario,
+)
 from reachwatch.lab._plan import AddressPlan
 from reachwatch.lab._report import blockpage_seen, doh_resolves, quic_ipv6
 from reachwatch.lab._scenario import Expectation
@@ -155,13 +161,13 @@ def test_an_expectation_may_accept_several_verdicts_but_never_another_technique(
 
 
 def test_bad_scenario_files_are_user_errors(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="unknown mechanism"):
+    with pytest.raises(ScenarioError, match="unknown mechanism"):
         parse_scenario({"name": "n", "expect": {"verdict": "blocked"}, "setup": [{"no": {}}]}, "f")
-    with pytest.raises(UserError, match="needs a verdict"):
+    with pytest.raises(ScenarioError, match="needs a verdict"):
         parse_scenario({"name": "n", "expect": {}}, "f")
     (tmp_path / "a.yaml").write_text("name: same\nexpect: {verdict: accessible}\n")
     (tmp_path / "b.yaml").write_text("name: same\nexpect: {verdict: accessible}\n")
-    with pytest.raises(UserError, match="share a name"):
+    with pytest.raises(ScenarioError, match="share a name"):
         load_scenarios(tmp_path)
 
 

@@ -10,7 +10,6 @@ import orjson
 import pytest
 
 from reachwatch.classify.verdicts import Classified
-from reachwatch.errors import UserError
 from reachwatch.formats.reachwatch import (
     InvalidFormat,
     build_measurement,
@@ -18,7 +17,7 @@ from reachwatch.formats.reachwatch import (
     validate_measurement,
     write_measurements,
 )
-from reachwatch.probe import expand_targets, is_no_network
+from reachwatch.probe import TargetError, expand_targets, is_no_network
 from reachwatch.probe._run import ooni_summary
 
 X_URLS = 8
@@ -100,9 +99,9 @@ def test_platform_expands_to_all_its_urls_and_urls_pass_through() -> None:
     assert len(targets) == X_URLS + 1
     assert {t.platform for t in targets[:X_URLS]} == {"x"}
     assert targets[-1].url == "https://example.org/page" and targets[-1].platform is None
-    with pytest.raises(UserError, match="unknown platform"):
+    with pytest.raises(TargetError, match="unknown platform"):
         expand_targets(["friendster"])
-    with pytest.raises(UserError, match="invalid port"):
+    with pytest.raises(TargetError, match="invalid port"):
         expand_targets(["https://x.com:99999/"])
 
 

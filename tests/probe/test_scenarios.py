@@ -324,7 +324,8 @@ def test_redirect_into_an_sni_filtered_host_is_blocked_at_that_hop(world: WorldF
     assert hop["queries"] and all(
         q["failure"] is None for q in hop["queries"] if q["query_type"] == "A"
     )
-    assert [t["failure"] for t in hop["tls"]] == ["connection_reset"]
+    # Reset every time: the first handshake and each retry (a flaky origin lets one through).
+    assert hop["tls"] and {t["failure"] for t in hop["tls"]} == {"connection_reset"}
     decoys = [t for t in keys["tls_handshakes"] if t["x_decoy_sni"]]
     assert [t["address"] for t in decoys] == [f"{lab.addresses['x.com']}:443"]
     assert [t["failure"] for t in decoys] == [None]

@@ -15,12 +15,12 @@ import pytest
 
 from reachwatch.cases import SimulatedSpell, load_case
 from reachwatch.classify import classify
-from reachwatch.errors import UserError
 from reachwatch.simulate import (
     OUTCOMES,
     Block,
     Probe,
     Scenario,
+    SimulationError,
     generate,
     scenario_from_case,
     web_connectivity,
@@ -161,7 +161,7 @@ def test_case_scenario_has_the_short_restoration_and_ongoing_end() -> None:
 
 def test_refuses_to_mix_two_corpora(tmp_path: Path) -> None:
     write_corpus(_small(), tmp_path, seed=1)
-    with pytest.raises(UserError, match="already holds a corpus"):
+    with pytest.raises(SimulationError, match="already holds a corpus"):
         write_corpus(_small(), tmp_path, seed=2)
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reachwatch.errors import UserError
-from reachwatch.store import TABLES, StoreWriter, id_hash, open_store
+from reachwatch.store import TABLES, StoreError, StoreWriter, id_hash, open_store
 from reachwatch.store._layout import write_journal
 
 
@@ -104,7 +103,7 @@ def test_an_interrupted_commit_is_undone_and_nothing_else_is_touched(tmp_path: P
 
 def test_second_writer_is_refused(tmp_path: Path) -> None:
     db = tmp_path / "db"
-    with StoreWriter(db), pytest.raises(UserError, match="another ingest"):
+    with StoreWriter(db), pytest.raises(StoreError, match="another ingest"):
         StoreWriter(db)
 
 
@@ -119,7 +118,7 @@ def test_reader_works_while_a_writer_holds_the_store(tmp_path: Path) -> None:
 def test_a_file_is_not_a_store(tmp_path: Path) -> None:
     path = tmp_path / "db"
     path.write_text("not a folder")
-    with pytest.raises(UserError, match="not a reachwatch store"):
+    with pytest.raises(StoreError, match="not a reachwatch store"):
         open_store(path)
 
 
@@ -140,9 +139,9 @@ def test_missing_committed_file_is_a_user_error(tmp_path: Path) -> None:
     with StoreWriter(db) as writer:
         writer.add(id_hash("m1"), "2024-02-17", "PK", _measurement(1))
     next((db / "parquet" / "measurements").rglob("*.parquet")).unlink()
-    with pytest.raises(UserError, match="store damaged"):
+    with pytest.raises(StoreError, match="store damaged"):
         StoreWriter(db)
-    with pytest.raises(UserError, match="store damaged"):
+    with pytest.raises(StoreError, match="store damaged"):
         open_store(db, read_only=True)
 
 
@@ -167,9 +166,9 @@ def test_damaged_manifest_line_is_refused_and_nothing_is_deleted(
     damaged = line + b"\n" + manifest.read_bytes()
     manifest.write_bytes(damaged)
     files = sorted((db / "parquet").rglob("*.parquet"))
-    with pytest.raises(UserError, match=r"store damaged \(manifest.jsonl line 1 "):
+    with pytest.raises(StoreError, match=r"store damaged \(manifest.jsonl line 1 "):
         StoreWriter(db)
-    with pytest.raises(UserError, match="store damaged"):
+    with pytest.raises(StoreError, match="store damaged"):
         open_store(db, read_only=True)
     assert manifest.read_bytes() == damaged
     assert sorted((db / "parquet").rglob("*.parquet")) == files
@@ -180,19 +179,19 @@ def test_store_of_a_newer_layout_is_refused_unchanged(tmp_path: Path) -> None:
     db.mkdir()
     line = b'{"batch": 1, "layout": 2, "files": {"measurements": ["parquet/m/a.parquet"]}}\n'
     (db / "manifest.jsonl").write_bytes(line)
-    with pytest.raises(UserError, match="another reachwatch version"):
+    with pytest.raises(StoreError, match="another reachwatch version"):
         StoreWriter(db)
-    with pytest.raises(UserError, match="another reachwatch version"):
+    with pytest.raises(StoreError, match="another reachwatch version"):
         open_store(db, read_only=True)
     assert (db / "manifest.jsonl").read_bytes() == line
 
 
 def test_reading_a_store_that_does_not_exist_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="no store here"):
+    with pytest.raises(StoreError, match="no store here"):
         open_store(tmp_path / "typo", read_only=True)
     assert not (tmp_path / "typo").exists()
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="not a reachwatch store"):  # an empty folder is not one
+    with pytest.raises(StoreError, match="not a reachwatch store"):  # an empty folder is not one
         open_store(tmp_path / "empty", read_only=True)
     open_store(tmp_path / "empty").close()  # a writable open makes it one
     con = open_store(tmp_path / "empty", read_only=True)

@@ -3,7 +3,7 @@ directive against the measurements."""
 
 from reachwatch.cases._check import CaseCheck, DirectiveCheck, NetworkCompliance, check_case
 from reachwatch.cases._corroborate import RestorationCheck
-from reachwatch.cases._load import load_case, parse_case, resolve_case, shipped_cases
+from reachwatch.cases._load import CaseError, load_case, parse_case, resolve_case, shipped_cases
 from reachwatch.cases._model import (
     EVENT_KINDS,
     Case,
@@ -18,6 +18,7 @@ __all__ = [
     "EVENT_KINDS",
     "Case",
     "CaseCheck",
+    "CaseError",
     "DirectiveCheck",
     "Event",
     "NetworkCompliance",

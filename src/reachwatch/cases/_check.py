@@ -10,7 +10,7 @@ import duckdb
 
 from reachwatch.cases._corroborate import RestorationCheck, check_restorations
 from reachwatch.cases._model import Case, Event
-from reachwatch.catalog import load_catalog
+from reachwatch.catalog import CatalogError, load_catalog
 from reachwatch.detect import (
     Detection,
     DetectParams,
@@ -21,7 +21,6 @@ from reachwatch.detect import (
     iso,
     measurement_ids,
 )
-from reachwatch.errors import UserError
 
 Status = Literal["followed", "followed late", "not followed", "no data"]
 DAY = timedelta(days=1)
@@ -260,7 +259,7 @@ def _short(t: datetime | None) -> str:
 def _title(platform: str) -> str:
     try:
         return load_catalog().get(platform).title
-    except UserError:
+    except CatalogError:
         return platform
 
 

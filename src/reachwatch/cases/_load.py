@@ -20,7 +20,12 @@ from reachwatch.cases._model import (
     Simulation,
     Source,
 )
-from reachwatch.errors import UserError
+from reachwatch.errors import ReachwatchError
+
+
+class CaseError(ReachwatchError):
+    """A case file or name that cannot be read as a case; the message says where."""
+
 
 _ASN = re.compile(r"^AS\d+$")
 _REQUIREMENTS: tuple[Requirement, ...] = ("blocked", "accessible")
@@ -43,8 +48,8 @@ class _Ctx:
     def __init__(self, origin: str) -> None:
         self.origin = origin
 
-    def fail(self, where: str, message: str) -> UserError:
-        return UserError(f"{self.origin}: {where}: {message}")
+    def fail(self, where: str, message: str) -> CaseError:
+        return CaseError(f"{self.origin}: {where}: {message}")
 
 
 def shipped_cases() -> list[str]:
@@ -59,15 +64,15 @@ def resolve_case(name_or_path: str | Path) -> tuple[str, str]:
         try:
             return path.read_text(encoding="utf-8"), str(path)
         except OSError as exc:
-            raise UserError(f"{path}: cannot read case ({exc.strerror})") from None
+            raise CaseError(f"{path}: cannot read case ({exc.strerror})") from None
         except UnicodeDecodeError as exc:
-            raise UserError(f"{path}: not UTF-8 text (byte {exc.start}); a case is YAML") from None
+            raise CaseError(f"{path}: not UTF-8 text (byte {exc.start}); a case is YAML") from None
     name = str(name_or_path)
     if name in shipped_cases():
         entry = resources.files("reachwatch.cases") / "data" / f"{name}.yaml"
         return entry.read_text(encoding="utf-8"), f"{name}.yaml"
     known = ", ".join(shipped_cases())
-    raise UserError(f"no case file or shipped case named {name!r} (shipped: {known})")
+    raise CaseError(f"no case file or shipped case named {name!r} (shipped: {known})")
 
 
 def load_case(name_or_path: str | Path) -> Case:

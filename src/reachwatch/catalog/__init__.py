@@ -2,10 +2,11 @@
 
 from reachwatch.catalog._catalog import (
     Catalog,
+    CatalogError,
     Host,
     Platform,
     load_catalog,
     platform_for_host,
 )
 
-__all__ = ["Catalog", "Host", "Platform", "load_catalog", "platform_for_host"]
+__all__ = ["Catalog", "CatalogError", "Host", "Platform", "load_catalog", "platform_for_host"]

@@ -11,7 +11,11 @@ from typing import Any
 
 import yaml
 
-from reachwatch.errors import UserError
+from reachwatch.errors import ReachwatchError
+
+
+class CatalogError(ReachwatchError):
+    """An unknown platform, or a platform file that is not one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +67,7 @@ class Catalog:
             return self._platforms[self._aliases.get(key, key)]
         except KeyError:
             known = ", ".join(self.names())
-            raise UserError(f"unknown platform {name!r} (known: {known})") from None
+            raise CatalogError(f"unknown platform {name!r} (known: {known})") from None
 
     def platform_for_host(self, hostname: str) -> str | None:
         """The platform a host belongs to, the most specific domain winning."""
@@ -96,7 +100,7 @@ def _parse_platform(data: dict[str, Any], source: str) -> Platform:
             ),
         )
     except (KeyError, TypeError, ValueError) as exc:
-        raise UserError(f"{source}: not a valid platform file ({exc})") from None
+        raise CatalogError(f"{source}: not a valid platform file ({exc})") from None
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:

@@ -13,6 +13,7 @@ from reachwatch.classify._censoredplanet import classify_censoredplanet
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, Match, load_fingerprints
 from reachwatch.classify._ooni import SUPPORTED_TESTS, classify
+from reachwatch.classify._refusals import FingerprintError, MeasurementFileError
 from reachwatch.classify._rules import RULES
 from reachwatch.classify._view import control_broken
 from reachwatch.classify.verdicts import (
@@ -30,10 +31,12 @@ __all__ = [
     "SUPPORTED_TESTS",
     "TECHNIQUES",
     "Classified",
+    "FingerprintError",
     "Fingerprints",
     "InvalidMeasurement",
     "LayerVerdict",
     "Match",
+    "MeasurementFileError",
     "Observation",
     "Unsupported",
     "classify",

@@ -17,8 +17,8 @@ from reachwatch.classify._censoredplanet import HYPERQUACK_SERVICES, classify_ce
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints
 from reachwatch.classify._ooni import classify
+from reachwatch.classify._refusals import MeasurementFileError
 from reachwatch.classify.verdicts import Classified
-from reachwatch.errors import UserError
 
 # Keys only web_connectivity test_keys carry: a file holding just them (as OONI's own test
 # data does) is judged as the web_connectivity measurement it came from.
@@ -37,7 +37,7 @@ class FileResult:
 
 
 def classify_file(path: Path, fingerprints: Fingerprints | None = None) -> FileResult:
-    """Judge every record of a file. UserError when the file cannot be read at all."""
+    """Judge every record of a file. MeasurementFileError when the file cannot be read at all."""
     result = FileResult(path, [])
     service = next((s for s in HYPERQUACK_SERVICES if s in path.name.lower()), None)
     if service == "http" and "https" in path.name.lower():
@@ -104,7 +104,7 @@ def _records(path: Path) -> Iterator[tuple[str, Any]]:
             return
     lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
-        raise UserError(f"{path}: empty file")
+        raise MeasurementFileError(f"{path}: empty file")
     for number, line in lines:
         try:
             yield f"line {number}", orjson.loads(line)
@@ -121,5 +121,5 @@ def _read_text(path: Path) -> str:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise UserError(f"{path}: cannot read ({exc})") from None
+        raise MeasurementFileError(f"{path}: cannot read ({exc})") from None
     return raw.decode("utf-8", errors="replace")

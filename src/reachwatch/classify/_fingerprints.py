@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import orjson
 
-from reachwatch.errors import UserError
+from reachwatch.classify._refusals import FingerprintError
 
 # Blockpages are small; scanning only the head of a body keeps a 512 KiB page cheap.
 SCAN_LIMIT = 128 * 1024
@@ -145,7 +145,7 @@ _T = TypeVar("_T", bound=Sized)
 
 def _not_empty(found: _T, path: Path | str | None) -> _T:
     if path is not None and not found:
-        raise UserError(f"{path}: no usable fingerprint in this file")
+        raise FingerprintError(f"{path}: no usable fingerprint in this file")
     return found
 
 
@@ -163,7 +163,7 @@ def _text(path: Path | str | None, shipped: str) -> tuple[str, str]:
     try:
         return str(path), Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot read fingerprints {path}: {exc}") from None
+        raise FingerprintError(f"cannot read fingerprints {path}: {exc}") from None
 
 
 def _csv_rows(source: tuple[str, str], required: Iterable[str]) -> list[dict[str, str]]:
@@ -172,7 +172,7 @@ def _csv_rows(source: tuple[str, str], required: Iterable[str]) -> list[dict[str
     rows = list(reader)
     missing = [c for c in required if c not in (reader.fieldnames or ())]
     if missing:
-        raise UserError(f"{name}: not an OONI fingerprint CSV (no column {missing[0]!r})")
+        raise FingerprintError(f"{name}: not an OONI fingerprint CSV (no column {missing[0]!r})")
     return rows
 
 
@@ -189,7 +189,9 @@ def _http_rows(source: tuple[str, str]) -> Iterable[HttpFingerprint]:
     ):
         kind, where = row["pattern_type"], row["location_found"].strip().lower()
         if kind not in _KINDS or not (where == "body" or where.startswith("header.")):
-            raise UserError(f"{name}:{line}: unknown pattern type or location ({kind}, {where})")
+            raise FingerprintError(
+                f"{name}:{line}: unknown pattern type or location ({kind}, {where})"
+            )
         yield HttpFingerprint(
             name=row["name"],
             location="body" if where == "body" else where.removeprefix("header."),
@@ -209,11 +211,11 @@ def _signatures(source: tuple[str, str]) -> Iterable[tuple[str, re.Pattern[str]]
             doc = orjson.loads(raw)
             yield str(doc["fingerprint"]), _compile(str(doc["pattern"]), f"{name}:{line}")
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise UserError(f"{name}:{line}: not a signature line") from None
+            raise FingerprintError(f"{name}:{line}: not a signature line") from None
 
 
 def _compile(pattern: str, where: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern, re.DOTALL)
     except re.error as exc:
-        raise UserError(f"{where}: bad regular expression ({exc})") from None
+        raise FingerprintError(f"{where}: bad regular expression ({exc})") from None

@@ -277,13 +277,6 @@ def _blockpage(view: View, fps: Fingerprints, r: Request) -> str | None:
     return None
 
 
-def _host_of(url: str) -> str | None:
-    try:
-        return url_scheme_host(url.strip())[1] or None
-    except ValueError:
-        return None
-
-
 def redirect_url(r: Request) -> str | None:
     """Where a response redirects to, when it is a redirect with a usable Location."""
     location = r.headers.get("location")
@@ -350,8 +343,8 @@ def _lookup_blocked(c: _HttpCase) -> bool:
     """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
     browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
     control fetched the page: blocked at DNS, never the page."""
-    if not _lookup_failed(c) or _hop_control_unresolved(c):
-        return False  # (then the control's fetch of the hop counts as failed)
+    if not _lookup_failed(c):
+        return False
     control = c.control_fetch()
     failure = c.failure
     return (
@@ -361,13 +354,13 @@ def _lookup_blocked(c: _HttpCase) -> bool:
     )
 
 
-def _hop_control_unresolved(c: _HttpCase) -> bool:
-    """A redirect hop the control was asked about and could not resolve either: the name does
-    not resolve anywhere, whatever the control's fetch of the input did."""
-    if c.host == c.view.host:
+def _lookup_failed_for_control_too(c: _HttpCase) -> bool:
+    """The fetch's own lookup failed, and so did the control's own lookup of this host (the
+    input's, or a redirect hop's it was asked about): the name, not the path."""
+    if not _lookup_failed(c):
         return False
-    hop = c.view.control_for(c.host)
-    return hop is not None and (bool(hop.dns_failure) or not hop.dns_addrs)
+    own = c.view.control_for(c.host)
+    return own is not None and own.dns_failure is not None
 
 
 def _failed_in_tls_unrecorded(c: _HttpCase) -> bool:
@@ -400,7 +393,7 @@ def _no_control_fetch(c: _HttpCase) -> bool:
 
 def _control_fetch_failed(c: _HttpCase) -> bool:
     control = c.control_fetch()
-    return control is not None and (not control.ok or _hop_control_unresolved(c))
+    return control is not None and not control.ok
 
 
 def _failed_below_http(c: _HttpCase) -> bool:
@@ -532,12 +525,13 @@ HTTP_PAGE_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
 )
 
 # The fetch failed: a blockpage earlier in the chain first, the probe's own fault, the layer
-# it failed in (its lookup, a TLS handshake no other record shows), the control's fetch, then
-# how it failed.
+# it failed in (its lookup, which the control's own lookup may have shared; a TLS handshake no
+# other record shows), the control's fetch, then how it failed.
 HTTP_FAILED_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
     ("http.blockpage_fingerprint", _blockpage_fingerprint),
     ("http.redirect_to_private_address", _redirect_to_private_address),
     ("http.probe_fault", _fetch_probe_fault),
+    ("http.fails_for_control_too", _lookup_failed_for_control_too),
     ("dns.fetch_lookup_failed", _lookup_blocked),
     ("tls.no_control", _tls_unrecorded_no_control),
     ("tls.fails_for_control_too", _tls_unrecorded_control_failed),

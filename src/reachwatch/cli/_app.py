@@ -1,17 +1,22 @@
 """The `reachwatch` command group and the one place user errors become one-line messages.
 
 Every command and group registered on `app` inherits this: a bad flag or value, an unknown
-command, a UserError raised anywhere below, and Ctrl-C each end in one line on stderr.
+command, a ReachwatchError raised anywhere below (the library's own or the command line's
+UserError), an OSError no command caught (a full disk, an unwritable store, report or stdout)
+and Ctrl-C each end in one line on stderr.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
-from reachwatch.errors import UserError
+from reachwatch.errors import EnvironmentMissing, ReachwatchError, UserError
 
 # A group run without a subcommand shows its help (click raises it as a usage error).
 _HELP_SHOWN: tuple[type[BaseException], ...] = tuple(
@@ -62,15 +67,48 @@ class OneLineUsageGroup(click.Group, OneLineUsage):
             raise _one_line(exc, ctx.command_path) from None
 
 
+# The machine lacks room or a writable disk: missing environment (3), not a wrong path (2).
+_NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def exit_code_of(exc: ReachwatchError | OSError) -> int:
+    """The README's exit code: a ReachwatchError's own, unless it (or the OSError it was raised
+    while handling) says the disk is full or read-only; any other OSError is a path that
+    cannot be used, like the UserErrors the commands raise for those."""
+    cause = exc if isinstance(exc, OSError) else exc.__context__
+    if isinstance(cause, OSError) and cause.errno in _NO_ROOM:
+        return EnvironmentMissing.exit_code
+    return exc.exit_code if isinstance(exc, ReachwatchError) else ReachwatchError.exit_code
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for an OSError: the file when known, the reason without errno noise."""
+    reason = os.strerror(exc.errno) if exc.errno else (str(exc).splitlines() or ["I/O error"])[0]
+    if exc.filename is not None:
+        return f"{os.fsdecode(exc.filename)}: {reason}"
+    return f"a write failed: {reason}" if exc.errno in _NO_ROOM else reason
+
+
+def _fail(line: str, code: int) -> NoReturn:
+    click.echo(f"reachwatch: error: {line}", err=True)
+    # stdout itself may be what failed (`> /dev/full`): what is still buffered there must not
+    # fail again, with a second message, when the interpreter flushes it at exit.
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # not a real file: a capture
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
+
+
 class ReachwatchGroup(OneLineUsageGroup):
-    """The root: turns UserError (and Ctrl-C) into a one-line message and an exit code."""
+    """The root: turns ReachwatchError, OSError and Ctrl-C into a one-line message and an exit
+    code."""
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
             return super().main(*args, **kwargs)
-        except UserError as exc:
-            click.echo(f"reachwatch: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+        except ReachwatchError as exc:
+            _fail(str(exc), exit_code_of(exc))
+        except OSError as exc:  # click itself already ended an EPIPE (`| head`) with 1
+            _fail(os_error_line(exc), exit_code_of(exc))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -41,7 +41,7 @@ def chosen_format(output: str | None, as_json: bool) -> str:
 
 def print_table(console: Console, table: Table) -> None:
     """The table at the terminal's width, or at its own natural width when piped."""
-    if console.is_terminal:
+    if console.is_terminal or console.quiet:
         console.print(table)
         return
     measuring = Console(width=100_000, file=console.file, color_system=None)

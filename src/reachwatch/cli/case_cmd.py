@@ -1,4 +1,5 @@
-"""`reachwatch case check CASE [--db DB] [--json]` and `reachwatch case show CASE`."""
+"""`reachwatch case check CASE [--db DB]` and `reachwatch case show CASE`, each with
+`--format table|csv|json`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 
 from reachwatch.cases import check_case, load_case
 from reachwatch.cli._app import app
+from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.cli.detect_cmd import (
     SYNTHETIC_BANNER,
     console_for_output,
@@ -28,9 +30,10 @@ def case_group() -> None:
 
 @case_group.command("show")
 @click.argument("case")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def show_command(case: str, as_json: bool) -> None:
+@format_option
+def show_command(case: str, as_json: bool, output: str | None) -> None:
     """The dated, sourced events of CASE (a file or a shipped case name such as pk-x-2024)."""
+    fmt = chosen_format(output, as_json)
     loaded = load_case(case)
     events: list[dict[str, Any]] = [
         {
@@ -44,7 +47,17 @@ def show_command(case: str, as_json: bool) -> None:
         }
         for e in loaded.events
     ]
-    if as_json:
+    if fmt == "csv":
+        write_csv(
+            ("date", "kind", "actor", "summary", "requires", "deadline", "sources"),
+            (
+                (e["date"], e["kind"], e["actor"], e["summary"], e["requires"], e["deadline"],
+                 "; ".join(s["name"] for s in e["sources"]))
+                for e in events
+            ),
+        )  # fmt: skip
+        return
+    if fmt == "json":
         scope = loaded.scope
         doc = {
             "id": loaded.id,
@@ -61,7 +74,7 @@ def show_command(case: str, as_json: bool) -> None:
         table.add_row(
             e["date"], e["kind"], e["summary"], "; ".join(s["name"] for s in e["sources"])
         )
-    console_for_output().print(table)
+    print_table(console_for_output(), table)
 
 
 @case_group.command("check")
@@ -70,13 +83,26 @@ def show_command(case: str, as_json: bool) -> None:
     "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
     help="Store folder.",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def check_command(case: str, db: Path, as_json: bool) -> None:
-    """Whether each directive of CASE was followed, per network, with evidence ids."""
+@format_option
+def check_command(case: str, db: Path, as_json: bool, output: str | None) -> None:
+    """Whether each directive of CASE was followed, per network, with evidence ids (as CSV:
+    one row per directive and network)."""
+    fmt = chosen_format(output, as_json)
     loaded = load_case(case)
     doc = query_store(db, lambda con: check_case(loaded, con).to_json())
-    if as_json:
+    if fmt == "json":
         click.echo(orjson.dumps(doc).decode())
+    elif fmt == "csv":
+        write_csv(
+            ("directive", "statement", "network", "status", "since", "until", "ongoing",
+             "days_past_deadline", "evidence"),
+            (
+                (i, d["statement"], n["network"], n["status"], n["since"], n["until"],
+                 n["ongoing"], n["days_past_deadline"], " ".join(n["evidence"]))
+                for i, d in enumerate(doc["directives"], 1)
+                for n in d["networks"]
+            ),
+        )  # fmt: skip
     else:
         print_compliance(console_for_output(), doc)
 
@@ -99,6 +125,6 @@ def print_compliance(console: Console, doc: dict[str, Any]) -> None:
             evidence = n["evidence"][0] if n["evidence"] else ""
             more = f" (+{len(n['evidence']) - 1})" if len(n["evidence"]) > 1 else ""
             table.add_row(n["network"], n["status"], when(n["since"]), until, days, evidence + more)
-        console.print(table)
+        print_table(console, table)
     for r in doc["restorations"]:
         console.print(r["statement"], highlight=False)

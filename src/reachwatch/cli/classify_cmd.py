@@ -23,7 +23,7 @@ from reachwatch.classify import Classified, load_fingerprints, summarize
 from reachwatch.classify._files import FileResult, classify_file
 from reachwatch.cli._app import app
 from reachwatch.cli._output import chosen_format, format_option, write_csv
-from reachwatch.errors import UserError
+from reachwatch.errors import ReachwatchError, UserError
 
 _LAYERS = ("dns", "tcp", "tls", "http", "quic", "throughput")
 _SHORT = {"inconclusive": "?"}
@@ -73,7 +73,7 @@ def classify_command(
         for path in files:
             try:
                 result = classify_file(path, fingerprints)
-            except UserError as exc:
+            except ReachwatchError as exc:
                 tally.failed += 1
                 tally.problems.append(str(exc))
                 advance()

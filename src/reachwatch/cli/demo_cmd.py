@@ -113,11 +113,16 @@ def demo_command(out: Path, seed: int, as_json: bool) -> None:
     console.rule("court orders and whether the measurements show them followed")
     print_compliance(console, doc)
     report_dir, bundle = out / REPORT_DIR, out / BUNDLE_FILE
-    if _report_and_verify(console, out, report_dir, bundle):
+    reported = _report_and_verify(console, out, report_dir, bundle)
+    if reported:
         console.print(f"4. report and signed bundle written and verified  [{_since(clock)}]")
     console.rule(f"done in {_since(clock)}")
     if as_json:
-        click.echo(orjson.dumps(_document(out, seed, corpus, summary, doc, detection)).decode())
+        document = _document(out, seed, corpus, summary, doc, detection)
+        if reported:
+            document["report"] = str(report_dir / "report.html")
+            document["bundle"] = str(bundle)  # verified: the demo stops with an error otherwise
+        click.echo(orjson.dumps(document).decode())
         return
     console.print("where to look next:")
     steps = (
@@ -177,8 +182,12 @@ def _report_and_verify(console: Console, out: Path, report_dir: Path, bundle: Pa
     if not (keys / PRIVATE_NAME).exists():
         generate_keys(keys)
     console.rule("report and signed evidence")
-    run_report(CASE, out / STORE_DIR, report_dir, bundle, keys / PRIVATE_NAME)
-    if not run_verify(bundle, keys / PUBLIC_NAME):
+
+    def say(line: str) -> None:
+        console.print(line, highlight=False, markup=False)
+
+    run_report(CASE, out / STORE_DIR, report_dir, bundle, keys / PRIVATE_NAME, echo=say)
+    if not run_verify(bundle, keys / PUBLIC_NAME, echo=say):
         raise UserError(f"{bundle}: the demo's own bundle does not verify")
     return True
 

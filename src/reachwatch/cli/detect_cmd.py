@@ -1,8 +1,9 @@
-"""`reachwatch detect [--db DB] [--cc CC] [--platform P] [--json]`: incidents from the store."""
+"""`reachwatch detect [--db DB] [--cc CC] [--platform P] [--format table|csv|json]`: incidents
+from the store."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.table import Table
 
 from reachwatch.catalog import load_catalog
 from reachwatch.cli._app import app
+from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.detect import detect
 from reachwatch.errors import UserError
 from reachwatch.store import DEFAULT_DB, open_store
@@ -48,19 +50,41 @@ def query_store(db: Path, work: Callable[[Any], dict[str, Any]]) -> dict[str, An
 )  # fmt: skip
 @click.option("--cc", help="Only this country (two-letter code).")
 @click.option("--platform", help="Only this catalog platform (e.g. x).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def detect_command(db: Path, cc: str | None, platform: str | None, as_json: bool) -> None:
-    """Incidents per country and platform: start and end with bounds, per network."""
+@format_option
+def detect_command(
+    db: Path, cc: str | None, platform: str | None, as_json: bool, output: str | None
+) -> None:
+    """Incidents per country and platform: start and end with bounds, per network (as CSV:
+    one row per incident and network)."""
+    fmt = chosen_format(output, as_json)
     if cc is not None and (len(cc) != 2 or not cc.isalpha()):
         raise UserError(f"--cc {cc!r}: expected a two-letter country code")
     if platform is not None:
         platform = load_catalog().get(platform).name
     doc = query_store(db, lambda con: detect(con, cc=cc, platform=platform).to_json())
-    if as_json:
+    if fmt == "json":
         click.echo(orjson.dumps(doc).decode())
+    elif fmt == "csv":
+        write_csv(_CSV_COLUMNS, _csv_rows(doc))
     else:
         scope = " ".join(f"{k} {v}" for k, v in (("for", platform), ("in", cc and cc.upper())) if v)
         print_detection(console_for_output(), doc, scope=scope)
+
+
+_CSV_COLUMNS = (
+    "incident", "platform", "cc", "network", "start", "start_earliest", "start_latest", "end",
+    "techniques", "blocked_measurements", "measurements",
+)  # fmt: skip
+
+
+def _csv_rows(doc: dict[str, Any]) -> Iterator[tuple[Any, ...]]:
+    for i, inc in enumerate(doc["incidents"], 1):
+        for n in inc["networks"]:
+            bounds = n["start_bounds"] or [None, None]
+            yield (
+                i, inc["platform"], inc["cc"], n["network"], n["start"], *bounds, n["end"],
+                " ".join(n["techniques"]), n["blocked_measurements"], n["measurements"],
+            )  # fmt: skip
 
 
 def console_for_output() -> Console:
@@ -124,7 +148,7 @@ def print_detection(console: Console, doc: dict[str, Any], *, scope: str = "") -
                 f"{n['blocked_measurements']}/{n['measurements']}",
                 "; ".join(_notes(n)),
             )
-        console.print(table)
+        print_table(console, table)
         shown = ", ".join(inc["evidence"][:2])
         console.print(f"evidence: {len(inc['evidence'])} measurement ids, e.g. {shown}")
     _print_collapses(console, doc["volume_collapses"])
@@ -153,7 +177,7 @@ def _print_gaps(console: Console, gaps: list[dict[str, Any]]) -> None:
             when(g["end"]) if g["end"] else "end of data",
             f"{g['hours']:.0f}",
         )
-    console.print(table)
+    print_table(console, table)
     if len(gaps) > len(longest):
         console.print(f"... and {len(gaps) - len(longest)} shorter gap(s) (see --json 'gaps')")
 
@@ -190,4 +214,4 @@ def _print_collapses(console: Console, collapses: list[dict[str, Any]]) -> None:
             f"{c['expected_per_day']:.0f}",
             f"{c['observed_per_day']:.1f}",
         )
-    console.print(table)
+    print_table(console, table)

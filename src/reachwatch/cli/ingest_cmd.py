@@ -1,4 +1,5 @@
-"""`reachwatch ingest PATH... [--db DB] [--json]`: measurements into the embedded store."""
+"""`reachwatch ingest PATH... [--db DB] [--format table|csv|json]`: measurements into the
+embedded store."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from reachwatch.cli._app import app
+from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.errors import UserError
 from reachwatch.ingest import IngestSummary, ingest
 from reachwatch.ingest import Progress as RunProgress
@@ -47,7 +49,7 @@ class FolderPath(click.Path):
     "--db", type=FolderPath(), default=DEFAULT_DB, show_default=True,
     help="Store folder (created when missing).",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@format_option
 @click.option("--dns-fingerprints", type=_FILE, help="OONI-format DNS fingerprints CSV.")
 @click.option("--http-fingerprints", type=_FILE, help="OONI-format HTTP fingerprints CSV.")
 @click.option("--cp-blockpages", type=_FILE, help="Censored Planet blockpage signatures.")
@@ -61,6 +63,7 @@ def ingest_command(
     paths: tuple[Path, ...],
     db: Path,
     as_json: bool,
+    output: str | None,
     dns_fingerprints: Path | None,
     http_fingerprints: Path | None,
     cp_blockpages: Path | None,
@@ -73,6 +76,7 @@ def ingest_command(
     Fingerprint files not given are reachwatch's shipped set."""
     from reachwatch.classify import load_fingerprints
 
+    fmt = chosen_format(output, as_json)
     fingerprints = load_fingerprints(
         ooni_dns=dns_fingerprints,
         ooni_http=http_fingerprints,
@@ -93,8 +97,10 @@ def ingest_command(
             summary = run(on_progress=bar.update)
     else:
         summary = run()
-    if as_json:
+    if fmt == "json":
         click.echo(orjson.dumps(summary.to_json()).decode())
+    elif fmt == "csv":
+        write_csv(("outcome", "count"), ((o.strip(), n) for o, n in _outcomes(summary)))
     else:
         _print_summary(Console(), summary)
     _fail_if_nothing_usable(summary)
@@ -151,16 +157,22 @@ class _ProgressBar:
         )
 
 
+def _outcomes(summary: IngestSummary) -> list[tuple[str, int]]:
+    return [
+        ("stored", summary.stored),
+        ("  of which not classified (test not supported)", summary.unsupported),
+        ("duplicates (already stored)", summary.duplicates),
+        *((f"quarantined: {reason}", n) for reason, n in sorted(summary.quarantined.items())),
+    ]
+
+
 def _print_summary(console: Console, summary: IngestSummary) -> None:
     table = Table(title=f"ingested {summary.files} files in {summary.seconds:.1f} s")
     table.add_column("outcome")
     table.add_column("count", justify="right")
-    table.add_row("stored", f"{summary.stored:,}")
-    table.add_row("  of which not classified (test not supported)", f"{summary.unsupported:,}")
-    table.add_row("duplicates (already stored)", f"{summary.duplicates:,}")
-    for reason, count in sorted(summary.quarantined.items()):
-        table.add_row(f"quarantined: {reason}", f"{count:,}")
-    console.print(table)
+    for outcome, count in _outcomes(summary):
+        table.add_row(outcome, f"{count:,}")
+    print_table(console, table)
     if summary.quarantined:
         console.print(f"quarantine file: {summary.quarantine_file}")
     if summary.quarantine_overflow:

@@ -100,11 +100,13 @@ def sync_command(
         )  # fmt: skip
     _report(summary, out, as_json)
     if not summary.files:
-        # A mistyped --test or --cc, or an endpoint that is not a bucket at all (a captive
-        # portal answers 200 too), lists nothing: say so rather than look done.
+        # A valid query that matched nothing is done (exit 0: a country may have no such
+        # test); but a mistyped --test or --cc, or an endpoint that is not a bucket at all (a
+        # captive portal answers 200 too), lists nothing as well: say so rather than look done.
         click.echo(
-            f"reachwatch: no raw/YYYYMMDD/HH/{cc.upper()}/{test_name}/*.jsonl.gz file from "
-            f"{since} to {until} in s3://{bucket}; check --cc, --test and --endpoint",
+            f"reachwatch: warning: nothing matched: no raw/YYYYMMDD/HH/{cc.upper()}/{test_name}/"
+            f"*.jsonl.gz file from {since} to {until} in s3://{bucket}; "
+            "check --cc, --test and --endpoint",
             err=True,
         )
 

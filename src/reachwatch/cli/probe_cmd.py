@@ -32,6 +32,7 @@ from reachwatch.probe import (
     ProbeOptions,
     ProbeRun,
     Target,
+    TargetError,
     check_control,
     check_url,
     expand_targets,
@@ -266,7 +267,7 @@ def _styled(name: str) -> str:
 def _check_option_url(option: str, url: str) -> None:
     try:
         check_url(url)
-    except UserError as exc:
+    except TargetError as exc:
         raise UserError(f"{option}: {exc}") from None
 
 

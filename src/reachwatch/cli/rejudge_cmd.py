@@ -1,4 +1,5 @@
-"""`reachwatch rejudge [--db DB] [--since DATE] [--json]`: verdicts again from stored bytes."""
+"""`reachwatch rejudge [--db DB] [--since DATE] [--format table|csv|json]`: verdicts again
+from stored bytes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 import orjson
 
 from reachwatch.cli._app import app
+from reachwatch.cli._output import chosen_format, format_option, write_csv
 from reachwatch.store import DEFAULT_DB
 
 
@@ -21,16 +23,20 @@ from reachwatch.store import DEFAULT_DB
     "--since", type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Only measurements from this UTC day on (YYYY-MM-DD).",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def rejudge_command(db: Path, since: datetime | None, as_json: bool) -> None:
+@format_option
+def rejudge_command(db: Path, since: datetime | None, as_json: bool, output: str | None) -> None:
     """Classify the stored measurements again with the current rules and fingerprints, from
     the bytes the store keeps (the corpus files are not read). Incidents follow the new
     verdicts on the next `detect` or `case check`."""
     from reachwatch.ingest import rejudge  # imported here: the classifier loads its data
 
+    fmt = chosen_format(output, as_json)
     summary = rejudge(db, since=since.date() if since else None)
-    if as_json:
-        click.echo(orjson.dumps(summary.to_json()).decode())
+    doc = summary.to_json()
+    if fmt == "json":
+        click.echo(orjson.dumps(doc).decode())
+    elif fmt == "csv":
+        write_csv(tuple(doc), [tuple(doc.values())])
     else:
         click.echo(
             f"{db}: {summary.rejudged:,} of {summary.measurements:,} measurements judged "

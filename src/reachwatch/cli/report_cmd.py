@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,16 @@ def report_command(case: str, db: Path, out: Path, bundle: Path | None, key: Pat
     run_report(case, db, out, bundle, key)
 
 
-def run_report(case: str, db: Path, out: Path, bundle: Path | None, key: Path | None) -> None:
-    """The report command's work, shared with `reachwatch demo`."""
+def run_report(
+    case: str,
+    db: Path,
+    out: Path,
+    bundle: Path | None,
+    key: Path | None,
+    echo: Callable[[str], None] = click.echo,
+) -> None:
+    """The report command's work, shared with `reachwatch demo` (which says its lines its own
+    way: not at all with --json)."""
     from reachwatch.evidence import (
         PRIVATE_NAME,
         default_key_dir,
@@ -74,7 +83,7 @@ def run_report(case: str, db: Path, out: Path, bundle: Path | None, key: Path | 
     def work(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         report = build_report(loaded, con, signer=signer)
         files = write_report(report, out)
-        click.echo(f"report: {', '.join(map(str, files))}  [{time.monotonic() - clock:.1f} s]")
+        echo(f"report: {', '.join(map(str, files))}  [{time.monotonic() - clock:.1f} s]")
         if bundle is not None and private is not None:
             made = write_bundle(
                 bundle,
@@ -85,7 +94,7 @@ def run_report(case: str, db: Path, out: Path, bundle: Path | None, key: Path | 
                 con=con,
                 key=private,
             )
-            click.echo(
+            echo(
                 f"bundle: {made.path} ({made.measurements:,} measurements, {made.files} files, "
                 f"{made.size / 1e6:.1f} MB), signed by key {made.signer}  "
                 f"[{time.monotonic() - clock:.1f} s]"
@@ -132,7 +141,7 @@ def verify_command(bundle: Path, key: Path | None) -> None:
         sys.exit(1)
 
 
-def run_verify(bundle: Path, key: Path | None) -> bool:
+def run_verify(bundle: Path, key: Path | None, echo: Callable[[str], None] = click.echo) -> bool:
     """The verify command's work and output, shared with `reachwatch demo`: True when all
     holds."""
     from reachwatch.evidence import load_public_key, verify_bundle
@@ -147,12 +156,12 @@ def run_verify(bundle: Path, key: Path | None) -> bool:
     clock = time.monotonic()
     result = verify_bundle(blob, public)
     for line in result.held:
-        click.echo(f"ok      {line}")
+        echo(f"ok      {line}")
     for finding in result.findings:
-        click.echo(f"FAILED  {finding}")
+        echo(f"FAILED  {finding}")
     seconds = time.monotonic() - clock
     if result.ok:
-        click.echo(f"{bundle}: verified, everything holds  [{seconds:.1f} s]")
+        echo(f"{bundle}: verified, everything holds  [{seconds:.1f} s]")
     else:
-        click.echo(f"{bundle}: NOT verified ({len(result.findings)} problem(s))  [{seconds:.1f} s]")
+        echo(f"{bundle}: NOT verified ({len(result.findings)} problem(s))  [{seconds:.1f} s]")
     return result.ok

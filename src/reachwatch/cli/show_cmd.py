@@ -1,5 +1,5 @@
-"""`reachwatch show ID [--db DB] [--json]`: one measurement's exact bytes, and its verdicts
-with the rule that gave each."""
+"""`reachwatch show ID [--db DB] [--format table|csv|json]`: one measurement's exact bytes, and
+its verdicts with the rule that gave each (as CSV: the verdicts only)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from reachwatch.cli._app import app
+from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.cli.detect_cmd import query_store
 from reachwatch.store import DEFAULT_DB, Evidence, evidence_of
 
@@ -23,12 +24,17 @@ from reachwatch.store import DEFAULT_DB, Evidence, evidence_of
     "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
     help="Store folder.",
 )  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def show_command(measurement_id: str, db: Path, as_json: bool) -> None:
+@format_option
+def show_command(measurement_id: str, db: Path, as_json: bool, output: str | None) -> None:
     """The stored measurement ID: raw bytes (SHA-256 checked) and verdicts with rule ids."""
+    fmt = chosen_format(output, as_json)
     doc = query_store(db, lambda con: _document(evidence_of(con, measurement_id)))
-    if as_json:
+    if fmt == "json":
         click.echo(orjson.dumps(doc, default=_plain).decode())
+    elif fmt == "csv":
+        write_csv(
+            ("id", *_COLUMNS), ((doc["id"], *(o[c] for c in _COLUMNS)) for o in doc["observations"])
+        )
     else:
         _print(Console(), doc)
 
@@ -79,4 +85,4 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
         table.add_column(col)
     for o in doc["observations"]:
         table.add_row(*(str(o[c] or "") for c in _COLUMNS))
-    console.print(table)
+    print_table(console, table)

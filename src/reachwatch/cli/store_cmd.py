@@ -1,4 +1,5 @@
-"""`reachwatch store check|repair [--db DB] [--json]`: verify a store; rebuild its manifest."""
+"""`reachwatch store check|repair [--db DB]`: verify a store (`--format table|csv|json`);
+rebuild its manifest (`--json`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import click
 import orjson
 
 from reachwatch.cli._app import app
+from reachwatch.cli._output import chosen_format, format_option, write_csv
 from reachwatch.store import DEFAULT_DB, check_store, repair_store
 
 _DB = click.option(
@@ -25,14 +27,25 @@ def store_group() -> None:
 
 @store_group.command("check")
 @_DB
-@_JSON
-def check_command(db: Path, as_json: bool) -> None:
-    """Verify the manifest and every committed file's SHA-256, size and row count.
+@format_option
+def check_command(db: Path, as_json: bool, output: str | None) -> None:
+    """Verify the manifest and every committed file's SHA-256, size and row count (as CSV:
+    one row per table's row count, note and damage found).
 
     Exit status 1 when the store is damaged."""
+    fmt = chosen_format(output, as_json)
     report = check_store(db)
-    if as_json:
+    if fmt == "json":
         click.echo(orjson.dumps(report.to_json()).decode())
+    elif fmt == "csv":
+        write_csv(
+            ("finding", "table", "detail"),
+            [
+                *(("rows", table, n) for table, n in report.rows.items()),
+                *(("note", "", note) for note in report.notes),
+                *(("damaged", "", problem) for problem in report.problems),
+            ],
+        )
     else:
         rows = ", ".join(f"{n:,} {table}" for table, n in report.rows.items())
         click.echo(f"{db}: {report.files} committed files verified ({rows})")

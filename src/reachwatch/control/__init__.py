@@ -6,10 +6,13 @@ throughput sample) and refuses to connect to private addresses unless started fo
         answer = await query_control(server.url, target_url=url, addresses=["192.0.2.1:443"])
 """
 
-from reachwatch.control._client import ControlUnavailable, query_control
 from reachwatch.control._config import ControlConfig, Limits, parse_resolver
 from reachwatch.control._safety import refusal_reason
 from reachwatch.control._server import ControlServer, make_app
+
+# The client half of the protocol lives with the probe, its only caller (which loads aiohttp
+# only when it asks a control); the public name stays here.
+from reachwatch.probe._control_client import ControlUnavailable, query_control
 
 __all__ = [
     "ControlConfig",

@@ -9,6 +9,7 @@ measurements again and derives every claim anew, naming each file and claim that
 """
 
 from reachwatch.evidence._bundle import FORMAT, BundleSummary, write_bundle
+from reachwatch.evidence._errors import BundleError, EvidenceError, KeyFileError
 from reachwatch.evidence._finding import Finding
 from reachwatch.evidence._keys import (
     PRIVATE_NAME,
@@ -26,8 +27,11 @@ __all__ = [
     "FORMAT",
     "PRIVATE_NAME",
     "PUBLIC_NAME",
+    "BundleError",
     "BundleSummary",
+    "EvidenceError",
     "Finding",
+    "KeyFileError",
     "RawMeasurement",
     "RawMissing",
     "Verification",

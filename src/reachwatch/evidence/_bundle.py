@@ -15,7 +15,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from reachwatch.cases import Case
-from reachwatch.errors import UserError
+from reachwatch.evidence._errors import BundleError
 from reachwatch.evidence._keys import fingerprint, public_pem
 from reachwatch.evidence._raw import RawMeasurement, fetch_raw
 from reachwatch.evidence._zip import BadContainer, Entry, make_entry, read_entries, zip_bytes
@@ -129,7 +129,7 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        raise BundleError(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def _check_replaceable(path: Path) -> None:
@@ -140,7 +140,7 @@ def _check_replaceable(path: Path) -> None:
     except (BadContainer, OSError):
         names = set()
     if MANIFEST not in names or not path.is_file():
-        raise UserError(f"{path}: exists and is not a reachwatch bundle; choose another name")
+        raise BundleError(f"{path}: exists and is not a reachwatch bundle; choose another name")
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:
@@ -151,4 +151,4 @@ def _write_atomically(path: Path, blob: bytes) -> None:
         os.replace(temp, path)
     except OSError as exc:
         temp.unlink(missing_ok=True)
-        raise UserError(f"{path}: cannot write the bundle ({exc.strerror})") from None
+        raise BundleError(f"{path}: cannot write the bundle ({exc.strerror})") from None

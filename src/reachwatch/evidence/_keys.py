@@ -11,7 +11,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from reachwatch.errors import UserError
+from reachwatch.evidence._errors import KeyFileError
 
 PRIVATE_NAME, PUBLIC_NAME = "reachwatch-signing.key", "reachwatch-signing.pub"
 
@@ -39,7 +39,7 @@ def generate_keys(folder: Path) -> tuple[Path, Path]:
     private, public = folder / PRIVATE_NAME, folder / PUBLIC_NAME
     for path in (private, public):
         if path.exists():
-            raise UserError(
+            raise KeyFileError(
                 f"{path}: a key is already there; it is never replaced (move it "
                 "away first, or choose another --out folder)"
             )
@@ -58,7 +58,7 @@ def generate_keys(folder: Path) -> tuple[Path, Path]:
         os.chmod(private, 0o600)  # whatever the umask did
         public.write_bytes(public_pem(key.public_key()))
     except OSError as exc:
-        raise UserError(f"{folder}: cannot write the key pair ({exc.strerror})") from None
+        raise KeyFileError(f"{folder}: cannot write the key pair ({exc.strerror})") from None
     return private, public
 
 
@@ -67,9 +67,9 @@ def _read(path: Path, what: str) -> bytes:
         return path.read_bytes()
     except FileNotFoundError:
         hint = " (make one with `reachwatch keys generate`)" if what == "private key" else ""
-        raise UserError(f"{path}: no {what} here{hint}") from None
+        raise KeyFileError(f"{path}: no {what} here{hint}") from None
     except OSError as exc:
-        raise UserError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+        raise KeyFileError(f"{path}: cannot read the {what} ({exc.strerror})") from None
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
@@ -77,9 +77,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
-        raise UserError(f"{path}: not an unencrypted PEM private key") from None
+        raise KeyFileError(f"{path}: not an unencrypted PEM private key") from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise UserError(f"{path}: not an Ed25519 key")
+        raise KeyFileError(f"{path}: not an Ed25519 key")
     return key
 
 
@@ -87,9 +87,9 @@ def parse_public_key(data: bytes, origin: str) -> Ed25519PublicKey:
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm):
-        raise UserError(f"{origin}: not a PEM public key") from None
+        raise KeyFileError(f"{origin}: not a PEM public key") from None
     if not isinstance(key, Ed25519PublicKey):
-        raise UserError(f"{origin}: not an Ed25519 public key")
+        raise KeyFileError(f"{origin}: not an Ed25519 public key")
     return key
 
 

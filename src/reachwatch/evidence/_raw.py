@@ -18,13 +18,13 @@ from typing import Any
 
 import duckdb
 
-from reachwatch.errors import UserError
+from reachwatch.evidence._errors import EvidenceError
 from reachwatch.formats.censoredplanet import censoredplanet_identity, record_kind
 from reachwatch.formats.ooni import BadMeasurement, is_ooni, ooni_identity
 from reachwatch.ingest._lines import Record, read_items
 
 
-class RawMissing(UserError):
+class RawMissing(EvidenceError):
     """A stored measurement's bytes can no longer be found where the store says they are."""
 
 

@@ -11,7 +11,6 @@ import orjson
 
 from reachwatch.cases import parse_case
 from reachwatch.detect import CusumParams, DetectParams
-from reachwatch.errors import UserError
 from reachwatch.evidence._bundle import (
     CASE_FILE,
     FACTS_FILE,
@@ -19,6 +18,7 @@ from reachwatch.evidence._bundle import (
     VERDICTS_FILE,
     verdict_rows,
 )
+from reachwatch.evidence._errors import BundleError
 from reachwatch.evidence._finding import Finding
 from reachwatch.report import HTML_NAME, gather_facts, provenance, render_html
 from reachwatch.store import open_store
@@ -95,7 +95,7 @@ def _from_raw(
         if name.startswith(f"{MEASUREMENTS_DIR}/"):
             path = PurePosixPath(name)
             if path.is_absolute() or ".." in path.parts:
-                raise UserError(f"{name}: a bundle file name may not leave the bundle")
+                raise BundleError(f"{name}: a bundle file name may not leave the bundle")
             target = root.joinpath(*path.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(entry.data)

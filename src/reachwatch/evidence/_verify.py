@@ -11,7 +11,6 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from reachwatch.errors import UserError
 from reachwatch.evidence._bundle import (
     FORMAT,
     MANIFEST,
@@ -19,6 +18,7 @@ from reachwatch.evidence._bundle import (
     SIGNATURE,
     _describe,
 )
+from reachwatch.evidence._errors import KeyFileError
 from reachwatch.evidence._finding import Finding
 from reachwatch.evidence._keys import fingerprint, parse_public_key
 from reachwatch.evidence._rederive import rederive
@@ -62,7 +62,7 @@ def _signed_manifest(
             return None
     try:
         embedded = parse_public_key(entries[PUBLIC_KEY].data, PUBLIC_KEY)
-    except UserError as exc:
+    except KeyFileError as exc:
         result.findings.append(Finding(PUBLIC_KEY, str(exc)))
         return None
     signer = key or embedded

@@ -9,7 +9,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from reachwatch.errors import UserError
+from reachwatch.evidence._errors import BundleError
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")
@@ -89,7 +89,7 @@ def _central(e: Entry, offset: int) -> bytes:
 
 def zip_bytes(entries: list[Entry]) -> bytes:
     if len(entries) > MAX_ENTRIES:
-        raise UserError(f"a bundle holds at most {MAX_ENTRIES} files ({len(entries)} asked)")
+        raise BundleError(f"a bundle holds at most {MAX_ENTRIES} files ({len(entries)} asked)")
     parts: list[bytes] = []
     offsets: list[int] = []
     size = 0
@@ -101,7 +101,7 @@ def zip_bytes(entries: list[Entry]) -> bytes:
     central = b"".join(_central(e, off) for e, off in zip(entries, offsets, strict=True))
     end = _END.pack(_END_SIG, 0, 0, len(entries), len(entries), len(central), size, 0)
     if size + len(central) > MAX_SIZE:
-        raise UserError("a bundle is at most 4 GiB (zip without zip64): select less data")
+        raise BundleError("a bundle is at most 4 GiB (zip without zip64): select less data")
     return b"".join([*parts, central, end])
 
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -184,20 +183,6 @@ def host_of(measured: str) -> str | None:
     if "/" in measured or " " in measured or not measured:
         return None
     return measured.lower().rstrip(".")
-
-
-def read_ooni(path: Path | str) -> Iterator[dict[str, Any]]:
-    """The well-formed OONI-format measurements of a .json, .jsonl, .jsonl.gz or .yaml file, in
-    order; anything else in the file is skipped (`reachwatch ingest` reports it instead)."""
-    from reachwatch.ingest._lines import Record, read_items
-
-    for item in read_items(Path(path)):
-        if isinstance(item, Record) and isinstance(item.value, dict) and is_ooni(item.value):
-            try:
-                ooni_identity(item.value, item.raw)
-            except BadMeasurement:
-                continue
-            yield item.value
 
 
 # Keys of a legacy YAML report's header that belong to every measurement's envelope.

@@ -5,7 +5,17 @@ the stored measurements again from the bytes the store keeps; `sync_ooni` downlo
 OONI's raw measurements from its public bucket layout.
 """
 
+from reachwatch.ingest._errors import IngestError, SyncError
 from reachwatch.ingest._pipeline import IngestSummary, Progress, expand_paths, ingest
 from reachwatch.ingest._rejudge import RejudgeSummary, rejudge
 
-__all__ = ["IngestSummary", "Progress", "RejudgeSummary", "expand_paths", "ingest", "rejudge"]
+__all__ = [
+    "IngestError",
+    "IngestSummary",
+    "Progress",
+    "RejudgeSummary",
+    "SyncError",
+    "expand_paths",
+    "ingest",
+    "rejudge",
+]

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from reachwatch.errors import UserError
+from reachwatch.ingest._errors import SyncError
 
 OONI_BUCKET = "ooni-data-eu-fra"
 OONI_REGION = "eu-central-1"
@@ -68,7 +68,7 @@ def sync_ooni(
     """Mirror the matching raw files under `out`, keeping the bucket's key layout.
     `since` and `until` are UTC days, both included."""
     if until < since:
-        raise UserError(f"--until {until} is before --since {since}")
+        raise SyncError(f"--until {until} is before --since {since}")
     # One listing per hour: days outside the corpus (before OONI, after today) would be
     # millions of requests for nothing.
     since, until = max(since, OONI_FIRST_DAY), min(until, datetime.now(UTC).date())
@@ -81,7 +81,7 @@ def sync_ooni(
         try:
             _fetch(client, bucket, item, out / item.key, summary, on_bytes)
         except OSError as exc:
-            raise UserError(f"{out}: cannot write {item.key} ({exc.strerror})") from None
+            raise SyncError(f"{out}: cannot write {item.key} ({exc.strerror})") from None
     return summary
 
 
@@ -101,7 +101,7 @@ def _client(endpoint: str | None) -> Any:
     try:
         return boto3.client("s3", region_name=OONI_REGION, endpoint_url=endpoint, config=config)
     except ValueError as exc:  # botocore's word for an endpoint that is not a URL
-        raise UserError(f"--endpoint {endpoint!r}: {exc}") from None
+        raise SyncError(f"--endpoint {endpoint!r}: {exc}") from None
 
 
 def list_raw_files(
@@ -126,7 +126,7 @@ def _raw_file(obj: dict[str, Any], prefix: str, wanted: str, bucket: str) -> Rem
     try:
         key, size = str(obj["Key"]), int(obj["Size"])
     except (KeyError, TypeError, ValueError):
-        raise UserError(f"s3://{bucket}: the endpoint's listing is not an S3 listing") from None
+        raise SyncError(f"s3://{bucket}: the endpoint's listing is not an S3 listing") from None
     parts = key.split("/")
     if (
         not key.startswith(prefix)
@@ -146,11 +146,11 @@ def _list(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             yield from page.get("Contents", [])
     except ClientError as exc:
-        raise UserError(f"cannot list s3://{bucket}/{prefix}: {_s3_error(exc)}") from None
+        raise SyncError(f"cannot list s3://{bucket}/{prefix}: {_s3_error(exc)}") from None
     except BotoCoreError as exc:
-        raise UserError(f"cannot reach the bucket endpoint: {exc}") from None
+        raise SyncError(f"cannot reach the bucket endpoint: {exc}") from None
     except ValueError as exc:  # botocore could not parse what the endpoint answered
-        raise UserError(f"s3://{bucket}: the endpoint's answer is not S3's ({exc})") from None
+        raise SyncError(f"s3://{bucket}: the endpoint's answer is not S3's ({exc})") from None
 
 
 def _fetch(
@@ -184,7 +184,7 @@ def _fetch(
         summary.bytes_downloaded += _download(client, bucket, item, part, 0, on_bytes)
         if not _complete(part, item):
             part.unlink()
-            raise UserError(f"{item.key}: downloaded file does not match its size or ETag")
+            raise SyncError(f"{item.key}: downloaded file does not match its size or ETag")
     part.rename(target)
     summary.downloaded += 1
 
@@ -219,11 +219,11 @@ def _download(
                     on_bytes(len(chunk), item.key, item.size)
         return written
     except ClientError as exc:
-        raise UserError(f"cannot download {item.key}: {_s3_error(exc)}") from None
+        raise SyncError(f"cannot download {item.key}: {_s3_error(exc)}") from None
     except BotoCoreError as exc:
-        raise UserError(f"download of {item.key} failed: {exc} (run again to resume)") from None
+        raise SyncError(f"download of {item.key} failed: {exc} (run again to resume)") from None
     except ValueError as exc:  # botocore could not parse what the endpoint answered
-        raise UserError(f"cannot download {item.key}: the answer is not S3's ({exc})") from None
+        raise SyncError(f"cannot download {item.key}: the answer is not S3's ({exc})") from None
 
 
 def _complete(part: Path, item: RemoteFile) -> bool:

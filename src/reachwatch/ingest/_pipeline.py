@@ -13,9 +13,9 @@ from typing import Any
 
 from reachwatch.catalog import platform_for_host
 from reachwatch.classify.verdicts import Classified
-from reachwatch.errors import UserError
 from reachwatch.formats.censoredplanet import censoredplanet_identity, record_kind
 from reachwatch.formats.ooni import BadMeasurement, Identity, is_ooni, ooni_identity
+from reachwatch.ingest._errors import IngestError
 from reachwatch.ingest._judge import Fingerprints, InvalidMeasurement, Judge, Unsupported
 from reachwatch.ingest._lines import Problem, Record, file_kind, read_items
 from reachwatch.ingest._quarantine import DEFAULT_CAP, Quarantine, path_text
@@ -133,7 +133,7 @@ def expand_paths(paths: Iterable[Path | str], *, skip: Path | None = None) -> It
         elif path.is_file():
             yield path.absolute()
         else:
-            raise UserError(f"{path}: no such file or folder")
+            raise IngestError(f"{path}: no such file or folder")
 
 
 class _Run:

@@ -7,7 +7,7 @@ scenario (a YAML file under scenarios/ naming mechanisms from `reachwatch.lab.me
 the censor up; the lab compares the probe's verdict per host with the expected one.
 
     from reachwatch.lab import load_scenarios, run_lab, clean_leftovers, unavailable_reason
-    report = run_lab(load_scenarios())          # needs root and Linux; raises UserError if not
+    report = run_lab(load_scenarios())          # needs root, Linux: else EnvironmentMissing
     report.to_json()                            # scenarios, confusion_matrix, accuracy
     clean_leftovers()                           # removes namespaces a killed lab left behind
 
@@ -16,7 +16,14 @@ The servers it runs are in `reachwatch.lab.servers`, usable on their own in test
 
 from reachwatch.lab._report import HostResult, LabReport, ScenarioResult
 from reachwatch.lab._runner import run_lab
-from reachwatch.lab._scenario import Expectation, Scenario, load_scenarios, parse_scenario, select
+from reachwatch.lab._scenario import (
+    Expectation,
+    Scenario,
+    ScenarioError,
+    load_scenarios,
+    parse_scenario,
+    select,
+)
 from reachwatch.lab._system import require_lab_environment, unavailable_reason
 from reachwatch.lab._topology import clean_leftovers
 
@@ -25,6 +32,7 @@ __all__ = [
     "HostResult",
     "LabReport",
     "Scenario",
+    "ScenarioError",
     "ScenarioResult",
     "clean_leftovers",
     "load_scenarios",

@@ -12,8 +12,13 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from reachwatch.catalog import Platform
-from reachwatch.errors import UserError
+from reachwatch.errors import ReachwatchError
 from reachwatch.lab.mechanisms import MECHANISMS, Setup
+
+
+class ScenarioError(ReachwatchError):
+    """A lab scenario file or name that cannot be used; the message says where."""
+
 
 CHECKS = {"doh_resolves", "blockpage_seen", "quic_ipv6"}
 
@@ -66,32 +71,32 @@ class Scenario:
 
 def _expectation(doc: Any, where: str) -> Expectation:
     if not isinstance(doc, Mapping) or "verdict" not in doc:
-        raise UserError(f"{where}: expect needs a verdict")
+        raise ScenarioError(f"{where}: expect needs a verdict")
     verdict = doc["verdict"]
     verdicts = [str(v) for v in verdict] if isinstance(verdict, list) else [str(verdict)]
     if not verdicts:
-        raise UserError(f"{where}: expect needs a verdict")
+        raise ScenarioError(f"{where}: expect needs a verdict")
     return Expectation(verdicts[0], doc.get("technique"), doc.get("why"), tuple(verdicts[1:]))
 
 
 def parse_scenario(doc: Any, where: str) -> Scenario:
     if not isinstance(doc, Mapping) or "name" not in doc:
-        raise UserError(f"{where}: a scenario needs a name")
+        raise ScenarioError(f"{where}: a scenario needs a name")
     steps: list[tuple[str, Mapping[str, Any]]] = []
     for step in doc.get("setup") or []:
         if not isinstance(step, Mapping) or len(step) != 1:
-            raise UserError(f"{where}: each setup step is one {{mechanism: params}}")
+            raise ScenarioError(f"{where}: each setup step is one {{mechanism: params}}")
         ((name, params),) = step.items()
         if name not in MECHANISMS:
-            raise UserError(f"{where}: unknown mechanism {name!r}")
+            raise ScenarioError(f"{where}: unknown mechanism {name!r}")
         steps.append((str(name), dict(params or {})))
     checks = tuple(doc.get("checks") or ())
     unknown = set(checks) - CHECKS
     if unknown:
-        raise UserError(f"{where}: unknown checks {sorted(unknown)}")
+        raise ScenarioError(f"{where}: unknown checks {sorted(unknown)}")
     scheme = doc.get("scheme")
     if scheme not in (None, "http", "https"):
-        raise UserError(f"{where}: scheme must be http or https")
+        raise ScenarioError(f"{where}: scheme must be http or https")
     hosts = {
         str(host): _expectation(value, f"{where}: hosts.{host}")
         for host, value in (doc.get("hosts") or {}).items()
@@ -120,7 +125,7 @@ def load_scenarios(directory: Path | None = None) -> list[Scenario]:
     scenarios = [parse_scenario(yaml.safe_load(text), name) for name, text in docs]
     names = [s.name for s in scenarios]
     if len(set(names)) != len(names):
-        raise UserError("two scenario files share a name")
+        raise ScenarioError("two scenario files share a name")
     return scenarios
 
 
@@ -130,5 +135,5 @@ def select(scenarios: list[Scenario], name: str) -> list[Scenario]:
     chosen = [s for s in scenarios if s.name == name]
     if not chosen:
         known = ", ".join(s.name for s in scenarios)
-        raise UserError(f"no scenario named {name!r} (known: {known}, or all)")
+        raise ScenarioError(f"no scenario named {name!r} (known: {known}, or all)")
     return chosen

@@ -11,7 +11,7 @@ The individual steps (shared with the control) are in `reachwatch.probe.steps`.
 
 from reachwatch.probe._engine import DEFAULT_DOH_URL, NO_CONTROL, ProbeOptions
 from reachwatch.probe._run import ProbeRun, check_control, is_no_network, judge, probe
-from reachwatch.probe._targets import Target, check_url, expand_targets
+from reachwatch.probe._targets import Target, TargetError, check_url, expand_targets
 
 __all__ = [
     "DEFAULT_DOH_URL",
@@ -19,6 +19,7 @@ __all__ = [
     "ProbeOptions",
     "ProbeRun",
     "Target",
+    "TargetError",
     "check_control",
     "check_url",
     "expand_targets",

@@ -435,7 +435,8 @@ class TargetMeasurer:
         control_url = self.options.control_url
         if control_url is None:
             return {}, NO_CONTROL
-        from reachwatch.control import ControlUnavailable, query_control
+        # Imported here: aiohttp is only loaded when a control is asked.
+        from reachwatch.probe._control_client import ControlUnavailable, query_control
 
         gate = self._gate
         try:

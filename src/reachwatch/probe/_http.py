@@ -16,12 +16,11 @@ from urllib.parse import urljoin, urlsplit
 
 import h11
 
-from reachwatch.errors import UserError
 from reachwatch.probe._clock import now, span
 from reachwatch.probe._conn import Connection, format_endpoint, open_tcp
 from reachwatch.probe._failures import failure_from_exception
 from reachwatch.probe._system import system_address
-from reachwatch.probe._targets import ascii_url
+from reachwatch.probe._targets import TargetError, ascii_url
 
 BODY_CAP = 512 * 1024
 # What OONI's Go HTTP client reports for a Location it cannot parse.
@@ -244,7 +243,7 @@ def redirect_target(current: str, location: str) -> str | None:
         url = urljoin(current, location)
         # Other schemes are left as they are: the next exchange reports them as unsupported.
         return ascii_url(url) if urlsplit(url).scheme in ("http", "https") else url
-    except (ValueError, UserError):
+    except (ValueError, TargetError):
         return None
 
 

@@ -7,8 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from reachwatch.catalog import Catalog, load_catalog
-from reachwatch.errors import UserError
+from reachwatch.catalog import Catalog, CatalogError, load_catalog
+from reachwatch.errors import ReachwatchError
+
+
+class TargetError(ReachwatchError):
+    """Nothing that can be probed: an unknown platform or a URL that is not http(s)."""
+
 
 _MAX_NAME = 253  # RFC 1035: a name's text form, without the final dot
 
@@ -24,7 +29,7 @@ class Target:
 def expand_targets(names: Sequence[str], catalog: Catalog | None = None) -> list[Target]:
     """Platform names become all of the platform's URLs; URLs are checked and kept.
 
-    Raises UserError for an unknown platform or a malformed URL.
+    Raises TargetError for an unknown platform or a malformed URL.
     """
     catalog = catalog or load_catalog()
     targets: dict[str, Target] = {}
@@ -34,13 +39,13 @@ def expand_targets(names: Sequence[str], catalog: Catalog | None = None) -> list
             targets.setdefault(url, Target(url))
             continue
         try:
-            platform = catalog.get(name)  # UserError names the known platforms
-        except UserError as exc:
-            raise UserError(f"{exc}{_url_hint(name)}") from None
+            platform = catalog.get(name)  # CatalogError names the known platforms
+        except CatalogError as exc:
+            raise TargetError(f"{exc}{_url_hint(name)}") from None
         for url in platform.urls:
             targets.setdefault(url, Target(url, platform.name))
     if not targets:
-        raise UserError("nothing to probe: give a platform name or a URL")
+        raise TargetError("nothing to probe: give a platform name or a URL")
     return list(targets.values())
 
 
@@ -52,33 +57,33 @@ def _url_hint(name: str) -> str:
     guess = f"https://{host}/" if "/" not in host else f"https://{host}"
     try:
         ascii_url(guess)
-    except UserError:
+    except TargetError:
         return ""
     return f"; to probe a URL, give it with its scheme: {guess}"
 
 
 def check_url(url: str) -> None:
-    """Raise UserError unless url is an http(s) URL with a host and a valid port."""
+    """Raise TargetError unless url is an http(s) URL with a host and a valid port."""
     ascii_url(url)
 
 
 def ascii_url(url: str) -> str:
-    """url, checked (UserError when it cannot be probed), with an international host name in
+    """url, checked (TargetError when it cannot be probed), with an international host name in
     its ASCII form (IDNA): the form DNS, SNI and the Host header all carry."""
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # unbalanced IPv6 brackets
-        raise UserError(f"bad URL {_shown(url)}: {exc}") from None
+        raise TargetError(f"bad URL {_shown(url)}: {exc}") from None
     try:
         port = parts.port
     except ValueError:
-        raise UserError(f"bad URL {_shown(url)}: invalid port") from None
+        raise TargetError(f"bad URL {_shown(url)}: invalid port") from None
     if parts.scheme not in ("http", "https"):
-        raise UserError(f"bad URL {_shown(url)}: only http:// and https:// URLs can be probed")
+        raise TargetError(f"bad URL {_shown(url)}: only http:// and https:// URLs can be probed")
     host = parts.hostname
     ascii_host = _ascii_host(host) if host else None
     if ascii_host is None or port == 0:
-        raise UserError(f"bad URL {_shown(url)}: no valid host name")
+        raise TargetError(f"bad URL {_shown(url)}: no valid host name")
     if ascii_host == host:
         return url
     netloc = ascii_host if port is None else f"{ascii_host}:{port}"

@@ -7,6 +7,7 @@ cases/ and the detection of detect/) and renders the page; `write_report` writes
 and prints report.pdf with Debian's chromium.
 """
 
+from reachwatch.report._errors import ReportError
 from reachwatch.report._facts import SCOPE_SQL, cited_ids, gather_facts, scope_params
 from reachwatch.report._html import SYNTHETIC_TEXT, render_html
 from reachwatch.report._methods import classifier_version, provenance
@@ -29,6 +30,7 @@ __all__ = [
     "SCOPE_SQL",
     "SYNTHETIC_TEXT",
     "Report",
+    "ReportError",
     "build_report",
     "cited_ids",
     "classifier_version",

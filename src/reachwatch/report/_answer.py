@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reachwatch.catalog import load_catalog
-from reachwatch.errors import UserError
+from reachwatch.catalog import CatalogError, load_catalog
 from reachwatch.report._operators import network_label
 from reachwatch.report._svg import parse_time
 
@@ -30,7 +29,7 @@ def platform_title(facts: dict[str, Any]) -> str:
     name = facts["case"]["scope"]["platform"]
     try:
         return load_catalog().get(name).title
-    except UserError:
+    except CatalogError:
         return str(name)
 
 

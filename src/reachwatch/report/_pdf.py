@@ -10,7 +10,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from reachwatch.errors import EnvironmentMissing, UserError
+from reachwatch.errors import EnvironmentMissing
+from reachwatch.report._errors import ReportError
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -51,9 +52,11 @@ def html_to_pdf(html: Path, pdf: Path, *, timeout: float = 120.0) -> None:
                 command, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
             )
         except subprocess.TimeoutExpired:
-            raise UserError(f"{pdf}: chromium did not finish printing in {timeout:.0f} s") from None
+            raise ReportError(
+                f"{pdf}: chromium did not finish printing in {timeout:.0f} s"
+            ) from None
         except OSError as exc:
             raise EnvironmentMissing(f"{chromium}: cannot run ({exc.strerror})") from None
     if done.returncode != 0 or not pdf.is_file() or pdf.stat().st_size == 0:
         tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise UserError(f"{pdf}: chromium could not print the report ({tail[0][:200]})")
+        raise ReportError(f"{pdf}: chromium could not print the report ({tail[0][:200]})")

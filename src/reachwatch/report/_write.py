@@ -11,7 +11,7 @@ import duckdb
 
 from reachwatch.cases import Case
 from reachwatch.detect import DetectParams, iso
-from reachwatch.errors import UserError
+from reachwatch.report._errors import ReportError
 from reachwatch.report._facts import SCOPE_SQL, gather_facts, scope_params
 from reachwatch.report._html import GENERATOR, render_html
 from reachwatch.report._methods import provenance
@@ -70,7 +70,7 @@ def write_report(report: Report, out: Path, *, pdf: bool = True) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         html_path.write_text(report.html, encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"{out}: cannot write the report ({exc.strerror})") from None
+        raise ReportError(f"{out}: cannot write the report ({exc.strerror})") from None
     if not pdf:
         return [html_path]
     html_to_pdf(html_path, pdf_path)
@@ -84,11 +84,11 @@ def _check_replaceable(html_path: Path, pdf_path: Path) -> None:
         except OSError:
             ours = False
         if not ours:
-            raise UserError(
+            raise ReportError(
                 f"{html_path}: exists and was not written by reachwatch; choose "
                 "another --out folder"
             )
     elif pdf_path.exists():
-        raise UserError(
+        raise ReportError(
             f"{pdf_path}: exists and was not written by reachwatch; choose another --out folder"
         )

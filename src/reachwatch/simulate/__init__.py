@@ -2,6 +2,7 @@
 or one built directly."""
 
 from reachwatch.simulate._corpora import CORPUS_KINDS, detection_corpus
+from reachwatch.simulate._errors import SimulationError
 from reachwatch.simulate._generate import (
     CORPUS_DIR,
     MAX_SEED,
@@ -37,6 +38,7 @@ __all__ = [
     "Probe",
     "Scenario",
     "Simulated",
+    "SimulationError",
     "detection_corpus",
     "generate",
     "memory_store",

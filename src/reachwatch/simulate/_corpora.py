@@ -9,7 +9,7 @@ import random
 from datetime import datetime, timedelta
 
 from reachwatch.cases import SimulatedSpell
-from reachwatch.errors import UserError
+from reachwatch.simulate._errors import SimulationError
 from reachwatch.simulate._scenario import Block, Noise, Scenario
 
 CORPUS_KINDS = ("partial", "short", "lone-failure", "sparse")
@@ -74,7 +74,9 @@ def detection_corpus(kind: str, seed: int, *, networks: int = 6) -> Scenario:
             blocks[net] = _blocks(rng, end, (12, 120), (48, 120))
             rates[net] = rng.uniform(0.3, 1.0)
         else:
-            raise UserError(f"unknown corpus kind {kind!r} (one of {', '.join(CORPUS_KINDS)})")
+            raise SimulationError(
+                f"unknown corpus kind {kind!r} (one of {', '.join(CORPUS_KINDS)})"
+            )
     if kind == "sparse":
         at = _T0 + timedelta(days=rng.uniform(3, days - 5))
         vanish = (SimulatedSpell(at, at + timedelta(days=1), (nets[-1],)),)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from reachwatch.errors import UserError
+from reachwatch.simulate._errors import SimulationError
 from reachwatch.simulate._ooni import BLOCKING_OUTCOMES, Probe, web_connectivity
 from reachwatch.simulate._scenario import PLATFORM_HOSTS, Scenario
 
@@ -187,15 +187,15 @@ def write_corpus(scenario: Scenario, out: Path, *, seed: int) -> CorpusSummary:
     the ground truth to out/ground-truth.json."""
     if not MIN_SEED <= seed <= MAX_SEED:
         # The seed is written into the ground truth as a JSON integer (64 bits at most).
-        raise UserError(f"seed {seed} is out of range ({MIN_SEED} to {MAX_SEED})")
+        raise SimulationError(f"seed {seed} is out of range ({MIN_SEED} to {MAX_SEED})")
     corpus = out / CORPUS_DIR
     if corpus.is_dir() and any(corpus.iterdir()):
         # Mixing two runs' files would make a corpus no seed reproduces.
-        raise UserError(f"{corpus}: already holds a corpus; choose an empty --out folder")
+        raise SimulationError(f"{corpus}: already holds a corpus; choose an empty --out folder")
     try:
         corpus.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UserError(f"{out}: cannot create output folder ({exc.strerror})") from None
+        raise SimulationError(f"{out}: cannot create output folder ({exc.strerror})") from None
     try:
         return _write(scenario, out, corpus, seed)
     except BaseException:
@@ -231,7 +231,7 @@ def _write(scenario: Scenario, out: Path, corpus: Path, seed: int) -> CorpusSumm
         counts["late_uploads"] = late
         truth.write_bytes(orjson.dumps(_truth(scenario, seed, counts), option=orjson.OPT_INDENT_2))
     except OSError as exc:  # a full disk, a folder made read-only meanwhile
-        raise UserError(f"{out}: cannot write the corpus ({exc.strerror})") from None
+        raise SimulationError(f"{out}: cannot write the corpus ({exc.strerror})") from None
     return CorpusSummary(out, corpus, truth, files, total, late)
 
 

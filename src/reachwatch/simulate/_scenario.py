@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reachwatch.cases import Case, SimulatedSpell
-from reachwatch.errors import UserError
+from reachwatch.simulate._errors import SimulationError
 from reachwatch.simulate._ooni import BLOCKING_OUTCOMES, SITES
 
 # Hosts measured per platform, with how often probes test each (OONI's lists favour the
@@ -127,12 +127,14 @@ def scenario_from_case(case: Case, *, rate: float | None = None) -> Scenario:
     naming it (or the last naming no network), minus the restorations that cover it."""
     sim = case.simulation
     if sim is None:
-        raise UserError(f"{case.path or case.id}: the case has no 'simulation' section")
+        raise SimulationError(f"{case.path or case.id}: the case has no 'simulation' section")
     if case.scope.platform not in PLATFORM_HOSTS:
         known = ", ".join(sorted(PLATFORM_HOSTS))
-        raise UserError(f"cannot simulate platform {case.scope.platform!r} (only {known})")
+        raise SimulationError(f"cannot simulate platform {case.scope.platform!r} (only {known})")
     if not case.scope.networks:
-        raise UserError(f"{case.path or case.id}: scope.networks is empty; nothing to simulate")
+        raise SimulationError(
+            f"{case.path or case.id}: scope.networks is empty; nothing to simulate"
+        )
     start = datetime(sim.start.year, sim.start.month, sim.start.day)
     end = datetime(sim.end.year, sim.end.month, sim.end.day) + timedelta(days=1)
     blocks: dict[str, list[Block]] = {}
@@ -142,7 +144,7 @@ def scenario_from_case(case: Case, *, rate: float | None = None) -> Scenario:
             continue
         technique = str(chosen.technique)
         if technique not in BLOCKING_OUTCOMES:
-            raise UserError(
+            raise SimulationError(
                 f"{case.path or case.id}: cannot simulate technique {technique!r} "
                 f"(only {', '.join(BLOCKING_OUTCOMES)})"
             )

@@ -1,12 +1,12 @@
-"""The store's own exceptions. They are UserErrors: each message is one line that says what is
-wrong and what to run, which the command line prints as it is."""
+"""The store's own exceptions: each message is one line that says what is wrong and what to
+run, which the command line prints as it is."""
 
 from __future__ import annotations
 
-from reachwatch.errors import UserError
+from reachwatch.errors import ReachwatchError
 
 
-class StoreError(UserError):
+class StoreError(ReachwatchError):
     """The store cannot be used as asked; nothing in it was changed."""
 
 

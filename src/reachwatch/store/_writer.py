@@ -13,7 +13,8 @@ from __future__ import annotations
 import hashlib
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -61,6 +62,25 @@ ID_HASH_COLUMN = "id_hash"
 # Raw JSON kept for unclassified tests can be large: a batch holding this much is committed
 # whatever its row count, which bounds the memory a run uses.
 _RAW_BYTES_PER_BATCH = 128 << 20
+
+
+# A batch's Arrow arrays come from the C library's allocator: Arrow's default pool (mimalloc)
+# gave the memory a batch freed back to the system and took it again, as fresh huge pages the
+# kernel had to zero, for the next one; perf put 40 % of ingest's time in that zeroing
+# (bench/ingest.py), about half of it from these arrays.
+_POOL = pa.system_memory_pool()
+
+
+@contextmanager
+def _system_allocator() -> Iterator[None]:
+    """Arrow's arrays are allocated from _POOL while it lasts: set for a commit (which makes
+    them all) and put back after it, so the process's other Arrow users are left alone."""
+    before = pa.default_memory_pool()
+    pa.set_memory_pool(_POOL)
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(before)
 
 
 # The id digests of stored measurements, sorted.
@@ -112,9 +132,14 @@ class _Partition:
         self.observed: list[int] = []  # ...and how many rows each measurement has there
         # Whole rows: observations given with every column, raw measurements, exact bytes.
         self.rows: dict[str, list[tuple[Any, ...]]] = {"observations": [], "raw": []}
-        # The evidence table's columns, value after value like the measurements: a tuple per
-        # measurement held until the commit would be one more object for the collector.
+        # The evidence table's columns but the bytes, value after value like the measurements
+        # (a tuple per measurement held until the commit would be one more object for the
+        # collector), and the bytes themselves end to end: copied while in cache, each
+        # record's own bytes object is freed at once and its memory used for the next one
+        # (holding them all until the commit cost fresh pages, and 100 MiB more peak RSS).
         self.evidence: list[Any] = []
+        self.kept = bytearray()
+        self.ends: list[int] = []  # where each measurement's bytes end in `kept`
 
     def add(
         self, measurement: tuple[Any, ...], digest: int, own: Sequence[tuple[Any, ...]]
@@ -140,7 +165,7 @@ class _Partition:
         tables = {"measurements": measurements}
         tables.update((name, _table(name, rows)) for name, rows in self.rows.items() if rows)
         if self.evidence:
-            tables["evidence"] = _columns_table("evidence", _columns(self.evidence, 5))
+            tables["evidence"] = _evidence_table(self.evidence, self.kept, self.ends)
         if self.own:
             of = np.repeat(np.arange(len(self.observed), dtype=np.int32), self.observed)
             observed = _observed_columns(measurements, _columns(self.own, _OWN_WIDTH), of)
@@ -240,7 +265,9 @@ class StoreWriter:
     def _keep(self, part: _Partition, measurement: tuple[Any, ...], data: bytes) -> None:
         """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
         digest = hashlib.sha256(data).hexdigest()
-        part.evidence.extend((measurement[0], measurement[6], measurement[9], digest, data))
+        part.evidence.extend((measurement[0], measurement[6], measurement[9], digest))
+        part.kept += data
+        part.ends.append(len(part.kept))
         self._pending_bytes += len(data)
 
     # -- committing ---------------------------------------------------------------------
@@ -250,6 +277,10 @@ class StoreWriter:
         commit takes them out of the store's view (they stay on disk)."""
         if not self._pending:
             return
+        with _system_allocator():
+            self._commit(supersedes)
+
+    def _commit(self, supersedes: Sequence[str]) -> None:
         batch = self.committed_batches + 1
         tag = f"part-{batch:06d}-{uuid.uuid4().hex[:8]}"
         planned = [
@@ -349,6 +380,29 @@ def _columns_table(name: str, columns: Sequence[Sequence[Any]]) -> pa.Table:
     schema = SCHEMAS[name]
     arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _evidence_table(columns: list[Any], kept: bytearray, ends: list[int]) -> pa.Table:
+    """The evidence table from its other columns, flat, and its bytes end to end: the bytes
+    column is made on `kept` itself, not copied again (pa.array copied them into a buffer
+    grown by doubling)."""
+    offsets = np.zeros(len(ends) + 1, dtype=np.int64)
+    offsets[1:] = ends
+    # Binary offsets are 32-bit: a batch is committed long before 2 GiB, and a wrapped offset
+    # would garble the column rather than fail, so that is checked.
+    offsets32 = offsets.astype(np.int32)
+    if offsets[-1] != offsets32[-1]:
+        raise ValueError("a batch's evidence bytes exceed 2 GiB")
+    data = pa.Array.from_buffers(
+        pa.binary(), len(ends), [None, pa.py_buffer(offsets32), pa.py_buffer(kept)]
+    )
+    schema = SCHEMAS["evidence"]
+    others = list(schema)[:-1]  # bytes is the last column
+    arrays = [
+        pa.array(col, type=f.type)
+        for col, f in zip(_columns(columns, len(others)), others, strict=True)
+    ]
+    return pa.Table.from_arrays([*arrays, data], schema=schema)
 
 
 def _observed(measurements: pa.Table, own: Sequence[tuple[Any, ...]], of: list[int]) -> pa.Table:

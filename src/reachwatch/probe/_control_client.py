@@ -1,4 +1,7 @@
-"""Ask a control for its view of a URL."""
+"""Ask a control for its view of a URL: the probe's side of the test-helper protocol.
+
+It lives with the probe, which is its only caller; the control (the server side) measures
+with the probe's steps, so the dependency runs one way: control on probe."""
 
 from __future__ import annotations
 
