@@ -6,12 +6,15 @@ keyword travels in the HTTP Host header (http layer) or the TLS SNI (tls layer).
 (v2.1 and v2.2 layouts) asks open resolvers for a name and tags each answer with what matched
 control resolvers' answers (ip, http, cert, asnum, asname). Satellite v2.2 also fetches pages
 from suspicious answers; those fetch records are judged for blockpages.
+
+The order in which the rules are tried is HYPERQUACK_ORDER, SATELLITE_ORDER and
+SATELLITE_FETCH_ORDER at the end of this module.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,7 +23,7 @@ from reachwatch.classify._combine import classified
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, Match, default_fingerprints
 from reachwatch.classify._net import ip_version, is_bogon
-from reachwatch.classify._rules import most_decisive, observe
+from reachwatch.classify._rules import always, first_match, most_decisive, observe
 from reachwatch.classify.verdicts import Classified, Observation
 
 HYPERQUACK_SERVICES = ("echo", "discard", "http", "https")
@@ -188,30 +191,77 @@ def _judge_hyperquack(
     controls_failed: bool,
 ) -> Observation:
     layer = "tls" if service == "https" else "http"
-    tests = [t for t in trials if not t.control]
+    c = _Quack(fps, trials, anomaly, controls_failed)
+    step = first_match(HYPERQUACK_ORDER, c)
+    technique: str | None = None
+    failure: str | None = None
+    if step == "cp_blockpage_signature" and c.blockpage is not None:
+        technique, failure = "http.blockpage", c.blockpage.name
+    elif step == "cp_false_positive_signature":
+        failure = c.matches()[0].name
+    elif step == "cp_reset_after_keyword":
+        technique, failure = f"{layer}.reset", "connection_reset"
+    elif step == "cp_timeout_after_keyword":
+        technique, failure = f"{layer}.timeout", "generic_timeout_error"
+    return observe(f"{layer}.{step}", keyword, server, technique=technique, failure=failure)
 
-    def rule(name: str, technique: str | None = None, failure: str | None = None) -> Observation:
-        return observe(f"{layer}.{name}", keyword, server, technique=technique, failure=failure)
 
-    if controls_failed:
-        return rule("cp_controls_failed")
-    failed = [t for t in tests if not t.matched]
-    if not failed:
-        return rule("cp_matches_template")
-    matches = [m for t in failed if t.page and (m := match_page(fps, t.page)) is not None]
-    blockpage = next((m for m in matches if m.blocking), None)
-    if blockpage is not None:
-        return rule("cp_blockpage_signature", "http.blockpage", failure=blockpage.name)
-    if matches:
-        return rule("cp_false_positive_signature", failure=matches[0].name)
-    if not anomaly:
-        return rule("cp_intermittent")
-    errors = [t.error for t in failed if t.error]
-    if any("reset" in e for e in errors):
-        return rule("cp_reset_after_keyword", f"{layer}.reset", failure="connection_reset")
-    if any("timeout" in e or "timed out" in e for e in errors):
-        return rule("cp_timeout_after_keyword", f"{layer}.timeout", "generic_timeout_error")
-    return rule("cp_anomaly_unconfirmed")
+class _Quack:
+    """A keyword's trials against one server, and what the rules ask of them."""
+
+    __slots__ = ("_matches", "anomaly", "blockpage", "controls_failed", "failed", "fps")
+
+    def __init__(
+        self, fps: Fingerprints, trials: list[_Trial], anomaly: bool, controls_failed: bool
+    ) -> None:
+        self.fps = fps
+        self.anomaly = anomaly
+        self.controls_failed = controls_failed
+        self.failed = [t for t in trials if not t.control and not t.matched]
+        self._matches: list[Match] | None = None
+        self.blockpage: Match | None = None
+
+    def matches(self) -> list[Match]:
+        """Fingerprints matched by the answers that differed from the template."""
+        if self._matches is None:
+            fps = self.fps
+            self._matches = [
+                m for t in self.failed if t.page and (m := match_page(fps, t.page)) is not None
+            ]
+            self.blockpage = next((m for m in self._matches if m.blocking), None)
+        return self._matches
+
+    def errors(self) -> list[str]:
+        return [t.error for t in self.failed if t.error]
+
+
+def _controls_failed(c: _Quack) -> bool:
+    return c.controls_failed
+
+
+def _all_matched_template(c: _Quack) -> bool:
+    return not c.failed
+
+
+def _blockpage_signature(c: _Quack) -> bool:
+    c.matches()
+    return c.blockpage is not None
+
+
+def _false_positive_signature(c: _Quack) -> bool:
+    return bool(c.matches())
+
+
+def _not_an_anomaly(c: _Quack) -> bool:
+    return not c.anomaly
+
+
+def _reset_after_keyword(c: _Quack) -> bool:
+    return any("reset" in e for e in c.errors())
+
+
+def _timeout_after_keyword(c: _Quack) -> bool:
+    return any("timeout" in e or "timed out" in e for e in c.errors())
 
 
 def match_page(fps: Fingerprints, page: Any) -> Match | None:
@@ -320,51 +370,80 @@ def _satellite_answer(
     anomaly: bool,
 ) -> Observation:
     """One resolver's answer: addresses with whether each matched the control resolvers'."""
-    ips = [ip for ip in tags if ip_version(ip)]
-    if not ips:
-        if rcode == 3 and anomaly:
-            return observe(
-                "dns.sat_nxdomain",
-                domain,
-                resolver,
-                technique="dns.nxdomain",
-                failure="dns_nxdomain_error",
-            )
-        if rcode == -1:
-            return observe("dns.sat_no_response", domain, resolver)
-        return observe("dns.sat_rcode_error", domain, resolver, failure=f"rcode {rcode}")
-    fingerprinted = [ip for ip in ips if fps.match_dns(ip)]
-    if fingerprinted:
+    c = _Answer(fps, resolver, tags, rcode, anomaly)
+    rule = first_match(SATELLITE_ORDER, c)
+    technique: str | None = _SATELLITE_TECHNIQUES.get(rule)
+    failure: str | None = None
+    if rule == "dns.sat_nxdomain":
+        failure = "dns_nxdomain_error"
+    elif rule == "dns.sat_rcode_error":
+        failure = f"rcode {rcode}"
+    elif rule == "dns.sat_fingerprint_address":
         # Reserved space is a bogon whoever wrote the fingerprint; dns.injected is a public one.
-        bogon = any(is_bogon(ip) for ip in fingerprinted)
+        bogon = any(is_bogon(ip) for ip in c.ips if fps.match_dns(ip))
         technique = "dns.bogon" if bogon else "dns.injected"
-        return observe("dns.sat_fingerprint_address", domain, resolver, technique=technique)
-    if any(is_bogon(ip) for ip in ips):
-        return observe("dns.sat_bogon", domain, resolver, technique="dns.bogon")
-    if any(tags.values()):
-        return observe("dns.sat_answer_matches_control", domain, resolver)
-    if resolver in ips:
-        return observe("dns.sat_answer_is_resolver", domain, resolver, technique="dns.injected")
-    return observe("dns.sat_answer_unconfirmed", domain, resolver)
+    return observe(rule, domain, resolver, technique=technique, failure=failure)
+
+
+_SATELLITE_TECHNIQUES = {
+    "dns.sat_nxdomain": "dns.nxdomain",
+    "dns.sat_bogon": "dns.bogon",
+    "dns.sat_answer_is_resolver": "dns.injected",
+}
+
+
+class _Answer:
+    __slots__ = ("anomaly", "fps", "ips", "rcode", "resolver", "tags")
+
+    def __init__(
+        self, fps: Fingerprints, resolver: str, tags: dict[str, bool], rcode: Any, anomaly: bool
+    ) -> None:
+        self.fps = fps
+        self.resolver = resolver
+        self.tags = tags
+        self.rcode = rcode
+        self.anomaly = anomaly
+        self.ips = [ip for ip in tags if ip_version(ip)]
+
+
+def _nxdomain_anomaly(c: _Answer) -> bool:
+    return not c.ips and c.rcode == 3 and c.anomaly
+
+
+def _no_response(c: _Answer) -> bool:
+    return not c.ips and c.rcode == -1
+
+
+def _no_address(c: _Answer) -> bool:
+    return not c.ips
+
+
+def _fingerprinted_answer(c: _Answer) -> bool:
+    return any(c.fps.match_dns(ip) for ip in c.ips)
+
+
+def _bogon_answer(c: _Answer) -> bool:
+    return any(is_bogon(ip) for ip in c.ips)
+
+
+def _matched_control_resolvers(c: _Answer) -> bool:
+    return any(c.tags.values())
+
+
+def _answer_is_the_resolver(c: _Answer) -> bool:
+    return c.resolver in c.ips
 
 
 def _satellite_fetch(record: Mapping[str, Any], fps: Fingerprints) -> Classified:
     ip, domain = _text(record["ip"]), _text(record["keyword"])
     pages = [p for p in (record.get("http"), record.get("https")) if isinstance(p, dict)]
     matches = [m for p in pages if (m := match_page(fps, p)) is not None]
-    blockpage = next((m for m in matches if m.blocking), None)
-    if blockpage is not None:
-        obs = observe(
-            "dns.sat_blockpage_at_answer",
-            domain,
-            ip,
-            technique="dns.injected",
-            failure=blockpage.name,
-        )
-    elif matches:
-        obs = observe("dns.sat_false_positive_at_answer", domain, ip, failure=matches[0].name)
+    rule = first_match(SATELLITE_FETCH_ORDER, matches)
+    if rule == "dns.sat_page_unconfirmed":
+        obs = observe(rule, domain, ip)
     else:
-        obs = observe("dns.sat_page_unconfirmed", domain, ip)
+        blockpage = next((m for m in matches if m.blocking), matches[0])
+        obs = observe(rule, domain, ip, technique="dns.injected", failure=blockpage.name)
     return classified(
         record=record,
         input=domain,
@@ -375,6 +454,14 @@ def _satellite_fetch(record: Mapping[str, Any], fps: Fingerprints) -> Classified
         observations=[obs],
         stages=("dns",),
     )
+
+
+def _blockpage_served(matches: list[Match]) -> bool:
+    return any(m.blocking for m in matches)
+
+
+def _known_false_positive(matches: list[Match]) -> bool:
+    return bool(matches)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -404,3 +491,37 @@ def _utc(text: str) -> str:
         digits = offset[1:].replace(":", "")
         when -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
     return when.strftime("%Y-%m-%d %H:%M:%S")
+
+
+# Hyperquack, per keyword and server (each step's rule id is prefixed by the layer: http for
+# echo, discard and HTTP; tls for HTTPS): the server's own sanity first, the template, then what
+# the differing answers were (a known page, else how the connection ended).
+HYPERQUACK_ORDER: tuple[tuple[str, Callable[[_Quack], bool]], ...] = (
+    ("cp_controls_failed", _controls_failed),
+    ("cp_matches_template", _all_matched_template),
+    ("cp_blockpage_signature", _blockpage_signature),
+    ("cp_false_positive_signature", _false_positive_signature),
+    ("cp_intermittent", _not_an_anomaly),
+    ("cp_reset_after_keyword", _reset_after_keyword),
+    ("cp_timeout_after_keyword", _timeout_after_keyword),
+    ("cp_anomaly_unconfirmed", always),
+)
+
+# Satellite, one resolver's answer: no address (by rcode), then what the addresses are.
+SATELLITE_ORDER: tuple[tuple[str, Callable[[_Answer], bool]], ...] = (
+    ("dns.sat_nxdomain", _nxdomain_anomaly),
+    ("dns.sat_no_response", _no_response),
+    ("dns.sat_rcode_error", _no_address),
+    ("dns.sat_fingerprint_address", _fingerprinted_answer),
+    ("dns.sat_bogon", _bogon_answer),
+    ("dns.sat_answer_matches_control", _matched_control_resolvers),
+    ("dns.sat_answer_is_resolver", _answer_is_the_resolver),
+    ("dns.sat_answer_unconfirmed", always),
+)
+
+# Satellite v2.2's fetch of a page from a suspicious answer: the fingerprints it matched.
+SATELLITE_FETCH_ORDER: tuple[tuple[str, Callable[[list[Match]], bool]], ...] = (
+    ("dns.sat_blockpage_at_answer", _blockpage_served),
+    ("dns.sat_false_positive_at_answer", _known_false_positive),
+    ("dns.sat_page_unconfirmed", always),
+)

@@ -5,12 +5,15 @@ control's are blocking only with evidence that they are not the site's (a finger
 address, a bogon, a blockpage or a wrong certificate behind them, an address the control
 cannot use while its own work); answers in the same network, in a CDN, that pass TLS for the
 name, or that behave for the control like its own, are not.
+
+The order in which the rules are tried is DNS_ANSWERED_ORDER (the resolver gave addresses)
+and DNS_FAILED_ORDER (it gave none) at the end of this module.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 from reachwatch.catalog import load_catalog, platform_for_host
@@ -25,8 +28,14 @@ from reachwatch.classify._net import (
     is_nxdomain,
     is_timeout,
 )
-from reachwatch.classify._rules import most_decisive, observe
-from reachwatch.classify._view import Control, Query, View
+from reachwatch.classify._rules import (
+    NO_OBSERVATION,
+    always,
+    first_match,
+    most_decisive,
+    observe,
+)
+from reachwatch.classify._view import Query, View
 from reachwatch.classify.verdicts import Observation
 
 # Reasons a differing answer is still the site's, strongest first; a host's rule is the
@@ -84,97 +93,217 @@ def _judge_resolver(
     doh: set[str],
     blockpage_ips: set[str],
 ) -> Observation | None:
-    # Each query's addresses are already without repeats.
-    addrs = group[0].addrs if len(group) == 1 else list(dict.fromkeys(_all_addrs(group)))
-    control = view.control_for(host)  # a redirect hop's host has its own, when asked
-    if not addrs:
-        return _judge_failure(view, host, group, doh, control)
-    fingerprinted = [a for a in addrs if fps.match_dns(a)] if fps.dns else []
-    if fingerprinted:
-        view.tampered.update(fingerprinted)
+    c = _Answers(view, fps, host, group, doh, blockpage_ips)
+    if not c.addrs:
+        c.failure = _failure(group)
+        rule = first_match(DNS_FAILED_ORDER, c)
+        if rule == NO_OBSERVATION:
+            return None
+        return observe(rule, host, technique=_FAILED_TECHNIQUES.get(rule), failure=c.failure)
+    rule = first_match(DNS_ANSWERED_ORDER, c)
+    # The step that fired kept the answers it judged not the site's.
+    view.tampered.update(c.forged)
+    if rule == "dns.fingerprint_address":
         # A fingerprint says the answer is not the site; where it points says how it was forged.
-        technique = "dns.bogon" if any(is_bogon(a) for a in fingerprinted) else "dns.injected"
-        return observe("dns.fingerprint_address", host, technique=technique)
-    expected = set(control.dns_addrs) if control else set()
-    differing = [a for a in addrs if a not in expected]
-    # Loopback, unspecified and link-local answers are never a public site; private ranges
-    # only betray tampering when the reference answers are public (labs and intranets
-    # legitimately resolve to private space).
-    public_reference = any(not is_bogon(a) for a in (*expected, *doh))
-    if differing:  # (else nothing below but the control's match can fire)
-        serving_blockpages = [a for a in differing if a in blockpage_ips]
-        if serving_blockpages:
-            view.tampered.update(serving_blockpages)
-            technique = _forged(serving_blockpages, public_reference)
-            return observe("dns.answer_not_the_site", host, technique=technique)
-        bogons = [a for a in differing if _is_bogon_here(a, public_reference)]
-        if bogons:
-            view.tampered.update(bogons)
-            reference = public_reference or bool(expected) or bool(doh)
-            rule = "dns.bogon_probe_only" if reference else "dns.bogon_no_control"
-            return observe(rule, host, technique="dns.bogon")
-    elif control is not None and not control.dns_failure and expected:
-        return observe("dns.matches_control", host)
-    if control is not None and not expected and _says_nonexistent(control.dns_failure):
-        judged = _answer_for_nonexistent(view, host, group, differing, doh, public_reference)
-        if judged is not None:
-            return judged
-    contradicted = [a for a in differing if _contradicted(view, host, a)]
-    if contradicted:
-        view.tampered.update(contradicted)
-        technique = _forged(contradicted, public_reference)
-        return observe("dns.answer_not_the_site", host, technique=technique)
-    reasons = [_reason(view, host, a, doh, group) for a in differing]
-    found = [r for r in reasons if r is not None]
-    if found and len(found) == len(reasons):
-        return observe(max(found, key=_REASONS.index), host)
-    if control is None or not host:
-        return observe("dns.no_control", host)
-    if control.dns_failure or not expected:
-        return observe("dns.control_failed", host)
-    return observe("dns.differs_unconfirmed", host)
+        bogon = any(is_bogon(a) for a in c.forged)
+        return observe(rule, host, technique="dns.bogon" if bogon else "dns.injected")
+    technique = _forged(c.forged, c.public_reference) if c.forged else None
+    return observe(rule, host, technique=technique)
+
+
+class _Answers:
+    """One resolver's answers (or failure) for one host, against the control's and DoH's,
+    and what the rules ask of them, each worked out once."""
+
+    __slots__ = (
+        "_canary",
+        "_nonexistent",
+        "_weakest",
+        "addrs",
+        "blockpage_ips",
+        "control",
+        "differing",
+        "doh",
+        "expected",
+        "failure",
+        "forged",
+        "fps",
+        "group",
+        "host",
+        "public_reference",
+        "view",
+    )
+
+    def __init__(
+        self,
+        view: View,
+        fps: Fingerprints,
+        host: str,
+        group: list[Query],
+        doh: set[str],
+        blockpage_ips: set[str],
+    ) -> None:
+        self.view = view
+        self.fps = fps
+        self.host = host
+        self.group = group
+        self.doh = doh
+        self.blockpage_ips = blockpage_ips
+        # Each query's addresses are already without repeats.
+        self.addrs = group[0].addrs if len(group) == 1 else list(dict.fromkeys(_all_addrs(group)))
+        self.control = view.control_for(host)  # a redirect hop's host has its own, when asked
+        self.expected: set[str] = set(self.control.dns_addrs) if self.control else set()
+        self.differing = [a for a in self.addrs if a not in self.expected]
+        # Loopback, unspecified and link-local answers are never a public site; private ranges
+        # only betray tampering when the reference answers are public (labs and intranets
+        # legitimately resolve to private space).
+        self.public_reference = any(not is_bogon(a) for a in (*self.expected, *doh))
+        self.failure = ""  # the failure that speaks for the queries, when they gave no address
+        # The answers judged not the site's, kept by the step that fired.
+        self.forged: list[str] = []
+        self._canary: list[Query] | None = None
+        self._weakest: str | None = None
+        self._nonexistent: bool | None = None
+
+    def canary(self) -> list[Query]:
+        """The same resolver's answers for a random nonexistent name (the probe's canary)."""
+        if self._canary is None:
+            engine, resolver = self.group[0].engine, self.group[0].resolver
+            self._canary = [
+                q for q in self.view.canary if q.engine == engine and q.resolver == resolver
+            ]
+        return self._canary
+
+    def weakest_reason(self) -> str:
+        """The weakest reason any differing answer needed to be the site's; "" when one of
+        them has none (or none differ)."""
+        if self._weakest is None:
+            view, host, doh, group = self.view, self.host, self.doh, self.group
+            reasons = [_reason(view, host, a, doh, group) for a in self.differing]
+            found = [r for r in reasons if r is not None]
+            complete = bool(found) and len(found) == len(reasons)
+            self._weakest = max(found, key=_REASONS.index) if complete else ""
+        return self._weakest
+
+    def nonexistent_yet_answered(self) -> bool:
+        """See _nonexistent_yet_answered (worked out once: five steps ask)."""
+        if self._nonexistent is None:
+            self._nonexistent = _nonexistent_yet_answered(self)
+        return self._nonexistent
+
+
+def _failure(group: list[Query]) -> str:
+    """The failure that speaks for a resolver's queries: the first of a non-AAAA query."""
+    failures = [q.failure for q in group if q.failure]
+    found = next((q.failure for q in group if q.failure and q.query_type != "AAAA"), None)
+    return found or (failures[0] if failures else None) or ""
+
+
+# --- answers ------------------------------------------------------------------------------
+
+
+def _fingerprinted(c: _Answers) -> bool:
+    if c.fps.dns:
+        c.forged = [a for a in c.addrs if c.fps.match_dns(a)]
+    return bool(c.forged)
+
+
+def _serving_blockpages(c: _Answers) -> bool:
+    c.forged = [a for a in c.differing if a in c.blockpage_ips]
+    return bool(c.forged)
+
+
+def _bogon_with_reference(c: _Answers) -> bool:
+    reference = c.public_reference or bool(c.expected) or bool(c.doh)
+    return reference and _bogon_without_reference(c)
+
+
+def _bogon_without_reference(c: _Answers) -> bool:
+    c.forged = [a for a in c.differing if _is_bogon_here(a, c.public_reference)]
+    return bool(c.forged)
+
+
+def _matches_control(c: _Answers) -> bool:
+    control = c.control
+    return not c.differing and control is not None and not control.dns_failure and bool(c.expected)
+
+
+def _nonexistent_yet_answered(c: _Answers) -> bool:
+    """The control says the name does not exist, yet this resolver answered it, with no
+    address that passed TLS for the name or that DoH gives (those are the site's after all).
+    A censor's resolver answers the names on its list; an ISP that rewrites NXDOMAIN answers
+    every nonexistent name (its search page). The canary tells them apart; without one, a
+    page served at the answer is taken for a search page, and anything else cannot tell."""
+    control = c.control
+    if control is None or c.expected or not _says_nonexistent(control.dns_failure):
+        return False
+    return not any(a in c.doh or _tls_validated(c.view, c.host, a) for a in c.differing)
+
+
+def _canary_rewritten(c: _Answers) -> bool:
+    if not c.nonexistent_yet_answered():
+        return False
+    answers = set(c.differing)
+    return any(a in answers for q in c.canary() for a in q.addrs)
+
+
+def _canary_nonexistent(c: _Answers) -> bool:
+    if not c.nonexistent_yet_answered():
+        return False
+    canary = c.canary()
+    rewritten = any(q.addrs for q in canary)
+    if canary and not rewritten and any(_says_nonexistent(q.failure) for q in canary):
+        c.forged = list(c.differing)
+        return True
+    return False
+
+
+def _canary_asked(c: _Answers) -> bool:
+    return c.nonexistent_yet_answered() and bool(c.canary())
+
+
+def _nonexistent_unconfirmed(c: _Answers) -> bool:
+    return c.nonexistent_yet_answered()
+
+
+def _answer_served_a_page(c: _Answers) -> bool:
+    if not c.nonexistent_yet_answered():
+        return False
+    host, answers = c.host, c.differing
+    return any(
+        r.status > 0
+        and r.host == host
+        and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
+        for r in c.view.requests
+    )
+
+
+def _contradicted_answers(c: _Answers) -> bool:
+    c.forged = [a for a in c.differing if _contradicted(c.view, c.host, a)]
+    return bool(c.forged)
+
+
+def _weakest_reason_is(reason: str) -> Callable[[_Answers], bool]:
+    """Every differing answer has a reason to be the site's, and the weakest of them (a
+    host's rule is the weakest reason any of its answers needed) is `reason`."""
+
+    def holds(c: _Answers) -> bool:
+        return c.weakest_reason() == reason
+
+    return holds
+
+
+def _no_control(c: _Answers) -> bool:
+    return c.control is None or not c.host
+
+
+def _control_failed(c: _Answers) -> bool:
+    control = c.control
+    return control is not None and (bool(control.dns_failure) or not c.expected)
 
 
 def _says_nonexistent(failure: str | None) -> bool:
     return failure is not None and (is_nxdomain(failure) or failure == "dns_no_answer")
-
-
-def _answer_for_nonexistent(
-    view: View,
-    host: str,
-    group: list[Query],
-    answers: list[str],
-    doh: set[str],
-    public_reference: bool,
-) -> Observation | None:
-    """The control says the name does not exist, yet this resolver answered it. A censor's
-    resolver answers the names on its list; an ISP that rewrites NXDOMAIN answers every
-    nonexistent name (its search page). The probe's canary (a random nonexistent name asked
-    of the same resolver) tells them apart; without one, a page served at the answer is taken
-    for a search page (`down`) and anything else cannot tell. None: the answer is the site's
-    after all (it passed TLS for the name, or DoH gives it)."""
-    if any(a in doh or _tls_validated(view, host, a) for a in answers):
-        return None
-    engine, resolver = group[0].engine, group[0].resolver
-    canary = [q for q in view.canary if q.engine == engine and q.resolver == resolver]
-    if canary:
-        rewritten = {a for q in canary for a in q.addrs}
-        if rewritten & set(answers):
-            return observe("dns.nxdomain_rewritten", host)
-        if not rewritten and any(_says_nonexistent(q.failure) for q in canary):
-            view.tampered.update(answers)
-            technique = _forged(answers, public_reference)
-            return observe("dns.answer_for_nonexistent_name", host, technique=technique)
-        return observe("dns.nonexistent_answer_unconfirmed", host)
-    served = any(
-        r.status > 0
-        and r.host == host
-        and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
-        for r in view.requests
-    )
-    if served:
-        return observe("dns.control_nxdomain", host)
-    return observe("dns.nonexistent_answer_unconfirmed", host)
 
 
 def _tls_validated(view: View, host: str, ip: str) -> bool:
@@ -202,29 +331,60 @@ def _all_addrs(group: list[Query]) -> Iterator[str]:
         yield from q.addrs
 
 
-def _judge_failure(
-    view: View, host: str, group: list[Query], doh: set[str], control: Control | None
-) -> Observation | None:
-    failures = [q.failure for q in group if q.failure]
-    if not failures or all(q.query_type == "AAAA" for q in group):
-        return None  # an empty AAAA answer says nothing about blocking
-    failure = next((q.failure for q in group if q.failure and q.query_type != "AAAA"), failures[0])
-    assert failure is not None
-    # A redirect hop with no control of its own: the control's fetch went through its host.
-    reached = view.hop_reached_by_control(host) if control is None else None
-    if reached is False or (control is not None and (control.dns_failure or not control.dns_addrs)):
-        return observe("dns.fails_for_control_too", host, failure=failure)
-    has_control = control is not None or reached is True
-    reference = "probe_only" if has_control else ("doh_ok" if doh else "")
-    if is_nxdomain(failure) and reference:
-        return observe(f"dns.nxdomain_{reference}", host, technique="dns.nxdomain", failure=failure)
-    if is_timeout(failure) and reference:
-        return observe(f"dns.timeout_{reference}", host, technique="dns.timeout", failure=failure)
-    if failure == "dns_no_answer" and has_control:
-        return observe("dns.no_answer_probe_only", host, technique="dns.nxdomain", failure=failure)
-    if reference:
-        return observe("dns.failure_probe_only", host, failure=failure)
-    return observe("dns.no_control", host, failure=failure)
+# --- failures -----------------------------------------------------------------------------
+
+_FAILED_TECHNIQUES = {
+    "dns.nxdomain_probe_only": "dns.nxdomain",
+    "dns.nxdomain_doh_ok": "dns.nxdomain",
+    "dns.timeout_probe_only": "dns.timeout",
+    "dns.timeout_doh_ok": "dns.timeout",
+    "dns.no_answer_probe_only": "dns.nxdomain",
+}
+
+
+def _says_nothing(c: _Answers) -> bool:
+    """No failure, or only AAAA queries (an empty AAAA answer says nothing about blocking)."""
+    return not c.failure or all(q.query_type == "AAAA" for q in c.group)
+
+
+def _reached(c: _Answers) -> bool | None:
+    """A redirect hop with no control of its own: did the control's fetch go through it?"""
+    return c.view.hop_reached_by_control(c.host) if c.control is None else None
+
+
+def _fails_for_control_too(c: _Answers) -> bool:
+    control = c.control
+    if control is not None:
+        return bool(control.dns_failure) or not control.dns_addrs
+    return _reached(c) is False
+
+
+def _has_control(c: _Answers) -> bool:
+    return c.control is not None or _reached(c) is True
+
+
+def _nxdomain_with_control(c: _Answers) -> bool:
+    return is_nxdomain(c.failure) and _has_control(c)
+
+
+def _nxdomain_doh_ok(c: _Answers) -> bool:
+    return is_nxdomain(c.failure) and bool(c.doh)
+
+
+def _timeout_with_control(c: _Answers) -> bool:
+    return is_timeout(c.failure) and _has_control(c)
+
+
+def _timeout_doh_ok(c: _Answers) -> bool:
+    return is_timeout(c.failure) and bool(c.doh)
+
+
+def _no_answer_with_control(c: _Answers) -> bool:
+    return c.failure == "dns_no_answer" and _has_control(c)
+
+
+def _failure_with_reference(c: _Answers) -> bool:
+    return _has_control(c) or bool(c.doh)
 
 
 def _is_blockpage(found: Match | None) -> bool:
@@ -298,3 +458,46 @@ def _behaves_like_own(view: View, ip: str) -> bool:
 def _platform_asns(host: str) -> frozenset[int]:
     name = platform_for_host(host) if host else None
     return frozenset(load_catalog().get(name).asns) if name else frozenset()
+
+
+# The resolver gave addresses: a fingerprint first, the control's agreement (every answer its
+# own), evidence that differing answers are not the site's (a blockpage, reserved space), a
+# name the control says does not exist, evidence against the answers, reasons they are the
+# site's after all (the weakest reason any answer needed names the host's rule; at most one of
+# these six holds), then what is missing to tell.
+DNS_ANSWERED_ORDER: tuple[tuple[str, Callable[[_Answers], bool]], ...] = (
+    ("dns.fingerprint_address", _fingerprinted),
+    ("dns.matches_control", _matches_control),
+    ("dns.answer_not_the_site", _serving_blockpages),
+    ("dns.bogon_probe_only", _bogon_with_reference),
+    ("dns.bogon_no_control", _bogon_without_reference),
+    ("dns.nxdomain_rewritten", _canary_rewritten),
+    ("dns.answer_for_nonexistent_name", _canary_nonexistent),
+    ("dns.nonexistent_answer_unconfirmed", _canary_asked),
+    ("dns.control_nxdomain", _answer_served_a_page),
+    ("dns.nonexistent_answer_unconfirmed", _nonexistent_unconfirmed),
+    ("dns.answer_not_the_site", _contradicted_answers),
+    ("dns.cdn_asn", _weakest_reason_is("dns.cdn_asn")),
+    ("dns.platform_asn", _weakest_reason_is("dns.platform_asn")),
+    ("dns.control_consistent", _weakest_reason_is("dns.control_consistent")),
+    ("dns.matches_doh", _weakest_reason_is("dns.matches_doh")),
+    ("dns.same_asn", _weakest_reason_is("dns.same_asn")),
+    ("dns.tls_validated", _weakest_reason_is("dns.tls_validated")),
+    ("dns.no_control", _no_control),
+    ("dns.control_failed", _control_failed),
+    ("dns.differs_unconfirmed", always),
+)
+
+# The resolver gave no address: nothing to judge, the control failed too, the failure against
+# a reference (the control, else DoH's answers), then without one.
+DNS_FAILED_ORDER: tuple[tuple[str, Callable[[_Answers], bool]], ...] = (
+    (NO_OBSERVATION, _says_nothing),
+    ("dns.fails_for_control_too", _fails_for_control_too),
+    ("dns.nxdomain_probe_only", _nxdomain_with_control),
+    ("dns.nxdomain_doh_ok", _nxdomain_doh_ok),
+    ("dns.timeout_probe_only", _timeout_with_control),
+    ("dns.timeout_doh_ok", _timeout_doh_ok),
+    ("dns.no_answer_probe_only", _no_answer_with_control),
+    ("dns.failure_probe_only", _failure_with_reference),
+    ("dns.no_control", always),
+)

@@ -1,9 +1,13 @@
 """HTTP rules: was the page the site's? A blockpage fingerprint on a plain-HTTP response (TLS
 makes injected pages impossible), a redirect into private address space, a failure after the
-connection was up, or a page unlike the control's."""
+connection was up, or a page unlike the control's.
+
+The order in which the rules are tried is HTTP_PAGE_ORDER (a response came) and
+HTTP_FAILED_ORDER (the fetch failed) at the end of this module."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urljoin
 
 from reachwatch.classify._fingerprints import Fingerprints
@@ -17,7 +21,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import observe
+from reachwatch.classify._rules import NO_OBSERVATION, always, first_match, observe
 from reachwatch.classify._transport import control_reset_too, control_tls, name_got_through
 from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
@@ -35,29 +39,176 @@ def judge_http(view: View, fps: Fingerprints) -> list[Observation]:
     recorded no handshakes and the fetch failed in TLS)."""
     if not view.requests:
         return []
-    final = view.requests[0]
-    host = final.host or view.host
-    for r in view.requests:
-        found = _blockpage(view, fps, r)
-        if found is not None:
-            return [observe(found, host, technique="http.blockpage")]
-    if final.failure is not None:
-        return _failed(view, final, host)
-    following = redirect_host(final)
-    if following is not None:
-        return _unfetched_hop(view, following)
-    if final.endpoint and endpoint_ip(final.endpoint) in view.tampered:
-        return [observe("http.address_from_tampered_dns", host)]
-    if final.scheme == "https" and all(t.verified for t in view.tls if t.server_name == host):
-        return [observe("http.tls_authenticated", host)]
-    control = view.control.http if view.control else None
-    if control is None:
-        return [observe("http.no_control", host)]
-    if not control.ok:
-        return [observe("http.control_failed", host)]
-    if _cdn_challenge(view, final):
-        return [observe("http.cdn_challenge", host)]
-    return [observe(_compare(view, final, control), host, technique="http.diff")]
+    c = _HttpCase(view, fps)
+    if c.final.failure is not None:
+        rule = first_match(HTTP_FAILED_ORDER, c)
+        if rule not in _BLOCKPAGE_RULES:  # (a blockpage earlier in the chain: no failure)
+            return [observe(rule, c.host, technique=_failed_technique(c, rule), failure=c.failure)]
+    else:
+        rule = first_match(HTTP_PAGE_ORDER, c)
+    if rule == NO_OBSERVATION:
+        return []
+    if rule == "http.redirect_not_followed":
+        return [observe(rule, c.following or c.host)]
+    return [observe(rule, c.host, technique=_PAGE_TECHNIQUES.get(rule))]
+
+
+class _HttpCase:
+    """The fetch of the page (the final request of the chain) and what the rules ask of it,
+    each worked out once."""
+
+    __slots__ = (
+        "_blockpage",
+        "_blockpage_known",
+        "_fetch",
+        "_fetch_known",
+        "_likeness",
+        "_tls_unrecorded",
+        "failure",
+        "final",
+        "following",
+        "fps",
+        "host",
+        "kind",
+        "view",
+    )
+
+    def __init__(self, view: View, fps: Fingerprints) -> None:
+        self.view = view
+        self.fps = fps
+        self.final = view.requests[0]
+        self.host = self.final.host or view.host
+        self.failure = self.final.failure or ""
+        self.kind = failure_kind(self.failure) if self.final.failure is not None else ""
+        self.following = redirect_host(self.final)
+        self._blockpage: str | None = None
+        self._blockpage_known = False
+        self._fetch: ControlHttp | None = None
+        self._fetch_known = False
+        self._likeness: tuple[bool, bool, bool, float | None] | None = None
+        self._tls_unrecorded: bool | None = None
+
+    def blockpage(self) -> str | None:
+        """The rule the first response a middlebox could have written fires, if any."""
+        if not self._blockpage_known:
+            for r in self.view.requests:
+                self._blockpage = _blockpage(self.view, self.fps, r)
+                if self._blockpage is not None:
+                    break
+            self._blockpage_known = True
+        return self._blockpage
+
+    def control_fetch(self) -> ControlHttp | None:
+        if not self._fetch_known:
+            self._fetch = _control_fetch(self.view, self.host)
+            self._fetch_known = True
+        return self._fetch
+
+    def tls_unrecorded(self) -> bool:
+        """The fetch failed in a TLS handshake the measurement recorded no handshake for (else
+        the TLS layer judged it from the handshakes themselves)."""
+        if self._tls_unrecorded is None:
+            view, final = self.view, self.final
+            self._tls_unrecorded = (
+                not _lookup_failed(self)
+                and not _failed_in_connect(view, final)
+                and final.scheme == "https"
+                and _failed_in_tls(view, final)
+                and not any(t.server_name == final.host for t in view.tls)
+            )
+        return self._tls_unrecorded
+
+    def likeness(self) -> tuple[bool, bool, bool, float | None]:
+        """(same status, titles match, both titled, body length proportion) against the
+        control's page."""
+        if self._likeness is None:
+            control = self.view.control.http if self.view.control else None
+            assert control is not None  # the page steps rule out a missing control first
+            final = self.final
+            self._likeness = (
+                final.status == control.status,
+                _titles_match(final.title or "", control.title),
+                bool(final.title) and bool(control.title),
+                _proportion(final, control),
+            )
+        return self._likeness
+
+
+_BLOCKPAGE_RULES = ("http.blockpage_fingerprint", "http.redirect_to_private_address")
+_PAGE_TECHNIQUES = {
+    "http.blockpage_fingerprint": "http.blockpage",
+    "http.redirect_to_private_address": "http.blockpage",
+    "http.differs_from_control": "http.diff",
+}
+
+
+def _blockpage_fingerprint(c: _HttpCase) -> bool:
+    return c.blockpage() == "http.blockpage_fingerprint"
+
+
+def _redirect_to_private_address(c: _HttpCase) -> bool:
+    return c.blockpage() == "http.redirect_to_private_address"
+
+
+def _hop_failed_below(c: _HttpCase) -> bool:
+    """The chain redirected to a host and no request followed, and that host's own steps
+    (DNS, TCP, TLS) failed: they say why, and speak for the page."""
+    host = c.following
+    if host is None:
+        return False
+    view = c.view
+    tls = [t for t in view.tls if t.server_name == host and not t.decoy]
+    tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
+    tcp = [t for t in view.tcp if t.ip in tcp_hosts]
+    dns_failed = any(q.hostname == host and q.failure for q in view.queries)
+    failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
+    return failed and not any(t.failure is None for t in tls)
+
+
+def _redirect_not_followed(c: _HttpCase) -> bool:
+    # When the hop's steps all worked, or there are none, the page was never loaded: nothing
+    # says it was reachable.
+    return c.following is not None
+
+
+def _fetched_from_tampered_address(c: _HttpCase) -> bool:
+    endpoint = c.final.endpoint
+    return endpoint is not None and endpoint_ip(endpoint) in c.view.tampered
+
+
+def _tls_authenticated(c: _HttpCase) -> bool:
+    host = c.host
+    return c.final.scheme == "https" and all(
+        t.verified for t in c.view.tls if t.server_name == host
+    )
+
+
+def _no_control_page(c: _HttpCase) -> bool:
+    return c.view.control is None or c.view.control.http is None
+
+
+def _control_page_failed(c: _HttpCase) -> bool:
+    control = c.view.control.http if c.view.control else None
+    return control is not None and not control.ok
+
+
+def _cdn_challenged(c: _HttpCase) -> bool:
+    return _cdn_challenge(c.view, c.final)
+
+
+def _page_matches(c: _HttpCase) -> bool:
+    """Plain-HTTP page like the control's: OONI's own match, or the same status with the same
+    title or a body of about the same length."""
+    status_match, title_match, _, proportion = c.likeness()
+    return c.view.ooni_http_match is True or (
+        status_match and (title_match or (proportion is not None and proportion >= 0.7))
+    )
+
+
+def _page_differs(c: _HttpCase) -> bool:
+    """Both pages titled, the titles differ, and the status or the length differs too."""
+    status_match, title_match, both_titled, proportion = c.likeness()
+    return both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7)
 
 
 # What a CDN's bot defence answers instead of the page, and how its page says so (lower
@@ -161,41 +312,120 @@ def final_host(view: View) -> str:
         return view.host
 
 
-def _unfetched_hop(view: View, host: str) -> list[Observation]:
-    """The chain redirected to `host` and no request followed: the steps measured for that
-    host (DNS, TCP, TLS) say why, and speak for the page. When they all worked, or there are
-    none, the page was never loaded: nothing says it was reachable."""
-    tls = [t for t in view.tls if t.server_name == host and not t.decoy]
-    tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
-    tcp = [t for t in view.tcp if t.ip in tcp_hosts]
-    dns_failed = any(q.hostname == host and q.failure for q in view.queries)
-    failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
-    if failed and not any(t.failure is None for t in tls):
-        return []
-    return [observe("http.redirect_not_followed", host)]
+_FAILED_TECHNIQUES = {
+    "tls.certificate_invalid_probe_only": "tls.mitm",
+    "tls.timeout_probe_only": "tls.timeout",
+    "tls.reset_probe_only": "tls.reset",
+    "http.timeout_probe_only": "http.timeout",
+    "http.reset_probe_only": "http.reset",
+    "http.refused_probe_only": "http.reset",
+    "http.unreachable_probe_only": "http.reset",
+}
 
 
-def _failed(view: View, final: Request, host: str) -> list[Observation]:
-    failure = final.failure or ""
-    if is_probe_fault(failure):
-        return [observe("http.probe_fault", host, failure=failure)]
-    if failure.startswith(("dns_", "android_dns")):
-        return _failed_lookup(view, final, host)
-    if _failed_in_connect(view, final):
-        return _judged_below(view, host, failure)  # the TCP layer judged the connection
-    if final.scheme == "https" and _failed_in_tls(view, final):
-        return _tls_from_request(view, final, host) or _judged_below(view, host, failure)
-    unmatched = _no_working_control(view, host, failure)
-    if unmatched is not None:
-        return unmatched
-    kind = failure_kind(failure)
-    if kind == "reset" and _reset_inconsistent(view, final, host):
-        return [observe("http.reset_not_consistent", host, failure=failure)]
-    if kind in ("other", "certificate"):
-        # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
-        return [observe("http.probe_fault", host, failure=failure)]
-    technique = "http.timeout" if kind == "timeout" else "http.reset"
-    return [observe(f"http.{kind}_probe_only", host, technique=technique, failure=failure)]
+def _failed_technique(c: _HttpCase, rule: str) -> str | None:
+    failure = c.failure
+    if rule == "dns.fetch_lookup_failed":
+        nxdomain = is_nxdomain(failure) or failure in _NO_DATA
+        return "dns.timeout" if not nxdomain and is_timeout(failure) else "dns.nxdomain"
+    return _FAILED_TECHNIQUES.get(rule)
+
+
+def _fetch_probe_fault(c: _HttpCase) -> bool:
+    return is_probe_fault(c.failure)
+
+
+def _lookup_failed(c: _HttpCase) -> bool:
+    return c.failure.startswith(("dns_", "android_dns"))
+
+
+def _lookup_blocked(c: _HttpCase) -> bool:
+    """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
+    browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
+    control fetched the page: blocked at DNS, never the page."""
+    if not _lookup_failed(c):
+        return False
+    control = c.control_fetch()
+    failure = c.failure
+    return (
+        control is not None
+        and control.ok
+        and (is_nxdomain(failure) or failure in _NO_DATA or is_timeout(failure))
+    )
+
+
+def _lookup_failed_for_control_too(c: _HttpCase) -> bool:
+    """The fetch's own lookup failed, and so did the control's own lookup of this host (the
+    input's, or a redirect hop's it was asked about): the name, not the path."""
+    if not _lookup_failed(c):
+        return False
+    own = c.view.control_for(c.host)
+    return own is not None and own.dns_failure is not None
+
+
+def _failed_in_tls_unrecorded(c: _HttpCase) -> bool:
+    return c.tls_unrecorded()
+
+
+def _tls_unrecorded_no_control(c: _HttpCase) -> bool:
+    return _failed_in_tls_unrecorded(c) and _control_tls(c) is None
+
+
+def _tls_unrecorded_control_failed(c: _HttpCase) -> bool:
+    return _failed_in_tls_unrecorded(c) and _control_tls(c) is False
+
+
+def _tls_unrecorded_certificate(c: _HttpCase) -> bool:
+    return _failed_in_tls_unrecorded(c) and is_certificate_error(c.failure)
+
+
+def _tls_unrecorded_timeout(c: _HttpCase) -> bool:
+    return _failed_in_tls_unrecorded(c) and c.kind == "timeout"
+
+
+def _control_tls(c: _HttpCase) -> bool | None:
+    return control_tls(c.view, None, c.host, fetched_https=True)
+
+
+def _no_control_fetch(c: _HttpCase) -> bool:
+    return c.control_fetch() is None
+
+
+def _control_fetch_failed(c: _HttpCase) -> bool:
+    control = c.control_fetch()
+    return control is not None and not control.ok
+
+
+def _failed_below_http(c: _HttpCase) -> bool:
+    """The fetch failed below HTTP (its lookup, its connect, its TLS handshake): the lower
+    layer judged why, and the page was not loaded, so it is never `accessible`."""
+    view, final = c.view, c.final
+    return (
+        _lookup_failed(c)
+        or _failed_in_connect(view, final)
+        or (final.scheme == "https" and _failed_in_tls(view, final))
+    )
+
+
+def _reset_not_consistent(c: _HttpCase) -> bool:
+    return c.kind == "reset" and _reset_inconsistent(c.view, c.final, c.host)
+
+
+def _fetch_own_trouble(c: _HttpCase) -> bool:
+    # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
+    return c.kind in ("other", "certificate")
+
+
+def _fetch_timed_out(c: _HttpCase) -> bool:
+    return c.kind == "timeout"
+
+
+def _fetch_reset(c: _HttpCase) -> bool:
+    return c.kind == "reset"
+
+
+def _fetch_refused(c: _HttpCase) -> bool:
+    return c.kind == "refused"
 
 
 def _control_fetch(view: View, host: str) -> ControlHttp | None:
@@ -206,48 +436,6 @@ def _control_fetch(view: View, host: str) -> ControlHttp | None:
     if hop is not None and hop.http is not None:
         return hop.http
     return view.control.http if view.control else None
-
-
-def _failed_lookup(view: View, final: Request, host: str) -> list[Observation]:
-    """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
-    browser asks the system resolver). Blocked at DNS when the control fetched the page and
-    the failure is an NXDOMAIN-like answer or a timeout; never the page."""
-    failure = final.failure or ""
-    own = view.control_for(host)
-    if own is not None and own.dns_failure is not None:
-        # The control's own lookup of this host failed too: the name, not the path.
-        return [observe("http.fails_for_control_too", host, failure=failure)]
-    control = _control_fetch(view, host)
-    if control is not None and control.ok:
-        if is_nxdomain(failure) or failure in _NO_DATA:
-            return [
-                observe("dns.fetch_lookup_failed", host, technique="dns.nxdomain", failure=failure)
-            ]
-        if is_timeout(failure):
-            return [
-                observe("dns.fetch_lookup_failed", host, technique="dns.timeout", failure=failure)
-            ]
-    return _judged_below(view, host, failure)
-
-
-def _judged_below(view: View, host: str, failure: str) -> list[Observation]:
-    """A fetch that failed below HTTP: the lower layer judged why, and the page was not
-    loaded, so it is never `accessible`: down when the control's fetch failed too."""
-    unmatched = _no_working_control(view, host, failure)
-    if unmatched is not None:
-        return unmatched
-    return [observe("http.failed_below_http", host, failure=failure)]
-
-
-def _no_working_control(view: View, host: str, failure: str) -> list[Observation] | None:
-    """A failed fetch with no control fetch to compare (no_control), or one the control's
-    fetch shared (down); None when the control fetched the page."""
-    control = _control_fetch(view, host)
-    if control is None:
-        return [observe("http.no_control", host, failure=failure)]
-    if not control.ok:
-        return [observe("http.fails_for_control_too", host, failure=failure)]
-    return None
 
 
 def _reset_inconsistent(view: View, final: Request, host: str) -> bool:
@@ -302,39 +490,6 @@ def _failed_in_tls(view: View, final: Request) -> bool:
     return failure.startswith("ssl_") or is_certificate_error(failure) or is_reset(failure)
 
 
-def _tls_from_request(view: View, final: Request, host: str) -> list[Observation]:
-    if any(t.server_name == final.host for t in view.tls):
-        return []  # judged by the TLS layer from the handshakes themselves
-    failure = final.failure or ""
-    control = control_tls(view, None, host, fetched_https=True)
-    if control is None:
-        return [observe("tls.no_control", host, failure=failure)]
-    if control is False:
-        return [observe("tls.fails_for_control_too", host, failure=failure)]
-    if is_certificate_error(failure):
-        rule, technique = "tls.certificate_invalid_probe_only", "tls.mitm"
-    elif failure_kind(failure) == "timeout":
-        rule, technique = "tls.timeout_probe_only", "tls.timeout"
-    else:
-        rule, technique = "tls.reset_probe_only", "tls.reset"
-    return [observe(rule, host, technique=technique, failure=failure)]
-
-
-def _compare(view: View, final: Request, control: ControlHttp) -> str:
-    """Plain-HTTP page against the control's: the same site, a different one, or unclear."""
-    status_match = final.status == control.status
-    title_match = _titles_match(final.title or "", control.title)
-    both_titled = bool(final.title) and bool(control.title)
-    proportion = _proportion(final, control)
-    if view.ooni_http_match is True or (
-        status_match and (title_match or (proportion is not None and proportion >= 0.7))
-    ):
-        return "http.matches_control"
-    if both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7):
-        return "http.differs_from_control"
-    return "http.differs_weakly"
-
-
 def _proportion(final: Request, control: ControlHttp) -> float | None:
     if final.truncated or final.body_length <= 0 or control.body_length <= 0:
         return None
@@ -350,3 +505,46 @@ def _titles_match(a: str, b: str) -> bool:
         return True
     words_a = {w for w in a.lower().split() if len(w) >= 5}
     return bool(words_a & {w for w in b.lower().split() if len(w) >= 5})
+
+
+# A response came: a blockpage first, then a redirect the measurement did not follow, then
+# what makes the page the site's (TLS) or no evidence, then the page against the control's.
+HTTP_PAGE_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
+    ("http.blockpage_fingerprint", _blockpage_fingerprint),
+    ("http.redirect_to_private_address", _redirect_to_private_address),
+    (NO_OBSERVATION, _hop_failed_below),
+    ("http.redirect_not_followed", _redirect_not_followed),
+    ("http.address_from_tampered_dns", _fetched_from_tampered_address),
+    ("http.tls_authenticated", _tls_authenticated),
+    ("http.no_control", _no_control_page),
+    ("http.control_failed", _control_page_failed),
+    ("http.cdn_challenge", _cdn_challenged),
+    ("http.matches_control", _page_matches),
+    ("http.differs_from_control", _page_differs),
+    ("http.differs_weakly", always),
+)
+
+# The fetch failed: a blockpage earlier in the chain first, the probe's own fault, the layer
+# it failed in (its lookup, which the control's own lookup may have shared; a TLS handshake no
+# other record shows), the control's fetch, then how it failed.
+HTTP_FAILED_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
+    ("http.blockpage_fingerprint", _blockpage_fingerprint),
+    ("http.redirect_to_private_address", _redirect_to_private_address),
+    ("http.probe_fault", _fetch_probe_fault),
+    ("http.fails_for_control_too", _lookup_failed_for_control_too),
+    ("dns.fetch_lookup_failed", _lookup_blocked),
+    ("tls.no_control", _tls_unrecorded_no_control),
+    ("tls.fails_for_control_too", _tls_unrecorded_control_failed),
+    ("tls.certificate_invalid_probe_only", _tls_unrecorded_certificate),
+    ("tls.timeout_probe_only", _tls_unrecorded_timeout),
+    ("tls.reset_probe_only", _failed_in_tls_unrecorded),
+    ("http.no_control", _no_control_fetch),
+    ("http.fails_for_control_too", _control_fetch_failed),
+    ("http.failed_below_http", _failed_below_http),
+    ("http.reset_not_consistent", _reset_not_consistent),
+    ("http.probe_fault", _fetch_own_trouble),
+    ("http.timeout_probe_only", _fetch_timed_out),
+    ("http.reset_probe_only", _fetch_reset),
+    ("http.refused_probe_only", _fetch_refused),
+    ("http.unreachable_probe_only", always),
+)

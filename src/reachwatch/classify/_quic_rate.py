@@ -1,14 +1,16 @@
-"""QUIC and throughput rules (reachwatch's own measurements carry them; OONI's do not)."""
+"""QUIC and throughput rules (reachwatch's own measurements carry them; OONI's do not).
+
+The order in which the rules are tried is QUIC_ORDER and THROUGHPUT_ORDER at the end."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reachwatch.classify._net import ip_version, is_probe_fault
-from reachwatch.classify._rules import observe
+from reachwatch.classify._rules import always, first_match, observe
 from reachwatch.classify._transfer import Transfer, page_transfer, sample_transfer
-from reachwatch.classify._view import View
+from reachwatch.classify._view import Quic, View
 from reachwatch.classify.verdicts import Observation
 
 # Throttled: the probe's rate is this many times below the control's...
@@ -23,24 +25,50 @@ MAX_PAUSE_SHARE = 0.5
 def judge_quic(view: View) -> list[Observation]:
     out = []
     for q in view.quic:
-        host = q.server_name or view.host
-        if q.failure is None:
-            out.append(observe("quic.handshake_ok", host, q.endpoint))
-            continue
-        if is_probe_fault(q.failure):
-            rule = "quic.probe_fault"
-        elif q.ip in view.tampered:
-            rule = "quic.address_from_tampered_dns"
-        elif ip_version(q.ip) == 6 and not view.ipv6_capable:
-            rule = "quic.ipv6_unavailable"
-        elif view.control is None or q.endpoint not in view.control.quic:
-            rule = "quic.no_control"
-        elif view.control.quic[q.endpoint][0]:
-            rule = "quic.fails_probe_only"
+        c = _QuicCase(view, q)
+        rule = first_match(QUIC_ORDER, c)
+        if rule == "quic.handshake_ok":
+            out.append(observe(rule, c.host, q.endpoint))
         else:
-            rule = "quic.fails_for_control_too"  # many servers simply do not speak QUIC
-        out.append(observe(rule, host, q.endpoint, technique="quic.blocked", failure=q.failure))
+            out.append(
+                observe(rule, c.host, q.endpoint, technique="quic.blocked", failure=q.failure)
+            )
     return out
+
+
+class _QuicCase:
+    __slots__ = ("host", "q", "view")
+
+    def __init__(self, view: View, q: Quic) -> None:
+        self.view = view
+        self.q = q
+        self.host = q.server_name or view.host
+
+
+def _quic_ok(c: _QuicCase) -> bool:
+    return c.q.failure is None
+
+
+def _quic_probe_fault(c: _QuicCase) -> bool:
+    return is_probe_fault(c.q.failure or "")
+
+
+def _quic_tampered_address(c: _QuicCase) -> bool:
+    return c.q.ip in c.view.tampered
+
+
+def _quic_ipv6_unavailable(c: _QuicCase) -> bool:
+    return ip_version(c.q.ip) == 6 and not c.view.ipv6_capable
+
+
+def _quic_no_control(c: _QuicCase) -> bool:
+    control = c.view.control
+    return control is None or c.q.endpoint not in control.quic
+
+
+def _quic_control_ok(c: _QuicCase) -> bool:
+    control = c.view.control
+    return control is not None and control.quic[c.q.endpoint][0]
 
 
 def judge_throughput(view: View) -> list[Observation]:
@@ -54,28 +82,52 @@ def judge_throughput(view: View) -> list[Observation]:
     reference = view.control.throughput if view.control else None
     if sample is None and reference is None:
         return []
+    transfer = _evidence([page_transfer(view.test_keys), sample_transfer(sample)])
+    c = _RateCase(transfer, _rate_of(transfer, sample), _reference_rate(reference))
+    rule = first_match(THROUGHPUT_ORDER, c)
     address = _text(sample, "address")
     failure = _text(sample, "failure")
-    host = view.host
+    return [observe(rule, view.host, address, technique="throttled", failure=failure)]
 
-    def rule(name: str) -> list[Observation]:
-        return [observe(name, host, address, technique="throttled", failure=failure)]
 
-    transfer = _evidence([page_transfer(view.test_keys), sample_transfer(sample)])
-    probe_rate = _rate_of(transfer, sample)
-    if transfer is None or probe_rate is None:
-        return rule("throughput.no_sample")
-    control_rate = _reference_rate(reference)
-    if control_rate is None:
-        return rule("throughput.no_control")
-    if probe_rate * THROTTLE_RATIO > control_rate or probe_rate > THROTTLED_BELOW:
-        return rule("throughput.comparable")
-    if not transfer.enough:
-        return rule("throughput.too_short")
-    if transfer.stalled:
-        return rule("throughput.stalled")
-    steady = _steady(transfer, control_rate)
-    return rule("throughput.throttled_plateau" if steady else "throughput.slow_unsteady")
+class _RateCase:
+    """The transfer judged, its rate, and the control's rate for the same resource."""
+
+    __slots__ = ("control_rate", "probe_rate", "transfer")
+
+    def __init__(
+        self, transfer: Transfer | None, probe_rate: float | None, control_rate: float | None
+    ) -> None:
+        self.transfer = transfer
+        self.probe_rate = probe_rate
+        self.control_rate = control_rate
+
+
+def _no_sample(c: _RateCase) -> bool:
+    return c.transfer is None or c.probe_rate is None
+
+
+def _no_reference(c: _RateCase) -> bool:
+    return c.control_rate is None
+
+
+def _comparable(c: _RateCase) -> bool:
+    probe, control = c.probe_rate, c.control_rate
+    assert probe is not None and control is not None  # the steps before rule these out
+    return probe * THROTTLE_RATIO > control or probe > THROTTLED_BELOW
+
+
+def _too_short(c: _RateCase) -> bool:
+    return c.transfer is not None and not c.transfer.enough
+
+
+def _stalled(c: _RateCase) -> bool:
+    return c.transfer is not None and c.transfer.stalled
+
+
+def _throttled_plateau(c: _RateCase) -> bool:
+    transfer, control = c.transfer, c.control_rate
+    return transfer is not None and control is not None and _steady(transfer, control)
 
 
 def _text(sample: Mapping[str, Any] | None, key: str) -> str | None:
@@ -138,3 +190,27 @@ def _steady(transfer: Transfer, control_rate: float) -> bool:
         return False
     without = transfer.flow_bytes / (transfer.seconds - longest)
     return without * THROTTLE_RATIO <= control_rate and without <= THROTTLED_BELOW
+
+
+QUIC_ORDER: tuple[tuple[str, Callable[[_QuicCase], bool]], ...] = (
+    ("quic.handshake_ok", _quic_ok),
+    ("quic.probe_fault", _quic_probe_fault),
+    ("quic.address_from_tampered_dns", _quic_tampered_address),
+    ("quic.ipv6_unavailable", _quic_ipv6_unavailable),
+    ("quic.no_control", _quic_no_control),
+    ("quic.fails_probe_only", _quic_control_ok),
+    # Many servers simply do not speak QUIC.
+    ("quic.fails_for_control_too", always),
+)
+
+# A rate is judged only against a reference; a slow one only on enough evidence, and only when
+# bytes kept coming slowly (not fast with a stall).
+THROUGHPUT_ORDER: tuple[tuple[str, Callable[[_RateCase], bool]], ...] = (
+    ("throughput.no_sample", _no_sample),
+    ("throughput.no_control", _no_reference),
+    ("throughput.comparable", _comparable),
+    ("throughput.too_short", _too_short),
+    ("throughput.stalled", _stalled),
+    ("throughput.throttled_plateau", _throttled_plateau),
+    ("throughput.slow_unsteady", always),
+)

@@ -1,12 +1,14 @@
 """Every rule the classifier can fire, by id: its verdict and its (blocked, down, ok) weights.
 
 The ids are data (stored in the observations table, shown by `classify --json`), so they live in
-one table; the order in which rules are tried lives in the per-layer modules.
+one table; the order in which rules are tried is data too: each layer's module ends with its
+`ORDER`, a tuple of (rule id, predicate) steps applied first-match by `first_match`.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from reachwatch.classify.verdicts import (
     Layer,
@@ -150,6 +152,26 @@ for _layer in ("http", "tls"):
     RULES[f"{_layer}.cp_timeout_after_keyword"] = ("blocked", (0.75, 0.15, 0.1))
     RULES[f"{_layer}.cp_anomaly_unconfirmed"] = ("inconclusive", (0.5, 0.1, 0.1))
     RULES[f"{_layer}.cp_controls_failed"] = ("inconclusive", _UNKNOWN)
+
+
+# A step of a layer's order: the rule id it fires, and the predicate over the layer's case that
+# makes it fire. A step that fires NO_OBSERVATION leaves the judgement to another layer.
+Case = TypeVar("Case")
+NO_OBSERVATION = "-"
+
+
+def always(case: object) -> bool:
+    """The last step of an order: what fires when nothing before it did."""
+    return True
+
+
+def first_match(order: tuple[tuple[str, Callable[[Case], bool]], ...], case: Case) -> str:
+    """The rule id of the first step whose predicate holds for `case`."""
+    for step in order:
+        if step[1](case):
+            return step[0]
+    # Every order ends with `always`: reaching here is a programming error.
+    raise RuntimeError("a rule order ran out of steps")
 
 
 # What each rule records, resolved once: (layer, verdict, loni, whether it is blocking).

@@ -1,7 +1,11 @@
 """TCP and TLS rules, per endpoint: did the probe get a connection and a handshake where the
-control did? A decoy-SNI handshake to the same address tells SNI filtering from IP blocking."""
+control did? A decoy-SNI handshake to the same address tells SNI filtering from IP blocking.
+
+The order in which the rules are tried is TCP_ORDER and TLS_ORDER at the end of this module."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from reachwatch.classify._net import (
     endpoint_ip,
@@ -12,7 +16,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import observe
+from reachwatch.classify._rules import always, first_match, observe
 from reachwatch.classify._view import Tcp, Tls, View
 from reachwatch.classify.verdicts import Observation
 
@@ -23,31 +27,87 @@ def judge_tcp(view: View, names: dict[str, str]) -> list[Observation]:
     for t in view.tcp:
         if t.endpoint not in best or (t.success and not best[t.endpoint].success):
             best[t.endpoint] = t
-    return [_tcp(view, t, names.get(t.ip, view.host)) for t in best.values()]
+    return [_tcp(_TcpCase(view, t, names.get(t.ip, view.host))) for t in best.values()]
 
 
-def _tcp(view: View, t: Tcp, host: str) -> Observation:
-    if t.success:
-        return observe("tcp.connected", host, t.endpoint)
-    failure = t.failure or "unknown_failure"
-    if is_probe_fault(failure):
-        return observe("tcp.probe_fault", host, t.endpoint, failure=failure)
-    if t.ip in view.tampered:
-        return observe("tcp.address_from_tampered_dns", host, t.endpoint, failure=failure)
-    if ip_version(t.ip) == 6 and not view.ipv6_capable:
-        return observe("tcp.ipv6_unavailable", host, t.endpoint, failure=failure)
-    if view.control is None and view.control_for(host) is None:
-        return observe("tcp.no_control", host, t.endpoint, failure=failure)
-    control = _control_tcp(view, t.endpoint, host)
-    if control is None:
-        return observe("tcp.no_control_for_endpoint", host, t.endpoint, failure=failure)
-    if not control:
-        return observe("tcp.fails_for_control_too", host, t.endpoint, failure=failure)
-    kind = failure_kind(failure)
-    if kind == "certificate":
-        kind = "other"  # no certificate in a TCP connect: a malformed or foreign failure string
-    technique = "tcp.timeout" if kind == "timeout" else "tcp.reset"
-    return observe(f"tcp.{kind}_probe_only", host, t.endpoint, technique=technique, failure=failure)
+class _TcpCase:
+    """One endpoint's connect attempt, and what the rules ask of it (each worked out once)."""
+
+    __slots__ = ("_control", "_control_known", "_kind", "failure", "host", "t", "view")
+
+    def __init__(self, view: View, t: Tcp, host: str) -> None:
+        self.view = view
+        self.t = t
+        self.host = host
+        self.failure = t.failure or "unknown_failure"
+        self._control: bool | None = None
+        self._control_known = False
+        self._kind = ""
+
+    def kind(self) -> str:
+        """How the connect failed (net.failure_kind)."""
+        if not self._kind:
+            self._kind = failure_kind(self.failure)
+        return self._kind
+
+    def control(self) -> bool | None:
+        """Did the control connect to this endpoint? None: nothing to compare."""
+        if not self._control_known:
+            self._control = _control_tcp(self.view, self.t.endpoint, self.host)
+            self._control_known = True
+        return self._control
+
+
+def _tcp(c: _TcpCase) -> Observation:
+    rule = first_match(TCP_ORDER, c)
+    if rule == "tcp.connected":
+        return observe(rule, c.host, c.t.endpoint)
+    technique = "tcp.timeout" if rule == "tcp.timeout_probe_only" else "tcp.reset"
+    return observe(rule, c.host, c.t.endpoint, technique=technique, failure=c.failure)
+
+
+def _connected(c: _TcpCase) -> bool:
+    return c.t.success
+
+
+def _tcp_probe_fault(c: _TcpCase) -> bool:
+    return is_probe_fault(c.failure)
+
+
+def _tcp_tampered_address(c: _TcpCase) -> bool:
+    return c.t.ip in c.view.tampered
+
+
+def _tcp_ipv6_unavailable(c: _TcpCase) -> bool:
+    return ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
+
+
+def _tcp_no_control(c: _TcpCase) -> bool:
+    return c.view.control is None and c.view.control_for(c.host) is None
+
+
+def _tcp_no_control_for_endpoint(c: _TcpCase) -> bool:
+    return c.control() is None
+
+
+def _tcp_control_failed(c: _TcpCase) -> bool:
+    return c.control() is False
+
+
+def _tcp_timed_out(c: _TcpCase) -> bool:
+    return c.kind() == "timeout"
+
+
+def _tcp_was_reset(c: _TcpCase) -> bool:
+    return c.kind() == "reset"
+
+
+def _tcp_was_refused(c: _TcpCase) -> bool:
+    return c.kind() == "refused"
+
+
+def _tcp_unreachable(c: _TcpCase) -> bool:
+    return c.kind() == "unreachable"
 
 
 def _control_tcp(view: View, endpoint: str, host: str) -> bool | None:
@@ -69,60 +129,129 @@ def judge_tls(view: View) -> list[Observation]:
         key = (t.endpoint, t.server_name)
         if not t.decoy and (key not in best or (not t.failure and best[key].failure)):
             best[key] = t
-    return [_tls(view, t, decoys.get(t.endpoint or "")) for t in best.values()]
+    return [_tls(_TlsCase(view, t, decoys.get(t.endpoint or ""))) for t in best.values()]
 
 
-def _tls(view: View, t: Tls, decoy: Tls | None) -> Observation:
-    host = t.server_name or view.host
-    if t.failure is None:
-        return observe("tls.handshake_ok", host, t.endpoint)
-    failure = t.failure
-    if is_probe_fault(failure):
-        return observe("tls.probe_fault", host, t.endpoint, failure=failure)
-    if t.ip is not None and t.ip in view.tampered:
-        return observe("tls.address_from_tampered_dns", host, t.endpoint, failure=failure)
-    if t.ip is not None and ip_version(t.ip) == 6 and not view.ipv6_capable:
-        return observe("tls.ipv6_unavailable", host, t.endpoint, failure=failure)
-    control = control_tls(view, t.endpoint, host)
-    if control is False:
-        return observe("tls.fails_for_control_too", host, t.endpoint, failure=failure)
-    if is_certificate_error(failure):
-        if control is None:
-            return observe("tls.no_control", host, t.endpoint, failure=failure)
-        if t.dates_only:
-            # A certificate for the right name from a trusted authority, outside its validity
-            # window as the probe's clock reads it: a wrong clock, not an interceptor.
-            return observe("tls.certificate_dates_probe_clock", host, t.endpoint, failure=failure)
-        return observe(
-            "tls.certificate_invalid_probe_only",
-            host,
-            t.endpoint,
-            technique="tls.mitm",
-            failure=failure,
-        )
-    timeout = is_timeout(failure)
-    if not timeout and t.ip is not None and name_got_through(view, host, t.ip):
-        # Filtering by name fails every handshake naming the site at this address; one that
-        # went through (a retry, the fetch, the throughput sample) makes this one the server's.
-        return observe("tls.same_name_got_through", host, t.endpoint, failure=failure)
-    if not timeout and control_reset_too(view, host):
-        return observe("tls.control_reset_alike", host, t.endpoint, failure=failure)
-    if decoy is not None and _got_through(decoy):
-        # The same address completes a handshake for another name: the name is filtered.
-        rule = "tls.timeout_decoy_ok" if timeout else "tls.reset_after_hello_decoy_ok"
-        technique = "tls.timeout" if timeout else "tls.reset"
-        return observe(rule, host, t.endpoint, technique=technique, failure=failure)
-    if control is None:
-        return observe("tls.no_control", host, t.endpoint, failure=failure)
-    if decoy is not None:
+class _TlsCase:
+    """One real-SNI handshake, the decoy-SNI one to the same endpoint, and the control's."""
+
+    __slots__ = (
+        "_control",
+        "_control_known",
+        "certificate",
+        "decoy",
+        "failure",
+        "host",
+        "t",
+        "timeout",
+        "view",
+    )
+
+    def __init__(self, view: View, t: Tls, decoy: Tls | None) -> None:
+        self.view = view
+        self.t = t
+        self.decoy = decoy
+        self.host = t.server_name or view.host
+        self.failure = t.failure or ""
+        self.timeout = t.failure is not None and is_timeout(t.failure)
+        self.certificate = t.failure is not None and is_certificate_error(t.failure)
+        self._control: bool | None = None
+        self._control_known = False
+
+    def control(self) -> bool | None:
+        """Did the control's TLS to this endpoint work? None: nothing to compare."""
+        if not self._control_known:
+            self._control = control_tls(self.view, self.t.endpoint, self.host)
+            self._control_known = True
+        return self._control
+
+
+# The technique each blocking TLS rule names (tls.decoy_fails_too: by how the decoy failed).
+_TLS_TECHNIQUES = {
+    "tls.certificate_invalid_probe_only": "tls.mitm",
+    "tls.timeout_decoy_ok": "tls.timeout",
+    "tls.reset_after_hello_decoy_ok": "tls.reset",
+    "tls.timeout_probe_only": "tls.timeout",
+    "tls.reset_probe_only": "tls.reset",
+}
+
+
+def _tls(c: _TlsCase) -> Observation:
+    rule = first_match(TLS_ORDER, c)
+    t = c.t
+    if rule == "tls.handshake_ok":
+        return observe(rule, c.host, t.endpoint)
+    technique = _TLS_TECHNIQUES.get(rule)
+    if rule == "tls.decoy_fails_too" and c.decoy is not None:
         # Any name fails at this address while the control gets through: IP-level blocking.
-        ip_technique = "tcp.timeout" if is_timeout(decoy.failure or "") else "tcp.reset"
-        return observe(
-            "tls.decoy_fails_too", host, t.endpoint, technique=ip_technique, failure=failure
-        )
-    rule = "tls.timeout_probe_only" if timeout else "tls.reset_probe_only"
-    technique = "tls.timeout" if timeout else "tls.reset"
-    return observe(rule, host, t.endpoint, technique=technique, failure=failure)
+        technique = "tcp.timeout" if is_timeout(c.decoy.failure or "") else "tcp.reset"
+    return observe(rule, c.host, t.endpoint, technique=technique, failure=c.failure)
+
+
+def _handshake_ok(c: _TlsCase) -> bool:
+    return c.t.failure is None
+
+
+def _tls_probe_fault(c: _TlsCase) -> bool:
+    return is_probe_fault(c.failure)
+
+
+def _tls_tampered_address(c: _TlsCase) -> bool:
+    return c.t.ip is not None and c.t.ip in c.view.tampered
+
+
+def _tls_ipv6_unavailable(c: _TlsCase) -> bool:
+    return c.t.ip is not None and ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
+
+
+def _tls_control_failed(c: _TlsCase) -> bool:
+    return c.control() is False
+
+
+def _certificate_without_control(c: _TlsCase) -> bool:
+    return c.certificate and c.control() is None
+
+
+def _certificate_dates_only(c: _TlsCase) -> bool:
+    # A certificate for the right name from a trusted authority, outside its validity window
+    # as the probe's clock reads it: a wrong clock, not an interceptor.
+    return c.certificate and c.t.dates_only
+
+
+def _certificate_invalid(c: _TlsCase) -> bool:
+    return c.certificate
+
+
+def _same_name_got_through(c: _TlsCase) -> bool:
+    # Filtering by name fails every handshake naming the site at this address; one that went
+    # through (a retry, the fetch, the throughput sample) makes this one the server's.
+    ip = c.t.ip
+    return not c.timeout and ip is not None and name_got_through(c.view, c.host, ip)
+
+
+def _control_reset_alike(c: _TlsCase) -> bool:
+    return not c.timeout and control_reset_too(c.view, c.host)
+
+
+def _decoy_ok(c: _TlsCase) -> bool:
+    # The same address completes a handshake for another name: the name is filtered.
+    return c.decoy is not None and _got_through(c.decoy)
+
+
+def _decoy_ok_timed_out(c: _TlsCase) -> bool:
+    return c.timeout and _decoy_ok(c)
+
+
+def _tls_no_control(c: _TlsCase) -> bool:
+    return c.control() is None
+
+
+def _decoy_fails_too(c: _TlsCase) -> bool:
+    return c.decoy is not None
+
+
+def _tls_timed_out(c: _TlsCase) -> bool:
+    return c.timeout
 
 
 def name_got_through(view: View, name: str, ip: str) -> bool:
@@ -212,3 +341,42 @@ def _hop_control_tls(view: View, endpoint: str | None, host: str) -> bool | None
         if hop.http is not None:
             return hop.http.ok
     return view.hop_reached_by_control(host)
+
+
+# The order of the rules, first match wins: what the probe itself decides (success, its own
+# fault), what makes the failure no evidence (a tampered or unusable address, no control), what
+# the control says, then how the probe's attempt failed.
+TCP_ORDER: tuple[tuple[str, Callable[[_TcpCase], bool]], ...] = (
+    ("tcp.connected", _connected),
+    ("tcp.probe_fault", _tcp_probe_fault),
+    ("tcp.address_from_tampered_dns", _tcp_tampered_address),
+    ("tcp.ipv6_unavailable", _tcp_ipv6_unavailable),
+    ("tcp.no_control", _tcp_no_control),
+    ("tcp.no_control_for_endpoint", _tcp_no_control_for_endpoint),
+    ("tcp.fails_for_control_too", _tcp_control_failed),
+    ("tcp.timeout_probe_only", _tcp_timed_out),
+    ("tcp.reset_probe_only", _tcp_was_reset),
+    ("tcp.refused_probe_only", _tcp_was_refused),
+    ("tcp.unreachable_probe_only", _tcp_unreachable),
+    # No certificate in a TCP connect: a malformed or foreign failure string is "other".
+    ("tcp.other_probe_only", always),
+)
+
+TLS_ORDER: tuple[tuple[str, Callable[[_TlsCase], bool]], ...] = (
+    ("tls.handshake_ok", _handshake_ok),
+    ("tls.probe_fault", _tls_probe_fault),
+    ("tls.address_from_tampered_dns", _tls_tampered_address),
+    ("tls.ipv6_unavailable", _tls_ipv6_unavailable),
+    ("tls.fails_for_control_too", _tls_control_failed),
+    ("tls.no_control", _certificate_without_control),
+    ("tls.certificate_dates_probe_clock", _certificate_dates_only),
+    ("tls.certificate_invalid_probe_only", _certificate_invalid),
+    ("tls.same_name_got_through", _same_name_got_through),
+    ("tls.control_reset_alike", _control_reset_alike),
+    ("tls.timeout_decoy_ok", _decoy_ok_timed_out),
+    ("tls.reset_after_hello_decoy_ok", _decoy_ok),
+    ("tls.no_control", _tls_no_control),
+    ("tls.decoy_fails_too", _decoy_fails_too),
+    ("tls.timeout_probe_only", _tls_timed_out),
+    ("tls.reset_probe_only", always),
+)
