@@ -115,9 +115,7 @@ def test_the_failing_step_names_the_technique(layer: str, failure: str, techniqu
     assert o.failure == failure
 
 
-def test_a_failure_that_is_not_the_networks_stays_unjudged_even_when_the_app_says_blocked() -> (
-    None
-):
+def test_a_failure_that_is_not_the_networks_stays_unjudged_even_when_the_app_says_blocked() -> None:
     c = _app("whatsapp", tcp_connect=_tcp("unknown_failure: weird"), whatsapp_web_status="blocked")
     assert c.layers["tcp"].rule == "tcp.no_control"
     assert c.verdict != "blocked"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reachwatch.classify import InvalidMeasurement, classify_censoredplanet
+from reachwatch.classify import InvalidMeasurement, Unsupported, classify_censoredplanet
 
 KEYWORD = "blocked.example"
 ECHO_REQUEST = f"GET / HTTP/1.1\r\nHost: {KEYWORD}\r\n\r\n"
@@ -293,8 +293,6 @@ def test_v22_answers_that_are_not_an_object_are_invalid() -> None:
 
 
 def test_v22_a_list_of_control_resolver_answers_is_not_a_measurement() -> None:
-    from reachwatch.classify import Unsupported
-
     with pytest.raises(Unsupported):
         _v22([_query({})], passed_control=True)
 
@@ -337,3 +335,148 @@ def test_fetch_a_known_false_positive_page_is_not_blocking() -> None:
 def test_fetch_a_page_nobody_knows_is_unconfirmed() -> None:
     c = _fetch(http=_page("<html>hello</html>"), https="not a page")
     assert _rule(c) == ("dns.sat_page_unconfirmed", "inconclusive", None, None)
+
+
+# --- what a record is, and what is refused ------------------------------------------------
+
+
+def test_the_caller_may_name_the_measurement() -> None:
+    record = {"ip": PUBLIC, "keyword": KEYWORD, "fetched": True}
+    assert classify_censoredplanet(record, measurement_id="cp-1").id == "cp-1"
+    derived = classify_censoredplanet(record).id
+    assert derived not in ("", "cp-1") and derived == classify_censoredplanet(record).id
+
+
+def test_a_fetch_record_needs_nothing_but_its_three_keys() -> None:
+    c = classify_censoredplanet({"ip": PUBLIC, "keyword": KEYWORD, "fetched": True})
+    assert c.layers["dns"].rule == "dns.sat_page_unconfirmed"
+
+
+@pytest.mark.parametrize(
+    ("record", "error", "message"),
+    [
+        ({"Keyword": KEYWORD}, InvalidMeasurement, "not a Hyperquack or Satellite record"),
+        ({"Results": []}, InvalidMeasurement, "not a Hyperquack or Satellite record"),
+        ({"test_url": KEYWORD, "vp": RESOLVER}, InvalidMeasurement, "not a Hyperquack"),
+        ({"vp": RESOLVER, "response": {}}, InvalidMeasurement, "not a Hyperquack"),
+        (
+            {"resolver": RESOLVER, "query": KEYWORD, "answers": {}},
+            Unsupported,
+            "Satellite v1 records are not classified",
+        ),
+        (
+            {"Server": "198.51.100.80", "Keyword": KEYWORD, "Results": [1]},
+            InvalidMeasurement,
+            "expected a list of objects",
+        ),
+        (
+            {"Server": "", "Keyword": KEYWORD, "Results": []},
+            InvalidMeasurement,
+            "expected a non-empty string, got ''",
+        ),
+        (
+            {"Server": "198.51.100.80", "Keyword": KEYWORD, "Results": [{"Sent": 5}]},
+            InvalidMeasurement,
+            "malformed Censored Planet record: TypeError",
+        ),
+    ],
+)
+def test_a_record_that_cannot_be_judged_says_why(
+    record: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        classify_censoredplanet(record)
+
+
+def test_a_record_that_is_not_an_object_is_named_by_its_type() -> None:
+    with pytest.raises(InvalidMeasurement, match="a record is an object, not list"):
+        classify_censoredplanet([])  # type: ignore[arg-type]
+
+
+def test_control_resolver_records_are_not_measurements() -> None:
+    with pytest.raises(Exception, match="Satellite control-resolver records are not measurements"):
+        _v22([_query({})], passed_control=True)
+
+
+# --- Hyperquack v2 ------------------------------------------------------------------------
+
+
+def _v2(*trials: dict[str, Any], **keys: Any) -> Any:
+    record = {
+        "vp": "198.51.100.80",
+        "service": "http",
+        "test_url": KEYWORD,
+        "response": list(trials),
+        "anomaly": True,
+        "controls_failed": False,
+    }
+    record.update(keys)
+    return classify_censoredplanet(record)
+
+
+def test_v2_control_trials_and_template_matches_are_not_failures() -> None:
+    c = _v2(
+        {"control_url": "example.com", "matches_template": False, "error": "connection reset"},
+        {"matches_template": True},
+    )
+    assert (c.layers["http"].rule, c.verdict) == ("http.cp_matches_template", "accessible")
+    (o,) = c.observations
+    assert (o.host, o.address, c.input) == (KEYWORD, "198.51.100.80", KEYWORD)
+
+
+def test_v2_the_error_of_a_failed_trial_says_how_it_ended() -> None:
+    c = _v2({"matches_template": False, "error": "read tcp: operation timed out"})
+    assert (c.layers["http"].rule, c.technique) == ("http.cp_timeout_after_keyword", "http.timeout")
+    c = _v2({"matches_template": False, "error": None})
+    assert c.layers["http"].rule == "http.cp_anomaly_unconfirmed"
+
+
+def test_v2_a_known_false_positive_page_names_its_signature() -> None:
+    page = {"status_line": "HTTP/1.1 200 OK", "headers": {}, "body": NGINX}
+    c = _v2({"matches_template": False, "response": page})
+    (o,) = c.observations
+    assert o.rule == "http.cp_false_positive_signature"
+    assert o.failure is not None and "nginx_welcome" in o.failure
+    assert c.technique is None
+
+
+def test_v2_a_blockpage_is_named() -> None:
+    page = {"status_line": "HTTP/1.1 200 OK", "headers": {}, "body": SURF_SAFELY}
+    c = _v2({"matches_template": False, "response": page})
+    (o,) = c.observations
+    assert (o.rule, c.technique) == ("http.cp_blockpage_signature", "http.blockpage")
+    assert o.failure is not None and "surf_safely" in o.failure
+
+
+def test_a_page_is_matched_on_its_status_line_and_headers_too(tmp_path: Any) -> None:
+    from reachwatch.classify import load_fingerprints
+
+    signatures = tmp_path / "bp.json"
+    signatures.write_text(
+        '{"fingerprint":"status_451","pattern":"^HTTP/1.1 451"}\n'
+        '{"fingerprint":"censor_header","pattern":"X-Censor: yes\\r\\nVia: a"}\n',
+        encoding="utf-8",
+    )
+    proxies = tmp_path / "http.csv"
+    proxies.write_text(
+        "name,scope,location_found,pattern_type,pattern\n"
+        "censor_proxy,nat,header.server,full,CensorProxy\n",
+        encoding="utf-8",
+    )
+    fps = load_fingerprints(cp_blockpages=signatures, ooni_http=proxies)
+
+    def failure(page: dict[str, Any]) -> str | None:
+        record = {
+            "vp": "198.51.100.80",
+            "service": "http",
+            "test_url": KEYWORD,
+            "response": [{"matches_template": False, "response": page}],
+            "anomaly": True,
+        }
+        return classify_censoredplanet(record, fingerprints=fps).observations[0].failure
+
+    assert failure({"status_line": "HTTP/1.1 451 Unavailable", "body": "x"}) == "status_451"
+    headers = {"X-Censor": "yes", "Via": "a"}
+    assert failure({"status_line": "HTTP/1.1 200 OK", "headers": headers}) == "censor_header"
+    proxy = {"status_line": "HTTP/1.1 200 OK", "headers": {"Server": ["CensorProxy", "nginx"]}}
+    assert failure(proxy) == "censor_proxy"

@@ -154,9 +154,7 @@ def test_a_jsonl_file_is_read_line_by_line_even_when_one_line_is_a_document(
     assert (result.invalid, result.first_invalid) == (1, "line 1: a record is an object, not list")
 
 
-def test_jsonc_comments_are_dropped_even_indented_and_gzipped(
-    tmp_path: Path, healthy: Any
-) -> None:
+def test_jsonc_comments_are_dropped_even_indented_and_gzipped(tmp_path: Path, healthy: Any) -> None:
     body = orjson.dumps(healthy().build(), option=orjson.OPT_INDENT_2).decode()
     text = "// a measurement of ours\n  // indented comment\n" + body + "\n"
     path = tmp_path / "m.JSONC.gz"
@@ -186,4 +184,3 @@ def test_an_empty_file_is_refused_with_its_name(tmp_path: Path) -> None:
     path = _write(tmp_path / "empty.jsonl", "\n  \n")
     with pytest.raises(MeasurementFileError, match=r"empty\.jsonl: empty file"):
         classify_file(path)
-
