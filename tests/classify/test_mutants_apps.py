@@ -122,10 +122,8 @@ def test_a_failure_that_is_not_the_networks_stays_unjudged_even_when_the_app_say
 
 
 def test_every_step_of_an_app_is_judged_and_each_request_on_its_own() -> None:
-    ok = {"failure": None, "request": {"method": "GET", "headers": {}}}
-
     def fetch(url: str) -> dict[str, Any]:
-        return dict(ok, request=dict(ok["request"], url=url))
+        return {"failure": None, "request": {"method": "GET", "headers": {}, "url": url}}
 
     c = _app(
         "signal",

@@ -33,7 +33,7 @@ def test_a_given_file_without_a_fingerprint_is_refused_by_name(
 ) -> None:
     path = _write(tmp_path, name, text)
     with pytest.raises(FingerprintError, match=rf"{name}: no usable fingerprint in this file"):
-        load_fingerprints(**{option: path})  # type: ignore[arg-type]
+        load_fingerprints(**{option: path})
 
 
 def test_a_csv_without_the_columns_names_the_first_missing_one(tmp_path: Path) -> None:
