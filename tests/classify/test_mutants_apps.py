@@ -141,3 +141,22 @@ def test_every_step_of_an_app_is_judged_and_each_request_on_its_own() -> None:
         "other.example",
     ]
     assert c.verdict == "accessible"
+
+
+def test_an_app_connection_is_named_by_the_handshake_at_its_address() -> None:
+    c = _app(
+        "whatsapp",
+        queries=[],
+        tcp_connect=_tcp("connection_reset"),
+        tls_handshakes=[
+            {
+                "address": f"{IP}:443",
+                "server_name": "decoy.example",
+                "failure": None,
+                "x_decoy_sni": True,
+            },
+            {"address": f"{IP}:443", "server_name": "web.whatsapp.com", "failure": None},
+        ],
+    )
+    (o,) = [o for o in c.observations if o.layer == "tcp"]
+    assert o.host == "web.whatsapp.com"

@@ -5,9 +5,11 @@ test of tests/classify checking."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from reachwatch.classify import RULES, LayerVerdict
+from reachwatch.classify import RULES, LayerVerdict, classify
 from reachwatch.classify._combine import classified, layers_of, overall
 from reachwatch.classify._rules import _observed, observe
 from reachwatch.classify.verdicts import Observation
@@ -129,3 +131,19 @@ def test_every_rule_resolves_to_its_layer_verdict_and_whether_it_blocks() -> Non
 def test_an_unknown_rule_is_a_programming_error_naming_the_rule() -> None:
     with pytest.raises(RuntimeError, match=r"'tcp\.no_such_rule' is not in RULES"):
         observe("tcp.no_such_rule", HOST)
+
+
+def _no_fetch(build: Any, url: str) -> str:
+    """Port 80 connects; port 443 fails for the control too; no page was fetched."""
+    ip = "104.244.42.1"
+    m = build(url).dns([ip]).control_dns([ip])
+    m.tcp(ip, 80).control_tcp(ip, port=80)
+    m.tcp(ip, 443, "generic_timeout_error").control_tcp(ip, ok=False, port=443)
+    return str(classify(m.build()).verdict)
+
+
+def test_without_a_fetch_the_inputs_own_port_says_whether_it_was_reached(build: Any) -> None:
+    assert _no_fetch(build, "http://x.com/") == "accessible"
+    assert _no_fetch(build, "https://x.com/") == "down"
+    assert _no_fetch(build, "http://x.com:443/") == "down"
+    assert _no_fetch(build, "https://x.com:80/") == "accessible"
