@@ -157,3 +157,76 @@ def test_quic_over_ipv6_is_unavailable_only_where_the_probe_has_no_ipv6(healthy:
     assert capable.layers["quic"].rule == "quic.no_control"
     v4 = _quic(healthy, IP, "generic_timeout_error", x_ipv6_capable=False)
     assert v4.layers["quic"].rule == "quic.no_control"
+
+
+def test_a_failed_quic_handshake_keeps_its_address_and_failure(healthy: Any) -> None:
+    m = healthy().quic(IP, "generic_timeout_error").control_quic(IP)
+    c = classify(m.build())
+    (o,) = [o for o in c.observations if o.layer == "quic"]
+    assert (o.rule, o.host, o.address, o.failure, o.technique) == (
+        "quic.fails_probe_only",
+        "x.com",
+        f"{IP}:443",
+        "generic_timeout_error",
+        "quic.blocked",
+    )
+    ok = classify(healthy().quic(IP, None).build())
+    (o,) = [o for o in ok.observations if o.layer == "quic"]
+    assert (o.host, o.address, o.failure, o.technique) == ("x.com", f"{IP}:443", None, None)
+
+
+# --- the page fetch's own timeline --------------------------------------------------------
+
+
+def _page_events(healthy: Any, events: list[dict[str, Any]], t0: float = 1.0) -> str:
+    m = healthy()
+    request = m.tk["requests"][0]
+    request.update({"transaction_id": 7, "t0": t0, "t": 4.0})
+    m.tk["network_events"] = events
+    m.tk["x_throughput"] = _sample([[1.0, 1000.0]])
+    m.tk["control"]["x_throughput"] = _control_rate(1e6)
+    return str(classify(m.build()).layers["throughput"].rule)
+
+
+def _cumulative(t: float, size: float, transaction: int = 7) -> dict[str, Any]:
+    return {
+        "operation": "bytes_received_cumulative",
+        "num_bytes": size,
+        "t": t,
+        "transaction_id": transaction,
+    }
+
+
+def test_an_arrival_at_the_fetchs_very_start_counts(healthy: Any) -> None:
+    # Four arrivals from t0 on: the minimum of evidence, slow and steady.
+    events = [_cumulative(1.0 + i, 20_000.0 * i) for i in range(4)]
+    assert _page_events(healthy, events) == "throughput.throttled_plateau"
+    # Before t0 is another exchange: three arrivals left are too few.
+    assert _page_events(healthy, events, t0=1.5) == "throughput.too_short"
+
+
+def test_events_without_a_time_or_a_size_or_of_another_transaction_are_skipped(
+    healthy: Any,
+) -> None:
+    events = [_cumulative(1.0 + i, 20_000.0 * i) for i in range(4)]
+    events += [
+        {"operation": "read", "t": 2.5, "transaction_id": 7},
+        {"operation": "read", "num_bytes": 500, "transaction_id": 7},
+        _cumulative(2.6, 10_000_000.0, transaction=8),
+    ]
+    assert _page_events(healthy, events) == "throughput.throttled_plateau"
+
+
+def test_a_request_with_a_transaction_but_no_events_has_no_page_timeline(healthy: Any) -> None:
+    m = healthy()
+    m.tk["requests"][0]["transaction_id"] = 7
+    m.tk["x_throughput"] = _sample(_even(30_000))
+    m.tk["control"]["x_throughput"] = _control_rate(400_000)
+    # The sample speaks instead.
+    assert classify(m.build()).layers["throughput"].rule == "throughput.throttled_plateau"
+
+
+def test_two_arrivals_at_the_same_time_are_two_points(healthy: Any) -> None:
+    # Four points, two of them at 1 s: the minimum of evidence is there.
+    probe = [[0.0, 0.0], [1.0, 20_000.0], [1.0, 40_000.0], [2.0, 60_000.0]]
+    assert _rule(healthy, probe, _control_rate(1e6)) == "throughput.throttled_plateau"
