@@ -116,6 +116,7 @@ class _Answers:
     and what the rules ask of them, each worked out once."""
 
     __slots__ = (
+        "_bogons",
         "_canary",
         "_nonexistent",
         "_weakest",
@@ -152,16 +153,21 @@ class _Answers:
         # Each query's addresses are already without repeats.
         self.addrs = group[0].addrs if len(group) == 1 else list(dict.fromkeys(_all_addrs(group)))
         self.control = view.control_for(host)  # a redirect hop's host has its own, when asked
-        self.expected: set[str] = set(self.control.dns_addrs) if self.control else set()
-        self.differing = [a for a in self.addrs if a not in self.expected]
-        # Loopback, unspecified and link-local answers are never a public site; private ranges
-        # only betray tampering when the reference answers are public (labs and intranets
-        # legitimately resolve to private space).
-        self.public_reference = any(not is_bogon(a) for a in (*self.expected, *doh))
+        self.expected: set[str] = set()
+        self.differing: list[str] = []
+        self.public_reference = False
+        if self.addrs:  # (the failure steps ask none of these)
+            self.expected = set(self.control.dns_addrs) if self.control else set()
+            self.differing = [a for a in self.addrs if a not in self.expected]
+            # Loopback, unspecified and link-local answers are never a public site; private
+            # ranges only betray tampering when the reference answers are public (labs and
+            # intranets legitimately resolve to private space).
+            self.public_reference = any(not is_bogon(a) for a in (*self.expected, *doh))
         self.failure = ""  # the failure that speaks for the queries, when they gave no address
         # The answers judged not the site's, kept by the step that fired.
         self.forged: list[str] = []
         self._canary: list[Query] | None = None
+        self._bogons: list[str] | None = None
         self._weakest: str | None = None
         self._nonexistent: bool | None = None
 
@@ -173,6 +179,13 @@ class _Answers:
                 q for q in self.view.canary if q.engine == engine and q.resolver == resolver
             ]
         return self._canary
+
+    def bogons(self) -> list[str]:
+        """The differing answers in reserved space (as _is_bogon_here judges them)."""
+        if self._bogons is None:
+            reference = self.public_reference
+            self._bogons = [a for a in self.differing if _is_bogon_here(a, reference)]
+        return self._bogons
 
     def weakest_reason(self) -> str:
         """The weakest reason any differing answer needed to be the site's; "" when one of
@@ -219,7 +232,7 @@ def _bogon_with_reference(c: _Answers) -> bool:
 
 
 def _bogon_without_reference(c: _Answers) -> bool:
-    c.forged = [a for a in c.differing if _is_bogon_here(a, c.public_reference)]
+    c.forged = c.bogons()
     return bool(c.forged)
 
 

@@ -62,6 +62,9 @@ class _HttpCase:
         "_blockpage_known",
         "_fetch",
         "_fetch_known",
+        "_in_connect",
+        "_in_tls",
+        "_kind",
         "_likeness",
         "_tls_unrecorded",
         "failure",
@@ -69,7 +72,6 @@ class _HttpCase:
         "following",
         "fps",
         "host",
-        "kind",
         "view",
     )
 
@@ -79,7 +81,6 @@ class _HttpCase:
         self.final = view.requests[0]
         self.host = self.final.host or view.host
         self.failure = self.final.failure or ""
-        self.kind = failure_kind(self.failure) if self.final.failure is not None else ""
         self.following = redirect_host(self.final)
         self._blockpage: str | None = None
         self._blockpage_known = False
@@ -87,6 +88,9 @@ class _HttpCase:
         self._fetch_known = False
         self._likeness: tuple[bool, bool, bool, float | None] | None = None
         self._tls_unrecorded: bool | None = None
+        self._in_connect: bool | None = None
+        self._in_tls: bool | None = None
+        self._kind: str | None = None
 
     def blockpage(self) -> str | None:
         """The rule the first response a middlebox could have written fires, if any."""
@@ -104,17 +108,35 @@ class _HttpCase:
             self._fetch_known = True
         return self._fetch
 
+    def kind(self) -> str:
+        """How the fetch failed (net.failure_kind); asked only of a failed fetch."""
+        if self._kind is None:
+            self._kind = failure_kind(self.failure)
+        return self._kind
+
+    def in_connect(self) -> bool:
+        """The fetch failed in its TCP connect (every attempt to its endpoint failed)."""
+        if self._in_connect is None:
+            self._in_connect = _failed_in_connect(self.view, self.final)
+        return self._in_connect
+
+    def in_tls(self) -> bool:
+        """An HTTPS fetch that failed in its TLS handshake."""
+        if self._in_tls is None:
+            final = self.final
+            self._in_tls = final.scheme == "https" and _failed_in_tls(self.view, final)
+        return self._in_tls
+
     def tls_unrecorded(self) -> bool:
         """The fetch failed in a TLS handshake the measurement recorded no handshake for (else
         the TLS layer judged it from the handshakes themselves)."""
         if self._tls_unrecorded is None:
-            view, final = self.view, self.final
+            host = self.final.host
             self._tls_unrecorded = (
                 not _lookup_failed(self)
-                and not _failed_in_connect(view, final)
-                and final.scheme == "https"
-                and _failed_in_tls(view, final)
-                and not any(t.server_name == final.host for t in view.tls)
+                and not self.in_connect()
+                and self.in_tls()
+                and not any(t.server_name == host for t in self.view.tls)
             )
         return self._tls_unrecorded
 
@@ -380,7 +402,7 @@ def _tls_unrecorded_certificate(c: _HttpCase) -> bool:
 
 
 def _tls_unrecorded_timeout(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and c.kind == "timeout"
+    return _failed_in_tls_unrecorded(c) and c.kind() == "timeout"
 
 
 def _control_tls(c: _HttpCase) -> bool | None:
@@ -399,33 +421,28 @@ def _control_fetch_failed(c: _HttpCase) -> bool:
 def _failed_below_http(c: _HttpCase) -> bool:
     """The fetch failed below HTTP (its lookup, its connect, its TLS handshake): the lower
     layer judged why, and the page was not loaded, so it is never `accessible`."""
-    view, final = c.view, c.final
-    return (
-        _lookup_failed(c)
-        or _failed_in_connect(view, final)
-        or (final.scheme == "https" and _failed_in_tls(view, final))
-    )
+    return _lookup_failed(c) or c.in_connect() or c.in_tls()
 
 
 def _reset_not_consistent(c: _HttpCase) -> bool:
-    return c.kind == "reset" and _reset_inconsistent(c.view, c.final, c.host)
+    return c.kind() == "reset" and _reset_inconsistent(c.view, c.final, c.host)
 
 
 def _fetch_own_trouble(c: _HttpCase) -> bool:
     # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
-    return c.kind in ("other", "certificate")
+    return c.kind() in ("other", "certificate")
 
 
 def _fetch_timed_out(c: _HttpCase) -> bool:
-    return c.kind == "timeout"
+    return c.kind() == "timeout"
 
 
 def _fetch_reset(c: _HttpCase) -> bool:
-    return c.kind == "reset"
+    return c.kind() == "reset"
 
 
 def _fetch_refused(c: _HttpCase) -> bool:
-    return c.kind == "refused"
+    return c.kind() == "refused"
 
 
 def _control_fetch(view: View, host: str) -> ControlHttp | None:
