@@ -13,7 +13,7 @@ and DNS_FAILED_ORDER (it gave none) at the end of this module.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 
 from reachwatch.catalog import load_catalog, platform_for_host
@@ -30,6 +30,7 @@ from reachwatch.classify._net import (
 )
 from reachwatch.classify._rules import (
     NO_OBSERVATION,
+    Predicate,
     always,
     first_match,
     most_decisive,
@@ -215,20 +216,23 @@ def _failure(group: list[Query]) -> str:
 # --- answers ------------------------------------------------------------------------------
 
 
-def _fingerprinted(c: _Answers) -> bool:
-    if c.fps.dns:
-        c.forged = [a for a in c.addrs if c.fps.match_dns(a)]
-    return bool(c.forged)
+class _Fingerprinted(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if c.fps.dns:
+            c.forged = [a for a in c.addrs if c.fps.match_dns(a)]
+        return bool(c.forged)
 
 
-def _serving_blockpages(c: _Answers) -> bool:
-    c.forged = [a for a in c.differing if a in c.blockpage_ips]
-    return bool(c.forged)
+class _ServingBlockpages(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        c.forged = [a for a in c.differing if a in c.blockpage_ips]
+        return bool(c.forged)
 
 
-def _bogon_with_reference(c: _Answers) -> bool:
-    reference = c.public_reference or bool(c.expected) or bool(c.doh)
-    return reference and _bogon_without_reference(c)
+class _BogonWithReference(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        reference = c.public_reference or bool(c.expected) or bool(c.doh)
+        return reference and _bogon_without_reference(c)
 
 
 def _bogon_without_reference(c: _Answers) -> bool:
@@ -236,9 +240,17 @@ def _bogon_without_reference(c: _Answers) -> bool:
     return bool(c.forged)
 
 
-def _matches_control(c: _Answers) -> bool:
-    control = c.control
-    return not c.differing and control is not None and not control.dns_failure and bool(c.expected)
+class _BogonWithoutReference(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return _bogon_without_reference(c)
+
+
+class _MatchesControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        control = c.control
+        return (
+            not c.differing and control is not None and not control.dns_failure and bool(c.expected)
+        )
 
 
 def _nonexistent_yet_answered(c: _Answers) -> bool:
@@ -253,66 +265,75 @@ def _nonexistent_yet_answered(c: _Answers) -> bool:
     return not any(a in c.doh or _tls_validated(c.view, c.host, a) for a in c.differing)
 
 
-def _canary_rewritten(c: _Answers) -> bool:
-    if not c.nonexistent_yet_answered():
+class _CanaryRewritten(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if not c.nonexistent_yet_answered():
+            return False
+        answers = set(c.differing)
+        return any(a in answers for q in c.canary() for a in q.addrs)
+
+
+class _CanaryNonexistent(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if not c.nonexistent_yet_answered():
+            return False
+        canary = c.canary()
+        rewritten = any(q.addrs for q in canary)
+        if canary and not rewritten and any(_says_nonexistent(q.failure) for q in canary):
+            c.forged = list(c.differing)
+            return True
         return False
-    answers = set(c.differing)
-    return any(a in answers for q in c.canary() for a in q.addrs)
 
 
-def _canary_nonexistent(c: _Answers) -> bool:
-    if not c.nonexistent_yet_answered():
-        return False
-    canary = c.canary()
-    rewritten = any(q.addrs for q in canary)
-    if canary and not rewritten and any(_says_nonexistent(q.failure) for q in canary):
-        c.forged = list(c.differing)
-        return True
-    return False
+class _CanaryAsked(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.nonexistent_yet_answered() and bool(c.canary())
 
 
-def _canary_asked(c: _Answers) -> bool:
-    return c.nonexistent_yet_answered() and bool(c.canary())
+class _NonexistentUnconfirmed(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.nonexistent_yet_answered()
 
 
-def _nonexistent_unconfirmed(c: _Answers) -> bool:
-    return c.nonexistent_yet_answered()
+class _AnswerServedAPage(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if not c.nonexistent_yet_answered():
+            return False
+        host, answers = c.host, c.differing
+        return any(
+            r.status > 0
+            and r.host == host
+            and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
+            for r in c.view.requests
+        )
 
 
-def _answer_served_a_page(c: _Answers) -> bool:
-    if not c.nonexistent_yet_answered():
-        return False
-    host, answers = c.host, c.differing
-    return any(
-        r.status > 0
-        and r.host == host
-        and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
-        for r in c.view.requests
-    )
+class _ContradictedAnswers(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        c.forged = [a for a in c.differing if _contradicted(c.view, c.host, a)]
+        return bool(c.forged)
 
 
-def _contradicted_answers(c: _Answers) -> bool:
-    c.forged = [a for a in c.differing if _contradicted(c.view, c.host, a)]
-    return bool(c.forged)
-
-
-def _weakest_reason_is(reason: str) -> Callable[[_Answers], bool]:
+class _WeakestReasonIs(Predicate[_Answers]):
     """Every differing answer has a reason to be the site's, and the weakest of them (a
     host's rule is the weakest reason any of its answers needed) is `reason`."""
 
-    def holds(c: _Answers) -> bool:
-        return c.weakest_reason() == reason
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
-    return holds
-
-
-def _no_control(c: _Answers) -> bool:
-    return c.control is None or not c.host
+    def holds(self, c: _Answers) -> bool:
+        return c.weakest_reason() == self.reason
 
 
-def _control_failed(c: _Answers) -> bool:
-    control = c.control
-    return control is not None and (bool(control.dns_failure) or not c.expected)
+class _NoControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.control is None or not c.host
+
+
+class _ControlFailed(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        control = c.control
+        return control is not None and (bool(control.dns_failure) or not c.expected)
 
 
 def _says_nonexistent(failure: str | None) -> bool:
@@ -355,9 +376,10 @@ _FAILED_TECHNIQUES = {
 }
 
 
-def _says_nothing(c: _Answers) -> bool:
-    """No failure, or only AAAA queries (an empty AAAA answer says nothing about blocking)."""
-    return not c.failure or all(q.query_type == "AAAA" for q in c.group)
+class _SaysNothing(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        """No failure, or only AAAA queries (an empty AAAA answer says nothing about blocking)."""
+        return not c.failure or all(q.query_type == "AAAA" for q in c.group)
 
 
 def _reached(c: _Answers) -> bool | None:
@@ -365,39 +387,46 @@ def _reached(c: _Answers) -> bool | None:
     return c.view.hop_reached_by_control(c.host) if c.control is None else None
 
 
-def _fails_for_control_too(c: _Answers) -> bool:
-    control = c.control
-    if control is not None:
-        return bool(control.dns_failure) or not control.dns_addrs
-    return _reached(c) is False
+class _FailsForControlToo(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        control = c.control
+        if control is not None:
+            return bool(control.dns_failure) or not control.dns_addrs
+        return _reached(c) is False
 
 
 def _has_control(c: _Answers) -> bool:
     return c.control is not None or _reached(c) is True
 
 
-def _nxdomain_with_control(c: _Answers) -> bool:
-    return is_nxdomain(c.failure) and _has_control(c)
+class _NxdomainWithControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_nxdomain(c.failure) and _has_control(c)
 
 
-def _nxdomain_doh_ok(c: _Answers) -> bool:
-    return is_nxdomain(c.failure) and bool(c.doh)
+class _NxdomainDohOk(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_nxdomain(c.failure) and bool(c.doh)
 
 
-def _timeout_with_control(c: _Answers) -> bool:
-    return is_timeout(c.failure) and _has_control(c)
+class _TimeoutWithControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_timeout(c.failure) and _has_control(c)
 
 
-def _timeout_doh_ok(c: _Answers) -> bool:
-    return is_timeout(c.failure) and bool(c.doh)
+class _TimeoutDohOk(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_timeout(c.failure) and bool(c.doh)
 
 
-def _no_answer_with_control(c: _Answers) -> bool:
-    return c.failure == "dns_no_answer" and _has_control(c)
+class _NoAnswerWithControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.failure == "dns_no_answer" and _has_control(c)
 
 
-def _failure_with_reference(c: _Answers) -> bool:
-    return _has_control(c) or bool(c.doh)
+class _FailureWithReference(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return _has_control(c) or bool(c.doh)
 
 
 def _is_blockpage(found: Match | None) -> bool:
@@ -478,39 +507,39 @@ def _platform_asns(host: str) -> frozenset[int]:
 # name the control says does not exist, evidence against the answers, reasons they are the
 # site's after all (the weakest reason any answer needed names the host's rule; at most one of
 # these six holds), then what is missing to tell.
-DNS_ANSWERED_ORDER: tuple[tuple[str, Callable[[_Answers], bool]], ...] = (
-    ("dns.fingerprint_address", _fingerprinted),
-    ("dns.matches_control", _matches_control),
-    ("dns.answer_not_the_site", _serving_blockpages),
-    ("dns.bogon_probe_only", _bogon_with_reference),
-    ("dns.bogon_no_control", _bogon_without_reference),
-    ("dns.nxdomain_rewritten", _canary_rewritten),
-    ("dns.answer_for_nonexistent_name", _canary_nonexistent),
-    ("dns.nonexistent_answer_unconfirmed", _canary_asked),
-    ("dns.control_nxdomain", _answer_served_a_page),
-    ("dns.nonexistent_answer_unconfirmed", _nonexistent_unconfirmed),
-    ("dns.answer_not_the_site", _contradicted_answers),
-    ("dns.cdn_asn", _weakest_reason_is("dns.cdn_asn")),
-    ("dns.platform_asn", _weakest_reason_is("dns.platform_asn")),
-    ("dns.control_consistent", _weakest_reason_is("dns.control_consistent")),
-    ("dns.matches_doh", _weakest_reason_is("dns.matches_doh")),
-    ("dns.same_asn", _weakest_reason_is("dns.same_asn")),
-    ("dns.tls_validated", _weakest_reason_is("dns.tls_validated")),
-    ("dns.no_control", _no_control),
-    ("dns.control_failed", _control_failed),
+DNS_ANSWERED_ORDER: tuple[tuple[str, Predicate[_Answers]], ...] = (
+    ("dns.fingerprint_address", _Fingerprinted()),
+    ("dns.matches_control", _MatchesControl()),
+    ("dns.answer_not_the_site", _ServingBlockpages()),
+    ("dns.bogon_probe_only", _BogonWithReference()),
+    ("dns.bogon_no_control", _BogonWithoutReference()),
+    ("dns.nxdomain_rewritten", _CanaryRewritten()),
+    ("dns.answer_for_nonexistent_name", _CanaryNonexistent()),
+    ("dns.nonexistent_answer_unconfirmed", _CanaryAsked()),
+    ("dns.control_nxdomain", _AnswerServedAPage()),
+    ("dns.nonexistent_answer_unconfirmed", _NonexistentUnconfirmed()),
+    ("dns.answer_not_the_site", _ContradictedAnswers()),
+    ("dns.cdn_asn", _WeakestReasonIs("dns.cdn_asn")),
+    ("dns.platform_asn", _WeakestReasonIs("dns.platform_asn")),
+    ("dns.control_consistent", _WeakestReasonIs("dns.control_consistent")),
+    ("dns.matches_doh", _WeakestReasonIs("dns.matches_doh")),
+    ("dns.same_asn", _WeakestReasonIs("dns.same_asn")),
+    ("dns.tls_validated", _WeakestReasonIs("dns.tls_validated")),
+    ("dns.no_control", _NoControl()),
+    ("dns.control_failed", _ControlFailed()),
     ("dns.differs_unconfirmed", always),
 )
 
 # The resolver gave no address: nothing to judge, the control failed too, the failure against
 # a reference (the control, else DoH's answers), then without one.
-DNS_FAILED_ORDER: tuple[tuple[str, Callable[[_Answers], bool]], ...] = (
-    (NO_OBSERVATION, _says_nothing),
-    ("dns.fails_for_control_too", _fails_for_control_too),
-    ("dns.nxdomain_probe_only", _nxdomain_with_control),
-    ("dns.nxdomain_doh_ok", _nxdomain_doh_ok),
-    ("dns.timeout_probe_only", _timeout_with_control),
-    ("dns.timeout_doh_ok", _timeout_doh_ok),
-    ("dns.no_answer_probe_only", _no_answer_with_control),
-    ("dns.failure_probe_only", _failure_with_reference),
+DNS_FAILED_ORDER: tuple[tuple[str, Predicate[_Answers]], ...] = (
+    (NO_OBSERVATION, _SaysNothing()),
+    ("dns.fails_for_control_too", _FailsForControlToo()),
+    ("dns.nxdomain_probe_only", _NxdomainWithControl()),
+    ("dns.nxdomain_doh_ok", _NxdomainDohOk()),
+    ("dns.timeout_probe_only", _TimeoutWithControl()),
+    ("dns.timeout_doh_ok", _TimeoutDohOk()),
+    ("dns.no_answer_probe_only", _NoAnswerWithControl()),
+    ("dns.failure_probe_only", _FailureWithReference()),
     ("dns.no_control", always),
 )

@@ -7,7 +7,6 @@ HTTP_FAILED_ORDER (the fetch failed) at the end of this module."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from urllib.parse import urljoin
 
 from reachwatch.classify._fingerprints import Fingerprints
@@ -21,7 +20,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import NO_OBSERVATION, always, first_match, observe
+from reachwatch.classify._rules import NO_OBSERVATION, Predicate, always, first_match, observe
 from reachwatch.classify._transport import control_reset_too, control_tls, name_got_through
 from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
@@ -164,73 +163,84 @@ _PAGE_TECHNIQUES = {
 }
 
 
-def _blockpage_fingerprint(c: _HttpCase) -> bool:
-    return c.blockpage() == "http.blockpage_fingerprint"
+class _BlockpageFingerprint(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.blockpage() == "http.blockpage_fingerprint"
 
 
-def _redirect_to_private_address(c: _HttpCase) -> bool:
-    return c.blockpage() == "http.redirect_to_private_address"
+class _RedirectToPrivateAddress(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.blockpage() == "http.redirect_to_private_address"
 
 
-def _hop_failed_below(c: _HttpCase) -> bool:
-    """The chain redirected to a host and no request followed, and that host's own steps
-    (DNS, TCP, TLS) failed: they say why, and speak for the page."""
-    host = c.following
-    if host is None:
-        return False
-    view = c.view
-    tls = [t for t in view.tls if t.server_name == host and not t.decoy]
-    tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
-    tcp = [t for t in view.tcp if t.ip in tcp_hosts]
-    dns_failed = any(q.hostname == host and q.failure for q in view.queries)
-    failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
-    return failed and not any(t.failure is None for t in tls)
+class _HopFailedBelow(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The chain redirected to a host and no request followed, and that host's own steps
+        (DNS, TCP, TLS) failed: they say why, and speak for the page."""
+        host = c.following
+        if host is None:
+            return False
+        view = c.view
+        tls = [t for t in view.tls if t.server_name == host and not t.decoy]
+        tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
+        tcp = [t for t in view.tcp if t.ip in tcp_hosts]
+        dns_failed = any(q.hostname == host and q.failure for q in view.queries)
+        failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
+        return failed and not any(t.failure is None for t in tls)
 
 
-def _redirect_not_followed(c: _HttpCase) -> bool:
-    # When the hop's steps all worked, or there are none, the page was never loaded: nothing
-    # says it was reachable.
-    return c.following is not None
+class _RedirectNotFollowed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        # When the hop's steps all worked, or there are none, the page was never loaded: nothing
+        # says it was reachable.
+        return c.following is not None
 
 
-def _fetched_from_tampered_address(c: _HttpCase) -> bool:
-    endpoint = c.final.endpoint
-    return endpoint is not None and endpoint_ip(endpoint) in c.view.tampered
+class _FetchedFromTamperedAddress(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        endpoint = c.final.endpoint
+        return endpoint is not None and endpoint_ip(endpoint) in c.view.tampered
 
 
-def _tls_authenticated(c: _HttpCase) -> bool:
-    host = c.host
-    return c.final.scheme == "https" and all(
-        t.verified for t in c.view.tls if t.server_name == host
-    )
+class _TlsAuthenticated(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        host = c.host
+        return c.final.scheme == "https" and all(
+            t.verified for t in c.view.tls if t.server_name == host
+        )
 
 
-def _no_control_page(c: _HttpCase) -> bool:
-    return c.view.control is None or c.view.control.http is None
+class _NoControlPage(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.view.control is None or c.view.control.http is None
 
 
-def _control_page_failed(c: _HttpCase) -> bool:
-    control = c.view.control.http if c.view.control else None
-    return control is not None and not control.ok
+class _ControlPageFailed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        control = c.view.control.http if c.view.control else None
+        return control is not None and not control.ok
 
 
-def _cdn_challenged(c: _HttpCase) -> bool:
-    return _cdn_challenge(c.view, c.final)
+class _CdnChallenged(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _cdn_challenge(c.view, c.final)
 
 
-def _page_matches(c: _HttpCase) -> bool:
-    """Plain-HTTP page like the control's: OONI's own match, or the same status with the same
-    title or a body of about the same length."""
-    status_match, title_match, _, proportion = c.likeness()
-    return c.view.ooni_http_match is True or (
-        status_match and (title_match or (proportion is not None and proportion >= 0.7))
-    )
+class _PageMatches(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """Plain-HTTP page like the control's: OONI's own match, or the same status with the same
+        title or a body of about the same length."""
+        status_match, title_match, _, proportion = c.likeness()
+        return c.view.ooni_http_match is True or (
+            status_match and (title_match or (proportion is not None and proportion >= 0.7))
+        )
 
 
-def _page_differs(c: _HttpCase) -> bool:
-    """Both pages titled, the titles differ, and the status or the length differs too."""
-    status_match, title_match, both_titled, proportion = c.likeness()
-    return both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7)
+class _PageDiffers(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """Both pages titled, the titles differ, and the status or the length differs too."""
+        status_match, title_match, both_titled, proportion = c.likeness()
+        return both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7)
 
 
 # What a CDN's bot defence answers instead of the page, and how its page says so (lower
@@ -353,96 +363,116 @@ def _failed_technique(c: _HttpCase, rule: str) -> str | None:
     return _FAILED_TECHNIQUES.get(rule)
 
 
-def _fetch_probe_fault(c: _HttpCase) -> bool:
-    return is_probe_fault(c.failure)
+class _FetchProbeFault(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return is_probe_fault(c.failure)
 
 
 def _lookup_failed(c: _HttpCase) -> bool:
     return c.failure.startswith(("dns_", "android_dns"))
 
 
-def _lookup_blocked(c: _HttpCase) -> bool:
-    """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
-    browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
-    control fetched the page: blocked at DNS, never the page."""
-    if not _lookup_failed(c):
-        return False
-    control = c.control_fetch()
-    failure = c.failure
-    return (
-        control is not None
-        and control.ok
-        and (is_nxdomain(failure) or failure in _NO_DATA or is_timeout(failure))
-    )
+class _LookupBlocked(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
+        browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
+        control fetched the page: blocked at DNS, never the page."""
+        if not _lookup_failed(c):
+            return False
+        control = c.control_fetch()
+        failure = c.failure
+        return (
+            control is not None
+            and control.ok
+            and (is_nxdomain(failure) or failure in _NO_DATA or is_timeout(failure))
+        )
 
 
-def _lookup_failed_for_control_too(c: _HttpCase) -> bool:
-    """The fetch's own lookup failed, and so did the control's own lookup of this host (the
-    input's, or a redirect hop's it was asked about): the name, not the path."""
-    if not _lookup_failed(c):
-        return False
-    own = c.view.control_for(c.host)
-    return own is not None and own.dns_failure is not None
+class _LookupFailedForControlToo(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The fetch's own lookup failed, and so did the control's own lookup of this host (the
+        input's, or a redirect hop's it was asked about): the name, not the path."""
+        if not _lookup_failed(c):
+            return False
+        own = c.view.control_for(c.host)
+        return own is not None and own.dns_failure is not None
 
 
 def _failed_in_tls_unrecorded(c: _HttpCase) -> bool:
     return c.tls_unrecorded()
 
 
-def _tls_unrecorded_no_control(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and _control_tls(c) is None
+class _FailedInTlsUnrecorded(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c)
 
 
-def _tls_unrecorded_control_failed(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and _control_tls(c) is False
+class _TlsUnrecordedNoControl(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and _control_tls(c) is None
 
 
-def _tls_unrecorded_certificate(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and is_certificate_error(c.failure)
+class _TlsUnrecordedControlFailed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and _control_tls(c) is False
 
 
-def _tls_unrecorded_timeout(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and c.kind() == "timeout"
+class _TlsUnrecordedCertificate(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and is_certificate_error(c.failure)
+
+
+class _TlsUnrecordedTimeout(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and c.kind() == "timeout"
 
 
 def _control_tls(c: _HttpCase) -> bool | None:
     return control_tls(c.view, None, c.host, fetched_https=True)
 
 
-def _no_control_fetch(c: _HttpCase) -> bool:
-    return c.control_fetch() is None
+class _NoControlFetch(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.control_fetch() is None
 
 
-def _control_fetch_failed(c: _HttpCase) -> bool:
-    control = c.control_fetch()
-    return control is not None and not control.ok
+class _ControlFetchFailed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        control = c.control_fetch()
+        return control is not None and not control.ok
 
 
-def _failed_below_http(c: _HttpCase) -> bool:
-    """The fetch failed below HTTP (its lookup, its connect, its TLS handshake): the lower
-    layer judged why, and the page was not loaded, so it is never `accessible`."""
-    return _lookup_failed(c) or c.in_connect() or c.in_tls()
+class _FailedBelowHttp(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The fetch failed below HTTP (its lookup, its connect, its TLS handshake): the lower
+        layer judged why, and the page was not loaded, so it is never `accessible`."""
+        return _lookup_failed(c) or c.in_connect() or c.in_tls()
 
 
-def _reset_not_consistent(c: _HttpCase) -> bool:
-    return c.kind() == "reset" and _reset_inconsistent(c.view, c.final, c.host)
+class _ResetNotConsistent(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "reset" and _reset_inconsistent(c.view, c.final, c.host)
 
 
-def _fetch_own_trouble(c: _HttpCase) -> bool:
-    # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
-    return c.kind() in ("other", "certificate")
+class _FetchOwnTrouble(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
+        return c.kind() in ("other", "certificate")
 
 
-def _fetch_timed_out(c: _HttpCase) -> bool:
-    return c.kind() == "timeout"
+class _FetchTimedOut(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "timeout"
 
 
-def _fetch_reset(c: _HttpCase) -> bool:
-    return c.kind() == "reset"
+class _FetchReset(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "reset"
 
 
-def _fetch_refused(c: _HttpCase) -> bool:
-    return c.kind() == "refused"
+class _FetchRefused(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "refused"
 
 
 def _control_fetch(view: View, host: str) -> ControlHttp | None:
@@ -526,42 +556,42 @@ def _titles_match(a: str, b: str) -> bool:
 
 # A response came: a blockpage first, then a redirect the measurement did not follow, then
 # what makes the page the site's (TLS) or no evidence, then the page against the control's.
-HTTP_PAGE_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
-    ("http.blockpage_fingerprint", _blockpage_fingerprint),
-    ("http.redirect_to_private_address", _redirect_to_private_address),
-    (NO_OBSERVATION, _hop_failed_below),
-    ("http.redirect_not_followed", _redirect_not_followed),
-    ("http.address_from_tampered_dns", _fetched_from_tampered_address),
-    ("http.tls_authenticated", _tls_authenticated),
-    ("http.no_control", _no_control_page),
-    ("http.control_failed", _control_page_failed),
-    ("http.cdn_challenge", _cdn_challenged),
-    ("http.matches_control", _page_matches),
-    ("http.differs_from_control", _page_differs),
+HTTP_PAGE_ORDER: tuple[tuple[str, Predicate[_HttpCase]], ...] = (
+    ("http.blockpage_fingerprint", _BlockpageFingerprint()),
+    ("http.redirect_to_private_address", _RedirectToPrivateAddress()),
+    (NO_OBSERVATION, _HopFailedBelow()),
+    ("http.redirect_not_followed", _RedirectNotFollowed()),
+    ("http.address_from_tampered_dns", _FetchedFromTamperedAddress()),
+    ("http.tls_authenticated", _TlsAuthenticated()),
+    ("http.no_control", _NoControlPage()),
+    ("http.control_failed", _ControlPageFailed()),
+    ("http.cdn_challenge", _CdnChallenged()),
+    ("http.matches_control", _PageMatches()),
+    ("http.differs_from_control", _PageDiffers()),
     ("http.differs_weakly", always),
 )
 
 # The fetch failed: a blockpage earlier in the chain first, the probe's own fault, the layer
 # it failed in (its lookup, which the control's own lookup may have shared; a TLS handshake no
 # other record shows), the control's fetch, then how it failed.
-HTTP_FAILED_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
-    ("http.blockpage_fingerprint", _blockpage_fingerprint),
-    ("http.redirect_to_private_address", _redirect_to_private_address),
-    ("http.probe_fault", _fetch_probe_fault),
-    ("http.fails_for_control_too", _lookup_failed_for_control_too),
-    ("dns.fetch_lookup_failed", _lookup_blocked),
-    ("tls.no_control", _tls_unrecorded_no_control),
-    ("tls.fails_for_control_too", _tls_unrecorded_control_failed),
-    ("tls.certificate_invalid_probe_only", _tls_unrecorded_certificate),
-    ("tls.timeout_probe_only", _tls_unrecorded_timeout),
-    ("tls.reset_probe_only", _failed_in_tls_unrecorded),
-    ("http.no_control", _no_control_fetch),
-    ("http.fails_for_control_too", _control_fetch_failed),
-    ("http.failed_below_http", _failed_below_http),
-    ("http.reset_not_consistent", _reset_not_consistent),
-    ("http.probe_fault", _fetch_own_trouble),
-    ("http.timeout_probe_only", _fetch_timed_out),
-    ("http.reset_probe_only", _fetch_reset),
-    ("http.refused_probe_only", _fetch_refused),
+HTTP_FAILED_ORDER: tuple[tuple[str, Predicate[_HttpCase]], ...] = (
+    ("http.blockpage_fingerprint", _BlockpageFingerprint()),
+    ("http.redirect_to_private_address", _RedirectToPrivateAddress()),
+    ("http.probe_fault", _FetchProbeFault()),
+    ("http.fails_for_control_too", _LookupFailedForControlToo()),
+    ("dns.fetch_lookup_failed", _LookupBlocked()),
+    ("tls.no_control", _TlsUnrecordedNoControl()),
+    ("tls.fails_for_control_too", _TlsUnrecordedControlFailed()),
+    ("tls.certificate_invalid_probe_only", _TlsUnrecordedCertificate()),
+    ("tls.timeout_probe_only", _TlsUnrecordedTimeout()),
+    ("tls.reset_probe_only", _FailedInTlsUnrecorded()),
+    ("http.no_control", _NoControlFetch()),
+    ("http.fails_for_control_too", _ControlFetchFailed()),
+    ("http.failed_below_http", _FailedBelowHttp()),
+    ("http.reset_not_consistent", _ResetNotConsistent()),
+    ("http.probe_fault", _FetchOwnTrouble()),
+    ("http.timeout_probe_only", _FetchTimedOut()),
+    ("http.reset_probe_only", _FetchReset()),
+    ("http.refused_probe_only", _FetchRefused()),
     ("http.unreachable_probe_only", always),
 )

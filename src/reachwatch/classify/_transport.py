@@ -5,8 +5,6 @@ The order in which the rules are tried is TCP_ORDER and TLS_ORDER at the end of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from reachwatch.classify._net import (
     endpoint_ip,
     failure_kind,
@@ -16,7 +14,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import always, first_match, observe
+from reachwatch.classify._rules import Predicate, always, first_match, observe
 from reachwatch.classify._view import Tcp, Tls, View
 from reachwatch.classify.verdicts import Observation
 
@@ -66,48 +64,59 @@ def _tcp(c: _TcpCase) -> Observation:
     return observe(rule, c.host, c.t.endpoint, technique=technique, failure=c.failure)
 
 
-def _connected(c: _TcpCase) -> bool:
-    return c.t.success
+class _Connected(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.t.success
 
 
-def _tcp_probe_fault(c: _TcpCase) -> bool:
-    return is_probe_fault(c.failure)
+class _TcpProbeFault(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return is_probe_fault(c.failure)
 
 
-def _tcp_tampered_address(c: _TcpCase) -> bool:
-    return c.t.ip in c.view.tampered
+class _TcpTamperedAddress(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.t.ip in c.view.tampered
 
 
-def _tcp_ipv6_unavailable(c: _TcpCase) -> bool:
-    return ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
+class _TcpIpv6Unavailable(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
 
 
-def _tcp_no_control(c: _TcpCase) -> bool:
-    return c.view.control is None and c.view.control_for(c.host) is None
+class _TcpNoControl(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.view.control is None and c.view.control_for(c.host) is None
 
 
-def _tcp_no_control_for_endpoint(c: _TcpCase) -> bool:
-    return c.control() is None
+class _TcpNoControlForEndpoint(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.control() is None
 
 
-def _tcp_control_failed(c: _TcpCase) -> bool:
-    return c.control() is False
+class _TcpControlFailed(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.control() is False
 
 
-def _tcp_timed_out(c: _TcpCase) -> bool:
-    return c.kind() == "timeout"
+class _TcpTimedOut(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "timeout"
 
 
-def _tcp_was_reset(c: _TcpCase) -> bool:
-    return c.kind() == "reset"
+class _TcpWasReset(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "reset"
 
 
-def _tcp_was_refused(c: _TcpCase) -> bool:
-    return c.kind() == "refused"
+class _TcpWasRefused(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "refused"
 
 
-def _tcp_unreachable(c: _TcpCase) -> bool:
-    return c.kind() == "unreachable"
+class _TcpUnreachable(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "unreachable"
 
 
 def _control_tcp(view: View, endpoint: str, host: str) -> bool | None:
@@ -188,49 +197,59 @@ def _tls(c: _TlsCase) -> Observation:
     return observe(rule, c.host, t.endpoint, technique=technique, failure=c.failure)
 
 
-def _handshake_ok(c: _TlsCase) -> bool:
-    return c.t.failure is None
+class _HandshakeOk(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.t.failure is None
 
 
-def _tls_probe_fault(c: _TlsCase) -> bool:
-    return is_probe_fault(c.failure)
+class _TlsProbeFault(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return is_probe_fault(c.failure)
 
 
-def _tls_tampered_address(c: _TlsCase) -> bool:
-    return c.t.ip is not None and c.t.ip in c.view.tampered
+class _TlsTamperedAddress(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.t.ip is not None and c.t.ip in c.view.tampered
 
 
-def _tls_ipv6_unavailable(c: _TlsCase) -> bool:
-    return c.t.ip is not None and ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
+class _TlsIpv6Unavailable(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.t.ip is not None and ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
 
 
-def _tls_control_failed(c: _TlsCase) -> bool:
-    return c.control() is False
+class _TlsControlFailed(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.control() is False
 
 
-def _certificate_without_control(c: _TlsCase) -> bool:
-    return c.certificate and c.control() is None
+class _CertificateWithoutControl(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.certificate and c.control() is None
 
 
-def _certificate_dates_only(c: _TlsCase) -> bool:
-    # A certificate for the right name from a trusted authority, outside its validity window
-    # as the probe's clock reads it: a wrong clock, not an interceptor.
-    return c.certificate and c.t.dates_only
+class _CertificateDatesOnly(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        # A certificate for the right name from a trusted authority, outside its validity window
+        # as the probe's clock reads it: a wrong clock, not an interceptor.
+        return c.certificate and c.t.dates_only
 
 
-def _certificate_invalid(c: _TlsCase) -> bool:
-    return c.certificate
+class _CertificateInvalid(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.certificate
 
 
-def _same_name_got_through(c: _TlsCase) -> bool:
-    # Filtering by name fails every handshake naming the site at this address; one that went
-    # through (a retry, the fetch, the throughput sample) makes this one the server's.
-    ip = c.t.ip
-    return not c.timeout and ip is not None and name_got_through(c.view, c.host, ip)
+class _SameNameGotThrough(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        # Filtering by name fails every handshake naming the site at this address; one that went
+        # through (a retry, the fetch, the throughput sample) makes this one the server's.
+        ip = c.t.ip
+        return not c.timeout and ip is not None and name_got_through(c.view, c.host, ip)
 
 
-def _control_reset_alike(c: _TlsCase) -> bool:
-    return not c.timeout and control_reset_too(c.view, c.host)
+class _ControlResetAlike(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return not c.timeout and control_reset_too(c.view, c.host)
 
 
 def _decoy_ok(c: _TlsCase) -> bool:
@@ -238,20 +257,29 @@ def _decoy_ok(c: _TlsCase) -> bool:
     return c.decoy is not None and _got_through(c.decoy)
 
 
-def _decoy_ok_timed_out(c: _TlsCase) -> bool:
-    return c.timeout and _decoy_ok(c)
+class _DecoyOk(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return _decoy_ok(c)
 
 
-def _tls_no_control(c: _TlsCase) -> bool:
-    return c.control() is None
+class _DecoyOkTimedOut(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.timeout and _decoy_ok(c)
 
 
-def _decoy_fails_too(c: _TlsCase) -> bool:
-    return c.decoy is not None
+class _TlsNoControl(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.control() is None
 
 
-def _tls_timed_out(c: _TlsCase) -> bool:
-    return c.timeout
+class _DecoyFailsToo(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.decoy is not None
+
+
+class _TlsTimedOut(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.timeout
 
 
 def name_got_through(view: View, name: str, ip: str) -> bool:
@@ -346,37 +374,37 @@ def _hop_control_tls(view: View, endpoint: str | None, host: str) -> bool | None
 # The order of the rules, first match wins: what the probe itself decides (success, its own
 # fault), what makes the failure no evidence (a tampered or unusable address, no control), what
 # the control says, then how the probe's attempt failed.
-TCP_ORDER: tuple[tuple[str, Callable[[_TcpCase], bool]], ...] = (
-    ("tcp.connected", _connected),
-    ("tcp.probe_fault", _tcp_probe_fault),
-    ("tcp.address_from_tampered_dns", _tcp_tampered_address),
-    ("tcp.ipv6_unavailable", _tcp_ipv6_unavailable),
-    ("tcp.no_control", _tcp_no_control),
-    ("tcp.no_control_for_endpoint", _tcp_no_control_for_endpoint),
-    ("tcp.fails_for_control_too", _tcp_control_failed),
-    ("tcp.timeout_probe_only", _tcp_timed_out),
-    ("tcp.reset_probe_only", _tcp_was_reset),
-    ("tcp.refused_probe_only", _tcp_was_refused),
-    ("tcp.unreachable_probe_only", _tcp_unreachable),
+TCP_ORDER: tuple[tuple[str, Predicate[_TcpCase]], ...] = (
+    ("tcp.connected", _Connected()),
+    ("tcp.probe_fault", _TcpProbeFault()),
+    ("tcp.address_from_tampered_dns", _TcpTamperedAddress()),
+    ("tcp.ipv6_unavailable", _TcpIpv6Unavailable()),
+    ("tcp.no_control", _TcpNoControl()),
+    ("tcp.no_control_for_endpoint", _TcpNoControlForEndpoint()),
+    ("tcp.fails_for_control_too", _TcpControlFailed()),
+    ("tcp.timeout_probe_only", _TcpTimedOut()),
+    ("tcp.reset_probe_only", _TcpWasReset()),
+    ("tcp.refused_probe_only", _TcpWasRefused()),
+    ("tcp.unreachable_probe_only", _TcpUnreachable()),
     # No certificate in a TCP connect: a malformed or foreign failure string is "other".
     ("tcp.other_probe_only", always),
 )
 
-TLS_ORDER: tuple[tuple[str, Callable[[_TlsCase], bool]], ...] = (
-    ("tls.handshake_ok", _handshake_ok),
-    ("tls.probe_fault", _tls_probe_fault),
-    ("tls.address_from_tampered_dns", _tls_tampered_address),
-    ("tls.ipv6_unavailable", _tls_ipv6_unavailable),
-    ("tls.fails_for_control_too", _tls_control_failed),
-    ("tls.no_control", _certificate_without_control),
-    ("tls.certificate_dates_probe_clock", _certificate_dates_only),
-    ("tls.certificate_invalid_probe_only", _certificate_invalid),
-    ("tls.same_name_got_through", _same_name_got_through),
-    ("tls.control_reset_alike", _control_reset_alike),
-    ("tls.timeout_decoy_ok", _decoy_ok_timed_out),
-    ("tls.reset_after_hello_decoy_ok", _decoy_ok),
-    ("tls.no_control", _tls_no_control),
-    ("tls.decoy_fails_too", _decoy_fails_too),
-    ("tls.timeout_probe_only", _tls_timed_out),
+TLS_ORDER: tuple[tuple[str, Predicate[_TlsCase]], ...] = (
+    ("tls.handshake_ok", _HandshakeOk()),
+    ("tls.probe_fault", _TlsProbeFault()),
+    ("tls.address_from_tampered_dns", _TlsTamperedAddress()),
+    ("tls.ipv6_unavailable", _TlsIpv6Unavailable()),
+    ("tls.fails_for_control_too", _TlsControlFailed()),
+    ("tls.no_control", _CertificateWithoutControl()),
+    ("tls.certificate_dates_probe_clock", _CertificateDatesOnly()),
+    ("tls.certificate_invalid_probe_only", _CertificateInvalid()),
+    ("tls.same_name_got_through", _SameNameGotThrough()),
+    ("tls.control_reset_alike", _ControlResetAlike()),
+    ("tls.timeout_decoy_ok", _DecoyOkTimedOut()),
+    ("tls.reset_after_hello_decoy_ok", _DecoyOk()),
+    ("tls.no_control", _TlsNoControl()),
+    ("tls.decoy_fails_too", _DecoyFailsToo()),
+    ("tls.timeout_probe_only", _TlsTimedOut()),
     ("tls.reset_probe_only", always),
 )
