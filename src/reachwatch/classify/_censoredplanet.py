@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from reachwatch.classify._combine import classified
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
@@ -392,7 +392,7 @@ def _satellite_answer(
     return observe(rule, domain, resolver, technique=technique, failure=failure)
 
 
-_SATELLITE_TECHNIQUES = {
+_SATELLITE_TECHNIQUES: Final = {
     "dns.sat_nxdomain": "dns.nxdomain",
     "dns.sat_bogon": "dns.bogon",
     "dns.sat_answer_is_resolver": "dns.injected",
@@ -512,7 +512,7 @@ def _utc(text: str) -> str:
 # Hyperquack, per keyword and server (each step's rule id is prefixed by the layer: http for
 # echo, discard and HTTP; tls for HTTPS): the server's own sanity first, the template, then what
 # the differing answers were (a known page, else how the connection ended).
-HYPERQUACK_ORDER: tuple[tuple[str, Predicate[_Quack]], ...] = (
+HYPERQUACK_ORDER: Final[tuple[tuple[str, Predicate[_Quack]], ...]] = (
     ("cp_controls_failed", _ControlsFailed()),
     ("cp_matches_template", _AllMatchedTemplate()),
     ("cp_blockpage_signature", _BlockpageSignature()),
@@ -524,7 +524,7 @@ HYPERQUACK_ORDER: tuple[tuple[str, Predicate[_Quack]], ...] = (
 )
 
 # Satellite, one resolver's answer: no address (by rcode), then what the addresses are.
-SATELLITE_ORDER: tuple[tuple[str, Predicate[_Answer]], ...] = (
+SATELLITE_ORDER: Final[tuple[tuple[str, Predicate[_Answer]], ...]] = (
     ("dns.sat_nxdomain", _NxdomainAnomaly()),
     ("dns.sat_no_response", _NoResponse()),
     ("dns.sat_rcode_error", _NoAddress()),
@@ -536,7 +536,7 @@ SATELLITE_ORDER: tuple[tuple[str, Predicate[_Answer]], ...] = (
 )
 
 # Satellite v2.2's fetch of a page from a suspicious answer: the fingerprints it matched.
-SATELLITE_FETCH_ORDER: tuple[tuple[str, Predicate[list[Match]]], ...] = (
+SATELLITE_FETCH_ORDER: Final[tuple[tuple[str, Predicate[list[Match]]], ...]] = (
     ("dns.sat_blockpage_at_answer", _BlockpageServed()),
     ("dns.sat_false_positive_at_answer", _KnownFalsePositive()),
     ("dns.sat_page_unconfirmed", always),

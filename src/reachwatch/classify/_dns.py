@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Final
 
 from reachwatch.catalog import load_catalog, platform_for_host
 from reachwatch.classify._fingerprints import Fingerprints, Match
@@ -367,7 +368,7 @@ def _all_addrs(group: list[Query]) -> Iterator[str]:
 
 # --- failures -----------------------------------------------------------------------------
 
-_FAILED_TECHNIQUES = {
+_FAILED_TECHNIQUES: Final = {
     "dns.nxdomain_probe_only": "dns.nxdomain",
     "dns.nxdomain_doh_ok": "dns.nxdomain",
     "dns.timeout_probe_only": "dns.timeout",
@@ -507,7 +508,7 @@ def _platform_asns(host: str) -> frozenset[int]:
 # name the control says does not exist, evidence against the answers, reasons they are the
 # site's after all (the weakest reason any answer needed names the host's rule; at most one of
 # these six holds), then what is missing to tell.
-DNS_ANSWERED_ORDER: tuple[tuple[str, Predicate[_Answers]], ...] = (
+DNS_ANSWERED_ORDER: Final[tuple[tuple[str, Predicate[_Answers]], ...]] = (
     ("dns.fingerprint_address", _Fingerprinted()),
     ("dns.matches_control", _MatchesControl()),
     ("dns.answer_not_the_site", _ServingBlockpages()),
@@ -532,7 +533,7 @@ DNS_ANSWERED_ORDER: tuple[tuple[str, Predicate[_Answers]], ...] = (
 
 # The resolver gave no address: nothing to judge, the control failed too, the failure against
 # a reference (the control, else DoH's answers), then without one.
-DNS_FAILED_ORDER: tuple[tuple[str, Predicate[_Answers]], ...] = (
+DNS_FAILED_ORDER: Final[tuple[tuple[str, Predicate[_Answers]], ...]] = (
     (NO_OBSERVATION, _SaysNothing()),
     ("dns.fails_for_control_too", _FailsForControlToo()),
     ("dns.nxdomain_probe_only", _NxdomainWithControl()),

@@ -7,6 +7,7 @@ HTTP_FAILED_ORDER (the fetch failed) at the end of this module."""
 
 from __future__ import annotations
 
+from typing import Final
 from urllib.parse import urljoin
 
 from reachwatch.classify._fingerprints import Fingerprints
@@ -155,8 +156,8 @@ class _HttpCase:
         return self._likeness
 
 
-_BLOCKPAGE_RULES = ("http.blockpage_fingerprint", "http.redirect_to_private_address")
-_PAGE_TECHNIQUES = {
+_BLOCKPAGE_RULES: Final = ("http.blockpage_fingerprint", "http.redirect_to_private_address")
+_PAGE_TECHNIQUES: Final = {
     "http.blockpage_fingerprint": "http.blockpage",
     "http.redirect_to_private_address": "http.blockpage",
     "http.differs_from_control": "http.diff",
@@ -344,7 +345,7 @@ def final_host(view: View) -> str:
         return view.host
 
 
-_FAILED_TECHNIQUES = {
+_FAILED_TECHNIQUES: Final = {
     "tls.certificate_invalid_probe_only": "tls.mitm",
     "tls.timeout_probe_only": "tls.timeout",
     "tls.reset_probe_only": "tls.reset",
@@ -556,7 +557,7 @@ def _titles_match(a: str, b: str) -> bool:
 
 # A response came: a blockpage first, then a redirect the measurement did not follow, then
 # what makes the page the site's (TLS) or no evidence, then the page against the control's.
-HTTP_PAGE_ORDER: tuple[tuple[str, Predicate[_HttpCase]], ...] = (
+HTTP_PAGE_ORDER: Final[tuple[tuple[str, Predicate[_HttpCase]], ...]] = (
     ("http.blockpage_fingerprint", _BlockpageFingerprint()),
     ("http.redirect_to_private_address", _RedirectToPrivateAddress()),
     (NO_OBSERVATION, _HopFailedBelow()),
@@ -574,7 +575,7 @@ HTTP_PAGE_ORDER: tuple[tuple[str, Predicate[_HttpCase]], ...] = (
 # The fetch failed: a blockpage earlier in the chain first, the probe's own fault, the layer
 # it failed in (its lookup, which the control's own lookup may have shared; a TLS handshake no
 # other record shows), the control's fetch, then how it failed.
-HTTP_FAILED_ORDER: tuple[tuple[str, Predicate[_HttpCase]], ...] = (
+HTTP_FAILED_ORDER: Final[tuple[tuple[str, Predicate[_HttpCase]], ...]] = (
     ("http.blockpage_fingerprint", _BlockpageFingerprint()),
     ("http.redirect_to_private_address", _RedirectToPrivateAddress()),
     ("http.probe_fault", _FetchProbeFault()),

@@ -5,7 +5,7 @@ The order in which the rules are tried is QUIC_ORDER and THROUGHPUT_ORDER at the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from reachwatch.classify._net import ip_version, is_probe_fault
 from reachwatch.classify._rules import Predicate, always, first_match, observe
@@ -204,7 +204,7 @@ def _steady(transfer: Transfer, control_rate: float) -> bool:
     return without * THROTTLE_RATIO <= control_rate and without <= THROTTLED_BELOW
 
 
-QUIC_ORDER: tuple[tuple[str, Predicate[_QuicCase]], ...] = (
+QUIC_ORDER: Final[tuple[tuple[str, Predicate[_QuicCase]], ...]] = (
     ("quic.handshake_ok", _QuicOk()),
     ("quic.probe_fault", _QuicProbeFault()),
     ("quic.address_from_tampered_dns", _QuicTamperedAddress()),
@@ -217,7 +217,7 @@ QUIC_ORDER: tuple[tuple[str, Predicate[_QuicCase]], ...] = (
 
 # A rate is judged only against a reference; a slow one only on enough evidence, and only when
 # bytes kept coming slowly (not fast with a stall).
-THROUGHPUT_ORDER: tuple[tuple[str, Predicate[_RateCase]], ...] = (
+THROUGHPUT_ORDER: Final[tuple[tuple[str, Predicate[_RateCase]], ...]] = (
     ("throughput.no_sample", _NoSample()),
     ("throughput.no_control", _NoReference()),
     ("throughput.comparable", _Comparable()),

@@ -156,7 +156,7 @@ for _layer in ("http", "tls"):
 # A step of a layer's order: the rule id it fires, and the predicate over the layer's case that
 # makes it fire. A step that fires NO_OBSERVATION leaves the judgement to another layer.
 Case = TypeVar("Case", contravariant=True)
-NO_OBSERVATION = "-"
+NO_OBSERVATION: Final = "-"
 
 
 class Predicate(Generic[Case]):

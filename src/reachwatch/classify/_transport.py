@@ -5,6 +5,8 @@ The order in which the rules are tried is TCP_ORDER and TLS_ORDER at the end of 
 
 from __future__ import annotations
 
+from typing import Final
+
 from reachwatch.classify._net import (
     endpoint_ip,
     failure_kind,
@@ -145,14 +147,14 @@ class _TlsCase:
     """One real-SNI handshake, the decoy-SNI one to the same endpoint, and the control's."""
 
     __slots__ = (
+        "_certificate",
         "_control",
         "_control_known",
-        "certificate",
+        "_timeout",
         "decoy",
         "failure",
         "host",
         "t",
-        "timeout",
         "view",
     )
 
@@ -162,10 +164,23 @@ class _TlsCase:
         self.decoy = decoy
         self.host = t.server_name or view.host
         self.failure = t.failure or ""
-        self.timeout = t.failure is not None and is_timeout(t.failure)
-        self.certificate = t.failure is not None and is_certificate_error(t.failure)
+        self._timeout: bool | None = None
+        self._certificate: bool | None = None
         self._control: bool | None = None
         self._control_known = False
+
+    def timeout(self) -> bool:
+        """The handshake failed by timing out."""
+        if self._timeout is None:
+            self._timeout = self.t.failure is not None and is_timeout(self.t.failure)
+        return self._timeout
+
+    def certificate(self) -> bool:
+        """The handshake failed on the certificate."""
+        if self._certificate is None:
+            failure = self.t.failure
+            self._certificate = failure is not None and is_certificate_error(failure)
+        return self._certificate
 
     def control(self) -> bool | None:
         """Did the control's TLS to this endpoint work? None: nothing to compare."""
@@ -176,7 +191,7 @@ class _TlsCase:
 
 
 # The technique each blocking TLS rule names (tls.decoy_fails_too: by how the decoy failed).
-_TLS_TECHNIQUES = {
+_TLS_TECHNIQUES: Final = {
     "tls.certificate_invalid_probe_only": "tls.mitm",
     "tls.timeout_decoy_ok": "tls.timeout",
     "tls.reset_after_hello_decoy_ok": "tls.reset",
@@ -224,19 +239,19 @@ class _TlsControlFailed(Predicate[_TlsCase]):
 
 class _CertificateWithoutControl(Predicate[_TlsCase]):
     def holds(self, c: _TlsCase) -> bool:
-        return c.certificate and c.control() is None
+        return c.certificate() and c.control() is None
 
 
 class _CertificateDatesOnly(Predicate[_TlsCase]):
     def holds(self, c: _TlsCase) -> bool:
         # A certificate for the right name from a trusted authority, outside its validity window
         # as the probe's clock reads it: a wrong clock, not an interceptor.
-        return c.certificate and c.t.dates_only
+        return c.certificate() and c.t.dates_only
 
 
 class _CertificateInvalid(Predicate[_TlsCase]):
     def holds(self, c: _TlsCase) -> bool:
-        return c.certificate
+        return c.certificate()
 
 
 class _SameNameGotThrough(Predicate[_TlsCase]):
@@ -244,12 +259,12 @@ class _SameNameGotThrough(Predicate[_TlsCase]):
         # Filtering by name fails every handshake naming the site at this address; one that went
         # through (a retry, the fetch, the throughput sample) makes this one the server's.
         ip = c.t.ip
-        return not c.timeout and ip is not None and name_got_through(c.view, c.host, ip)
+        return not c.timeout() and ip is not None and name_got_through(c.view, c.host, ip)
 
 
 class _ControlResetAlike(Predicate[_TlsCase]):
     def holds(self, c: _TlsCase) -> bool:
-        return not c.timeout and control_reset_too(c.view, c.host)
+        return not c.timeout() and control_reset_too(c.view, c.host)
 
 
 def _decoy_ok(c: _TlsCase) -> bool:
@@ -264,7 +279,7 @@ class _DecoyOk(Predicate[_TlsCase]):
 
 class _DecoyOkTimedOut(Predicate[_TlsCase]):
     def holds(self, c: _TlsCase) -> bool:
-        return c.timeout and _decoy_ok(c)
+        return c.timeout() and _decoy_ok(c)
 
 
 class _TlsNoControl(Predicate[_TlsCase]):
@@ -279,7 +294,7 @@ class _DecoyFailsToo(Predicate[_TlsCase]):
 
 class _TlsTimedOut(Predicate[_TlsCase]):
     def holds(self, c: _TlsCase) -> bool:
-        return c.timeout
+        return c.timeout()
 
 
 def name_got_through(view: View, name: str, ip: str) -> bool:
@@ -374,7 +389,7 @@ def _hop_control_tls(view: View, endpoint: str | None, host: str) -> bool | None
 # The order of the rules, first match wins: what the probe itself decides (success, its own
 # fault), what makes the failure no evidence (a tampered or unusable address, no control), what
 # the control says, then how the probe's attempt failed.
-TCP_ORDER: tuple[tuple[str, Predicate[_TcpCase]], ...] = (
+TCP_ORDER: Final[tuple[tuple[str, Predicate[_TcpCase]], ...]] = (
     ("tcp.connected", _Connected()),
     ("tcp.probe_fault", _TcpProbeFault()),
     ("tcp.address_from_tampered_dns", _TcpTamperedAddress()),
@@ -390,7 +405,7 @@ TCP_ORDER: tuple[tuple[str, Predicate[_TcpCase]], ...] = (
     ("tcp.other_probe_only", always),
 )
 
-TLS_ORDER: tuple[tuple[str, Predicate[_TlsCase]], ...] = (
+TLS_ORDER: Final[tuple[tuple[str, Predicate[_TlsCase]], ...]] = (
     ("tls.handshake_ok", _HandshakeOk()),
     ("tls.probe_fault", _TlsProbeFault()),
     ("tls.address_from_tampered_dns", _TlsTamperedAddress()),
