@@ -19,12 +19,12 @@ import pytest
 from reachwatch.classify import RULES, _dns, _http, _quic_rate, _transport
 from reachwatch.classify import _censoredplanet as cp
 from reachwatch.classify._fingerprints import Match
-from reachwatch.classify._rules import NO_OBSERVATION, Predicate, first_match
+from reachwatch.classify._rules import NO_OBSERVATION, Predicate, Step, first_match
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "conformance.md"
 START, END = "<!-- rule-order:start -->", "<!-- rule-order:end -->"
 
-Order = tuple[tuple[str, Predicate[Any]], ...]
+Order = tuple[Step[Any], ...]
 # (what is judged, module, name of the order, the order, prefix of its rule ids)
 ORDERS: list[tuple[str, str, str, Order, tuple[str, ...]]] = [
     ("dns: a resolver's answer", "_dns.py", "DNS_ANSWERED_ORDER", _dns.DNS_ANSWERED_ORDER, ("",)),
@@ -82,8 +82,11 @@ def _ids(order: Order, prefixes: tuple[str, ...]) -> list[str]:
     """The order's rule ids; a step of several layers as `{http,tls}.cp_...`."""
     if len(prefixes) > 1:
         layers = ",".join(p.rstrip(".") for p in prefixes)
-        return [f"{{{layers}}}.{rule}" for rule, _ in order]
-    return [rule if rule == NO_OBSERVATION else f"{prefixes[0]}{rule}" for rule, _ in order]
+        return [f"{{{layers}}}.{rule}" for rule in (step.rule for step in order)]
+    return [
+        rule if rule == NO_OBSERVATION else f"{prefixes[0]}{rule}"
+        for rule in (step.rule for step in order)
+    ]
 
 
 def render() -> str:
@@ -123,7 +126,8 @@ def test_docs_state_each_layers_order_as_the_code_applies_it() -> None:
 def test_every_step_names_a_rule_and_every_rule_is_ordered() -> None:
     ordered: set[str] = set()
     for _, _, name, order, prefixes in ORDERS:
-        for rule, predicate in order:
+        for step in order:
+            rule, predicate = step.rule, step.predicate
             assert isinstance(predicate, Predicate), (name, rule)
             if rule == NO_OBSERVATION:
                 continue
@@ -137,16 +141,16 @@ def test_every_step_names_a_rule_and_every_rule_is_ordered() -> None:
 
 def test_each_order_ends_with_a_step_that_always_fires() -> None:
     for _, _, name, order, _ in ORDERS:
-        assert order[-1][1].holds(object()) is True, name
+        assert order[-1].predicate.holds(object()) is True, name
 
 
 def test_first_match_applies_the_first_step_that_holds() -> None:
     # Steps over a Satellite fetch's page matches: the first holds for a blocking match, the
     # second for any match. The third asks a DNS case of its own: asked of a list, it raises.
     order: Order = (
-        ("a", cp._BlockpageServed()),
-        ("b", cp._KnownFalsePositive()),
-        ("c", _dns._MatchesControl()),
+        Step("a", cp._BlockpageServed()),
+        Step("b", cp._KnownFalsePositive()),
+        Step("c", _dns._MatchesControl()),
     )
     assert first_match(order, [Match("fp", blocking=True)]) == "a"
     assert first_match(order, [Match("fp", blocking=False)]) == "b"  # "c" not asked

@@ -23,7 +23,7 @@ from reachwatch.classify._combine import classified
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, Match, default_fingerprints
 from reachwatch.classify._net import ip_version, is_bogon
-from reachwatch.classify._rules import Predicate, always, first_match, most_decisive, observe
+from reachwatch.classify._rules import Predicate, Step, always, first_match, most_decisive, observe
 from reachwatch.classify.verdicts import Classified, Observation
 
 HYPERQUACK_SERVICES = ("echo", "discard", "http", "https")
@@ -512,32 +512,32 @@ def _utc(text: str) -> str:
 # Hyperquack, per keyword and server (each step's rule id is prefixed by the layer: http for
 # echo, discard and HTTP; tls for HTTPS): the server's own sanity first, the template, then what
 # the differing answers were (a known page, else how the connection ended).
-HYPERQUACK_ORDER: Final[tuple[tuple[str, Predicate[_Quack]], ...]] = (
-    ("cp_controls_failed", _ControlsFailed()),
-    ("cp_matches_template", _AllMatchedTemplate()),
-    ("cp_blockpage_signature", _BlockpageSignature()),
-    ("cp_false_positive_signature", _FalsePositiveSignature()),
-    ("cp_intermittent", _NotAnAnomaly()),
-    ("cp_reset_after_keyword", _ResetAfterKeyword()),
-    ("cp_timeout_after_keyword", _TimeoutAfterKeyword()),
-    ("cp_anomaly_unconfirmed", always),
+HYPERQUACK_ORDER: Final[tuple[Step[_Quack], ...]] = (
+    Step("cp_controls_failed", _ControlsFailed()),
+    Step("cp_matches_template", _AllMatchedTemplate()),
+    Step("cp_blockpage_signature", _BlockpageSignature()),
+    Step("cp_false_positive_signature", _FalsePositiveSignature()),
+    Step("cp_intermittent", _NotAnAnomaly()),
+    Step("cp_reset_after_keyword", _ResetAfterKeyword()),
+    Step("cp_timeout_after_keyword", _TimeoutAfterKeyword()),
+    Step("cp_anomaly_unconfirmed", always),
 )
 
 # Satellite, one resolver's answer: no address (by rcode), then what the addresses are.
-SATELLITE_ORDER: Final[tuple[tuple[str, Predicate[_Answer]], ...]] = (
-    ("dns.sat_nxdomain", _NxdomainAnomaly()),
-    ("dns.sat_no_response", _NoResponse()),
-    ("dns.sat_rcode_error", _NoAddress()),
-    ("dns.sat_fingerprint_address", _FingerprintedAnswer()),
-    ("dns.sat_bogon", _BogonAnswer()),
-    ("dns.sat_answer_matches_control", _MatchedControlResolvers()),
-    ("dns.sat_answer_is_resolver", _AnswerIsTheResolver()),
-    ("dns.sat_answer_unconfirmed", always),
+SATELLITE_ORDER: Final[tuple[Step[_Answer], ...]] = (
+    Step("dns.sat_nxdomain", _NxdomainAnomaly()),
+    Step("dns.sat_no_response", _NoResponse()),
+    Step("dns.sat_rcode_error", _NoAddress()),
+    Step("dns.sat_fingerprint_address", _FingerprintedAnswer()),
+    Step("dns.sat_bogon", _BogonAnswer()),
+    Step("dns.sat_answer_matches_control", _MatchedControlResolvers()),
+    Step("dns.sat_answer_is_resolver", _AnswerIsTheResolver()),
+    Step("dns.sat_answer_unconfirmed", always),
 )
 
 # Satellite v2.2's fetch of a page from a suspicious answer: the fingerprints it matched.
-SATELLITE_FETCH_ORDER: Final[tuple[tuple[str, Predicate[list[Match]]], ...]] = (
-    ("dns.sat_blockpage_at_answer", _BlockpageServed()),
-    ("dns.sat_false_positive_at_answer", _KnownFalsePositive()),
-    ("dns.sat_page_unconfirmed", always),
+SATELLITE_FETCH_ORDER: Final[tuple[Step[list[Match]], ...]] = (
+    Step("dns.sat_blockpage_at_answer", _BlockpageServed()),
+    Step("dns.sat_false_positive_at_answer", _KnownFalsePositive()),
+    Step("dns.sat_page_unconfirmed", always),
 )

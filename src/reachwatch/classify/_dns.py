@@ -32,6 +32,7 @@ from reachwatch.classify._net import (
 from reachwatch.classify._rules import (
     NO_OBSERVATION,
     Predicate,
+    Step,
     always,
     first_match,
     most_decisive,
@@ -508,39 +509,39 @@ def _platform_asns(host: str) -> frozenset[int]:
 # name the control says does not exist, evidence against the answers, reasons they are the
 # site's after all (the weakest reason any answer needed names the host's rule; at most one of
 # these six holds), then what is missing to tell.
-DNS_ANSWERED_ORDER: Final[tuple[tuple[str, Predicate[_Answers]], ...]] = (
-    ("dns.fingerprint_address", _Fingerprinted()),
-    ("dns.matches_control", _MatchesControl()),
-    ("dns.answer_not_the_site", _ServingBlockpages()),
-    ("dns.bogon_probe_only", _BogonWithReference()),
-    ("dns.bogon_no_control", _BogonWithoutReference()),
-    ("dns.nxdomain_rewritten", _CanaryRewritten()),
-    ("dns.answer_for_nonexistent_name", _CanaryNonexistent()),
-    ("dns.nonexistent_answer_unconfirmed", _CanaryAsked()),
-    ("dns.control_nxdomain", _AnswerServedAPage()),
-    ("dns.nonexistent_answer_unconfirmed", _NonexistentUnconfirmed()),
-    ("dns.answer_not_the_site", _ContradictedAnswers()),
-    ("dns.cdn_asn", _WeakestReasonIs("dns.cdn_asn")),
-    ("dns.platform_asn", _WeakestReasonIs("dns.platform_asn")),
-    ("dns.control_consistent", _WeakestReasonIs("dns.control_consistent")),
-    ("dns.matches_doh", _WeakestReasonIs("dns.matches_doh")),
-    ("dns.same_asn", _WeakestReasonIs("dns.same_asn")),
-    ("dns.tls_validated", _WeakestReasonIs("dns.tls_validated")),
-    ("dns.no_control", _NoControl()),
-    ("dns.control_failed", _ControlFailed()),
-    ("dns.differs_unconfirmed", always),
+DNS_ANSWERED_ORDER: Final[tuple[Step[_Answers], ...]] = (
+    Step("dns.fingerprint_address", _Fingerprinted()),
+    Step("dns.matches_control", _MatchesControl()),
+    Step("dns.answer_not_the_site", _ServingBlockpages()),
+    Step("dns.bogon_probe_only", _BogonWithReference()),
+    Step("dns.bogon_no_control", _BogonWithoutReference()),
+    Step("dns.nxdomain_rewritten", _CanaryRewritten()),
+    Step("dns.answer_for_nonexistent_name", _CanaryNonexistent()),
+    Step("dns.nonexistent_answer_unconfirmed", _CanaryAsked()),
+    Step("dns.control_nxdomain", _AnswerServedAPage()),
+    Step("dns.nonexistent_answer_unconfirmed", _NonexistentUnconfirmed()),
+    Step("dns.answer_not_the_site", _ContradictedAnswers()),
+    Step("dns.cdn_asn", _WeakestReasonIs("dns.cdn_asn")),
+    Step("dns.platform_asn", _WeakestReasonIs("dns.platform_asn")),
+    Step("dns.control_consistent", _WeakestReasonIs("dns.control_consistent")),
+    Step("dns.matches_doh", _WeakestReasonIs("dns.matches_doh")),
+    Step("dns.same_asn", _WeakestReasonIs("dns.same_asn")),
+    Step("dns.tls_validated", _WeakestReasonIs("dns.tls_validated")),
+    Step("dns.no_control", _NoControl()),
+    Step("dns.control_failed", _ControlFailed()),
+    Step("dns.differs_unconfirmed", always),
 )
 
 # The resolver gave no address: nothing to judge, the control failed too, the failure against
 # a reference (the control, else DoH's answers), then without one.
-DNS_FAILED_ORDER: Final[tuple[tuple[str, Predicate[_Answers]], ...]] = (
-    (NO_OBSERVATION, _SaysNothing()),
-    ("dns.fails_for_control_too", _FailsForControlToo()),
-    ("dns.nxdomain_probe_only", _NxdomainWithControl()),
-    ("dns.nxdomain_doh_ok", _NxdomainDohOk()),
-    ("dns.timeout_probe_only", _TimeoutWithControl()),
-    ("dns.timeout_doh_ok", _TimeoutDohOk()),
-    ("dns.no_answer_probe_only", _NoAnswerWithControl()),
-    ("dns.failure_probe_only", _FailureWithReference()),
-    ("dns.no_control", always),
+DNS_FAILED_ORDER: Final[tuple[Step[_Answers], ...]] = (
+    Step(NO_OBSERVATION, _SaysNothing()),
+    Step("dns.fails_for_control_too", _FailsForControlToo()),
+    Step("dns.nxdomain_probe_only", _NxdomainWithControl()),
+    Step("dns.nxdomain_doh_ok", _NxdomainDohOk()),
+    Step("dns.timeout_probe_only", _TimeoutWithControl()),
+    Step("dns.timeout_doh_ok", _TimeoutDohOk()),
+    Step("dns.no_answer_probe_only", _NoAnswerWithControl()),
+    Step("dns.failure_probe_only", _FailureWithReference()),
+    Step("dns.no_control", always),
 )

@@ -21,7 +21,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import NO_OBSERVATION, Predicate, always, first_match, observe
+from reachwatch.classify._rules import NO_OBSERVATION, Predicate, Step, always, first_match, observe
 from reachwatch.classify._transport import control_reset_too, control_tls, name_got_through
 from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
@@ -72,6 +72,7 @@ class _HttpCase:
         "following",
         "fps",
         "host",
+        "in_lookup",
         "view",
     )
 
@@ -81,6 +82,10 @@ class _HttpCase:
         self.final = view.requests[0]
         self.host = self.final.host or view.host
         self.failure = self.final.failure or ""
+        # The fetch failed in its own lookup.
+        self.in_lookup = self.final.failure is not None and self.failure.startswith(
+            ("dns_", "android_dns")
+        )
         self.following = redirect_host(self.final)
         self._blockpage: str | None = None
         self._blockpage_known = False
@@ -370,7 +375,7 @@ class _FetchProbeFault(Predicate[_HttpCase]):
 
 
 def _lookup_failed(c: _HttpCase) -> bool:
-    return c.failure.startswith(("dns_", "android_dns"))
+    return c.in_lookup
 
 
 class _LookupBlocked(Predicate[_HttpCase]):
@@ -557,42 +562,42 @@ def _titles_match(a: str, b: str) -> bool:
 
 # A response came: a blockpage first, then a redirect the measurement did not follow, then
 # what makes the page the site's (TLS) or no evidence, then the page against the control's.
-HTTP_PAGE_ORDER: Final[tuple[tuple[str, Predicate[_HttpCase]], ...]] = (
-    ("http.blockpage_fingerprint", _BlockpageFingerprint()),
-    ("http.redirect_to_private_address", _RedirectToPrivateAddress()),
-    (NO_OBSERVATION, _HopFailedBelow()),
-    ("http.redirect_not_followed", _RedirectNotFollowed()),
-    ("http.address_from_tampered_dns", _FetchedFromTamperedAddress()),
-    ("http.tls_authenticated", _TlsAuthenticated()),
-    ("http.no_control", _NoControlPage()),
-    ("http.control_failed", _ControlPageFailed()),
-    ("http.cdn_challenge", _CdnChallenged()),
-    ("http.matches_control", _PageMatches()),
-    ("http.differs_from_control", _PageDiffers()),
-    ("http.differs_weakly", always),
+HTTP_PAGE_ORDER: Final[tuple[Step[_HttpCase], ...]] = (
+    Step("http.blockpage_fingerprint", _BlockpageFingerprint()),
+    Step("http.redirect_to_private_address", _RedirectToPrivateAddress()),
+    Step(NO_OBSERVATION, _HopFailedBelow()),
+    Step("http.redirect_not_followed", _RedirectNotFollowed()),
+    Step("http.address_from_tampered_dns", _FetchedFromTamperedAddress()),
+    Step("http.tls_authenticated", _TlsAuthenticated()),
+    Step("http.no_control", _NoControlPage()),
+    Step("http.control_failed", _ControlPageFailed()),
+    Step("http.cdn_challenge", _CdnChallenged()),
+    Step("http.matches_control", _PageMatches()),
+    Step("http.differs_from_control", _PageDiffers()),
+    Step("http.differs_weakly", always),
 )
 
 # The fetch failed: a blockpage earlier in the chain first, the probe's own fault, the layer
 # it failed in (its lookup, which the control's own lookup may have shared; a TLS handshake no
 # other record shows), the control's fetch, then how it failed.
-HTTP_FAILED_ORDER: Final[tuple[tuple[str, Predicate[_HttpCase]], ...]] = (
-    ("http.blockpage_fingerprint", _BlockpageFingerprint()),
-    ("http.redirect_to_private_address", _RedirectToPrivateAddress()),
-    ("http.probe_fault", _FetchProbeFault()),
-    ("http.fails_for_control_too", _LookupFailedForControlToo()),
-    ("dns.fetch_lookup_failed", _LookupBlocked()),
-    ("tls.no_control", _TlsUnrecordedNoControl()),
-    ("tls.fails_for_control_too", _TlsUnrecordedControlFailed()),
-    ("tls.certificate_invalid_probe_only", _TlsUnrecordedCertificate()),
-    ("tls.timeout_probe_only", _TlsUnrecordedTimeout()),
-    ("tls.reset_probe_only", _FailedInTlsUnrecorded()),
-    ("http.no_control", _NoControlFetch()),
-    ("http.fails_for_control_too", _ControlFetchFailed()),
-    ("http.failed_below_http", _FailedBelowHttp()),
-    ("http.reset_not_consistent", _ResetNotConsistent()),
-    ("http.probe_fault", _FetchOwnTrouble()),
-    ("http.timeout_probe_only", _FetchTimedOut()),
-    ("http.reset_probe_only", _FetchReset()),
-    ("http.refused_probe_only", _FetchRefused()),
-    ("http.unreachable_probe_only", always),
+HTTP_FAILED_ORDER: Final[tuple[Step[_HttpCase], ...]] = (
+    Step("http.blockpage_fingerprint", _BlockpageFingerprint()),
+    Step("http.redirect_to_private_address", _RedirectToPrivateAddress()),
+    Step("http.probe_fault", _FetchProbeFault()),
+    Step("http.fails_for_control_too", _LookupFailedForControlToo()),
+    Step("dns.fetch_lookup_failed", _LookupBlocked()),
+    Step("tls.no_control", _TlsUnrecordedNoControl()),
+    Step("tls.fails_for_control_too", _TlsUnrecordedControlFailed()),
+    Step("tls.certificate_invalid_probe_only", _TlsUnrecordedCertificate()),
+    Step("tls.timeout_probe_only", _TlsUnrecordedTimeout()),
+    Step("tls.reset_probe_only", _FailedInTlsUnrecorded()),
+    Step("http.no_control", _NoControlFetch()),
+    Step("http.fails_for_control_too", _ControlFetchFailed()),
+    Step("http.failed_below_http", _FailedBelowHttp()),
+    Step("http.reset_not_consistent", _ResetNotConsistent()),
+    Step("http.probe_fault", _FetchOwnTrouble()),
+    Step("http.timeout_probe_only", _FetchTimedOut()),
+    Step("http.reset_probe_only", _FetchReset()),
+    Step("http.refused_probe_only", _FetchRefused()),
+    Step("http.unreachable_probe_only", always),
 )

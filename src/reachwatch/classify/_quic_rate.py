@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Final
 
 from reachwatch.classify._net import ip_version, is_probe_fault
-from reachwatch.classify._rules import Predicate, always, first_match, observe
+from reachwatch.classify._rules import Predicate, Step, always, first_match, observe
 from reachwatch.classify._transfer import Transfer, page_transfer, sample_transfer
 from reachwatch.classify._view import Quic, View
 from reachwatch.classify.verdicts import Observation
@@ -204,25 +204,25 @@ def _steady(transfer: Transfer, control_rate: float) -> bool:
     return without * THROTTLE_RATIO <= control_rate and without <= THROTTLED_BELOW
 
 
-QUIC_ORDER: Final[tuple[tuple[str, Predicate[_QuicCase]], ...]] = (
-    ("quic.handshake_ok", _QuicOk()),
-    ("quic.probe_fault", _QuicProbeFault()),
-    ("quic.address_from_tampered_dns", _QuicTamperedAddress()),
-    ("quic.ipv6_unavailable", _QuicIpv6Unavailable()),
-    ("quic.no_control", _QuicNoControl()),
-    ("quic.fails_probe_only", _QuicControlOk()),
+QUIC_ORDER: Final[tuple[Step[_QuicCase], ...]] = (
+    Step("quic.handshake_ok", _QuicOk()),
+    Step("quic.probe_fault", _QuicProbeFault()),
+    Step("quic.address_from_tampered_dns", _QuicTamperedAddress()),
+    Step("quic.ipv6_unavailable", _QuicIpv6Unavailable()),
+    Step("quic.no_control", _QuicNoControl()),
+    Step("quic.fails_probe_only", _QuicControlOk()),
     # Many servers simply do not speak QUIC.
-    ("quic.fails_for_control_too", always),
+    Step("quic.fails_for_control_too", always),
 )
 
 # A rate is judged only against a reference; a slow one only on enough evidence, and only when
 # bytes kept coming slowly (not fast with a stall).
-THROUGHPUT_ORDER: Final[tuple[tuple[str, Predicate[_RateCase]], ...]] = (
-    ("throughput.no_sample", _NoSample()),
-    ("throughput.no_control", _NoReference()),
-    ("throughput.comparable", _Comparable()),
-    ("throughput.too_short", _TooShort()),
-    ("throughput.stalled", _Stalled()),
-    ("throughput.throttled_plateau", _ThrottledPlateau()),
-    ("throughput.slow_unsteady", always),
+THROUGHPUT_ORDER: Final[tuple[Step[_RateCase], ...]] = (
+    Step("throughput.no_sample", _NoSample()),
+    Step("throughput.no_control", _NoReference()),
+    Step("throughput.comparable", _Comparable()),
+    Step("throughput.too_short", _TooShort()),
+    Step("throughput.stalled", _Stalled()),
+    Step("throughput.throttled_plateau", _ThrottledPlateau()),
+    Step("throughput.slow_unsteady", always),
 )

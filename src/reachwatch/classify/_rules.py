@@ -177,11 +177,22 @@ class _Always(Predicate[object]):
 always: Final[Predicate[object]] = _Always()
 
 
-def first_match(order: tuple[tuple[str, Predicate[Case]], ...], case: Case) -> str:
+class Step(Generic[Case]):
+    """A step of an order: the rule id `rule` fires when `predicate` holds. (A class of its own
+    rather than a pair: compiled, reading a step's two fields needs no per-step type check.)"""
+
+    __slots__ = ("predicate", "rule")
+
+    def __init__(self, rule: str, predicate: Predicate[Case]) -> None:
+        self.rule = rule
+        self.predicate = predicate
+
+
+def first_match(order: tuple[Step[Case], ...], case: Case) -> str:
     """The rule id of the first step whose predicate holds for `case`."""
-    for rule, predicate in order:
-        if predicate.holds(case):
-            return rule
+    for step in order:
+        if step.predicate.holds(case):
+            return step.rule
     # Every order ends with `always`: reaching here is a programming error.
     raise RuntimeError("a rule order ran out of steps")
 

@@ -16,7 +16,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import Predicate, always, first_match, observe
+from reachwatch.classify._rules import Predicate, Step, always, first_match, observe
 from reachwatch.classify._view import Tcp, Tls, View
 from reachwatch.classify.verdicts import Observation
 
@@ -389,37 +389,37 @@ def _hop_control_tls(view: View, endpoint: str | None, host: str) -> bool | None
 # The order of the rules, first match wins: what the probe itself decides (success, its own
 # fault), what makes the failure no evidence (a tampered or unusable address, no control), what
 # the control says, then how the probe's attempt failed.
-TCP_ORDER: Final[tuple[tuple[str, Predicate[_TcpCase]], ...]] = (
-    ("tcp.connected", _Connected()),
-    ("tcp.probe_fault", _TcpProbeFault()),
-    ("tcp.address_from_tampered_dns", _TcpTamperedAddress()),
-    ("tcp.ipv6_unavailable", _TcpIpv6Unavailable()),
-    ("tcp.no_control", _TcpNoControl()),
-    ("tcp.no_control_for_endpoint", _TcpNoControlForEndpoint()),
-    ("tcp.fails_for_control_too", _TcpControlFailed()),
-    ("tcp.timeout_probe_only", _TcpTimedOut()),
-    ("tcp.reset_probe_only", _TcpWasReset()),
-    ("tcp.refused_probe_only", _TcpWasRefused()),
-    ("tcp.unreachable_probe_only", _TcpUnreachable()),
+TCP_ORDER: Final[tuple[Step[_TcpCase], ...]] = (
+    Step("tcp.connected", _Connected()),
+    Step("tcp.probe_fault", _TcpProbeFault()),
+    Step("tcp.address_from_tampered_dns", _TcpTamperedAddress()),
+    Step("tcp.ipv6_unavailable", _TcpIpv6Unavailable()),
+    Step("tcp.no_control", _TcpNoControl()),
+    Step("tcp.no_control_for_endpoint", _TcpNoControlForEndpoint()),
+    Step("tcp.fails_for_control_too", _TcpControlFailed()),
+    Step("tcp.timeout_probe_only", _TcpTimedOut()),
+    Step("tcp.reset_probe_only", _TcpWasReset()),
+    Step("tcp.refused_probe_only", _TcpWasRefused()),
+    Step("tcp.unreachable_probe_only", _TcpUnreachable()),
     # No certificate in a TCP connect: a malformed or foreign failure string is "other".
-    ("tcp.other_probe_only", always),
+    Step("tcp.other_probe_only", always),
 )
 
-TLS_ORDER: Final[tuple[tuple[str, Predicate[_TlsCase]], ...]] = (
-    ("tls.handshake_ok", _HandshakeOk()),
-    ("tls.probe_fault", _TlsProbeFault()),
-    ("tls.address_from_tampered_dns", _TlsTamperedAddress()),
-    ("tls.ipv6_unavailable", _TlsIpv6Unavailable()),
-    ("tls.fails_for_control_too", _TlsControlFailed()),
-    ("tls.no_control", _CertificateWithoutControl()),
-    ("tls.certificate_dates_probe_clock", _CertificateDatesOnly()),
-    ("tls.certificate_invalid_probe_only", _CertificateInvalid()),
-    ("tls.same_name_got_through", _SameNameGotThrough()),
-    ("tls.control_reset_alike", _ControlResetAlike()),
-    ("tls.timeout_decoy_ok", _DecoyOkTimedOut()),
-    ("tls.reset_after_hello_decoy_ok", _DecoyOk()),
-    ("tls.no_control", _TlsNoControl()),
-    ("tls.decoy_fails_too", _DecoyFailsToo()),
-    ("tls.timeout_probe_only", _TlsTimedOut()),
-    ("tls.reset_probe_only", always),
+TLS_ORDER: Final[tuple[Step[_TlsCase], ...]] = (
+    Step("tls.handshake_ok", _HandshakeOk()),
+    Step("tls.probe_fault", _TlsProbeFault()),
+    Step("tls.address_from_tampered_dns", _TlsTamperedAddress()),
+    Step("tls.ipv6_unavailable", _TlsIpv6Unavailable()),
+    Step("tls.fails_for_control_too", _TlsControlFailed()),
+    Step("tls.no_control", _CertificateWithoutControl()),
+    Step("tls.certificate_dates_probe_clock", _CertificateDatesOnly()),
+    Step("tls.certificate_invalid_probe_only", _CertificateInvalid()),
+    Step("tls.same_name_got_through", _SameNameGotThrough()),
+    Step("tls.control_reset_alike", _ControlResetAlike()),
+    Step("tls.timeout_decoy_ok", _DecoyOkTimedOut()),
+    Step("tls.reset_after_hello_decoy_ok", _DecoyOk()),
+    Step("tls.no_control", _TlsNoControl()),
+    Step("tls.decoy_fails_too", _DecoyFailsToo()),
+    Step("tls.timeout_probe_only", _TlsTimedOut()),
+    Step("tls.reset_probe_only", always),
 )
