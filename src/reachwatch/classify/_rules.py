@@ -162,7 +162,7 @@ NO_OBSERVATION: Final = "-"
 class Predicate(Generic[Case]):
     """A named condition over a layer's case: each is a small subclass whose `holds` says it.
     (Classes, not functions: compiled, a method of a known class is called directly, where a
-    function taken from a tuple goes through Python's generic call, a quarter of the time.)"""
+    function taken from a tuple goes through Python's generic call path.)"""
 
     def holds(self, case: Case) -> bool:
         raise NotImplementedError
