@@ -14,16 +14,16 @@ SATELLITE_FETCH_ORDER at the end of this module.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from reachwatch.classify._combine import classified
 from reachwatch.classify._errors import InvalidMeasurement, Unsupported
 from reachwatch.classify._fingerprints import Fingerprints, Match, default_fingerprints
 from reachwatch.classify._net import ip_version, is_bogon
-from reachwatch.classify._rules import always, first_match, most_decisive, observe
+from reachwatch.classify._rules import Predicate, Step, always, first_match, most_decisive, observe
 from reachwatch.classify.verdicts import Classified, Observation
 
 HYPERQUACK_SERVICES = ("echo", "discard", "http", "https")
@@ -235,33 +235,40 @@ class _Quack:
         return [t.error for t in self.failed if t.error]
 
 
-def _controls_failed(c: _Quack) -> bool:
-    return c.controls_failed
+class _ControlsFailed(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        return c.controls_failed
 
 
-def _all_matched_template(c: _Quack) -> bool:
-    return not c.failed
+class _AllMatchedTemplate(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        return not c.failed
 
 
-def _blockpage_signature(c: _Quack) -> bool:
-    c.matches()
-    return c.blockpage is not None
+class _BlockpageSignature(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        c.matches()
+        return c.blockpage is not None
 
 
-def _false_positive_signature(c: _Quack) -> bool:
-    return bool(c.matches())
+class _FalsePositiveSignature(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        return bool(c.matches())
 
 
-def _not_an_anomaly(c: _Quack) -> bool:
-    return not c.anomaly
+class _NotAnAnomaly(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        return not c.anomaly
 
 
-def _reset_after_keyword(c: _Quack) -> bool:
-    return any("reset" in e for e in c.errors())
+class _ResetAfterKeyword(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        return any("reset" in e for e in c.errors())
 
 
-def _timeout_after_keyword(c: _Quack) -> bool:
-    return any("timeout" in e or "timed out" in e for e in c.errors())
+class _TimeoutAfterKeyword(Predicate[_Quack]):
+    def holds(self, c: _Quack) -> bool:
+        return any("timeout" in e or "timed out" in e for e in c.errors())
 
 
 def match_page(fps: Fingerprints, page: Any) -> Match | None:
@@ -385,7 +392,7 @@ def _satellite_answer(
     return observe(rule, domain, resolver, technique=technique, failure=failure)
 
 
-_SATELLITE_TECHNIQUES = {
+_SATELLITE_TECHNIQUES: Final = {
     "dns.sat_nxdomain": "dns.nxdomain",
     "dns.sat_bogon": "dns.bogon",
     "dns.sat_answer_is_resolver": "dns.injected",
@@ -406,32 +413,39 @@ class _Answer:
         self.ips = [ip for ip in tags if ip_version(ip)]
 
 
-def _nxdomain_anomaly(c: _Answer) -> bool:
-    return not c.ips and c.rcode == 3 and c.anomaly
+class _NxdomainAnomaly(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return not c.ips and c.rcode == 3 and c.anomaly
 
 
-def _no_response(c: _Answer) -> bool:
-    return not c.ips and c.rcode == -1
+class _NoResponse(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return not c.ips and c.rcode == -1
 
 
-def _no_address(c: _Answer) -> bool:
-    return not c.ips
+class _NoAddress(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return not c.ips
 
 
-def _fingerprinted_answer(c: _Answer) -> bool:
-    return any(c.fps.match_dns(ip) for ip in c.ips)
+class _FingerprintedAnswer(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return any(c.fps.match_dns(ip) for ip in c.ips)
 
 
-def _bogon_answer(c: _Answer) -> bool:
-    return any(is_bogon(ip) for ip in c.ips)
+class _BogonAnswer(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return any(is_bogon(ip) for ip in c.ips)
 
 
-def _matched_control_resolvers(c: _Answer) -> bool:
-    return any(c.tags.values())
+class _MatchedControlResolvers(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return any(c.tags.values())
 
 
-def _answer_is_the_resolver(c: _Answer) -> bool:
-    return c.resolver in c.ips
+class _AnswerIsTheResolver(Predicate[_Answer]):
+    def holds(self, c: _Answer) -> bool:
+        return c.resolver in c.ips
 
 
 def _satellite_fetch(record: Mapping[str, Any], fps: Fingerprints) -> Classified:
@@ -456,12 +470,14 @@ def _satellite_fetch(record: Mapping[str, Any], fps: Fingerprints) -> Classified
     )
 
 
-def _blockpage_served(matches: list[Match]) -> bool:
-    return any(m.blocking for m in matches)
+class _BlockpageServed(Predicate[list[Match]]):
+    def holds(self, matches: list[Match]) -> bool:
+        return any(m.blocking for m in matches)
 
 
-def _known_false_positive(matches: list[Match]) -> bool:
-    return bool(matches)
+class _KnownFalsePositive(Predicate[list[Match]]):
+    def holds(self, matches: list[Match]) -> bool:
+        return bool(matches)
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -496,32 +512,32 @@ def _utc(text: str) -> str:
 # Hyperquack, per keyword and server (each step's rule id is prefixed by the layer: http for
 # echo, discard and HTTP; tls for HTTPS): the server's own sanity first, the template, then what
 # the differing answers were (a known page, else how the connection ended).
-HYPERQUACK_ORDER: tuple[tuple[str, Callable[[_Quack], bool]], ...] = (
-    ("cp_controls_failed", _controls_failed),
-    ("cp_matches_template", _all_matched_template),
-    ("cp_blockpage_signature", _blockpage_signature),
-    ("cp_false_positive_signature", _false_positive_signature),
-    ("cp_intermittent", _not_an_anomaly),
-    ("cp_reset_after_keyword", _reset_after_keyword),
-    ("cp_timeout_after_keyword", _timeout_after_keyword),
-    ("cp_anomaly_unconfirmed", always),
+HYPERQUACK_ORDER: Final[tuple[Step[_Quack], ...]] = (
+    Step("cp_controls_failed", _ControlsFailed()),
+    Step("cp_matches_template", _AllMatchedTemplate()),
+    Step("cp_blockpage_signature", _BlockpageSignature()),
+    Step("cp_false_positive_signature", _FalsePositiveSignature()),
+    Step("cp_intermittent", _NotAnAnomaly()),
+    Step("cp_reset_after_keyword", _ResetAfterKeyword()),
+    Step("cp_timeout_after_keyword", _TimeoutAfterKeyword()),
+    Step("cp_anomaly_unconfirmed", always),
 )
 
 # Satellite, one resolver's answer: no address (by rcode), then what the addresses are.
-SATELLITE_ORDER: tuple[tuple[str, Callable[[_Answer], bool]], ...] = (
-    ("dns.sat_nxdomain", _nxdomain_anomaly),
-    ("dns.sat_no_response", _no_response),
-    ("dns.sat_rcode_error", _no_address),
-    ("dns.sat_fingerprint_address", _fingerprinted_answer),
-    ("dns.sat_bogon", _bogon_answer),
-    ("dns.sat_answer_matches_control", _matched_control_resolvers),
-    ("dns.sat_answer_is_resolver", _answer_is_the_resolver),
-    ("dns.sat_answer_unconfirmed", always),
+SATELLITE_ORDER: Final[tuple[Step[_Answer], ...]] = (
+    Step("dns.sat_nxdomain", _NxdomainAnomaly()),
+    Step("dns.sat_no_response", _NoResponse()),
+    Step("dns.sat_rcode_error", _NoAddress()),
+    Step("dns.sat_fingerprint_address", _FingerprintedAnswer()),
+    Step("dns.sat_bogon", _BogonAnswer()),
+    Step("dns.sat_answer_matches_control", _MatchedControlResolvers()),
+    Step("dns.sat_answer_is_resolver", _AnswerIsTheResolver()),
+    Step("dns.sat_answer_unconfirmed", always),
 )
 
 # Satellite v2.2's fetch of a page from a suspicious answer: the fingerprints it matched.
-SATELLITE_FETCH_ORDER: tuple[tuple[str, Callable[[list[Match]], bool]], ...] = (
-    ("dns.sat_blockpage_at_answer", _blockpage_served),
-    ("dns.sat_false_positive_at_answer", _known_false_positive),
-    ("dns.sat_page_unconfirmed", always),
+SATELLITE_FETCH_ORDER: Final[tuple[Step[list[Match]], ...]] = (
+    Step("dns.sat_blockpage_at_answer", _BlockpageServed()),
+    Step("dns.sat_false_positive_at_answer", _KnownFalsePositive()),
+    Step("dns.sat_page_unconfirmed", always),
 )

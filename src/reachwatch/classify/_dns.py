@@ -13,8 +13,9 @@ and DNS_FAILED_ORDER (it gave none) at the end of this module.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
+from typing import Final
 
 from reachwatch.catalog import load_catalog, platform_for_host
 from reachwatch.classify._fingerprints import Fingerprints, Match
@@ -30,6 +31,8 @@ from reachwatch.classify._net import (
 )
 from reachwatch.classify._rules import (
     NO_OBSERVATION,
+    Predicate,
+    Step,
     always,
     first_match,
     most_decisive,
@@ -116,6 +119,7 @@ class _Answers:
     and what the rules ask of them, each worked out once."""
 
     __slots__ = (
+        "_bogons",
         "_canary",
         "_nonexistent",
         "_weakest",
@@ -152,16 +156,21 @@ class _Answers:
         # Each query's addresses are already without repeats.
         self.addrs = group[0].addrs if len(group) == 1 else list(dict.fromkeys(_all_addrs(group)))
         self.control = view.control_for(host)  # a redirect hop's host has its own, when asked
-        self.expected: set[str] = set(self.control.dns_addrs) if self.control else set()
-        self.differing = [a for a in self.addrs if a not in self.expected]
-        # Loopback, unspecified and link-local answers are never a public site; private ranges
-        # only betray tampering when the reference answers are public (labs and intranets
-        # legitimately resolve to private space).
-        self.public_reference = any(not is_bogon(a) for a in (*self.expected, *doh))
+        self.expected: set[str] = set()
+        self.differing: list[str] = []
+        self.public_reference = False
+        if self.addrs:  # (the failure steps ask none of these)
+            self.expected = set(self.control.dns_addrs) if self.control else set()
+            self.differing = [a for a in self.addrs if a not in self.expected]
+            # Loopback, unspecified and link-local answers are never a public site; private
+            # ranges only betray tampering when the reference answers are public (labs and
+            # intranets legitimately resolve to private space).
+            self.public_reference = any(not is_bogon(a) for a in (*self.expected, *doh))
         self.failure = ""  # the failure that speaks for the queries, when they gave no address
         # The answers judged not the site's, kept by the step that fired.
         self.forged: list[str] = []
         self._canary: list[Query] | None = None
+        self._bogons: list[str] | None = None
         self._weakest: str | None = None
         self._nonexistent: bool | None = None
 
@@ -173,6 +182,13 @@ class _Answers:
                 q for q in self.view.canary if q.engine == engine and q.resolver == resolver
             ]
         return self._canary
+
+    def bogons(self) -> list[str]:
+        """The differing answers in reserved space (as _is_bogon_here judges them)."""
+        if self._bogons is None:
+            reference = self.public_reference
+            self._bogons = [a for a in self.differing if _is_bogon_here(a, reference)]
+        return self._bogons
 
     def weakest_reason(self) -> str:
         """The weakest reason any differing answer needed to be the site's; "" when one of
@@ -202,30 +218,41 @@ def _failure(group: list[Query]) -> str:
 # --- answers ------------------------------------------------------------------------------
 
 
-def _fingerprinted(c: _Answers) -> bool:
-    if c.fps.dns:
-        c.forged = [a for a in c.addrs if c.fps.match_dns(a)]
-    return bool(c.forged)
+class _Fingerprinted(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if c.fps.dns:
+            c.forged = [a for a in c.addrs if c.fps.match_dns(a)]
+        return bool(c.forged)
 
 
-def _serving_blockpages(c: _Answers) -> bool:
-    c.forged = [a for a in c.differing if a in c.blockpage_ips]
-    return bool(c.forged)
+class _ServingBlockpages(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        c.forged = [a for a in c.differing if a in c.blockpage_ips]
+        return bool(c.forged)
 
 
-def _bogon_with_reference(c: _Answers) -> bool:
-    reference = c.public_reference or bool(c.expected) or bool(c.doh)
-    return reference and _bogon_without_reference(c)
+class _BogonWithReference(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        reference = c.public_reference or bool(c.expected) or bool(c.doh)
+        return reference and _bogon_without_reference(c)
 
 
 def _bogon_without_reference(c: _Answers) -> bool:
-    c.forged = [a for a in c.differing if _is_bogon_here(a, c.public_reference)]
+    c.forged = c.bogons()
     return bool(c.forged)
 
 
-def _matches_control(c: _Answers) -> bool:
-    control = c.control
-    return not c.differing and control is not None and not control.dns_failure and bool(c.expected)
+class _BogonWithoutReference(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return _bogon_without_reference(c)
+
+
+class _MatchesControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        control = c.control
+        return (
+            not c.differing and control is not None and not control.dns_failure and bool(c.expected)
+        )
 
 
 def _nonexistent_yet_answered(c: _Answers) -> bool:
@@ -240,66 +267,75 @@ def _nonexistent_yet_answered(c: _Answers) -> bool:
     return not any(a in c.doh or _tls_validated(c.view, c.host, a) for a in c.differing)
 
 
-def _canary_rewritten(c: _Answers) -> bool:
-    if not c.nonexistent_yet_answered():
+class _CanaryRewritten(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if not c.nonexistent_yet_answered():
+            return False
+        answers = set(c.differing)
+        return any(a in answers for q in c.canary() for a in q.addrs)
+
+
+class _CanaryNonexistent(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if not c.nonexistent_yet_answered():
+            return False
+        canary = c.canary()
+        rewritten = any(q.addrs for q in canary)
+        if canary and not rewritten and any(_says_nonexistent(q.failure) for q in canary):
+            c.forged = list(c.differing)
+            return True
         return False
-    answers = set(c.differing)
-    return any(a in answers for q in c.canary() for a in q.addrs)
 
 
-def _canary_nonexistent(c: _Answers) -> bool:
-    if not c.nonexistent_yet_answered():
-        return False
-    canary = c.canary()
-    rewritten = any(q.addrs for q in canary)
-    if canary and not rewritten and any(_says_nonexistent(q.failure) for q in canary):
-        c.forged = list(c.differing)
-        return True
-    return False
+class _CanaryAsked(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.nonexistent_yet_answered() and bool(c.canary())
 
 
-def _canary_asked(c: _Answers) -> bool:
-    return c.nonexistent_yet_answered() and bool(c.canary())
+class _NonexistentUnconfirmed(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.nonexistent_yet_answered()
 
 
-def _nonexistent_unconfirmed(c: _Answers) -> bool:
-    return c.nonexistent_yet_answered()
+class _AnswerServedAPage(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        if not c.nonexistent_yet_answered():
+            return False
+        host, answers = c.host, c.differing
+        return any(
+            r.status > 0
+            and r.host == host
+            and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
+            for r in c.view.requests
+        )
 
 
-def _answer_served_a_page(c: _Answers) -> bool:
-    if not c.nonexistent_yet_answered():
-        return False
-    host, answers = c.host, c.differing
-    return any(
-        r.status > 0
-        and r.host == host
-        and (r.endpoint is None or endpoint_ip(r.endpoint) in answers)
-        for r in c.view.requests
-    )
+class _ContradictedAnswers(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        c.forged = [a for a in c.differing if _contradicted(c.view, c.host, a)]
+        return bool(c.forged)
 
 
-def _contradicted_answers(c: _Answers) -> bool:
-    c.forged = [a for a in c.differing if _contradicted(c.view, c.host, a)]
-    return bool(c.forged)
-
-
-def _weakest_reason_is(reason: str) -> Callable[[_Answers], bool]:
+class _WeakestReasonIs(Predicate[_Answers]):
     """Every differing answer has a reason to be the site's, and the weakest of them (a
     host's rule is the weakest reason any of its answers needed) is `reason`."""
 
-    def holds(c: _Answers) -> bool:
-        return c.weakest_reason() == reason
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
 
-    return holds
-
-
-def _no_control(c: _Answers) -> bool:
-    return c.control is None or not c.host
+    def holds(self, c: _Answers) -> bool:
+        return c.weakest_reason() == self.reason
 
 
-def _control_failed(c: _Answers) -> bool:
-    control = c.control
-    return control is not None and (bool(control.dns_failure) or not c.expected)
+class _NoControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.control is None or not c.host
+
+
+class _ControlFailed(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        control = c.control
+        return control is not None and (bool(control.dns_failure) or not c.expected)
 
 
 def _says_nonexistent(failure: str | None) -> bool:
@@ -333,7 +369,7 @@ def _all_addrs(group: list[Query]) -> Iterator[str]:
 
 # --- failures -----------------------------------------------------------------------------
 
-_FAILED_TECHNIQUES = {
+_FAILED_TECHNIQUES: Final = {
     "dns.nxdomain_probe_only": "dns.nxdomain",
     "dns.nxdomain_doh_ok": "dns.nxdomain",
     "dns.timeout_probe_only": "dns.timeout",
@@ -342,9 +378,10 @@ _FAILED_TECHNIQUES = {
 }
 
 
-def _says_nothing(c: _Answers) -> bool:
-    """No failure, or only AAAA queries (an empty AAAA answer says nothing about blocking)."""
-    return not c.failure or all(q.query_type == "AAAA" for q in c.group)
+class _SaysNothing(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        """No failure, or only AAAA queries (an empty AAAA answer says nothing about blocking)."""
+        return not c.failure or all(q.query_type == "AAAA" for q in c.group)
 
 
 def _reached(c: _Answers) -> bool | None:
@@ -352,39 +389,46 @@ def _reached(c: _Answers) -> bool | None:
     return c.view.hop_reached_by_control(c.host) if c.control is None else None
 
 
-def _fails_for_control_too(c: _Answers) -> bool:
-    control = c.control
-    if control is not None:
-        return bool(control.dns_failure) or not control.dns_addrs
-    return _reached(c) is False
+class _FailsForControlToo(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        control = c.control
+        if control is not None:
+            return bool(control.dns_failure) or not control.dns_addrs
+        return _reached(c) is False
 
 
 def _has_control(c: _Answers) -> bool:
     return c.control is not None or _reached(c) is True
 
 
-def _nxdomain_with_control(c: _Answers) -> bool:
-    return is_nxdomain(c.failure) and _has_control(c)
+class _NxdomainWithControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_nxdomain(c.failure) and _has_control(c)
 
 
-def _nxdomain_doh_ok(c: _Answers) -> bool:
-    return is_nxdomain(c.failure) and bool(c.doh)
+class _NxdomainDohOk(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_nxdomain(c.failure) and bool(c.doh)
 
 
-def _timeout_with_control(c: _Answers) -> bool:
-    return is_timeout(c.failure) and _has_control(c)
+class _TimeoutWithControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_timeout(c.failure) and _has_control(c)
 
 
-def _timeout_doh_ok(c: _Answers) -> bool:
-    return is_timeout(c.failure) and bool(c.doh)
+class _TimeoutDohOk(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return is_timeout(c.failure) and bool(c.doh)
 
 
-def _no_answer_with_control(c: _Answers) -> bool:
-    return c.failure == "dns_no_answer" and _has_control(c)
+class _NoAnswerWithControl(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return c.failure == "dns_no_answer" and _has_control(c)
 
 
-def _failure_with_reference(c: _Answers) -> bool:
-    return _has_control(c) or bool(c.doh)
+class _FailureWithReference(Predicate[_Answers]):
+    def holds(self, c: _Answers) -> bool:
+        return _has_control(c) or bool(c.doh)
 
 
 def _is_blockpage(found: Match | None) -> bool:
@@ -465,39 +509,39 @@ def _platform_asns(host: str) -> frozenset[int]:
 # name the control says does not exist, evidence against the answers, reasons they are the
 # site's after all (the weakest reason any answer needed names the host's rule; at most one of
 # these six holds), then what is missing to tell.
-DNS_ANSWERED_ORDER: tuple[tuple[str, Callable[[_Answers], bool]], ...] = (
-    ("dns.fingerprint_address", _fingerprinted),
-    ("dns.matches_control", _matches_control),
-    ("dns.answer_not_the_site", _serving_blockpages),
-    ("dns.bogon_probe_only", _bogon_with_reference),
-    ("dns.bogon_no_control", _bogon_without_reference),
-    ("dns.nxdomain_rewritten", _canary_rewritten),
-    ("dns.answer_for_nonexistent_name", _canary_nonexistent),
-    ("dns.nonexistent_answer_unconfirmed", _canary_asked),
-    ("dns.control_nxdomain", _answer_served_a_page),
-    ("dns.nonexistent_answer_unconfirmed", _nonexistent_unconfirmed),
-    ("dns.answer_not_the_site", _contradicted_answers),
-    ("dns.cdn_asn", _weakest_reason_is("dns.cdn_asn")),
-    ("dns.platform_asn", _weakest_reason_is("dns.platform_asn")),
-    ("dns.control_consistent", _weakest_reason_is("dns.control_consistent")),
-    ("dns.matches_doh", _weakest_reason_is("dns.matches_doh")),
-    ("dns.same_asn", _weakest_reason_is("dns.same_asn")),
-    ("dns.tls_validated", _weakest_reason_is("dns.tls_validated")),
-    ("dns.no_control", _no_control),
-    ("dns.control_failed", _control_failed),
-    ("dns.differs_unconfirmed", always),
+DNS_ANSWERED_ORDER: Final[tuple[Step[_Answers], ...]] = (
+    Step("dns.fingerprint_address", _Fingerprinted()),
+    Step("dns.matches_control", _MatchesControl()),
+    Step("dns.answer_not_the_site", _ServingBlockpages()),
+    Step("dns.bogon_probe_only", _BogonWithReference()),
+    Step("dns.bogon_no_control", _BogonWithoutReference()),
+    Step("dns.nxdomain_rewritten", _CanaryRewritten()),
+    Step("dns.answer_for_nonexistent_name", _CanaryNonexistent()),
+    Step("dns.nonexistent_answer_unconfirmed", _CanaryAsked()),
+    Step("dns.control_nxdomain", _AnswerServedAPage()),
+    Step("dns.nonexistent_answer_unconfirmed", _NonexistentUnconfirmed()),
+    Step("dns.answer_not_the_site", _ContradictedAnswers()),
+    Step("dns.cdn_asn", _WeakestReasonIs("dns.cdn_asn")),
+    Step("dns.platform_asn", _WeakestReasonIs("dns.platform_asn")),
+    Step("dns.control_consistent", _WeakestReasonIs("dns.control_consistent")),
+    Step("dns.matches_doh", _WeakestReasonIs("dns.matches_doh")),
+    Step("dns.same_asn", _WeakestReasonIs("dns.same_asn")),
+    Step("dns.tls_validated", _WeakestReasonIs("dns.tls_validated")),
+    Step("dns.no_control", _NoControl()),
+    Step("dns.control_failed", _ControlFailed()),
+    Step("dns.differs_unconfirmed", always),
 )
 
 # The resolver gave no address: nothing to judge, the control failed too, the failure against
 # a reference (the control, else DoH's answers), then without one.
-DNS_FAILED_ORDER: tuple[tuple[str, Callable[[_Answers], bool]], ...] = (
-    (NO_OBSERVATION, _says_nothing),
-    ("dns.fails_for_control_too", _fails_for_control_too),
-    ("dns.nxdomain_probe_only", _nxdomain_with_control),
-    ("dns.nxdomain_doh_ok", _nxdomain_doh_ok),
-    ("dns.timeout_probe_only", _timeout_with_control),
-    ("dns.timeout_doh_ok", _timeout_doh_ok),
-    ("dns.no_answer_probe_only", _no_answer_with_control),
-    ("dns.failure_probe_only", _failure_with_reference),
-    ("dns.no_control", always),
+DNS_FAILED_ORDER: Final[tuple[Step[_Answers], ...]] = (
+    Step(NO_OBSERVATION, _SaysNothing()),
+    Step("dns.fails_for_control_too", _FailsForControlToo()),
+    Step("dns.nxdomain_probe_only", _NxdomainWithControl()),
+    Step("dns.nxdomain_doh_ok", _NxdomainDohOk()),
+    Step("dns.timeout_probe_only", _TimeoutWithControl()),
+    Step("dns.timeout_doh_ok", _TimeoutDohOk()),
+    Step("dns.no_answer_probe_only", _NoAnswerWithControl()),
+    Step("dns.failure_probe_only", _FailureWithReference()),
+    Step("dns.no_control", always),
 )

@@ -7,7 +7,7 @@ HTTP_FAILED_ORDER (the fetch failed) at the end of this module."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Final
 from urllib.parse import urljoin
 
 from reachwatch.classify._fingerprints import Fingerprints
@@ -21,7 +21,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import NO_OBSERVATION, always, first_match, observe
+from reachwatch.classify._rules import NO_OBSERVATION, Predicate, Step, always, first_match, observe
 from reachwatch.classify._transport import control_reset_too, control_tls, name_got_through
 from reachwatch.classify._view import ControlHttp, Request, View, url_port, url_scheme_host
 from reachwatch.classify.verdicts import Observation
@@ -62,6 +62,9 @@ class _HttpCase:
         "_blockpage_known",
         "_fetch",
         "_fetch_known",
+        "_in_connect",
+        "_in_tls",
+        "_kind",
         "_likeness",
         "_tls_unrecorded",
         "failure",
@@ -69,7 +72,7 @@ class _HttpCase:
         "following",
         "fps",
         "host",
-        "kind",
+        "in_lookup",
         "view",
     )
 
@@ -79,7 +82,10 @@ class _HttpCase:
         self.final = view.requests[0]
         self.host = self.final.host or view.host
         self.failure = self.final.failure or ""
-        self.kind = failure_kind(self.failure) if self.final.failure is not None else ""
+        # The fetch failed in its own lookup.
+        self.in_lookup = self.final.failure is not None and self.failure.startswith(
+            ("dns_", "android_dns")
+        )
         self.following = redirect_host(self.final)
         self._blockpage: str | None = None
         self._blockpage_known = False
@@ -87,6 +93,9 @@ class _HttpCase:
         self._fetch_known = False
         self._likeness: tuple[bool, bool, bool, float | None] | None = None
         self._tls_unrecorded: bool | None = None
+        self._in_connect: bool | None = None
+        self._in_tls: bool | None = None
+        self._kind: str | None = None
 
     def blockpage(self) -> str | None:
         """The rule the first response a middlebox could have written fires, if any."""
@@ -104,17 +113,35 @@ class _HttpCase:
             self._fetch_known = True
         return self._fetch
 
+    def kind(self) -> str:
+        """How the fetch failed (net.failure_kind); asked only of a failed fetch."""
+        if self._kind is None:
+            self._kind = failure_kind(self.failure)
+        return self._kind
+
+    def in_connect(self) -> bool:
+        """The fetch failed in its TCP connect (every attempt to its endpoint failed)."""
+        if self._in_connect is None:
+            self._in_connect = _failed_in_connect(self.view, self.final)
+        return self._in_connect
+
+    def in_tls(self) -> bool:
+        """An HTTPS fetch that failed in its TLS handshake."""
+        if self._in_tls is None:
+            final = self.final
+            self._in_tls = final.scheme == "https" and _failed_in_tls(self.view, final)
+        return self._in_tls
+
     def tls_unrecorded(self) -> bool:
         """The fetch failed in a TLS handshake the measurement recorded no handshake for (else
         the TLS layer judged it from the handshakes themselves)."""
         if self._tls_unrecorded is None:
-            view, final = self.view, self.final
+            host = self.final.host
             self._tls_unrecorded = (
                 not _lookup_failed(self)
-                and not _failed_in_connect(view, final)
-                and final.scheme == "https"
-                and _failed_in_tls(view, final)
-                and not any(t.server_name == final.host for t in view.tls)
+                and not self.in_connect()
+                and self.in_tls()
+                and not any(t.server_name == host for t in self.view.tls)
             )
         return self._tls_unrecorded
 
@@ -134,81 +161,92 @@ class _HttpCase:
         return self._likeness
 
 
-_BLOCKPAGE_RULES = ("http.blockpage_fingerprint", "http.redirect_to_private_address")
-_PAGE_TECHNIQUES = {
+_BLOCKPAGE_RULES: Final = ("http.blockpage_fingerprint", "http.redirect_to_private_address")
+_PAGE_TECHNIQUES: Final = {
     "http.blockpage_fingerprint": "http.blockpage",
     "http.redirect_to_private_address": "http.blockpage",
     "http.differs_from_control": "http.diff",
 }
 
 
-def _blockpage_fingerprint(c: _HttpCase) -> bool:
-    return c.blockpage() == "http.blockpage_fingerprint"
+class _BlockpageFingerprint(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.blockpage() == "http.blockpage_fingerprint"
 
 
-def _redirect_to_private_address(c: _HttpCase) -> bool:
-    return c.blockpage() == "http.redirect_to_private_address"
+class _RedirectToPrivateAddress(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.blockpage() == "http.redirect_to_private_address"
 
 
-def _hop_failed_below(c: _HttpCase) -> bool:
-    """The chain redirected to a host and no request followed, and that host's own steps
-    (DNS, TCP, TLS) failed: they say why, and speak for the page."""
-    host = c.following
-    if host is None:
-        return False
-    view = c.view
-    tls = [t for t in view.tls if t.server_name == host and not t.decoy]
-    tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
-    tcp = [t for t in view.tcp if t.ip in tcp_hosts]
-    dns_failed = any(q.hostname == host and q.failure for q in view.queries)
-    failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
-    return failed and not any(t.failure is None for t in tls)
+class _HopFailedBelow(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The chain redirected to a host and no request followed, and that host's own steps
+        (DNS, TCP, TLS) failed: they say why, and speak for the page."""
+        host = c.following
+        if host is None:
+            return False
+        view = c.view
+        tls = [t for t in view.tls if t.server_name == host and not t.decoy]
+        tcp_hosts = {a for q in view.queries if q.hostname == host for a in q.addrs}
+        tcp = [t for t in view.tcp if t.ip in tcp_hosts]
+        dns_failed = any(q.hostname == host and q.failure for q in view.queries)
+        failed = any(t.failure for t in tls) or any(not t.success for t in tcp) or dns_failed
+        return failed and not any(t.failure is None for t in tls)
 
 
-def _redirect_not_followed(c: _HttpCase) -> bool:
-    # When the hop's steps all worked, or there are none, the page was never loaded: nothing
-    # says it was reachable.
-    return c.following is not None
+class _RedirectNotFollowed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        # When the hop's steps all worked, or there are none, the page was never loaded: nothing
+        # says it was reachable.
+        return c.following is not None
 
 
-def _fetched_from_tampered_address(c: _HttpCase) -> bool:
-    endpoint = c.final.endpoint
-    return endpoint is not None and endpoint_ip(endpoint) in c.view.tampered
+class _FetchedFromTamperedAddress(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        endpoint = c.final.endpoint
+        return endpoint is not None and endpoint_ip(endpoint) in c.view.tampered
 
 
-def _tls_authenticated(c: _HttpCase) -> bool:
-    host = c.host
-    return c.final.scheme == "https" and all(
-        t.verified for t in c.view.tls if t.server_name == host
-    )
+class _TlsAuthenticated(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        host = c.host
+        return c.final.scheme == "https" and all(
+            t.verified for t in c.view.tls if t.server_name == host
+        )
 
 
-def _no_control_page(c: _HttpCase) -> bool:
-    return c.view.control is None or c.view.control.http is None
+class _NoControlPage(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.view.control is None or c.view.control.http is None
 
 
-def _control_page_failed(c: _HttpCase) -> bool:
-    control = c.view.control.http if c.view.control else None
-    return control is not None and not control.ok
+class _ControlPageFailed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        control = c.view.control.http if c.view.control else None
+        return control is not None and not control.ok
 
 
-def _cdn_challenged(c: _HttpCase) -> bool:
-    return _cdn_challenge(c.view, c.final)
+class _CdnChallenged(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _cdn_challenge(c.view, c.final)
 
 
-def _page_matches(c: _HttpCase) -> bool:
-    """Plain-HTTP page like the control's: OONI's own match, or the same status with the same
-    title or a body of about the same length."""
-    status_match, title_match, _, proportion = c.likeness()
-    return c.view.ooni_http_match is True or (
-        status_match and (title_match or (proportion is not None and proportion >= 0.7))
-    )
+class _PageMatches(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """Plain-HTTP page like the control's: OONI's own match, or the same status with the same
+        title or a body of about the same length."""
+        status_match, title_match, _, proportion = c.likeness()
+        return c.view.ooni_http_match is True or (
+            status_match and (title_match or (proportion is not None and proportion >= 0.7))
+        )
 
 
-def _page_differs(c: _HttpCase) -> bool:
-    """Both pages titled, the titles differ, and the status or the length differs too."""
-    status_match, title_match, both_titled, proportion = c.likeness()
-    return both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7)
+class _PageDiffers(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """Both pages titled, the titles differ, and the status or the length differs too."""
+        status_match, title_match, both_titled, proportion = c.likeness()
+        return both_titled and not title_match and (not status_match or (proportion or 0.0) < 0.7)
 
 
 # What a CDN's bot defence answers instead of the page, and how its page says so (lower
@@ -312,7 +350,7 @@ def final_host(view: View) -> str:
         return view.host
 
 
-_FAILED_TECHNIQUES = {
+_FAILED_TECHNIQUES: Final = {
     "tls.certificate_invalid_probe_only": "tls.mitm",
     "tls.timeout_probe_only": "tls.timeout",
     "tls.reset_probe_only": "tls.reset",
@@ -331,101 +369,116 @@ def _failed_technique(c: _HttpCase, rule: str) -> str | None:
     return _FAILED_TECHNIQUES.get(rule)
 
 
-def _fetch_probe_fault(c: _HttpCase) -> bool:
-    return is_probe_fault(c.failure)
+class _FetchProbeFault(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return is_probe_fault(c.failure)
 
 
 def _lookup_failed(c: _HttpCase) -> bool:
-    return c.failure.startswith(("dns_", "android_dns"))
+    return c.in_lookup
 
 
-def _lookup_blocked(c: _HttpCase) -> bool:
-    """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
-    browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
-    control fetched the page: blocked at DNS, never the page."""
-    if not _lookup_failed(c):
-        return False
-    control = c.control_fetch()
-    failure = c.failure
-    return (
-        control is not None
-        and control.ok
-        and (is_nxdomain(failure) or failure in _NO_DATA or is_timeout(failure))
-    )
+class _LookupBlocked(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The fetch's own lookup failed (other resolvers' answers may have worked: the user's
+        browser asks the system resolver) with an NXDOMAIN-like answer or a timeout, while the
+        control fetched the page: blocked at DNS, never the page."""
+        if not _lookup_failed(c):
+            return False
+        control = c.control_fetch()
+        failure = c.failure
+        return (
+            control is not None
+            and control.ok
+            and (is_nxdomain(failure) or failure in _NO_DATA or is_timeout(failure))
+        )
 
 
-def _lookup_failed_for_control_too(c: _HttpCase) -> bool:
-    """The fetch's own lookup failed, and so did the control's own lookup of this host (the
-    input's, or a redirect hop's it was asked about): the name, not the path."""
-    if not _lookup_failed(c):
-        return False
-    own = c.view.control_for(c.host)
-    return own is not None and own.dns_failure is not None
+class _LookupFailedForControlToo(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The fetch's own lookup failed, and so did the control's own lookup of this host (the
+        input's, or a redirect hop's it was asked about): the name, not the path."""
+        if not _lookup_failed(c):
+            return False
+        own = c.view.control_for(c.host)
+        return own is not None and own.dns_failure is not None
 
 
 def _failed_in_tls_unrecorded(c: _HttpCase) -> bool:
     return c.tls_unrecorded()
 
 
-def _tls_unrecorded_no_control(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and _control_tls(c) is None
+class _FailedInTlsUnrecorded(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c)
 
 
-def _tls_unrecorded_control_failed(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and _control_tls(c) is False
+class _TlsUnrecordedNoControl(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and _control_tls(c) is None
 
 
-def _tls_unrecorded_certificate(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and is_certificate_error(c.failure)
+class _TlsUnrecordedControlFailed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and _control_tls(c) is False
 
 
-def _tls_unrecorded_timeout(c: _HttpCase) -> bool:
-    return _failed_in_tls_unrecorded(c) and c.kind == "timeout"
+class _TlsUnrecordedCertificate(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and is_certificate_error(c.failure)
+
+
+class _TlsUnrecordedTimeout(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return _failed_in_tls_unrecorded(c) and c.kind() == "timeout"
 
 
 def _control_tls(c: _HttpCase) -> bool | None:
     return control_tls(c.view, None, c.host, fetched_https=True)
 
 
-def _no_control_fetch(c: _HttpCase) -> bool:
-    return c.control_fetch() is None
+class _NoControlFetch(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.control_fetch() is None
 
 
-def _control_fetch_failed(c: _HttpCase) -> bool:
-    control = c.control_fetch()
-    return control is not None and not control.ok
+class _ControlFetchFailed(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        control = c.control_fetch()
+        return control is not None and not control.ok
 
 
-def _failed_below_http(c: _HttpCase) -> bool:
-    """The fetch failed below HTTP (its lookup, its connect, its TLS handshake): the lower
-    layer judged why, and the page was not loaded, so it is never `accessible`."""
-    view, final = c.view, c.final
-    return (
-        _lookup_failed(c)
-        or _failed_in_connect(view, final)
-        or (final.scheme == "https" and _failed_in_tls(view, final))
-    )
+class _FailedBelowHttp(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        """The fetch failed below HTTP (its lookup, its connect, its TLS handshake): the lower
+        layer judged why, and the page was not loaded, so it is never `accessible`."""
+        return _lookup_failed(c) or c.in_connect() or c.in_tls()
 
 
-def _reset_not_consistent(c: _HttpCase) -> bool:
-    return c.kind == "reset" and _reset_inconsistent(c.view, c.final, c.host)
+class _ResetNotConsistent(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "reset" and _reset_inconsistent(c.view, c.final, c.host)
 
 
-def _fetch_own_trouble(c: _HttpCase) -> bool:
-    # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
-    return c.kind in ("other", "certificate")
+class _FetchOwnTrouble(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        # http_invalid_redirect_url, decoding errors...: the probe's own trouble, not the path.
+        return c.kind() in ("other", "certificate")
 
 
-def _fetch_timed_out(c: _HttpCase) -> bool:
-    return c.kind == "timeout"
+class _FetchTimedOut(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "timeout"
 
 
-def _fetch_reset(c: _HttpCase) -> bool:
-    return c.kind == "reset"
+class _FetchReset(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "reset"
 
 
-def _fetch_refused(c: _HttpCase) -> bool:
-    return c.kind == "refused"
+class _FetchRefused(Predicate[_HttpCase]):
+    def holds(self, c: _HttpCase) -> bool:
+        return c.kind() == "refused"
 
 
 def _control_fetch(view: View, host: str) -> ControlHttp | None:
@@ -509,42 +562,42 @@ def _titles_match(a: str, b: str) -> bool:
 
 # A response came: a blockpage first, then a redirect the measurement did not follow, then
 # what makes the page the site's (TLS) or no evidence, then the page against the control's.
-HTTP_PAGE_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
-    ("http.blockpage_fingerprint", _blockpage_fingerprint),
-    ("http.redirect_to_private_address", _redirect_to_private_address),
-    (NO_OBSERVATION, _hop_failed_below),
-    ("http.redirect_not_followed", _redirect_not_followed),
-    ("http.address_from_tampered_dns", _fetched_from_tampered_address),
-    ("http.tls_authenticated", _tls_authenticated),
-    ("http.no_control", _no_control_page),
-    ("http.control_failed", _control_page_failed),
-    ("http.cdn_challenge", _cdn_challenged),
-    ("http.matches_control", _page_matches),
-    ("http.differs_from_control", _page_differs),
-    ("http.differs_weakly", always),
+HTTP_PAGE_ORDER: Final[tuple[Step[_HttpCase], ...]] = (
+    Step("http.blockpage_fingerprint", _BlockpageFingerprint()),
+    Step("http.redirect_to_private_address", _RedirectToPrivateAddress()),
+    Step(NO_OBSERVATION, _HopFailedBelow()),
+    Step("http.redirect_not_followed", _RedirectNotFollowed()),
+    Step("http.address_from_tampered_dns", _FetchedFromTamperedAddress()),
+    Step("http.tls_authenticated", _TlsAuthenticated()),
+    Step("http.no_control", _NoControlPage()),
+    Step("http.control_failed", _ControlPageFailed()),
+    Step("http.cdn_challenge", _CdnChallenged()),
+    Step("http.matches_control", _PageMatches()),
+    Step("http.differs_from_control", _PageDiffers()),
+    Step("http.differs_weakly", always),
 )
 
 # The fetch failed: a blockpage earlier in the chain first, the probe's own fault, the layer
 # it failed in (its lookup, which the control's own lookup may have shared; a TLS handshake no
 # other record shows), the control's fetch, then how it failed.
-HTTP_FAILED_ORDER: tuple[tuple[str, Callable[[_HttpCase], bool]], ...] = (
-    ("http.blockpage_fingerprint", _blockpage_fingerprint),
-    ("http.redirect_to_private_address", _redirect_to_private_address),
-    ("http.probe_fault", _fetch_probe_fault),
-    ("http.fails_for_control_too", _lookup_failed_for_control_too),
-    ("dns.fetch_lookup_failed", _lookup_blocked),
-    ("tls.no_control", _tls_unrecorded_no_control),
-    ("tls.fails_for_control_too", _tls_unrecorded_control_failed),
-    ("tls.certificate_invalid_probe_only", _tls_unrecorded_certificate),
-    ("tls.timeout_probe_only", _tls_unrecorded_timeout),
-    ("tls.reset_probe_only", _failed_in_tls_unrecorded),
-    ("http.no_control", _no_control_fetch),
-    ("http.fails_for_control_too", _control_fetch_failed),
-    ("http.failed_below_http", _failed_below_http),
-    ("http.reset_not_consistent", _reset_not_consistent),
-    ("http.probe_fault", _fetch_own_trouble),
-    ("http.timeout_probe_only", _fetch_timed_out),
-    ("http.reset_probe_only", _fetch_reset),
-    ("http.refused_probe_only", _fetch_refused),
-    ("http.unreachable_probe_only", always),
+HTTP_FAILED_ORDER: Final[tuple[Step[_HttpCase], ...]] = (
+    Step("http.blockpage_fingerprint", _BlockpageFingerprint()),
+    Step("http.redirect_to_private_address", _RedirectToPrivateAddress()),
+    Step("http.probe_fault", _FetchProbeFault()),
+    Step("http.fails_for_control_too", _LookupFailedForControlToo()),
+    Step("dns.fetch_lookup_failed", _LookupBlocked()),
+    Step("tls.no_control", _TlsUnrecordedNoControl()),
+    Step("tls.fails_for_control_too", _TlsUnrecordedControlFailed()),
+    Step("tls.certificate_invalid_probe_only", _TlsUnrecordedCertificate()),
+    Step("tls.timeout_probe_only", _TlsUnrecordedTimeout()),
+    Step("tls.reset_probe_only", _FailedInTlsUnrecorded()),
+    Step("http.no_control", _NoControlFetch()),
+    Step("http.fails_for_control_too", _ControlFetchFailed()),
+    Step("http.failed_below_http", _FailedBelowHttp()),
+    Step("http.reset_not_consistent", _ResetNotConsistent()),
+    Step("http.probe_fault", _FetchOwnTrouble()),
+    Step("http.timeout_probe_only", _FetchTimedOut()),
+    Step("http.reset_probe_only", _FetchReset()),
+    Step("http.refused_probe_only", _FetchRefused()),
+    Step("http.unreachable_probe_only", always),
 )

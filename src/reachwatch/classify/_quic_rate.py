@@ -4,11 +4,11 @@ The order in which the rules are tried is QUIC_ORDER and THROUGHPUT_ORDER at the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Final
 
 from reachwatch.classify._net import ip_version, is_probe_fault
-from reachwatch.classify._rules import always, first_match, observe
+from reachwatch.classify._rules import Predicate, Step, always, first_match, observe
 from reachwatch.classify._transfer import Transfer, page_transfer, sample_transfer
 from reachwatch.classify._view import Quic, View
 from reachwatch.classify.verdicts import Observation
@@ -45,30 +45,36 @@ class _QuicCase:
         self.host = q.server_name or view.host
 
 
-def _quic_ok(c: _QuicCase) -> bool:
-    return c.q.failure is None
+class _QuicOk(Predicate[_QuicCase]):
+    def holds(self, c: _QuicCase) -> bool:
+        return c.q.failure is None
 
 
-def _quic_probe_fault(c: _QuicCase) -> bool:
-    return is_probe_fault(c.q.failure or "")
+class _QuicProbeFault(Predicate[_QuicCase]):
+    def holds(self, c: _QuicCase) -> bool:
+        return is_probe_fault(c.q.failure or "")
 
 
-def _quic_tampered_address(c: _QuicCase) -> bool:
-    return c.q.ip in c.view.tampered
+class _QuicTamperedAddress(Predicate[_QuicCase]):
+    def holds(self, c: _QuicCase) -> bool:
+        return c.q.ip in c.view.tampered
 
 
-def _quic_ipv6_unavailable(c: _QuicCase) -> bool:
-    return ip_version(c.q.ip) == 6 and not c.view.ipv6_capable
+class _QuicIpv6Unavailable(Predicate[_QuicCase]):
+    def holds(self, c: _QuicCase) -> bool:
+        return ip_version(c.q.ip) == 6 and not c.view.ipv6_capable
 
 
-def _quic_no_control(c: _QuicCase) -> bool:
-    control = c.view.control
-    return control is None or c.q.endpoint not in control.quic
+class _QuicNoControl(Predicate[_QuicCase]):
+    def holds(self, c: _QuicCase) -> bool:
+        control = c.view.control
+        return control is None or c.q.endpoint not in control.quic
 
 
-def _quic_control_ok(c: _QuicCase) -> bool:
-    control = c.view.control
-    return control is not None and control.quic[c.q.endpoint][0]
+class _QuicControlOk(Predicate[_QuicCase]):
+    def holds(self, c: _QuicCase) -> bool:
+        control = c.view.control
+        return control is not None and control.quic[c.q.endpoint][0]
 
 
 def judge_throughput(view: View) -> list[Observation]:
@@ -103,31 +109,37 @@ class _RateCase:
         self.control_rate = control_rate
 
 
-def _no_sample(c: _RateCase) -> bool:
-    return c.transfer is None or c.probe_rate is None
+class _NoSample(Predicate[_RateCase]):
+    def holds(self, c: _RateCase) -> bool:
+        return c.transfer is None or c.probe_rate is None
 
 
-def _no_reference(c: _RateCase) -> bool:
-    return c.control_rate is None
+class _NoReference(Predicate[_RateCase]):
+    def holds(self, c: _RateCase) -> bool:
+        return c.control_rate is None
 
 
-def _comparable(c: _RateCase) -> bool:
-    probe, control = c.probe_rate, c.control_rate
-    assert probe is not None and control is not None  # the steps before rule these out
-    return probe * THROTTLE_RATIO > control or probe > THROTTLED_BELOW
+class _Comparable(Predicate[_RateCase]):
+    def holds(self, c: _RateCase) -> bool:
+        probe, control = c.probe_rate, c.control_rate
+        assert probe is not None and control is not None  # the steps before rule these out
+        return probe * THROTTLE_RATIO > control or probe > THROTTLED_BELOW
 
 
-def _too_short(c: _RateCase) -> bool:
-    return c.transfer is not None and not c.transfer.enough
+class _TooShort(Predicate[_RateCase]):
+    def holds(self, c: _RateCase) -> bool:
+        return c.transfer is not None and not c.transfer.enough
 
 
-def _stalled(c: _RateCase) -> bool:
-    return c.transfer is not None and c.transfer.stalled
+class _Stalled(Predicate[_RateCase]):
+    def holds(self, c: _RateCase) -> bool:
+        return c.transfer is not None and c.transfer.stalled
 
 
-def _throttled_plateau(c: _RateCase) -> bool:
-    transfer, control = c.transfer, c.control_rate
-    return transfer is not None and control is not None and _steady(transfer, control)
+class _ThrottledPlateau(Predicate[_RateCase]):
+    def holds(self, c: _RateCase) -> bool:
+        transfer, control = c.transfer, c.control_rate
+        return transfer is not None and control is not None and _steady(transfer, control)
 
 
 def _text(sample: Mapping[str, Any] | None, key: str) -> str | None:
@@ -192,25 +204,25 @@ def _steady(transfer: Transfer, control_rate: float) -> bool:
     return without * THROTTLE_RATIO <= control_rate and without <= THROTTLED_BELOW
 
 
-QUIC_ORDER: tuple[tuple[str, Callable[[_QuicCase], bool]], ...] = (
-    ("quic.handshake_ok", _quic_ok),
-    ("quic.probe_fault", _quic_probe_fault),
-    ("quic.address_from_tampered_dns", _quic_tampered_address),
-    ("quic.ipv6_unavailable", _quic_ipv6_unavailable),
-    ("quic.no_control", _quic_no_control),
-    ("quic.fails_probe_only", _quic_control_ok),
+QUIC_ORDER: Final[tuple[Step[_QuicCase], ...]] = (
+    Step("quic.handshake_ok", _QuicOk()),
+    Step("quic.probe_fault", _QuicProbeFault()),
+    Step("quic.address_from_tampered_dns", _QuicTamperedAddress()),
+    Step("quic.ipv6_unavailable", _QuicIpv6Unavailable()),
+    Step("quic.no_control", _QuicNoControl()),
+    Step("quic.fails_probe_only", _QuicControlOk()),
     # Many servers simply do not speak QUIC.
-    ("quic.fails_for_control_too", always),
+    Step("quic.fails_for_control_too", always),
 )
 
 # A rate is judged only against a reference; a slow one only on enough evidence, and only when
 # bytes kept coming slowly (not fast with a stall).
-THROUGHPUT_ORDER: tuple[tuple[str, Callable[[_RateCase], bool]], ...] = (
-    ("throughput.no_sample", _no_sample),
-    ("throughput.no_control", _no_reference),
-    ("throughput.comparable", _comparable),
-    ("throughput.too_short", _too_short),
-    ("throughput.stalled", _stalled),
-    ("throughput.throttled_plateau", _throttled_plateau),
-    ("throughput.slow_unsteady", always),
+THROUGHPUT_ORDER: Final[tuple[Step[_RateCase], ...]] = (
+    Step("throughput.no_sample", _NoSample()),
+    Step("throughput.no_control", _NoReference()),
+    Step("throughput.comparable", _Comparable()),
+    Step("throughput.too_short", _TooShort()),
+    Step("throughput.stalled", _Stalled()),
+    Step("throughput.throttled_plateau", _ThrottledPlateau()),
+    Step("throughput.slow_unsteady", always),
 )

@@ -7,8 +7,7 @@ one table; the order in which rules are tried is data too: each layer's module e
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Final, Generic, TypeVar, cast
 
 from reachwatch.classify.verdicts import (
     Layer,
@@ -156,20 +155,44 @@ for _layer in ("http", "tls"):
 
 # A step of a layer's order: the rule id it fires, and the predicate over the layer's case that
 # makes it fire. A step that fires NO_OBSERVATION leaves the judgement to another layer.
-Case = TypeVar("Case")
-NO_OBSERVATION = "-"
+Case = TypeVar("Case", contravariant=True)
+NO_OBSERVATION: Final = "-"
 
 
-def always(case: object) -> bool:
-    """The last step of an order: what fires when nothing before it did."""
-    return True
+class Predicate(Generic[Case]):
+    """A named condition over a layer's case: each is a small subclass whose `holds` says it.
+    (Classes, not functions: compiled, a method of a known class is called directly, where a
+    function taken from a tuple goes through Python's generic call path.)"""
+
+    def holds(self, case: Case) -> bool:
+        raise NotImplementedError
 
 
-def first_match(order: tuple[tuple[str, Callable[[Case], bool]], ...], case: Case) -> str:
+class _Always(Predicate[object]):
+    def holds(self, case: object) -> bool:
+        return True
+
+
+# The last step of an order: what fires when nothing before it did.
+always: Final[Predicate[object]] = _Always()
+
+
+class Step(Generic[Case]):
+    """A step of an order: the rule id `rule` fires when `predicate` holds. (A class of its own
+    rather than a pair: compiled, reading a step's two fields needs no per-step type check.)"""
+
+    __slots__ = ("predicate", "rule")
+
+    def __init__(self, rule: str, predicate: Predicate[Case]) -> None:
+        self.rule = rule
+        self.predicate = predicate
+
+
+def first_match(order: tuple[Step[Case], ...], case: Case) -> str:
     """The rule id of the first step whose predicate holds for `case`."""
     for step in order:
-        if step[1](case):
-            return step[0]
+        if step.predicate.holds(case):
+            return step.rule
     # Every order ends with `always`: reaching here is a programming error.
     raise RuntimeError("a rule order ran out of steps")
 

@@ -5,7 +5,7 @@ The order in which the rules are tried is TCP_ORDER and TLS_ORDER at the end of 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Final
 
 from reachwatch.classify._net import (
     endpoint_ip,
@@ -16,7 +16,7 @@ from reachwatch.classify._net import (
     is_reset,
     is_timeout,
 )
-from reachwatch.classify._rules import always, first_match, observe
+from reachwatch.classify._rules import Predicate, Step, always, first_match, observe
 from reachwatch.classify._view import Tcp, Tls, View
 from reachwatch.classify.verdicts import Observation
 
@@ -66,48 +66,59 @@ def _tcp(c: _TcpCase) -> Observation:
     return observe(rule, c.host, c.t.endpoint, technique=technique, failure=c.failure)
 
 
-def _connected(c: _TcpCase) -> bool:
-    return c.t.success
+class _Connected(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.t.success
 
 
-def _tcp_probe_fault(c: _TcpCase) -> bool:
-    return is_probe_fault(c.failure)
+class _TcpProbeFault(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return is_probe_fault(c.failure)
 
 
-def _tcp_tampered_address(c: _TcpCase) -> bool:
-    return c.t.ip in c.view.tampered
+class _TcpTamperedAddress(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.t.ip in c.view.tampered
 
 
-def _tcp_ipv6_unavailable(c: _TcpCase) -> bool:
-    return ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
+class _TcpIpv6Unavailable(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
 
 
-def _tcp_no_control(c: _TcpCase) -> bool:
-    return c.view.control is None and c.view.control_for(c.host) is None
+class _TcpNoControl(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.view.control is None and c.view.control_for(c.host) is None
 
 
-def _tcp_no_control_for_endpoint(c: _TcpCase) -> bool:
-    return c.control() is None
+class _TcpNoControlForEndpoint(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.control() is None
 
 
-def _tcp_control_failed(c: _TcpCase) -> bool:
-    return c.control() is False
+class _TcpControlFailed(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.control() is False
 
 
-def _tcp_timed_out(c: _TcpCase) -> bool:
-    return c.kind() == "timeout"
+class _TcpTimedOut(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "timeout"
 
 
-def _tcp_was_reset(c: _TcpCase) -> bool:
-    return c.kind() == "reset"
+class _TcpWasReset(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "reset"
 
 
-def _tcp_was_refused(c: _TcpCase) -> bool:
-    return c.kind() == "refused"
+class _TcpWasRefused(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "refused"
 
 
-def _tcp_unreachable(c: _TcpCase) -> bool:
-    return c.kind() == "unreachable"
+class _TcpUnreachable(Predicate[_TcpCase]):
+    def holds(self, c: _TcpCase) -> bool:
+        return c.kind() == "unreachable"
 
 
 def _control_tcp(view: View, endpoint: str, host: str) -> bool | None:
@@ -136,14 +147,14 @@ class _TlsCase:
     """One real-SNI handshake, the decoy-SNI one to the same endpoint, and the control's."""
 
     __slots__ = (
+        "_certificate",
         "_control",
         "_control_known",
-        "certificate",
+        "_timeout",
         "decoy",
         "failure",
         "host",
         "t",
-        "timeout",
         "view",
     )
 
@@ -153,10 +164,23 @@ class _TlsCase:
         self.decoy = decoy
         self.host = t.server_name or view.host
         self.failure = t.failure or ""
-        self.timeout = t.failure is not None and is_timeout(t.failure)
-        self.certificate = t.failure is not None and is_certificate_error(t.failure)
+        self._timeout: bool | None = None
+        self._certificate: bool | None = None
         self._control: bool | None = None
         self._control_known = False
+
+    def timeout(self) -> bool:
+        """The handshake failed by timing out."""
+        if self._timeout is None:
+            self._timeout = self.t.failure is not None and is_timeout(self.t.failure)
+        return self._timeout
+
+    def certificate(self) -> bool:
+        """The handshake failed on the certificate."""
+        if self._certificate is None:
+            failure = self.t.failure
+            self._certificate = failure is not None and is_certificate_error(failure)
+        return self._certificate
 
     def control(self) -> bool | None:
         """Did the control's TLS to this endpoint work? None: nothing to compare."""
@@ -167,7 +191,7 @@ class _TlsCase:
 
 
 # The technique each blocking TLS rule names (tls.decoy_fails_too: by how the decoy failed).
-_TLS_TECHNIQUES = {
+_TLS_TECHNIQUES: Final = {
     "tls.certificate_invalid_probe_only": "tls.mitm",
     "tls.timeout_decoy_ok": "tls.timeout",
     "tls.reset_after_hello_decoy_ok": "tls.reset",
@@ -188,49 +212,59 @@ def _tls(c: _TlsCase) -> Observation:
     return observe(rule, c.host, t.endpoint, technique=technique, failure=c.failure)
 
 
-def _handshake_ok(c: _TlsCase) -> bool:
-    return c.t.failure is None
+class _HandshakeOk(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.t.failure is None
 
 
-def _tls_probe_fault(c: _TlsCase) -> bool:
-    return is_probe_fault(c.failure)
+class _TlsProbeFault(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return is_probe_fault(c.failure)
 
 
-def _tls_tampered_address(c: _TlsCase) -> bool:
-    return c.t.ip is not None and c.t.ip in c.view.tampered
+class _TlsTamperedAddress(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.t.ip is not None and c.t.ip in c.view.tampered
 
 
-def _tls_ipv6_unavailable(c: _TlsCase) -> bool:
-    return c.t.ip is not None and ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
+class _TlsIpv6Unavailable(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.t.ip is not None and ip_version(c.t.ip) == 6 and not c.view.ipv6_capable
 
 
-def _tls_control_failed(c: _TlsCase) -> bool:
-    return c.control() is False
+class _TlsControlFailed(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.control() is False
 
 
-def _certificate_without_control(c: _TlsCase) -> bool:
-    return c.certificate and c.control() is None
+class _CertificateWithoutControl(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.certificate() and c.control() is None
 
 
-def _certificate_dates_only(c: _TlsCase) -> bool:
-    # A certificate for the right name from a trusted authority, outside its validity window
-    # as the probe's clock reads it: a wrong clock, not an interceptor.
-    return c.certificate and c.t.dates_only
+class _CertificateDatesOnly(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        # A certificate for the right name from a trusted authority, outside its validity window
+        # as the probe's clock reads it: a wrong clock, not an interceptor.
+        return c.certificate() and c.t.dates_only
 
 
-def _certificate_invalid(c: _TlsCase) -> bool:
-    return c.certificate
+class _CertificateInvalid(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.certificate()
 
 
-def _same_name_got_through(c: _TlsCase) -> bool:
-    # Filtering by name fails every handshake naming the site at this address; one that went
-    # through (a retry, the fetch, the throughput sample) makes this one the server's.
-    ip = c.t.ip
-    return not c.timeout and ip is not None and name_got_through(c.view, c.host, ip)
+class _SameNameGotThrough(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        # Filtering by name fails every handshake naming the site at this address; one that went
+        # through (a retry, the fetch, the throughput sample) makes this one the server's.
+        ip = c.t.ip
+        return not c.timeout() and ip is not None and name_got_through(c.view, c.host, ip)
 
 
-def _control_reset_alike(c: _TlsCase) -> bool:
-    return not c.timeout and control_reset_too(c.view, c.host)
+class _ControlResetAlike(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return not c.timeout() and control_reset_too(c.view, c.host)
 
 
 def _decoy_ok(c: _TlsCase) -> bool:
@@ -238,20 +272,29 @@ def _decoy_ok(c: _TlsCase) -> bool:
     return c.decoy is not None and _got_through(c.decoy)
 
 
-def _decoy_ok_timed_out(c: _TlsCase) -> bool:
-    return c.timeout and _decoy_ok(c)
+class _DecoyOk(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return _decoy_ok(c)
 
 
-def _tls_no_control(c: _TlsCase) -> bool:
-    return c.control() is None
+class _DecoyOkTimedOut(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.timeout() and _decoy_ok(c)
 
 
-def _decoy_fails_too(c: _TlsCase) -> bool:
-    return c.decoy is not None
+class _TlsNoControl(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.control() is None
 
 
-def _tls_timed_out(c: _TlsCase) -> bool:
-    return c.timeout
+class _DecoyFailsToo(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.decoy is not None
+
+
+class _TlsTimedOut(Predicate[_TlsCase]):
+    def holds(self, c: _TlsCase) -> bool:
+        return c.timeout()
 
 
 def name_got_through(view: View, name: str, ip: str) -> bool:
@@ -346,37 +389,37 @@ def _hop_control_tls(view: View, endpoint: str | None, host: str) -> bool | None
 # The order of the rules, first match wins: what the probe itself decides (success, its own
 # fault), what makes the failure no evidence (a tampered or unusable address, no control), what
 # the control says, then how the probe's attempt failed.
-TCP_ORDER: tuple[tuple[str, Callable[[_TcpCase], bool]], ...] = (
-    ("tcp.connected", _connected),
-    ("tcp.probe_fault", _tcp_probe_fault),
-    ("tcp.address_from_tampered_dns", _tcp_tampered_address),
-    ("tcp.ipv6_unavailable", _tcp_ipv6_unavailable),
-    ("tcp.no_control", _tcp_no_control),
-    ("tcp.no_control_for_endpoint", _tcp_no_control_for_endpoint),
-    ("tcp.fails_for_control_too", _tcp_control_failed),
-    ("tcp.timeout_probe_only", _tcp_timed_out),
-    ("tcp.reset_probe_only", _tcp_was_reset),
-    ("tcp.refused_probe_only", _tcp_was_refused),
-    ("tcp.unreachable_probe_only", _tcp_unreachable),
+TCP_ORDER: Final[tuple[Step[_TcpCase], ...]] = (
+    Step("tcp.connected", _Connected()),
+    Step("tcp.probe_fault", _TcpProbeFault()),
+    Step("tcp.address_from_tampered_dns", _TcpTamperedAddress()),
+    Step("tcp.ipv6_unavailable", _TcpIpv6Unavailable()),
+    Step("tcp.no_control", _TcpNoControl()),
+    Step("tcp.no_control_for_endpoint", _TcpNoControlForEndpoint()),
+    Step("tcp.fails_for_control_too", _TcpControlFailed()),
+    Step("tcp.timeout_probe_only", _TcpTimedOut()),
+    Step("tcp.reset_probe_only", _TcpWasReset()),
+    Step("tcp.refused_probe_only", _TcpWasRefused()),
+    Step("tcp.unreachable_probe_only", _TcpUnreachable()),
     # No certificate in a TCP connect: a malformed or foreign failure string is "other".
-    ("tcp.other_probe_only", always),
+    Step("tcp.other_probe_only", always),
 )
 
-TLS_ORDER: tuple[tuple[str, Callable[[_TlsCase], bool]], ...] = (
-    ("tls.handshake_ok", _handshake_ok),
-    ("tls.probe_fault", _tls_probe_fault),
-    ("tls.address_from_tampered_dns", _tls_tampered_address),
-    ("tls.ipv6_unavailable", _tls_ipv6_unavailable),
-    ("tls.fails_for_control_too", _tls_control_failed),
-    ("tls.no_control", _certificate_without_control),
-    ("tls.certificate_dates_probe_clock", _certificate_dates_only),
-    ("tls.certificate_invalid_probe_only", _certificate_invalid),
-    ("tls.same_name_got_through", _same_name_got_through),
-    ("tls.control_reset_alike", _control_reset_alike),
-    ("tls.timeout_decoy_ok", _decoy_ok_timed_out),
-    ("tls.reset_after_hello_decoy_ok", _decoy_ok),
-    ("tls.no_control", _tls_no_control),
-    ("tls.decoy_fails_too", _decoy_fails_too),
-    ("tls.timeout_probe_only", _tls_timed_out),
-    ("tls.reset_probe_only", always),
+TLS_ORDER: Final[tuple[Step[_TlsCase], ...]] = (
+    Step("tls.handshake_ok", _HandshakeOk()),
+    Step("tls.probe_fault", _TlsProbeFault()),
+    Step("tls.address_from_tampered_dns", _TlsTamperedAddress()),
+    Step("tls.ipv6_unavailable", _TlsIpv6Unavailable()),
+    Step("tls.fails_for_control_too", _TlsControlFailed()),
+    Step("tls.no_control", _CertificateWithoutControl()),
+    Step("tls.certificate_dates_probe_clock", _CertificateDatesOnly()),
+    Step("tls.certificate_invalid_probe_only", _CertificateInvalid()),
+    Step("tls.same_name_got_through", _SameNameGotThrough()),
+    Step("tls.control_reset_alike", _ControlResetAlike()),
+    Step("tls.timeout_decoy_ok", _DecoyOkTimedOut()),
+    Step("tls.reset_after_hello_decoy_ok", _DecoyOk()),
+    Step("tls.no_control", _TlsNoControl()),
+    Step("tls.decoy_fails_too", _DecoyFailsToo()),
+    Step("tls.timeout_probe_only", _TlsTimedOut()),
+    Step("tls.reset_probe_only", always),
 )
