@@ -44,11 +44,11 @@ def ooni_facts(record: Mapping[str, Any]) -> list[Any]:
     target = record.get("input")
     host = _host(target) if type(target) is str else None
     out: list[Any] = []
-    asns = _probe_asns(test_keys)
-    names = _dns(out, test_keys.get("queries"), asns)
-    _dns(out, test_keys.get("x_nxdomain_canary"), asns)
     control = test_keys.get("control")
     control_asns = _control_asns(control)
+    asns: dict[str, int] = {}  # the probe's ASN annotation of each address, filled by _dns
+    names = _dns(out, test_keys.get("queries"), asns, control_asns)
+    _dns(out, test_keys.get("x_nxdomain_canary"), asns, control_asns)
     tcp = test_keys.get("tcp_connect")
     _tcp(out, tcp, names, host, asns, control_asns)
     _tls(out, test_keys.get("tls_handshakes"), names, asns, control_asns)
@@ -117,10 +117,13 @@ def _fact(
 # -- probe side -----------------------------------------------------------------------------
 
 
-def _dns(out: list[Any], queries: Any, asns: dict[str, int]) -> dict[str, str]:
+def _dns(
+    out: list[Any], queries: Any, asns: dict[str, int], control_asns: dict[str, int]
+) -> dict[str, str]:
     """One dns_answer per address a lookup gave, or one dns_failure for a lookup that gave
     none (with its failure string; NULL when it ended without error, e.g. a CNAME only).
-    Returns which host each address was resolved for."""
+    Returns which host each address was resolved for; records the ASN each answer is
+    annotated with (OONI's answers[].asn) in `asns`."""
     names: dict[str, str] = {}
     if type(queries) is not list:
         return names
@@ -148,8 +151,13 @@ def _dns(out: list[Any], queries: Any, asns: dict[str, int]) -> dict[str, str]:
             seen.append(ip)
             if hostname:
                 names.setdefault(ip, hostname)
+            asn = a.get("asn")
+            if type(asn) is int and 0 < asn < (1 << 32):
+                asns.setdefault(ip, asn)
+            else:
+                asn = control_asns.get(ip)
             _fact(out, "dns_answer", _PROBE, i, transaction_id=transaction, hostname=hostname,
-                  ip=ip, ip_asn=asns.get(ip), dns=dns, failure=failure, success=True,
+                  ip=ip, ip_asn=asn, dns=dns, failure=failure, success=True,
                   t0=t0, t=t)  # fmt: skip
         if not seen:
             _fact(out, "dns_failure", _PROBE, i, transaction_id=transaction, hostname=hostname,
@@ -285,11 +293,13 @@ def _response(
         title,
         length if response else None,
         truncated if type(truncated) is bool else None,
-        _location(response),
+        _location(response) if code is not None and 300 <= code < 400 else None,
     )
 
 
 def _location(response: dict[str, Any]) -> str | None:
+    """The Location header: asked of redirects only (the control's answer has none, since
+    its fetch follows them)."""
     headers = response.get("headers")
     if type(headers) is dict:
         for name, value in headers.items():
@@ -392,12 +402,11 @@ def _control(
         length = _int(http.get("body_length"))
         title = http.get("title")
         title = " ".join(title.split()) if type(title) is str else None
-        response = {"headers": http.get("headers")}
         _fact(out, "http_request", _CONTROL, 0, hostname=host, failure=failure,
               success=failure is None and code is not None and code > 0,
               http=(url if type(url) is str else None, code if code and code > 0 else None,
                     title, length if length is not None and length >= 0 else None, None,
-                    _location(response)))  # fmt: skip
+                    None))  # fmt: skip
     _throughput(out, control.get("x_throughput"), _CONTROL, asns, probe_asns)
 
 
@@ -427,21 +436,6 @@ def _control_endpoints(
 
 
 # -- small readers --------------------------------------------------------------------------
-
-
-def _probe_asns(test_keys: dict[str, Any]) -> dict[str, int]:
-    """The ASN the probe annotated each DNS answer with (OONI's answers[].asn)."""
-    out: dict[str, int] = {}
-    queries = test_keys.get("queries")
-    for q in queries if type(queries) is list else ():
-        answers = q.get("answers") if type(q) is dict else None
-        for a in answers if type(answers) is list else ():
-            if type(a) is dict:
-                asn = a.get("asn")
-                ip = a.get("ipv4") or a.get("ipv6")
-                if type(asn) is int and asn > 0 and type(ip) is str:
-                    out.setdefault(ip, asn)
-    return out
 
 
 def _control_asns(control: Any) -> dict[str, int]:
