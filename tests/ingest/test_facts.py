@@ -179,6 +179,14 @@ def test_rejudge_after_a_fingerprint_change_records_the_new_hash_and_keeps_the_f
     check = CliRunner().invoke(app, ["store", "check", "--db", str(db), "--json"])
     assert check.exit_code == 0, check.output
     assert orjson.loads(check.output)["rows"]["facts"] == len(facts_before)
+    # A lost manifest is rebuilt with the facts files, and without the replaced verdicts.
+    (db / "manifest.jsonl").unlink()
+    repair = CliRunner().invoke(app, ["store", "repair", "--db", str(db), "--json"])
+    assert repair.exit_code == 0, repair.output
+    assert orjson.loads(repair.output)["rows"]["facts"] == len(facts_before)
+    assert _query(db, every) == facts_before
+    for table in ("measurements", "observations"):
+        assert _query(db, hashes.format(table)) == [(shipped,)]
 
 
 def _as_stored_before_facts(db: Path) -> None:
@@ -227,6 +235,7 @@ def test_a_store_from_before_facts_reads_and_rejudge_fills_it_in(tmp_path: Path)
     assert _query(old, every) == _query(fresh, every)
 
 
+@pytest.mark.reference
 def test_every_fact_kind_appears_on_the_reference_corpus(
     tmp_path: Path, reference_dir: Path
 ) -> None:

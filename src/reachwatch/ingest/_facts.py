@@ -39,7 +39,7 @@ def ooni_facts(record: Mapping[str, Any]) -> list[Any]:
     """The facts of an OONI-format measurement (web_connectivity, the app tests, urlgetter,
     reachwatch's probe output), flat, FACT_WIDTH values a fact."""
     test_keys = record.get("test_keys")
-    if type(test_keys) is not dict:
+    if not isinstance(test_keys, dict):
         return []
     target = record.get("input")
     host = _host(target) if type(target) is str else None
@@ -57,9 +57,9 @@ def ooni_facts(record: Mapping[str, Any]) -> list[Any]:
     _throughput(out, test_keys.get("x_throughput"), _PROBE, asns, control_asns)
     _control(out, control, host, target, control_asns, asns)
     hops = test_keys.get("x_redirect_controls")
-    if type(hops) is list:
+    if isinstance(hops, list):
         for hop in hops:
-            if type(hop) is dict and type(hop.get("url")) is str:
+            if isinstance(hop, dict) and type(hop.get("url")) is str:
                 url = hop["url"]
                 hop_control = hop.get("control")
                 _control(out, hop_control, _host(url), url, _control_asns(hop_control), asns)
@@ -103,15 +103,17 @@ def _fact(
     """Append one fact; the order is FACT_OWN_COLUMNS'. dns: (query_type, engine, resolver);
     tls: (server_name, version, certificate valid, cert error, decoy SNI); http: (url,
     status, title, body length, truncated, location); throughput: (bytes, seconds, samples)."""
-    out.extend((kind, side, entry, hop, transaction_id, hostname, ip, port, ip_asn))
-    out.extend(dns)
-    out.append(failure)
-    out.append(success)
-    out.extend(tls)
-    out.extend(http)
-    out.append(t0)
-    out.append(t)
-    out.extend(throughput)
+    # One tuple a fact: the grouped arguments are C structs in the compiled module, read
+    # field by field here without being boxed.
+    out.extend(
+        (
+            kind, side, entry, hop, transaction_id, hostname, ip, port, ip_asn,
+            dns[0], dns[1], dns[2], failure, success,
+            tls[0], tls[1], tls[2], tls[3], tls[4],
+            http[0], http[1], http[2], http[3], http[4], http[5],
+            t0, t, throughput[0], throughput[1], throughput[2],
+        )
+    )  # fmt: skip
 
 
 # -- probe side -----------------------------------------------------------------------------
@@ -125,10 +127,10 @@ def _dns(
     Returns which host each address was resolved for; records the ASN each answer is
     annotated with (OONI's answers[].asn) in `asns`."""
     names: dict[str, str] = {}
-    if type(queries) is not list:
+    if not isinstance(queries, list):
         return names
     for i, q in enumerate(queries):
-        if type(q) is not dict:
+        if not isinstance(q, dict):
             continue
         hostname = _text(q.get("hostname"))
         if hostname is not None:
@@ -142,8 +144,8 @@ def _dns(
         transaction, t0, t = _int(q.get("transaction_id")), _num(q.get("t0")), _num(q.get("t"))
         seen: list[str] = []
         answers = q.get("answers")
-        for a in answers if type(answers) is list else ():
-            if type(a) is not dict:
+        for a in answers if isinstance(answers, list) else ():
+            if not isinstance(a, dict):
                 continue
             ip = a.get("ipv4") or a.get("ipv6")
             if type(ip) is not str or not ip or ip in seen:
@@ -173,14 +175,14 @@ def _tcp(
     asns: dict[str, int],
     control_asns: dict[str, int],
 ) -> None:
-    if type(entries) is not list:
+    if not isinstance(entries, list):
         return
     for i, e in enumerate(entries):
-        if type(e) is not dict:
+        if not isinstance(e, dict):
             continue
         ip = _text(e.get("ip"))
         status = e.get("status")
-        status = status if type(status) is dict else {}
+        status = status if isinstance(status, dict) else {}
         failure = _text(status.get("failure"))
         success = status.get("success")
         _fact(out, "tcp_connect", _PROBE, i, transaction_id=_int(e.get("transaction_id")),
@@ -197,10 +199,10 @@ def _tls(
     asns: dict[str, int],
     control_asns: dict[str, int],
 ) -> None:
-    if type(entries) is not list:
+    if not isinstance(entries, list):
         return
     for i, e in enumerate(entries):
-        if type(e) is not dict:
+        if not isinstance(e, dict):
             continue
         ip, port = _endpoint(e.get("address"))
         server_name = _text(e.get("server_name"))
@@ -239,7 +241,7 @@ def _http(
     """One http_request per request: OONI lists a redirect chain's last request first, so hop
     0 (the input URL) is the last entry."""
     requests = test_keys.get("requests")
-    if type(requests) is not list or not requests:
+    if not isinstance(requests, list) or not requests:
         failure = _text(test_keys.get("http_experiment_failure"))
         if failure is not None and type(target) is str and target:
             # Old web_connectivity versions record why the fetch failed without its request.
@@ -250,12 +252,12 @@ def _http(
     by_transaction = _endpoints_by_transaction(tcp)
     last = len(requests) - 1
     for i, e in enumerate(requests):
-        if type(e) is not dict:
+        if not isinstance(e, dict):
             continue
         request = e.get("request")
-        url = _text(request.get("url")) if type(request) is dict else None
+        url = _text(request.get("url")) if isinstance(request, dict) else None
         response = e.get("response")
-        response = response if type(response) is dict else {}
+        response = response if isinstance(response, dict) else {}
         address = _text(e.get("address"))
         transaction = _int(e.get("transaction_id"))
         if address is None and transaction is not None:
@@ -280,7 +282,7 @@ def _response(
     if length is None:
         if text is not None:
             length = len(text)
-        elif type(body) is dict and type(body.get("data")) is str:
+        elif isinstance(body, dict) and type(body.get("data")) is str:
             data = body["data"]  # base64: three bytes for every four characters
             length = len(data) * 3 // 4 - len(data[-2:]) + len(data[-2:].rstrip("="))
     title = _text(response.get("x_title"))
@@ -301,16 +303,16 @@ def _location(response: dict[str, Any]) -> str | None:
     """The Location header: asked of redirects only (the control's answer has none, since
     its fetch follows them)."""
     headers = response.get("headers")
-    if type(headers) is dict:
+    if isinstance(headers, dict):
         for name, value in headers.items():
             if type(name) is str and name.lower() == "location":
-                if type(value) is list:
+                if isinstance(value, list):
                     value = value[0] if value else None
                 return _text(value)
     listed = response.get("headers_list")
-    if type(listed) is list:
+    if isinstance(listed, list):
         for pair in listed:
-            named = type(pair) is list and len(pair) == 2 and type(pair[0]) is str
+            named = isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is str
             if named and pair[0].lower() == "location":
                 return _text(pair[1])
     return None
@@ -324,10 +326,10 @@ def _title(body: str) -> str | None:
 
 
 def _quic(out: list[Any], entries: Any, asns: dict[str, int], control_asns: dict[str, int]) -> None:
-    if type(entries) is not list:
+    if not isinstance(entries, list):
         return
     for i, e in enumerate(entries):
-        if type(e) is not dict:
+        if not isinstance(e, dict):
             continue
         ip, port = _endpoint(e.get("address"))
         name = _text(e.get("server_name"))
@@ -343,7 +345,7 @@ def _quic(out: list[Any], entries: Any, asns: dict[str, int], control_asns: dict
 def _throughput(
     out: list[Any], sample: Any, side: str, asns: dict[str, int], control_asns: dict[str, int]
 ) -> None:
-    if type(sample) is not dict:
+    if not isinstance(sample, dict):
         return
     url = _text(sample.get("url"))
     ip = _text(sample.get("address"))
@@ -359,7 +361,7 @@ def _throughput(
           port=port, ip_asn=_asn(ip, first, second), failure=failure, success=failure is None,
           http=(url, code, None, None, None, None),
           throughput=(_int(sample.get("bytes")), _num(sample.get("seconds")),
-                      len(points) if type(points) is list else None))  # fmt: skip
+                      len(points) if isinstance(points, list) else None))  # fmt: skip
 
 
 # -- control side ---------------------------------------------------------------------------
@@ -374,14 +376,14 @@ def _control(
     probe_asns: dict[str, int],
 ) -> None:
     """The control's (OONI test helper's) answer for the input or a redirect hop's host."""
-    if type(control) is not dict:
+    if not isinstance(control, dict):
         return
     dns = control.get("dns")
-    if type(dns) is dict:
+    if isinstance(dns, dict):
         failure = _text(dns.get("failure"))
         addrs = dns.get("addrs")
         seen = 0
-        for i, ip in enumerate(addrs if type(addrs) is list else ()):
+        for i, ip in enumerate(addrs if isinstance(addrs, list) else ()):
             if type(ip) is str and ip:
                 seen += 1
                 _fact(out, "dns_answer", _CONTROL, i, hostname=host, ip=ip,
@@ -396,7 +398,7 @@ def _control(
     ):
         _control_endpoints(out, control.get(key), kind, host, asns, probe_asns)
     http = control.get("http_request")
-    if type(http) is dict:
+    if isinstance(http, dict):
         failure = _text(http.get("failure"))
         code = _small(http.get("status_code"))
         length = _int(http.get("body_length"))
@@ -419,10 +421,10 @@ def _control_endpoints(
     probe_asns: dict[str, int],
 ) -> None:
     """control.tcp_connect / tls_handshake / quic_handshake: {"ip:port": {status, failure}}."""
-    if type(table) is not dict:
+    if not isinstance(table, dict):
         return
     for i, (key, entry) in enumerate(table.items()):
-        if type(entry) is not dict or type(key) is not str:
+        if not isinstance(entry, dict) or type(key) is not str:
             continue
         ip, port = _endpoint(key)
         failure = _text(entry.get("failure"))
@@ -441,10 +443,10 @@ def _control_endpoints(
 def _control_asns(control: Any) -> dict[str, int]:
     """The ASN the control annotated each address with (control.ip_info)."""
     out: dict[str, int] = {}
-    info = control.get("ip_info") if type(control) is dict else None
-    if type(info) is dict:
+    info = control.get("ip_info") if isinstance(control, dict) else None
+    if isinstance(info, dict):
         for ip, entry in info.items():
-            asn = entry.get("asn") if type(entry) is dict else None
+            asn = entry.get("asn") if isinstance(entry, dict) else None
             if type(asn) is int and asn > 0 and type(ip) is str:
                 out[ip] = asn
     return out
@@ -460,8 +462,8 @@ def _asn(ip: str | None, first: dict[str, int], second: dict[str, int]) -> int |
 def _endpoints_by_transaction(tcp: Any) -> dict[int, str]:
     """OONI v0.5 links a request to its connection only through the transaction id."""
     out: dict[int, str] = {}
-    for e in tcp if type(tcp) is list else ():
-        if type(e) is dict:
+    for e in tcp if isinstance(tcp, list) else ():
+        if isinstance(e, dict):
             transaction, ip, port = e.get("transaction_id"), e.get("ip"), e.get("port")
             if type(transaction) is int and type(ip) is str and type(port) is int:
                 out[transaction] = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
