@@ -129,13 +129,18 @@ def test_verdict_rows_carry_the_classifier_version_and_the_fingerprint_hash(
     assert "throughput_sample" in human.output and "quic_handshake" in human.output
 
 
+def _dns_fingerprint(folder: Path, address: str) -> Path:
+    """An OONI DNS fingerprint file that names `address` a block page's."""
+    csv = folder / "dns.csv"
+    csv.write_text(
+        f"name,scope,location_found,pattern_type,pattern\nlab.portal,nat,dns,full,{address}\n"
+    )
+    return csv
+
+
 def test_the_fingerprint_hash_follows_the_set_not_its_files(tmp_path: Path) -> None:
     shipped = load_fingerprints()
-    csv = tmp_path / "dns.csv"
-    csv.write_text(
-        "name,scope,location_found,pattern_type,pattern\nlab.portal,nat,dns,full,192.0.2.7\n"
-    )
-    other = load_fingerprints(ooni_dns=csv)
+    other = load_fingerprints(ooni_dns=_dns_fingerprint(tmp_path, "192.0.2.7"))
     respaced = tmp_path / "dns2.csv"
     respaced.write_text(
         "pattern_type,name,pattern,scope,location_found\nfull,lab.portal,192.0.2.7,nat,dns\n"
@@ -149,11 +154,7 @@ def test_rejudge_after_a_fingerprint_change_records_the_new_hash_and_keeps_the_f
     tmp_path: Path,
 ) -> None:
     record = every_kind()
-    csv = tmp_path / "dns.csv"
-    csv.write_text(
-        "name,scope,location_found,pattern_type,pattern\nlab.portal,nat,dns,full,104.244.42.2\n"
-    )
-    lab = load_fingerprints(ooni_dns=csv)
+    lab = load_fingerprints(ooni_dns=_dns_fingerprint(tmp_path, "104.244.42.2"))
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     (corpus / "m.jsonl").write_bytes(orjson.dumps(record) + b"\n")

@@ -49,21 +49,41 @@ def ooni_facts(record: Mapping[str, Any]) -> list[Any]:
     asns: dict[str, int] = {}  # the probe's ASN annotation of each address, filled by _dns
     names = _dns(out, test_keys.get("queries"), asns, control_asns)
     _dns(out, test_keys.get("x_nxdomain_canary"), asns, control_asns)
+    known = _Known(names, asns, control_asns)
     tcp = test_keys.get("tcp_connect")
-    _tcp(out, tcp, names, host, asns, control_asns)
-    _tls(out, test_keys.get("tls_handshakes"), names, asns, control_asns)
-    _http(out, test_keys, tcp, target, asns, control_asns)
-    _quic(out, test_keys.get("x_quic_handshakes"), asns, control_asns)
-    _throughput(out, test_keys.get("x_throughput"), _PROBE, asns, control_asns)
-    _control(out, control, host, target, control_asns, asns)
+    _tcp(out, tcp, known, host)
+    _handshakes(out, test_keys.get("tls_handshakes"), "tls_handshake", known)
+    _http(out, test_keys, tcp, target, known)
+    _handshakes(out, test_keys.get("x_quic_handshakes"), "quic_handshake", known)
+    _throughput(out, test_keys.get("x_throughput"), _PROBE, known)
+    _control(out, control, host, target, _Known({}, control_asns, asns))
     hops = test_keys.get("x_redirect_controls")
     if isinstance(hops, list):
         for hop in hops:
             if isinstance(hop, dict) and type(hop.get("url")) is str:
                 url = hop["url"]
                 hop_control = hop.get("control")
-                _control(out, hop_control, _host(url), url, _control_asns(hop_control), asns)
+                hop_known = _Known({}, _control_asns(hop_control), asns)
+                _control(out, hop_control, _host(url), url, hop_known)
     return out
+
+
+class _Known:
+    """What one side's facts draw on besides their own entry: which host each address was
+    resolved for, and the ASN annotations of addresses (this side's first)."""
+
+    def __init__(
+        self, names: dict[str, str], first: dict[str, int], second: dict[str, int]
+    ) -> None:
+        self.names = names
+        self.first = first
+        self.second = second
+
+    def asn(self, ip: str | None) -> int | None:
+        if ip is None:
+            return None
+        found = self.first.get(ip)
+        return found if found is not None else self.second.get(ip)
 
 
 def _fact(
@@ -167,14 +187,7 @@ def _dns(
     return names
 
 
-def _tcp(
-    out: list[Any],
-    entries: Any,
-    names: dict[str, str],
-    host: str | None,
-    asns: dict[str, int],
-    control_asns: dict[str, int],
-) -> None:
+def _tcp(out: list[Any], entries: Any, known: _Known, host: str | None) -> None:
     if not isinstance(entries, list):
         return
     for i, e in enumerate(entries):
@@ -186,19 +199,15 @@ def _tcp(
         failure = _text(status.get("failure"))
         success = status.get("success")
         _fact(out, "tcp_connect", _PROBE, i, transaction_id=_int(e.get("transaction_id")),
-              hostname=names.get(ip, host) if ip else host, ip=ip, port=_small(e.get("port")),
-              ip_asn=_asn(ip, asns, control_asns), failure=failure,
+              hostname=known.names.get(ip, host) if ip else host, ip=ip,
+              port=_small(e.get("port")), ip_asn=known.asn(ip), failure=failure,
               success=success if type(success) is bool else failure is None,
               t0=_num(e.get("t0")), t=_num(e.get("t")))  # fmt: skip
 
 
-def _tls(
-    out: list[Any],
-    entries: Any,
-    names: dict[str, str],
-    asns: dict[str, int],
-    control_asns: dict[str, int],
-) -> None:
+def _handshakes(out: list[Any], entries: Any, kind: str, known: _Known) -> None:
+    """TLS handshakes, or QUIC ones (whose TLS is the same): tls_handshakes,
+    x_quic_handshakes."""
     if not isinstance(entries, list):
         return
     for i, e in enumerate(entries):
@@ -213,9 +222,9 @@ def _tls(
         tls = (server_name, _text(e.get("tls_version")),
                _certificate_valid(failure, cert_error, e.get("no_tls_verify") is True),
                cert_error, decoy)  # fmt: skip
-        hostname = names.get(ip) if ip and (decoy or not server_name) else server_name
-        _fact(out, "tls_handshake", _PROBE, i, transaction_id=_int(e.get("transaction_id")),
-              hostname=hostname, ip=ip, port=port, ip_asn=_asn(ip, asns, control_asns),
+        hostname = known.names.get(ip) if ip and (decoy or not server_name) else server_name
+        _fact(out, kind, _PROBE, i, transaction_id=_int(e.get("transaction_id")),
+              hostname=hostname, ip=ip, port=port, ip_asn=known.asn(ip),
               failure=failure, success=failure is None, tls=tls, t0=_num(e.get("t0")),
               t=_num(e.get("t")))  # fmt: skip
 
@@ -235,8 +244,7 @@ def _http(
     test_keys: dict[str, Any],
     tcp: Any,
     target: Any,
-    asns: dict[str, int],
-    control_asns: dict[str, int],
+    known: _Known,
 ) -> None:
     """One http_request per request: OONI lists a redirect chain's last request first, so hop
     0 (the input URL) is the last entry."""
@@ -267,7 +275,7 @@ def _http(
         code = _small(response.get("code"))
         _fact(out, "http_request", _PROBE, i, hop=last - i, transaction_id=transaction,
               hostname=_host(url) if url else None, ip=ip, port=port,
-              ip_asn=_asn(ip, asns, control_asns), failure=failure,
+              ip_asn=known.asn(ip), failure=failure,
               success=failure is None and code is not None and code > 0,
               http=_response(url, code, response), t0=_num(e.get("t0")),
               t=_num(e.get("t")))  # fmt: skip
@@ -325,26 +333,7 @@ def _title(body: str) -> str | None:
     return " ".join(found.group(1).split()) if found else None
 
 
-def _quic(out: list[Any], entries: Any, asns: dict[str, int], control_asns: dict[str, int]) -> None:
-    if not isinstance(entries, list):
-        return
-    for i, e in enumerate(entries):
-        if not isinstance(e, dict):
-            continue
-        ip, port = _endpoint(e.get("address"))
-        name = _text(e.get("server_name"))
-        name = name.lower() if name else None
-        failure = _text(e.get("failure"))
-        _fact(out, "quic_handshake", _PROBE, i, transaction_id=_int(e.get("transaction_id")),
-              hostname=name, ip=ip, port=port, ip_asn=_asn(ip, asns, control_asns),
-              failure=failure, success=failure is None,
-              tls=(name, None, None, None, None), t0=_num(e.get("t0")),
-              t=_num(e.get("t")))  # fmt: skip
-
-
-def _throughput(
-    out: list[Any], sample: Any, side: str, asns: dict[str, int], control_asns: dict[str, int]
-) -> None:
+def _throughput(out: list[Any], sample: Any, side: str, known: _Known) -> None:
     if not isinstance(sample, dict):
         return
     url = _text(sample.get("url"))
@@ -356,9 +345,8 @@ def _throughput(
     code = _small(sample.get("status_code"))
     failure = _text(sample.get("failure"))
     points = sample.get("samples")
-    first, second = (asns, control_asns) if side == _PROBE else (control_asns, asns)
     _fact(out, "throughput_sample", side, 0, hostname=_host(url) if url else None, ip=ip,
-          port=port, ip_asn=_asn(ip, first, second), failure=failure, success=failure is None,
+          port=port, ip_asn=known.asn(ip), failure=failure, success=failure is None,
           http=(url, code, None, None, None, None),
           throughput=(_int(sample.get("bytes")), _num(sample.get("seconds")),
                       len(points) if isinstance(points, list) else None))  # fmt: skip
@@ -372,8 +360,7 @@ def _control(
     control: Any,
     host: str | None,
     url: Any,
-    asns: dict[str, int],
-    probe_asns: dict[str, int],
+    known: _Known,
 ) -> None:
     """The control's (OONI test helper's) answer for the input or a redirect hop's host."""
     if not isinstance(control, dict):
@@ -387,7 +374,7 @@ def _control(
             if type(ip) is str and ip:
                 seen += 1
                 _fact(out, "dns_answer", _CONTROL, i, hostname=host, ip=ip,
-                      ip_asn=_asn(ip, asns, probe_asns), failure=failure, success=True)  # fmt: skip
+                      ip_asn=known.asn(ip), failure=failure, success=True)  # fmt: skip
         if not seen:
             _fact(out, "dns_failure", _CONTROL, 0, hostname=host, failure=failure,
                   success=False)  # fmt: skip
@@ -396,7 +383,7 @@ def _control(
         ("tls_handshake", "tls_handshake"),
         ("quic_handshake", "quic_handshake"),
     ):
-        _control_endpoints(out, control.get(key), kind, host, asns, probe_asns)
+        _control_endpoints(out, control.get(key), kind, host, known)
     http = control.get("http_request")
     if isinstance(http, dict):
         failure = _text(http.get("failure"))
@@ -409,7 +396,7 @@ def _control(
               http=(url if type(url) is str else None, code if code and code > 0 else None,
                     title, length if length is not None and length >= 0 else None, None,
                     None))  # fmt: skip
-    _throughput(out, control.get("x_throughput"), _CONTROL, asns, probe_asns)
+    _throughput(out, control.get("x_throughput"), _CONTROL, known)
 
 
 def _control_endpoints(
@@ -417,8 +404,7 @@ def _control_endpoints(
     table: Any,
     kind: str,
     host: str | None,
-    asns: dict[str, int],
-    probe_asns: dict[str, int],
+    known: _Known,
 ) -> None:
     """control.tcp_connect / tls_handshake / quic_handshake: {"ip:port": {status, failure}}."""
     if not isinstance(table, dict):
@@ -432,7 +418,7 @@ def _control_endpoints(
         name = _text(entry.get("server_name"))
         tls = (name.lower() if name else None, None, None, None, None)
         _fact(out, kind, _CONTROL, i, hostname=host, ip=ip, port=port,
-              ip_asn=_asn(ip, asns, probe_asns), failure=failure,
+              ip_asn=known.asn(ip), failure=failure,
               success=status if type(status) is bool else failure is None,
               tls=tls)  # fmt: skip
 
@@ -450,13 +436,6 @@ def _control_asns(control: Any) -> dict[str, int]:
             if type(asn) is int and asn > 0 and type(ip) is str:
                 out[ip] = asn
     return out
-
-
-def _asn(ip: str | None, first: dict[str, int], second: dict[str, int]) -> int | None:
-    if ip is None:
-        return None
-    found = first.get(ip)
-    return found if found is not None else second.get(ip)
 
 
 def _endpoints_by_transaction(tcp: Any) -> dict[int, str]:
