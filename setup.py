@@ -32,6 +32,7 @@ COMPILED = [
     "reachwatch/classify/_view.py",
     "reachwatch/classify/verdicts.py",
     "reachwatch/formats/ooni.py",
+    "reachwatch/ingest/_facts.py",
     "reachwatch/ingest/_judge.py",
     "reachwatch/ingest/_lines.py",
     "reachwatch/ingest/_pipeline.py",

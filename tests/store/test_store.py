@@ -15,7 +15,8 @@ def _measurement(i: int, cc: str = "PK") -> tuple[object, ...]:
     t = dt.datetime(2024, 2, 17, 10, 0, i)
     return (
         f"m{i}", "ooni", "web_connectivity", "https://x.com/", "x.com", "x", cc, "AS17557",
-        t, t.date(), "blocked", "tls.reset", True, False, "a.jsonl", i + 1,
+        t, t.date(), "blocked", "tls.reset", True, False, "a.jsonl", i + 1, "0.1.0+rules.x",
+        "ab" * 32,
     )  # fmt: skip
 
 
@@ -24,6 +25,7 @@ def _observation(i: int) -> tuple[object, ...]:
     return (
         f"m{i}", "PK", "AS17557", t, t.date(), "x", "x.com", "104.244.42.1", "tls",
         "blocked", "tls.reset_after_hello", "tls.reset", "connection_reset", 1.0, 0.0, 0.0, False,
+        "0.1.0+rules.x", "ab" * 32,
     )  # fmt: skip
 
 

@@ -4,6 +4,7 @@ remembers exactly the ids it stored."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reachwatch.store import StoreWriter, id_hash, open_store
+from reachwatch.store import FACT_OWN_COLUMNS, FACTS_COLUMNS, StoreWriter, id_hash, open_store
 from reachwatch.store._writer import _distinct, _merged
 
 
@@ -23,6 +24,7 @@ def _measurement(i: int, cc: str) -> tuple[Any, ...]:
         f"m{i}", "ooni", "web_connectivity", f"https://h{i}.example/", f"h{i}.example",
         None if i % 2 else "x", cc, f"AS{i}", t, t.date(), "blocked" if blocked else None,
         "tls.reset" if blocked else None, i % 5 != 0, i % 7 == 0, "a.jsonl", i + 1,
+        None if i % 5 == 0 else f"0.1.0+rules.{i % 2}", None if i % 5 == 0 else "ab" * 32,
     )  # fmt: skip
 
 
@@ -35,7 +37,38 @@ def _own(i: int, k: int) -> tuple[Any, ...]:
 
 def _full(row: tuple[Any, ...], own: tuple[Any, ...]) -> tuple[Any, ...]:
     """An observation row with every column: the shared ones come from its measurement."""
-    return (row[0], row[6], row[7], row[8], row[9], *own, row[13])
+    return (row[0], row[6], row[7], row[8], row[9], *own, row[13], row[16], row[17])
+
+
+def _fact(i: int, k: int) -> tuple[Any, ...]:
+    """A fact's own columns (FACT_OWN_COLUMNS), varied so a shifted column would show."""
+    values: list[Any] = [
+        ("dns_answer", "tcp_connect", "http_request")[k % 3],
+        ("probe", "control")[i % 2],
+        k,
+        k if k % 3 == 2 else None,
+        i * 10 + k,
+        f"h{i}.example",
+        f"192.0.2.{k}",
+        443 + k,
+        13414 if k else None,
+    ]
+    for name in FACT_OWN_COLUMNS[len(values) :]:
+        values.append(_FACT_VALUES[FACTS_COLUMNS[name]](i, k))
+    return tuple(values)
+
+
+_FACT_VALUES: dict[str, Callable[[int, int], Any]] = {
+    "VARCHAR": lambda i, k: None if (i + k) % 4 == 0 else f"v{i}.{k}",
+    "BOOLEAN": lambda i, k: None if (i + k) % 3 == 0 else bool(k % 2),
+    "INTEGER": lambda i, k: (i * 7 + k) % 600,
+    "BIGINT": lambda i, k: None if k == 1 else i * 1_000_000_007 + k,
+    "DOUBLE": lambda i, k: i + k / 8,
+}
+
+
+def _full_fact(row: tuple[Any, ...], fact: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (row[0], row[6], row[7], row[8], row[9], row[13], *fact)
 
 
 def _rows(db: Path, table: str) -> list[tuple[Any, ...]]:
@@ -49,7 +82,7 @@ def _rows(db: Path, table: str) -> list[tuple[Any, ...]]:
 @pytest.mark.parametrize("batch_size", [5, 1000])
 def test_rows_come_back_exactly_as_added(tmp_path: Path, batch_size: int) -> None:
     db = tmp_path / "db"
-    measurements, observations, raw = [], [], []
+    measurements, observations, raw, facts = [], [], [], []
     with StoreWriter(db, batch_size=batch_size) as writer:
         for i in range(40):
             cc = ("PK", "IT", "ZZ")[i % 3]
@@ -65,10 +98,14 @@ def test_rows_come_back_exactly_as_added(tmp_path: Path, batch_size: int) -> Non
             if i % 10 == 8:  # whole observation rows
                 writer.add(id_hash(row[0]), "2024-02-17", cc, row, [_full(row, o) for o in own])
             else:
-                writer.add_observed(id_hash(row[0]), "2024-02-17", cc, row, own)
+                mine = [_fact(i, k) for k in range(i % 5)]
+                facts += [_full_fact(row, f) for f in mine]
+                flat = [value for f in mine for value in f]
+                writer.add_observed(id_hash(row[0]), "2024-02-17", cc, row, own, facts=flat)
     assert _rows(db, "measurements") == sorted(measurements, key=repr)
     assert _rows(db, "observations") == sorted(observations, key=repr)
     assert _rows(db, "raw") == sorted(raw, key=repr)
+    assert facts and _rows(db, "facts") == sorted(facts, key=repr)
 
 
 def test_a_row_of_the_wrong_width_is_refused_and_the_batch_stays_whole(tmp_path: Path) -> None:
@@ -80,6 +117,11 @@ def test_a_row_of_the_wrong_width_is_refused_and_the_batch_stays_whole(tmp_path:
         with pytest.raises(ValueError, match="columns"):
             bad = [_own(3, 1), _own(3, 2)[:-1]]
             writer.add_observed(id_hash("m3"), "2024-02-17", "PK", _measurement(3, "PK"), bad)
+        with pytest.raises(ValueError, match="columns"):
+            cut = [*_fact(4, 0), *_fact(4, 1)[:-1]]
+            writer.add_observed(
+                id_hash("m4"), "2024-02-17", "PK", _measurement(4, "PK"), [], facts=cut
+            )
     assert [r[0] for r in _rows(db, "measurements")] == ["m1"]
     assert len(_rows(db, "observations")) == 1
 

@@ -41,5 +41,11 @@ def rejudge_command(db: Path, since: datetime | None, as_json: bool, output: str
         click.echo(
             f"{db}: {summary.rejudged:,} of {summary.measurements:,} measurements judged "
             f"again, {summary.changed:,} changed verdict, {summary.kept:,} kept as they were "
-            f"(no stored bytes, or not classified), in {summary.seconds:.1f} s"
+            f"(no stored bytes, or not classified), in {summary.seconds:.1f} s; classifier "
+            f"{summary.classifier_version}, fingerprint set SHA-256 {summary.fingerprints_sha256}"
+            + (
+                f"; {summary.facts_added:,} facts read for measurements stored without them"
+                if summary.facts_added
+                else ""
+            )
         )

@@ -1,8 +1,10 @@
-"""`reachwatch show ID [--db DB] [--format table|csv|json]`: one measurement's exact bytes, and
-its verdicts with the rule that gave each (as CSV: the verdicts only)."""
+"""`reachwatch show ID [--db DB] [--format table|csv|json]`: one measurement's exact bytes, the
+facts read from them, and its verdicts with the rule that gave each and the classifier version
+and fingerprint set that judged (as CSV: the verdicts only)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ from reachwatch.store import DEFAULT_DB, Evidence, evidence_of
 )  # fmt: skip
 @format_option
 def show_command(measurement_id: str, db: Path, as_json: bool, output: str | None) -> None:
-    """The stored measurement ID: raw bytes (SHA-256 checked) and verdicts with rule ids."""
+    """The stored measurement ID: raw bytes (SHA-256 checked), facts, and verdicts with rule
+    ids, classifier version and fingerprint set."""
     fmt = chosen_format(output, as_json)
     doc = query_store(db, lambda con: _document(evidence_of(con, measurement_id)))
     if fmt == "json":
@@ -53,6 +56,7 @@ def _document(found: Evidence) -> dict[str, Any]:
         "raw_sha256": found.sha256,
         "raw_intact": found.intact,
         "observations": found.observations,
+        "facts": found.facts,
     }
 
 
@@ -74,15 +78,48 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
         highlight=False,
     )
     console.print(f"read from {m['source_file']} line {m['source_line']}", highlight=False)
+    if m["classifier_version"] is not None:
+        console.print(
+            f"judged by classifier {m['classifier_version']}, fingerprint set SHA-256 "
+            f"{m['fingerprints_sha256']}",
+            highlight=False,
+        )
+    elif m["classified"]:
+        console.print("judged by a classifier that did not record its version (`rejudge` does)")
     if doc["raw"] is None:
         console.print("raw bytes: not kept (ingested before the store kept them)")
     else:
         state = "intact" if doc["raw_intact"] else "CHANGED since stored"
         console.print(f"raw bytes: SHA-256 {doc['raw_sha256']} ({state})", highlight=False)
         console.print_json(orjson.dumps(doc["raw"]).decode())
-    table = Table(title="verdicts per host, address and layer")
-    for col in _COLUMNS:
-        table.add_column(col)
-    for o in doc["observations"]:
-        table.add_row(*(str(o[c] or "") for c in _COLUMNS))
+    _print_rows(console, "facts (what was measured)", _FACT_COLUMNS, doc["facts"])
+    _print_rows(console, "verdicts per host, address and layer", _COLUMNS, doc["observations"])
+
+
+# The facts' columns shown on a terminal (--json has them all), by heading.
+_FACT_COLUMNS = {
+    "side": "side",
+    "kind": "kind",
+    "hop": "hop",
+    "host": "hostname",
+    "address": "ip",
+    "port": "port",
+    "asn": "ip_asn",
+    "failure": "failure",
+    "status": "http_response_status_code",
+    "title": "http_response_title",
+    "body": "http_response_body_length",
+    "t": "t",
+}
+
+
+def _print_rows(
+    console: Console, title: str, columns: Mapping[str, str] | tuple[str, ...], rows: list[Any]
+) -> None:
+    names = columns if isinstance(columns, Mapping) else {c: c for c in columns}
+    table = Table(title=title)
+    for heading in names:
+        table.add_column(heading)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in names.values()))
     print_table(console, table)

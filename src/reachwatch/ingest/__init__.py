@@ -1,12 +1,15 @@
 """Ingest: OONI and Censored Planet corpora and reachwatch's own output into the store.
 
-`ingest(paths, db)` reads, checks, dedupes, classifies and stores; `rejudge(db)` classifies
-the stored measurements again from the bytes the store keeps; `sync_ooni` downloads
+`ingest(paths, db)` reads, checks, dedupes, classifies and stores, with the facts read from
+each measurement and, with each verdict, the `classifier_version()` and `fingerprints_sha256`
+that gave it; `rejudge(db)` classifies the stored measurements again from the bytes the store
+keeps; `sync_ooni` downloads
 OONI's raw measurements from its public bucket layout.
 """
 
 from reachwatch.ingest._errors import IngestError, SyncError
 from reachwatch.ingest._pipeline import IngestSummary, Progress, expand_paths, ingest
+from reachwatch.ingest._provenance import classifier_version, fingerprints_sha256
 from reachwatch.ingest._rejudge import RejudgeSummary, rejudge
 
 __all__ = [
@@ -15,7 +18,9 @@ __all__ = [
     "Progress",
     "RejudgeSummary",
     "SyncError",
+    "classifier_version",
     "expand_paths",
+    "fingerprints_sha256",
     "ingest",
     "rejudge",
 ]

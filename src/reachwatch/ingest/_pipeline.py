@@ -16,6 +16,7 @@ from reachwatch.classify.verdicts import Classified
 from reachwatch.formats.censoredplanet import censoredplanet_identity, record_kind
 from reachwatch.formats.ooni import BadMeasurement, Identity, is_ooni, ooni_identity
 from reachwatch.ingest._errors import IngestError
+from reachwatch.ingest._facts import ooni_facts
 from reachwatch.ingest._judge import Fingerprints, InvalidMeasurement, Judge, Unsupported
 from reachwatch.ingest._lines import Problem, Record, file_kind, read_items
 from reachwatch.ingest._quarantine import DEFAULT_CAP, Quarantine, path_text
@@ -233,8 +234,10 @@ class _Run:
         try:
             if cp_kind is None:
                 classified = self.judge.ooni(value, identity.measurement_id)
+                facts = ooni_facts(value)
             else:
                 classified = self.judge.censoredplanet(value)
+                facts = []
         except Unsupported:
             self.writer.add(
                 digest,
@@ -259,9 +262,10 @@ class _Run:
             digest,
             identity.date,
             identity.probe_cc,
-            _measurement_row(identity, classified, source, item.line),
+            _measurement_row(identity, classified, source, item.line, self.judge),
             _observed_rows(classified),
             item.raw,
+            facts,
         )
         self.stored += 1
 
@@ -279,8 +283,14 @@ def _platform(host: str | None) -> str | None:
 
 
 def _measurement_row(
-    identity: Identity, classified: Classified | None, source: str, line: int
+    identity: Identity,
+    classified: Classified | None,
+    source: str,
+    line: int,
+    judge: Judge | None = None,
 ) -> tuple[Any, ...]:
+    """`judge`: the classifier that gave the verdict (its version and fingerprints' hash)."""
+    judged = classified is not None and judge is not None
     return (
         identity.measurement_id,
         identity.source,
@@ -298,6 +308,8 @@ def _measurement_row(
         identity.synthetic,
         source,
         line,
+        judge.version if judged and judge is not None else None,
+        judge.fingerprints_sha256 if judged and judge is not None else None,
     )
 
 

@@ -2,10 +2,13 @@
 fingerprint change, without reading the corpus files again.
 
 The measurements and observations files of every partition from `since` on are replaced as
-one batch: the new rows are written, and the manifest line that commits them also names the
-files they supersede, so readers see either the old verdicts or the new, never both. The old
-files stay on disk. A measurement whose bytes the store does not hold (ingested before it kept
-them) or that no longer classifies keeps its old rows.
+one batch: the new rows are written, with the classifier version and fingerprint hash that
+gave them, and the manifest line that commits them also names the files they supersede, so
+readers see either the old verdicts or the new, never both. The old files stay on disk. A
+measurement whose bytes the store does not hold (ingested before it kept them) or that no
+longer classifies keeps its old rows. Facts are read from the bytes, not judged: the facts
+files are left as they are, and only a measurement that has none (stored before the store
+kept facts) gets its facts, in the same batch.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from reachwatch.classify import Fingerprints, InvalidMeasurement, Unsupported
 from reachwatch.classify.verdicts import Classified
 from reachwatch.formats.censoredplanet import record_kind
 from reachwatch.formats.ooni import is_ooni
+from reachwatch.ingest._facts import FACT_WIDTH, ooni_facts
 from reachwatch.ingest._judge import Judge
 from reachwatch.ingest._pipeline import _observed_rows
 from reachwatch.store import StoreWriter, id_hash, open_store
@@ -30,6 +34,11 @@ from reachwatch.store._layout import inspect_store
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
 _VERDICT = list(MEASUREMENTS_COLUMNS).index("verdict")
+_VERSION = list(MEASUREMENTS_COLUMNS).index("classifier_version")
+_FINGERPRINTS = list(MEASUREMENTS_COLUMNS).index("fingerprints_sha256")
+
+# A measurement judged again: its new verdicts, and its facts when it had none stored.
+_Judged = tuple[Classified, list[Any] | None]
 
 
 @dataclass(slots=True)
@@ -39,6 +48,9 @@ class RejudgeSummary:
     changed: int  # whose overall verdict or technique changed
     kept: int  # kept as they were (no bytes stored, or not classifiable now)
     seconds: float
+    classifier_version: str = ""  # what the new verdicts were judged with
+    fingerprints_sha256: str = ""
+    facts_added: int = 0  # fact rows read for measurements stored without facts
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +58,9 @@ class RejudgeSummary:
             "rejudged": self.rejudged,
             "changed": self.changed,
             "kept": self.kept,
+            "facts_added": self.facts_added,
+            "classifier_version": self.classifier_version,
+            "fingerprints_sha256": self.fingerprints_sha256,
             "seconds": round(self.seconds, 3),
         }
 
@@ -69,18 +84,29 @@ def rejudge(
         con = open_store(db, read_only=True)
         try:
             rows = _rows(con, since)
+            with_facts = _with_facts(con, since)
             judged = [
-                _classify(judge, row[0], data) if data is not None else None for row, data in rows
+                _classify(judge, row[0], data, row[0] not in with_facts)
+                if data is not None
+                else None
+                for row, data in rows
             ]
             kept = [row for (row, _), new in zip(rows, judged, strict=True) if new is None]
             carried = _carried(con, kept, since)
             for (row, _), new in zip(rows, judged, strict=True):
-                _store_one(writer, row, new, carried, counts)
+                _store_one(writer, judge, row, new, carried, counts)
         finally:
             con.close()
         writer.commit(supersedes=replaced)
     return RejudgeSummary(
-        len(rows), counts.rejudged, counts.changed, counts.kept, time.monotonic() - started
+        len(rows),
+        counts.rejudged,
+        counts.changed,
+        counts.kept,
+        time.monotonic() - started,
+        judge.version,
+        judge.fingerprints_sha256,
+        counts.facts_added,
     )
 
 
@@ -89,6 +115,7 @@ class _Counts:
     rejudged: int = 0
     changed: int = 0
     kept: int = 0
+    facts_added: int = 0
 
 
 def _partition_date(name: str) -> date:
@@ -105,6 +132,15 @@ def _rows(con: Any, since: date | None) -> list[tuple[tuple[Any, ...], bytes | N
         [] if since is None else [since],
     ).fetchall()
     return [(tuple(r[:-1]), bytes(r[-1]) if r[-1] is not None else None) for r in found]
+
+
+def _with_facts(con: Any, since: date | None) -> set[str]:
+    """The measurements that have facts stored."""
+    where = "" if since is None else "WHERE date >= ?"
+    found = con.execute(
+        f"SELECT DISTINCT measurement_id FROM facts {where}", [] if since is None else [since]
+    ).fetchall()
+    return {row[0] for row in found}
 
 
 def _carried(
@@ -127,36 +163,47 @@ def _carried(
 
 def _store_one(
     writer: StoreWriter,
+    judge: Judge,
     row: tuple[Any, ...],
-    judged: Classified | None,
+    found: _Judged | None,
     carried: dict[str, list[tuple[Any, ...]]],
     counts: _Counts,
 ) -> None:
     """The measurement's rows: new verdicts, or its old rows whole when it was not judged."""
     measurement_id, cc, day = row[0], row[6], row[9].isoformat()
     digest = id_hash(measurement_id)
-    if judged is None:
+    if found is None:
         counts.kept += 1
         writer.add(digest, day, cc, row, carried.get(measurement_id, []))
         return
+    judged, facts = found
     counts.rejudged += 1
-    new = (*row[:_VERDICT], judged.verdict, judged.technique, True, *row[_VERDICT + 3 :])
-    if new[_VERDICT : _VERDICT + 2] != row[_VERDICT : _VERDICT + 2]:
+    new = list(row)
+    new[_VERDICT : _VERDICT + 3] = (judged.verdict, judged.technique, True)
+    new[_VERSION] = judge.version
+    new[_FINGERPRINTS] = judge.fingerprints_sha256
+    if new[_VERDICT : _VERDICT + 2] != list(row[_VERDICT : _VERDICT + 2]):
         counts.changed += 1
-    writer.add_observed(digest, day, cc, new, _observed_rows(judged))
+    if facts:
+        counts.facts_added += len(facts) // FACT_WIDTH
+    writer.add_observed(digest, day, cc, tuple(new), _observed_rows(judged), facts=facts or ())
 
 
-def _classify(judge: Judge, measurement_id: str, data: bytes) -> Classified | None:
-    """The measurement judged again; None when it cannot be (not classified, malformed)."""
+def _classify(
+    judge: Judge, measurement_id: str, data: bytes, facts_missing: bool
+) -> _Judged | None:
+    """The measurement judged again, and its facts when `facts_missing`; None when it cannot
+    be judged (not classified, malformed)."""
     try:
         value = orjson.loads(data)
         if not isinstance(value, dict):
             return None
         if is_ooni(value):
-            return judge.ooni(value, measurement_id)
+            judged = judge.ooni(value, measurement_id)
+            return judged, ooni_facts(value) if facts_missing else None
         if record_kind(value) is None:
             return None
-        return judge.censoredplanet(value)
+        return judge.censoredplanet(value), None
     except (orjson.JSONDecodeError, Unsupported, InvalidMeasurement):
         return None
     except Exception:  # a classifier bug: keep the old verdicts rather than lose the row

@@ -9,8 +9,9 @@ from reachwatch.store._check import CheckReport, RepairReport, check_store, repa
 from reachwatch.store._errors import NotAStore, StoreBusy, StoreDamaged, StoreError
 from reachwatch.store._evidence import Evidence, NoSuchMeasurement, evidence_of
 from reachwatch.store._open import DEFAULT_DB, open_store
-from reachwatch.store._writer import StoreWriter, id_hash
+from reachwatch.store._writer import FACT_OWN_COLUMNS, StoreWriter, id_hash
 from reachwatch.store.schema import (
+    FACTS_COLUMNS,
     MEASUREMENTS_COLUMNS,
     OBSERVATIONS_COLUMNS,
     RAW_COLUMNS,
@@ -19,6 +20,8 @@ from reachwatch.store.schema import (
 
 __all__ = [
     "DEFAULT_DB",
+    "FACTS_COLUMNS",
+    "FACT_OWN_COLUMNS",
     "MEASUREMENTS_COLUMNS",
     "OBSERVATIONS_COLUMNS",
     "RAW_COLUMNS",

@@ -1,5 +1,6 @@
 """One measurement as the store holds it: its row, its exact bytes (checked against their
-SHA-256), and the verdicts per host, address and layer with the rule that gave each."""
+SHA-256), the facts read from them, and the verdicts per host, address and layer with the rule
+that gave each."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 import duckdb
 
 from reachwatch.store._errors import StoreError
-from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
+from reachwatch.store.schema import FACTS_COLUMNS, MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
 
 class NoSuchMeasurement(StoreError):
@@ -24,6 +25,7 @@ class Evidence:
     sha256: str | None
     intact: bool | None  # the bytes still have their recorded SHA-256 (None: no bytes)
     observations: list[dict[str, Any]]
+    facts: list[dict[str, Any]]  # empty when none are stored (a store from before facts)
 
 
 def evidence_of(con: duckdb.DuckDBPyConnection, measurement_id: str) -> Evidence:
@@ -45,10 +47,26 @@ def evidence_of(con: duckdb.DuckDBPyConnection, measurement_id: str) -> Evidence
         "ORDER BY layer, host, address",
         [measurement_id],
     ).fetchall()
+    mine = [c for c in FACTS_COLUMNS if c not in _PLACE]
+    facts = con.execute(
+        f"SELECT {', '.join(mine)} FROM facts WHERE measurement_id = ? "
+        f"ORDER BY side DESC, list_position({_KINDS}, kind), entry, ip",
+        [measurement_id],
+    ).fetchall()
     return Evidence(
         measurement=dict(zip(columns, row, strict=True)),
         raw=raw,
         sha256=sha256,
         intact=None if raw is None else hashlib.sha256(raw).hexdigest() == sha256,
         observations=[dict(zip(own, values, strict=True)) for values in observed],
+        facts=[dict(zip(mine, values, strict=True)) for values in facts],
     )
+
+
+# Facts in the order a measurement goes: DNS, TCP, TLS, HTTP, QUIC, throughput.
+_KINDS = (
+    "['dns_answer', 'dns_failure', 'tcp_connect', 'tls_handshake', 'http_request', "
+    "'quic_handshake', 'throughput_sample']"
+)
+# A fact's columns that repeat its measurement's.
+_PLACE = ("measurement_id", "probe_cc", "probe_asn", "measurement_start_time", "date", "synthetic")

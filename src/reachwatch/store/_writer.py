@@ -50,6 +50,7 @@ _ARROW_TYPES: dict[str, pa.DataType] = {
     "DATE": pa.date32(),
     "BOOLEAN": pa.bool_(),
     "BIGINT": pa.int64(),
+    "INTEGER": pa.int32(),
     "DOUBLE": pa.float64(),
     "BLOB": pa.binary(),
 }
@@ -96,22 +97,24 @@ def _schema(table: str) -> pa.Schema:
 
 SCHEMAS: dict[str, pa.Schema] = {table: _schema(table) for table in TABLES}
 
-# An observation row repeats its measurement's id, place, time and synthetic flag; rows added
-# by `add_observed` carry only the rest (OBSERVATION_OWN_COLUMNS, in schema order), and the
-# shared columns are taken from the measurement's when the batch is written.
-_SHARED_COLUMNS = (
-    "measurement_id",
-    "probe_cc",
-    "probe_asn",
-    "measurement_start_time",
-    "date",
-    "synthetic",
-)
-OBSERVATION_OWN_COLUMNS: tuple[str, ...] = tuple(
-    name for name in TABLES["observations"] if name not in _SHARED_COLUMNS
-)
+# An observation or fact row repeats columns of its measurement (its id, place, time, synthetic
+# flag; for an observation also who judged it); rows added by `add_observed` carry only the
+# rest (OWN_COLUMNS, in schema order), and the shared columns are taken from the measurement's
+# when the batch is written.
+_PLACE = ("measurement_id", "probe_cc", "probe_asn", "measurement_start_time", "date", "synthetic")
+SHARED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "observations": (*_PLACE, "classifier_version", "fingerprints_sha256"),
+    "facts": _PLACE,
+}
+OWN_COLUMNS: dict[str, tuple[str, ...]] = {
+    table: tuple(name for name in TABLES[table] if name not in shared)
+    for table, shared in SHARED_COLUMNS.items()
+}
+OBSERVATION_OWN_COLUMNS = OWN_COLUMNS["observations"]
+FACT_OWN_COLUMNS = OWN_COLUMNS["facts"]
 _MEASUREMENT_WIDTH = len(TABLES["measurements"])
 _OWN_WIDTH = len(OBSERVATION_OWN_COLUMNS)
+_FACT_WIDTH = len(FACT_OWN_COLUMNS)
 
 
 def id_hash(measurement_id: str) -> int:
@@ -121,15 +124,17 @@ def id_hash(measurement_id: str) -> int:
 
 
 class _Partition:
-    """One partition's buffered rows. Measurements, and observations given by `add_observed`,
-    are kept flat, value after value, and sliced into columns at the commit: the caller's row
-    tuples are freed as they arrive, while in cache, instead of being kept, transposed and
-    freed at the commit, cold (which cost more than appending their values)."""
+    """One partition's buffered rows. Measurements, and observations and facts given by
+    `add_observed`, are kept flat, value after value, and sliced into columns at the commit:
+    the caller's row tuples are freed as they arrive, while in cache, instead of being kept,
+    transposed and freed at the commit, cold (which cost more than appending their values)."""
 
     def __init__(self) -> None:
         self.measurements: list[Any] = []  # MEASUREMENTS_COLUMNS and id_hash, row after row
         self.own: list[Any] = []  # OBSERVATION_OWN_COLUMNS, row after row...
         self.observed: list[int] = []  # ...and how many rows each measurement has there
+        self.facts: list[Any] = []  # FACT_OWN_COLUMNS, row after row...
+        self.facts_of: list[int] = []  # ...and how many facts each measurement has
         # Whole rows: observations given with every column, raw measurements, exact bytes.
         self.rows: dict[str, list[tuple[Any, ...]]] = {"observations": [], "raw": []}
         # The evidence table's columns but the bytes, value after value like the measurements
@@ -142,20 +147,29 @@ class _Partition:
         self.ends: list[int] = []  # where each measurement's bytes end in `kept`
 
     def add(
-        self, measurement: tuple[Any, ...], digest: int, own: Sequence[tuple[Any, ...]]
+        self,
+        measurement: tuple[Any, ...],
+        digest: int,
+        own: Sequence[tuple[Any, ...]],
+        facts: Sequence[Any] = (),
     ) -> None:
-        """Buffer one measurement row and the own columns of its observation rows."""
+        """Buffer one measurement row, the own columns of its observation rows, and its facts
+        (FACT_OWN_COLUMNS values a fact, flat)."""
         # Checked first: a row of another width would shift every column after it.
         if len(measurement) != _MEASUREMENT_WIDTH:
             raise ValueError(f"a measurement row has {_MEASUREMENT_WIDTH} columns")
         for row in own:
             if len(row) != _OWN_WIDTH:
                 raise ValueError(f"an observation row has {_OWN_WIDTH} own columns")
+        if len(facts) % _FACT_WIDTH:
+            raise ValueError(f"a fact has {_FACT_WIDTH} own columns")
         self.measurements.extend(measurement)
         self.measurements.append(digest)
         for row in own:
             self.own.extend(row)
         self.observed.append(len(own))
+        self.facts.extend(facts)
+        self.facts_of.append(len(facts) // _FACT_WIDTH)
 
     def tables(self) -> dict[str, pa.Table]:
         """The buffered rows as Arrow tables, by table name (the tables that have rows)."""
@@ -167,11 +181,16 @@ class _Partition:
         if self.evidence:
             tables["evidence"] = _evidence_table(self.evidence, self.kept, self.ends)
         if self.own:
-            of = np.repeat(np.arange(len(self.observed), dtype=np.int32), self.observed)
-            observed = _observed_columns(measurements, _columns(self.own, _OWN_WIDTH), of)
+            observed = _own_table(
+                "observations", measurements, _columns(self.own, _OWN_WIDTH), _of(self.observed)
+            )
             earlier = tables.get("observations")
             tables["observations"] = (
                 pa.concat_tables([earlier, observed]) if earlier is not None else observed
+            )
+        if self.facts:
+            tables["facts"] = _own_table(
+                "facts", measurements, _columns(self.facts, _FACT_WIDTH), _of(self.facts_of)
             )
         return tables
 
@@ -248,17 +267,19 @@ class StoreWriter:
         measurement: tuple[Any, ...],
         observations: Sequence[tuple[Any, ...]],
         evidence: bytes | None = None,
+        facts: Sequence[Any] = (),
     ) -> None:
-        """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only: the columns they
-        share with their measurement are filled in from its row when the batch is written."""
+        """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only, and the
+        measurement's facts, FACT_OWN_COLUMNS values a fact, flat: the columns they share with
+        their measurement are filled in from its row when the batch is written."""
         part = self._partitions.get((date, cc))
         if part is None:
             part = self._partitions[(date, cc)] = _Partition()
-        part.add(measurement, digest, observations)
+        part.add(measurement, digest, observations, facts)
         if evidence is not None:
             self._keep(part, measurement, evidence)
         self._pending.add(digest)
-        self._pending_rows += 1 + len(observations)
+        self._pending_rows += 1 + len(observations) + len(facts) // _FACT_WIDTH
         if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
@@ -405,24 +426,33 @@ def _evidence_table(columns: list[Any], kept: bytearray, ends: list[int]) -> pa.
     return pa.Table.from_arrays([*arrays, data], schema=schema)
 
 
+def _of(counts: list[int]) -> np.ndarray[Any, np.dtype[np.int32]]:
+    """For each row, the index of its measurement (`counts`: how many rows each has)."""
+    return np.repeat(np.arange(len(counts), dtype=np.int32), counts)
+
+
 def _observed(measurements: pa.Table, own: Sequence[tuple[Any, ...]], of: list[int]) -> pa.Table:
     """Observation rows from their own columns and their measurements' shared ones."""
     index = np.array(of, dtype=np.int32)
-    return _observed_columns(measurements, list(zip(*own, strict=True)), index)
+    return _own_table("observations", measurements, list(zip(*own, strict=True)), index)
 
 
-def _observed_columns(
-    measurements: pa.Table, own: Sequence[Sequence[Any]], of: np.ndarray[Any, np.dtype[np.int32]]
+def _own_table(
+    name: str,
+    measurements: pa.Table,
+    own: Sequence[Sequence[Any]],
+    of: np.ndarray[Any, np.dtype[np.int32]],
 ) -> pa.Table:
-    """Observation rows from their own columns, and the shared ones of the measurement rows
-    `of` gives for each."""
-    schema = SCHEMAS["observations"]
+    """Observation or fact rows from their own columns, and the shared ones of the measurement
+    rows `of` gives for each."""
+    schema = SCHEMAS[name]
     index = pa.array(of)
     # One contiguous array per column first: take() on it is twice as fast as on a chunked one.
     shared = {
-        name: measurements.column(name).combine_chunks().take(index) for name in _SHARED_COLUMNS
+        column: measurements.column(column).combine_chunks().take(index)
+        for column in SHARED_COLUMNS[name]
     }
-    columns = dict(zip(OBSERVATION_OWN_COLUMNS, own, strict=True))
+    columns = dict(zip(OWN_COLUMNS[name], own, strict=True))
     arrays = [
         shared[f.name] if f.name in shared else pa.array(columns[f.name], type=f.type)
         for f in schema

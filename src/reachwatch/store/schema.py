@@ -23,6 +23,11 @@ MEASUREMENTS_COLUMNS: dict[str, str] = {
     "synthetic": "BOOLEAN",  # true for simulated data, which must always say so
     "source_file": "VARCHAR",
     "source_line": "BIGINT",
+    # Which classifier gave `verdict` (NULL when not classified, or stored before these were
+    # kept): reachwatch.classify's version and rule digest, and the SHA-256 of the
+    # fingerprint set it used (reachwatch.ingest.classifier_version / fingerprints_sha256).
+    "classifier_version": "VARCHAR",
+    "fingerprints_sha256": "VARCHAR",
 }
 
 # One row per measurement x host x address x layer: what classify judged.
@@ -44,6 +49,55 @@ OBSERVATIONS_COLUMNS: dict[str, str] = {
     "loni_down": "DOUBLE",
     "loni_ok": "DOUBLE",
     "synthetic": "BOOLEAN",
+    "classifier_version": "VARCHAR",  # as in measurements: who judged this row
+    "fingerprints_sha256": "VARCHAR",
+}
+
+# One row per fact read from a classified measurement: a DNS answer or failure, a TCP connect,
+# a TLS or QUIC handshake, an HTTP request (one per hop), a throughput sample; the probe's and
+# the control's. What was measured, apart from what was concluded: facts come from the bytes
+# alone and do not change when the rules or fingerprints do. Names follow OONI's web
+# observations (oonidata WebObservation: ip, port, ip_asn, dns_engine, tls_server_name,
+# http_response_status_code, ...); one fact a row, so one `failure` column for its kind.
+FACTS_COLUMNS: dict[str, str] = {
+    "measurement_id": "VARCHAR",
+    "probe_cc": "VARCHAR",
+    "probe_asn": "VARCHAR",
+    "measurement_start_time": "TIMESTAMP",
+    "date": "DATE",
+    "synthetic": "BOOLEAN",
+    # dns_answer | dns_failure | tcp_connect | tls_handshake | http_request | quic_handshake
+    # | throughput_sample
+    "kind": "VARCHAR",
+    "side": "VARCHAR",  # probe | control
+    "entry": "INTEGER",  # position of the fact's entry in its list in the measurement
+    "hop": "INTEGER",  # http_request: 0 for the input URL, 1 for the first redirect, ...
+    "transaction_id": "BIGINT",
+    "hostname": "VARCHAR",
+    "ip": "VARCHAR",
+    "port": "INTEGER",
+    "ip_asn": "BIGINT",  # as the probe or the control annotated the address, NULL if not
+    "dns_query_type": "VARCHAR",
+    "dns_engine": "VARCHAR",
+    "dns_engine_resolver_address": "VARCHAR",
+    "failure": "VARCHAR",  # OONI failure string, NULL on success
+    "success": "BOOLEAN",
+    "tls_server_name": "VARCHAR",
+    "tls_version": "VARCHAR",
+    "tls_is_certificate_valid": "BOOLEAN",
+    "tls_cert_error": "VARCHAR",
+    "tls_decoy_sni": "BOOLEAN",
+    "http_request_url": "VARCHAR",
+    "http_response_status_code": "INTEGER",
+    "http_response_title": "VARCHAR",
+    "http_response_body_length": "BIGINT",
+    "http_response_body_is_truncated": "BOOLEAN",
+    "http_response_header_location": "VARCHAR",
+    "t0": "DOUBLE",
+    "t": "DOUBLE",
+    "throughput_bytes": "BIGINT",
+    "throughput_seconds": "DOUBLE",
+    "throughput_samples": "INTEGER",
 }
 
 # One row per measurement that was stored without being classified (a test the classifier
@@ -75,6 +129,7 @@ EVIDENCE_COLUMNS: dict[str, str] = {
 TABLES: dict[str, dict[str, str]] = {
     "measurements": MEASUREMENTS_COLUMNS,
     "observations": OBSERVATIONS_COLUMNS,
+    "facts": FACTS_COLUMNS,
     "raw": RAW_COLUMNS,
     "evidence": EVIDENCE_COLUMNS,
 }
