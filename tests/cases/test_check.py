@@ -57,7 +57,7 @@ def _store(verdicts: dict[str, Callable[[datetime], str | None]], days: int = 30
                     }
                 )
     con = duckdb.connect(":memory:")
-    incoming = pa.table({n: [r[n] for r in rows] for n in MEASUREMENTS_COLUMNS})
+    incoming = pa.table({n: [r.get(n) for r in rows] for n in MEASUREMENTS_COLUMNS})
     con.register("incoming", incoming)
     cols = ", ".join(f"CAST({n} AS {t}) AS {n}" for n, t in MEASUREMENTS_COLUMNS.items())
     con.execute(f"CREATE TABLE measurements AS SELECT {cols} FROM incoming")

@@ -47,7 +47,7 @@ def memory_store(measurements: Iterable[Mapping[str, Any]]) -> duckdb.DuckDBPyCo
             classified = None
         except InvalidMeasurement:
             continue
-        row = _measurement_row(identity, classified, _SOURCE, line)
+        row = _measurement_row(identity, classified, _SOURCE, line, judge)
         m_rows.append((*row, id_hash(identity.measurement_id)))
         if classified is not None:
             observed = _observed_rows(classified)
