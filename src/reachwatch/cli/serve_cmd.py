@@ -28,8 +28,13 @@ DEFAULT_PORT = 8000
     "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
     help="TCP port (0: any free one, printed at start).",
 )  # fmt: skip
+@click.option(
+    "--key", type=click.Path(path_type=Path),
+    help="Private key that signs the evidence bundles the dashboard offers [default: none, "
+    "no bundle download].",
+)  # fmt: skip
 @click.pass_context
-def serve_group(ctx: click.Context, db: Path, host: str, port: int) -> None:
+def serve_group(ctx: click.Context, db: Path, host: str, port: int, key: Path | None) -> None:
     """Serve the store read-only: JSON API under /api/v1/ (OpenAPI at /api/v1/openapi.json,
     docs at /api/v1/docs)."""
     ctx.obj = {"db": db}
@@ -41,8 +46,10 @@ def serve_group(ctx: click.Context, db: Path, host: str, port: int) -> None:
 
     if not db.is_dir():
         raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
-    application = create_app(db)  # NotAStore / StoreDamaged: one line, before listening
-    click.echo(f"serving {db} on http://{_url_host(host)}:{port}/api/v1/ (Ctrl-C stops)", err=True)
+    # NotAStore / StoreDamaged / KeyFileError: one line, before listening
+    application = create_app(db, signing_key=key)
+    url = f"http://{_url_host(host)}:{port}/"
+    click.echo(f"serving {db}: dashboard {url}, API {url}api/v1/ (Ctrl-C stops)", err=True)
     uvicorn.run(
         application, host=host, port=port, log_level="info", server_header=False,
         proxy_headers=False,

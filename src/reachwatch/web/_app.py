@@ -17,6 +17,7 @@ from reachwatch.web._api import api_router
 from reachwatch.web._context import WebContext
 from reachwatch.web._docs import docs_router
 from reachwatch.web._errors import install_error_handlers
+from reachwatch.web._pages import pages_router
 from reachwatch.web._security import SecurityHeaders
 
 log = logging.getLogger("reachwatch.web")
@@ -79,5 +80,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router(ctx))
     app.include_router(docs_router(app))
+    app.include_router(pages_router(ctx, signing_key=signing_key))
     app.add_middleware(SecurityHeaders)
     return app

@@ -16,7 +16,11 @@ from reachwatch.web._views import measurement_href
 DEFAULT_LIMIT = 50
 LIMITS = ("20", "50", "100", "500")
 # The form's fields, in order: the query string's names are the API's.
-FIELDS = ("cc", "platform", "network", "verdict", "technique", "rule", "since", "until", "limit")
+FIELDS = (
+    "cc", "platform", "network", "verdict", "technique", "rule", "ongoing", "since", "until",
+    "limit",
+)  # fmt: skip
+ONGOING = {"": None, "true": True, "false": False}
 TECHNIQUES = (
     "dns.nxdomain", "dns.bogon", "dns.injected", "dns.timeout", "tcp.reset", "tcp.timeout",
     "tls.reset", "tls.timeout", "tls.mitm", "http.blockpage", "http.reset", "http.diff",
@@ -60,6 +64,8 @@ def read_filters(params: dict[str, str]) -> tuple[q.Filters, int]:
         limit = int(text["limit"]) if text["limit"] else DEFAULT_LIMIT
     except ValueError:
         raise BadFilter(f"limit: {text['limit']!r} is not a number") from None
+    if text["ongoing"] not in ONGOING:
+        raise BadFilter(f"ongoing: expected true or false, not {text['ongoing']!r}")
     if not 1 <= limit <= q.MAX_LIMIT:
         raise BadFilter(f"limit: expected 1 to {q.MAX_LIMIT}, not {limit}")
     filters = q.Filters(
@@ -69,6 +75,7 @@ def read_filters(params: dict[str, str]) -> tuple[q.Filters, int]:
         technique=text["technique"] or None,
         verdict=verdict,
         rule=text["rule"] or None,
+        ongoing=ONGOING[text["ongoing"]],
         since=_time("since", text["since"]),
         until=_time("until", text["until"]),
     )
@@ -86,6 +93,8 @@ def fields(ctx: WebContext, params: dict[str, str]) -> list[Field]:
         Field("verdict", "Verdict", value["verdict"], choices=q.VERDICTS),
         Field("technique", "Technique", value["technique"], choices=TECHNIQUES),
         Field("rule", "Rule id", value["rule"], placeholder="tls.reset_vs_control"),
+        Field("ongoing", "During an incident", value["ongoing"], choices=("true", "false"),
+              hint="true: one still going on; false: one that ended"),
         Field("since", "From (UTC)", value["since"], hint=TIME_HINT),
         Field("until", "Until (UTC, excluded)", value["until"], hint=TIME_HINT),
         Field("limit", "Per page", value["limit"] or str(DEFAULT_LIMIT), choices=LIMITS),
