@@ -24,7 +24,7 @@ REQUIREMENTS_PY = import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))
 MODE := $(if $(REACHWATCH_PURE_PYTHON),pure-python,compiled)
 MODE_FILE := $(VENV)/.build-mode
 
-.PHONY: demo test lint typecheck unit bench mutation clean always report-tools
+.PHONY: demo test lint typecheck unit bench mutation clean always report-tools screenshots
 
 # The venv and what building the package needs (--no-build-isolation builds with these).
 $(DEPS): pyproject.toml
@@ -60,6 +60,12 @@ report-tools:
 
 demo: $(STAMP) report-tools
 	$(BIN)/reachwatch demo
+
+# The dashboard's screenshots in docs/screenshots/ (desktop and phone widths), taken by its
+# browser tests on the demo's store, as the README shows them.
+screenshots: $(STAMP) report-tools
+	REACHWATCH_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/pytest -q -p no:cacheprovider \
+		tests/web/test_pages.py -k reader_goes
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

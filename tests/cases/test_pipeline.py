@@ -86,6 +86,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert "ongoing at end of data" in out
     assert "deadline 2024-04-24" in out and "NOT FOLLOWED" in out
     assert "where to look next" in out
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("open the dashboard on the demo's store: reachwatch serve --db ")
+    assert "http://127.0.0.1:8000/" in last
     assert (tmp_path / "demo" / "ground-truth.json").exists()
     _assert_bounds_hold_the_truth(tmp_path / "demo")
 

@@ -20,8 +20,13 @@ import httpx
 import pytest
 
 from reachwatch.cases import load_case
-from reachwatch.evidence import PRIVATE_NAME, PUBLIC_NAME, generate_keys, load_public_key
-from reachwatch.evidence import verify_bundle
+from reachwatch.evidence import (
+    PRIVATE_NAME,
+    PUBLIC_NAME,
+    generate_keys,
+    load_public_key,
+    verify_bundle,
+)
 from reachwatch.ingest import ingest
 from reachwatch.simulate import scenario_from_case, write_corpus
 from reachwatch.web import create_app
@@ -384,7 +389,10 @@ def test_a_wrong_address_or_filter_is_a_page_that_says_so(
 
 def test_the_explorer_pages_through_every_match_once(site: Running) -> None:
     ids: list[str] = []
-    path: str | None = "/measurements?cc=PK&platform=x&verdict=blocked&since=2024-02-17T15:00&until=2024-02-17T18:00&limit=20"
+    path: str | None = (
+        "/measurements?cc=PK&platform=x&verdict=blocked"
+        "&since=2024-02-17T15:00&until=2024-02-17T18:00&limit=20"
+    )
     with httpx.Client(base_url=site.url, timeout=60) as client:
         api = client.get(
             "/api/v1/measurements",
@@ -411,3 +419,25 @@ def test_static_files_come_from_the_server_and_unknown_ones_do_not(site: Running
     assert "@media (max-width: 640px)" in css.text and "http" not in css.text
     assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
     assert other.status_code == 404
+
+
+def test_every_link_of_the_pages_leads_somewhere(site: Running) -> None:
+    """Every link and form target on this server, from each page, answers 200 (the bundle and
+    the report are fetched by their own tests)."""
+    seen: set[str] = set()
+    pages = ["/", "/cases", "/cases/pk-x-2024", "/measurements?verdict=blocked&limit=20"]
+    with httpx.Client(base_url=site.url, timeout=120) as client:
+        overview = client.get("/").text
+        pages += re.findall(r'href="(/incidents/[^"]+)"', overview)[:1]
+        for path in pages:
+            html = client.get(path).text
+            for href in re.findall(r'(?:href|action)="(/[^"#]*)"', html):
+                href = href.replace("&amp;", "&")
+                if href in seen or href.endswith(("/report.html", "/evidence.zip")):
+                    continue
+                seen.add(href)
+                if href.startswith("/measurements/") and len(seen) > 60:
+                    continue  # enough measurement pages: there are hundreds of ids
+                assert client.get(href).status_code == 200, f"{href} (linked from {path})"
+    assert any(h.startswith("/api/v1/") for h in seen)
+    assert any(h.startswith("/measurements/") for h in seen)

@@ -140,6 +140,21 @@ def demo_command(out: Path, seed: int, as_json: bool) -> None:
     width = max(len(cmd) for cmd, _ in steps) + 2
     for cmd, why in steps:
         console.print(f"  {cmd:<{width}}{why}", highlight=False)
+    console.print(f"open the dashboard on the demo's store: {serve_line(out, signed=reported)}",
+                  highlight=False, soft_wrap=True)  # fmt: skip
+
+
+def serve_line(out: Path, *, signed: bool) -> str:
+    """The command that serves the demo's store, and where to point a browser. With the demo's
+    own key, the dashboard offers the case's signed evidence bundle too."""
+    from reachwatch.cli.serve_cmd import DEFAULT_HOST, DEFAULT_PORT
+    from reachwatch.evidence import PRIVATE_NAME
+
+    key = f" --key {out / 'keys' / PRIVATE_NAME}" if signed else ""
+    return (
+        f"reachwatch serve --db {out / STORE_DIR}{key}, then open "
+        f"http://{DEFAULT_HOST}:{DEFAULT_PORT}/ (Ctrl-C stops it)"
+    )
 
 
 def _document(

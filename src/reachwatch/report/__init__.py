@@ -29,11 +29,11 @@ from reachwatch.report._write import (
 __all__ = [
     "CHROMIUM_FLAGS",
     "HTML_NAME",
-    "Marker",
     "PDF_NAME",
     "SCOPE_SQL",
     "STATUS_TEXT",
     "SYNTHETIC_TEXT",
+    "Marker",
     "Report",
     "ReportError",
     "build_report",

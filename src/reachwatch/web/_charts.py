@@ -17,7 +17,9 @@ class Chart:
     svg: str  # SVG markup, shown as is: the report escapes every text it puts in
 
 
-def event_markers(case: Case, due: list[tuple[str, str]]) -> tuple[list[Marker], list[dict[str, str]]]:
+def event_markers(
+    case: Case, due: list[tuple[str, str]]
+) -> tuple[list[Marker], list[dict[str, str]]]:
     """Markers for the case's events (1, 2, ...) and for when each directive was due (D1, ...),
     with the rows of the table that names them. `due`: (title, due time) per directive."""
     markers: list[Marker] = []

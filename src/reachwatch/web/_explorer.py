@@ -92,7 +92,7 @@ def fields(ctx: WebContext, params: dict[str, str]) -> list[Field]:
         Field("network", "Network (ASN)", value["network"], placeholder="AS17557"),
         Field("verdict", "Verdict", value["verdict"], choices=q.VERDICTS),
         Field("technique", "Technique", value["technique"], choices=TECHNIQUES),
-        Field("rule", "Rule id", value["rule"], placeholder="tls.reset_vs_control"),
+        Field("rule", "Rule id", value["rule"], placeholder="tls.reset_probe_only"),
         Field("ongoing", "During an incident", value["ongoing"], choices=("true", "false"),
               hint="true: one still going on; false: one that ended"),
         Field("since", "From (UTC)", value["since"], hint=TIME_HINT),
@@ -134,7 +134,8 @@ def explore(ctx: WebContext, params: dict[str, str]) -> dict[str, Any]:
     values["summary"] = (
         "No measurement matches these filters."
         if shown == 0 and not params.get("cursor")
-        else f"{shown:,} measurement(s), newest first" + ("; more on the next page." if page.next_cursor else ".")
+        else f"{shown:,} measurement(s), newest first"
+        + ("; more on the next page." if page.next_cursor else ".")
     )
     if page.next_cursor:
         values["next_href"] = "/measurements?" + _query(params, cursor=page.next_cursor)

@@ -71,16 +71,20 @@ def page(
 ) -> HTMLResponse:
     """`template` rendered with the values every page uses (navigation, the SYNTHETIC banner,
     the root path) and `values`."""
-    html = environment().get_template(template).render(
-        title=title,
-        section=section,
-        nav=NAV,
-        root=root_path(request),
-        store=store,
-        synthetic=synthetic,
-        synthetic_text=SYNTHETIC_TEXT,
-        crumbs=crumbs,
-        **values,
+    html = (
+        environment()
+        .get_template(template)
+        .render(
+            title=title,
+            section=section,
+            nav=NAV,
+            root=root_path(request),
+            store=store,
+            synthetic=synthetic,
+            synthetic_text=SYNTHETIC_TEXT,
+            crumbs=crumbs,
+            **values,
+        )
     )
     return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 

@@ -259,7 +259,9 @@ def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
         "summary": _measurement_summary(m),
         "observations": {
             "columns": _OBSERVATION_COLUMNS,
-            "rows": [[_cell_text(o.get(c)) for c in _OBSERVATION_COLUMNS] for o in doc["observations"]],
+            "rows": [
+                [_cell_text(o.get(c)) for c in _OBSERVATION_COLUMNS] for o in doc["observations"]
+            ],
             "rule_col": _OBSERVATION_COLUMNS.index("rule"),
         },
         "facts": {
@@ -326,7 +328,9 @@ def case(ctx: WebContext, case_id: str) -> dict[str, Any]:
                     "since": n["since"],
                     "until": n["until"],
                     "ongoing": n["ongoing"],
-                    "days": "-" if n["days_past_deadline"] is None else f"{n['days_past_deadline']:.1f}",
+                    "days": "-"
+                    if n["days_past_deadline"] is None
+                    else f"{n['days_past_deadline']:.1f}",
                     "evidence": n["evidence"],
                 }
                 for n in d["networks"]
