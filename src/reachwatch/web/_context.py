@@ -34,6 +34,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,8 +85,9 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _build(db: Path, path: Path) -> list[str]:
-    """The snapshot database at `path` for the store at `db`; the files its views read."""
+def _build(db: Path, path: Path) -> tuple[list[str], list[str]]:
+    """The snapshot database at `path` for the store at `db`; the files its views read, and
+    the views' definitions as `open_store` made them."""
     opened = open_store(db, read_only=True)  # checks the store: NotAStore, StoreDamaged
     try:
         views = [
@@ -112,10 +114,17 @@ def _build(db: Path, path: Path) -> list[str]:
         con.close()
     # The views name each committed file as a quoted SQL string ('' for a quote inside).
     files = {m.replace("''", "'") for sql in views for m in _QUOTED.findall(sql)}
-    return sorted(f for f in files if f.endswith(".parquet"))
+    return sorted(f for f in files if f.endswith(".parquet")), views
 
 
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
+# The list of files in a view's definition, as DuckDB gives it back:
+# read_parquet(list_value('...', ...), (union_by_name = true)), or [...] as written.
+_LISTING = re.compile(
+    r"read_parquet\((?:(?:main\.)?list_value\(|\[)(.*?)(?:\)|\]), \(?union_by_name", re.S
+)
+# The views a one-measurement lookup reads from Parquet (the others are snapshot tables).
+PARTITIONED = ("evidence", "facts", "raw")
 
 
 class _Snapshot:
@@ -127,7 +136,7 @@ class _Snapshot:
         folder = Path(tempfile.mkdtemp(prefix="reachwatch-serve-"))
         try:
             path = folder / "snapshot.duckdb"
-            files = _build(db.absolute(), path)
+            files, self._views = _build(db.absolute(), path)
             self._con = duckdb.connect(str(path), read_only=True)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -153,6 +162,28 @@ class _Snapshot:
             with self._lock:  # creating a cursor touches the shared connection
                 cur = self._con.cursor()
             self._local.cursor = cur
+        return cur
+
+    def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
+        """A new cursor on which the Parquet views (`evidence`, `facts`, `raw`) read only the
+        files of one partition (day and country): what one measurement's lookup needs, without
+        opening the thousands of files of a year of data. Close it after use."""
+        with self._lock:
+            cur = self._con.cursor()
+        where = f"/date={day.isoformat()}/cc={cc}/"
+        for sql in self._views:
+            table = sql.split()[3] if sql.startswith("CREATE TEMP VIEW ") else ""
+            if table in MATERIALIZED or table not in PARTITIONED:
+                continue
+            listing = _LISTING.search(sql)
+            if listing is None:  # a table without files: its view already reads nothing
+                continue
+            mine = [f for f in _QUOTED.findall(listing.group(1)) if where in f]
+            if mine:
+                files = ", ".join(f"'{f}'" for f in mine)  # still quoted as the store wrote them
+                cur.execute(sql[: listing.start(1)] + files + sql[listing.end(1) :])
+            else:
+                cur.execute(sql.rstrip().rstrip(";") + " WHERE false")  # no file there: no row
         return cur
 
     def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool) -> T:
@@ -197,6 +228,9 @@ class Read:
     @property
     def generation(self) -> str:
         return self.snapshot.generation
+
+    def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
+        return self.snapshot.partition_cursor(day, cc)
 
     def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
         return self.snapshot.cached(key, compute, keep=keep)
