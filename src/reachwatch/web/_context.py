@@ -30,9 +30,12 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -43,6 +46,7 @@ import duckdb
 from reachwatch.cases import Case
 from reachwatch.catalog import Catalog, load_catalog
 from reachwatch.store import TABLES, open_store
+from reachwatch.web._errors import Warming
 
 T = TypeVar("T")
 
@@ -52,6 +56,12 @@ _MARKER = "store.json"
 # Filtered answers (a page of measurements, a series) kept per generation, least recently used
 # dropped first; whole-store answers (overview, incidents, cases) are few and always kept.
 _MAX_CACHED = 4096
+# How long a request waits for an answer another thread is computing (detection, a case
+# check) before it is told to come back (Warming: 503 with Retry-After); None: as long as it
+# takes, what the warming thread sets for itself.
+PATIENCE: ContextVar[float | None] = ContextVar("patience", default=20.0)
+# Seconds between two looks at the store's manifest: how soon a commit is seen.
+RECHECK = 0.5
 
 # Tables copied into the snapshot, with the order that makes their usual filters ranges: the
 # measurements for pages (country, then newest first), the observations for detection's
@@ -186,8 +196,17 @@ class _Snapshot:
                 cur.execute(sql.rstrip().rstrip(";") + " WHERE false")  # no file there: no row
         return cur
 
-    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool) -> T:
-        """The answer for `key`, computed once however many requests ask at the same time."""
+    def peek(self, key: Hashable) -> Any:
+        """The answer for `key` if it is already computed, else None (never waits)."""
+        with self._lock:
+            return self._kept.get(key, self._recent.get(key))
+
+    def cached(
+        self, key: Hashable, compute: Callable[[], T], *, keep: bool, wait: float | None = None
+    ) -> T:
+        """The answer for `key`, computed once however many requests ask at the same time.
+        `wait`: seconds to wait for another thread computing it before giving up (Warming);
+        PATIENCE by default."""
         store = self._kept if keep else self._recent
         with self._lock:
             if key in store:
@@ -195,7 +214,13 @@ class _Snapshot:
                     self._recent.move_to_end(key)
                 return store[key]  # type: ignore[no-any-return]
             gate = self._computing.setdefault(key, threading.Lock())
-        with gate:
+        if wait is None:
+            wait = PATIENCE.get()
+        if not gate.acquire(timeout=-1 if wait is None else wait):
+            raise Warming(
+                "the service is still computing this answer from the store; retry shortly"
+            )
+        with _held(gate):
             with self._lock:
                 if key in store:
                     return store[key]  # type: ignore[no-any-return]
@@ -206,6 +231,14 @@ class _Snapshot:
                 while len(self._recent) > _MAX_CACHED:
                     self._recent.popitem(last=False)
             return value
+
+
+@contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _discard(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
@@ -232,8 +265,18 @@ class Read:
     def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
         return self.snapshot.partition_cursor(day, cc)
 
-    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
-        return self.snapshot.cached(key, compute, keep=keep)
+    def cached(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        *,
+        keep: bool = True,
+        wait: float | None = None,
+    ) -> T:
+        return self.snapshot.cached(key, compute, keep=keep, wait=wait)
+
+    def peek(self, key: Hashable) -> Any:
+        return self.snapshot.peek(key)
 
 
 class WebContext:
@@ -247,6 +290,7 @@ class WebContext:
         self.catalog = catalog if catalog is not None else load_catalog()
         self._lock = threading.Lock()
         self._snapshot = _Snapshot(self.db, self._generation())
+        self._checked = time.monotonic()
 
     def _generation(self) -> str:
         ids = (_identity(self.db / _MANIFEST), _identity(self.db / _MARKER))
@@ -254,24 +298,43 @@ class WebContext:
 
     @property
     def generation(self) -> str:
-        """Changes whenever the store commits something new (or is repaired)."""
-        return self.read().generation
+        """Changes whenever the store commits something new (or is repaired); checked now."""
+        return self.read(recheck=True).generation
 
-    def read(self) -> Read:
-        """The current generation, a new snapshot taken when the store changed."""
-        current = self._generation()
+    def read(self, *, recheck: bool = False) -> Read:
+        """The current generation. The store's manifest is looked at no more often than every
+        RECHECK seconds (a request costs less than that stat); when it changed, one request
+        builds the new snapshot while the others go on reading the old one."""
         snapshot = self._snapshot
-        if snapshot.generation != current:
-            with self._lock:
-                if self._snapshot.generation != current:
-                    self._snapshot = _Snapshot(self.db, current)
-                snapshot = self._snapshot
-        return Read(snapshot)
+        now = time.monotonic()
+        if not recheck and now - self._checked < RECHECK:
+            return Read(snapshot)
+        self._checked = now
+        current = self._generation()
+        if snapshot.generation == current:
+            return Read(snapshot)
+        if not self._lock.acquire(blocking=recheck):
+            return Read(snapshot)  # another request is building it: the old one meanwhile
+        with _held(self._lock):
+            if self._snapshot.generation != current:
+                self._snapshot = _Snapshot(self.db, current)
+            return Read(self._snapshot)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the current generation of the store."""
         return self.read().con
 
-    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
+    def cached(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        *,
+        keep: bool = True,
+        wait: float | None = None,
+    ) -> T:
         """An answer computed once per generation (`keep=False`: may be dropped when many)."""
-        return self.read().cached(key, compute, keep=keep)
+        return self.read().cached(key, compute, keep=keep, wait=wait)
+
+    def peek(self, key: Hashable) -> Any:
+        """The current generation's answer for `key` if computed already, else None."""
+        return self.read().peek(key)
