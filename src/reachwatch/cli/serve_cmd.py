@@ -50,9 +50,11 @@ def serve_group(ctx: click.Context, db: Path, host: str, port: int, key: Path | 
     application = create_app(db, signing_key=key)
     url = f"http://{_url_host(host)}:{port}/"
     click.echo(f"serving {db}: dashboard {url}, API {url}api/v1/ (Ctrl-C stops)", err=True)
+    # No access log: a line per request costs more than answering a cached one; errors and
+    # faults are still logged.
     uvicorn.run(
         application, host=host, port=port, log_level="info", server_header=False,
-        proxy_headers=False,
+        proxy_headers=False, access_log=False,
     )  # fmt: skip
 
 
