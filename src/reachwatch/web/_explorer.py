@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from reachwatch.errors import ReachwatchError
 from reachwatch.web import _queries as q
 from reachwatch.web._context import WebContext
+from reachwatch.web._errors import Warming
 from reachwatch.web._views import measurement_href
 
 DEFAULT_LIMIT = 50
@@ -125,6 +126,8 @@ def explore(ctx: WebContext, params: dict[str, str]) -> dict[str, Any]:
     try:
         filters, limit = read_filters(params)
         page = q.measurements(ctx, filters, params.get("cursor") or None, limit)
+    except Warming:
+        raise  # not the reader's mistake: the page says to come back
     except ReachwatchError as exc:  # BadFilter, or the query layer's InvalidParameter
         values["error"] = str(exc)
         return values

@@ -14,8 +14,10 @@ and icon come from this server, so a page makes no request to any other host.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
@@ -26,11 +28,31 @@ from reachwatch.store import NoSuchMeasurement
 from reachwatch.web import _views as views
 from reachwatch.web._context import WebContext
 from reachwatch.web._downloads import NO_KEY, Downloads
-from reachwatch.web._errors import NotFound
+from reachwatch.web._errors import NotFound, Warming
 from reachwatch.web._explorer import explore
 from reachwatch.web._render import PAGE_HEADERS, page, static_file
 
 STATIC = {"style.css": "text/css; charset=utf-8", "favicon.svg": "image/svg+xml"}
+P = ParamSpec("P")
+
+
+def _patient(route: Callable[P, Response]) -> Callable[P, Response]:
+    """A page whose answer is still being computed (just after a start or a store change)
+    says so as a page, with Retry-After, instead of the API's JSON error."""
+
+    @functools.wraps(route)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+        try:
+            return route(*args, **kwargs)
+        except Warming as exc:
+            request = kwargs.get("request")
+            assert isinstance(request, Request)
+            return page(
+                request, "error.html", title="Still computing", message=f"{exc}.",
+                store="", status_code=exc.status, headers=exc.headers,
+            )  # fmt: skip
+
+    return wrapper
 
 
 def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRouter:
@@ -48,11 +70,13 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
         return show(request, "error.html", title="Not found", message=str(exc), status_code=404)
 
     @router.get("/", response_class=HTMLResponse)
+    @_patient
     def overview_page(request: Request) -> HTMLResponse:
         return show(request, "overview.html", title="Overview", section="overview",
                     **views.overview(ctx))  # fmt: skip
 
     @router.get("/incidents/{incident_id}", response_class=HTMLResponse)
+    @_patient
     def incident_page(request: Request, incident_id: str) -> HTMLResponse:
         try:
             values = views.incident(ctx, incident_id)
@@ -62,6 +86,7 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
         return show(request, "incident.html", section="overview", crumbs=crumbs, **values)
 
     @router.get("/measurements", response_class=HTMLResponse)
+    @_patient
     def explorer_page(request: Request) -> HTMLResponse:
         values = explore(ctx, dict(request.query_params))
         status = 422 if values["error"] else 200
@@ -69,6 +94,7 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
                     status_code=status, **values)  # fmt: skip
 
     @router.get("/measurements/{measurement_id}", response_class=HTMLResponse)
+    @_patient
     def measurement_page(request: Request, measurement_id: str) -> HTMLResponse:
         try:
             values = views.measurement(ctx, measurement_id)
@@ -79,11 +105,13 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
                     section="measurements", crumbs=crumbs, **values)  # fmt: skip
 
     @router.get("/cases", response_class=HTMLResponse)
+    @_patient
     def cases_page(request: Request) -> HTMLResponse:
         return show(request, "cases.html", title="Cases", section="cases",
                     cases=views.case_links(ctx))  # fmt: skip
 
     @router.get("/cases/{case_id}", response_class=HTMLResponse)
+    @_patient
     def case_page(request: Request, case_id: str) -> HTMLResponse:
         try:
             values = views.case(ctx, case_id)
@@ -100,6 +128,7 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
         )  # fmt: skip
 
     @router.get("/cases/{case_id}/report.html", response_class=HTMLResponse)
+    @_patient
     def report_download(request: Request, case_id: str) -> Response:
         case = next((c for c in ctx.cases if c.id == case_id), None)
         if case is None:
@@ -113,6 +142,7 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
         })  # fmt: skip
 
     @router.get("/cases/{case_id}/evidence.zip")
+    @_patient
     def bundle_download(request: Request, case_id: str) -> Response:
         case = next((c for c in ctx.cases if c.id == case_id), None)
         if case is None:

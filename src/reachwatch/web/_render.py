@@ -67,6 +67,7 @@ def page(
     synthetic: bool = False,
     crumbs: tuple[tuple[str, str | None], ...] = (),
     status_code: int = 200,
+    headers: dict[str, str] | None = None,
     **values: Any,
 ) -> HTMLResponse:
     """`template` rendered with the values every page uses (navigation, the SYNTHETIC banner,
@@ -86,7 +87,7 @@ def page(
             **values,
         )
     )
-    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers={**PAGE_HEADERS, **(headers or {})})
 
 
 def static_file(name: str) -> bytes:
