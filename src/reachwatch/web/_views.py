@@ -11,6 +11,7 @@ from urllib.parse import quote, urlencode
 import orjson
 
 from reachwatch.cases import Case
+from reachwatch.catalog import CatalogError
 from reachwatch.report import (
     STATUS_TEXT,
     deadline_text,
@@ -40,6 +41,14 @@ def explore_href(**filters: str | None) -> str:
     return f"/measurements?{query}" if query else "/measurements"
 
 
+def platform_title(ctx: WebContext, name: str) -> str:
+    """The catalog's name for a platform ('X (formerly Twitter)'), or its id when unknown."""
+    try:
+        return ctx.catalog.get(name).title
+    except CatalogError:
+        return name
+
+
 def incident_name(inc: dict[str, Any]) -> str:
     return f"{inc['platform']} in {inc['cc']} from {str(inc['start'])[:10]}"
 
@@ -65,7 +74,7 @@ def overview(ctx: WebContext) -> dict[str, Any]:
     for r in rows:
         by_cc.setdefault(r["cc"], {})[r["platform"]] = _cell(r)
     grid = {
-        "platforms": platforms,
+        "platforms": [platform_title(ctx, p) for p in platforms],
         "rows": [
             {"cc": cc, "cells": [cells.get(p) for p in platforms]}
             for cc, cells in sorted(by_cc.items())
