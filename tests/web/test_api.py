@@ -448,3 +448,21 @@ def test_a_request_does_not_wait_long_for_an_answer_still_being_computed(
         release.set()
         worker.join(10)
     assert ctx.cached(("slow",), lambda: "not computed twice") == "done"
+
+
+def test_an_empty_store_answers_empty_lists_not_errors(tmp_path: Path) -> None:
+    from reachwatch.web import create_app
+
+    from .conftest import serve
+
+    open_store(tmp_path / "db").close()  # a new store, nothing ingested
+    run = serve(create_app(tmp_path / "db"))
+    try:
+        with run.client() as client:
+            for path in ("/overview", "/incidents", "/measurements", "/series"):
+                assert _get(client, path)["items"] == [], path
+            assert _get(client, "/measurements")["next_cursor"] is None
+            cases = _get(client, "/cases")["items"]
+            assert cases and all("nothing is known" in c["headline"] for c in cases)
+    finally:
+        run.stop()
