@@ -1,0 +1,66 @@
+"""`reachwatch serve [--db DB] [--host H] [--port P]`: the web service over a store, on
+127.0.0.1 unless told otherwise; here with measurement uploads (POST /api/v1/measurements)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from reachwatch.cli._app import app
+from reachwatch.cli.serve_tokens_cmd import (
+    SubmitSettings,
+    add_tokens_commands,
+    start_submissions,
+    submit_options,
+)
+from reachwatch.store import DEFAULT_DB
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+@app.group("serve", invoke_without_command=True)
+@click.option(
+    "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
+    help="Store folder.",
+)  # fmt: skip
+@click.option(
+    "--host", default=DEFAULT_HOST, show_default=True,
+    help="Address to listen on (0.0.0.0 makes the service reachable from other machines).",
+)  # fmt: skip
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
+    help="TCP port.",
+)  # fmt: skip
+@submit_options
+@click.pass_context
+def serve_group(ctx: click.Context, db: Path, host: str, port: int, submit: SubmitSettings) -> None:
+    """Serve the store: measurement uploads under /api/v1/ (`serve tokens add NAME` first)."""
+    ctx.obj = {"db": db}
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+    from fastapi import FastAPI
+
+    url = f"http://{_url_host(host)}:{port}"
+    application = FastAPI(title="reachwatch", openapi_url="/api/v1/openapi.json")
+    submissions = start_submissions(db, submit, url)
+    try:
+        if submissions is not None:
+            submissions.attach(application)
+        click.echo(f"serving {db} on {url}/api/v1/ (Ctrl-C stops)", err=True)
+        uvicorn.run(
+            application, host=host, port=port, log_level="info", server_header=False,
+            proxy_headers=False,
+        )  # fmt: skip
+    finally:
+        if submissions is not None:
+            submissions.close()
+
+
+add_tokens_commands(serve_group)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
