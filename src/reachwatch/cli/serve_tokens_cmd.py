@@ -109,6 +109,7 @@ class SubmitSettings:
     rate: float
     burst: int | None
     wait: float
+    linger: float
 
 
 _OPTIONS = (
@@ -127,6 +128,9 @@ _OPTIONS = (
                       "--submit-max-measurements]."),
     click.option("--submit-wait", type=click.FloatRange(0, 60), default=5.0, show_default=True,
                  help="Seconds an upload waits for its outcome before answering 202."),
+    # How long the writer gathers uploads into one store batch (fewer, larger files); tests
+    # lengthen it to catch accepted uploads before they are stored.
+    click.option("--submit-linger", type=click.FloatRange(0, 600), default=0.2, hidden=True),
 )  # fmt: skip
 _NAMES = {
     "submit_enabled": "enabled",
@@ -135,6 +139,7 @@ _NAMES = {
     "submit_rate": "rate",
     "submit_burst": "burst",
     "submit_wait": "wait",
+    "submit_linger": "linger",
 }
 
 
@@ -177,7 +182,7 @@ def start_submissions(db: Path, settings: SubmitSettings, url: str) -> Any:
         f"measurements through its API (POST {url}/api/v1/measurements, or `reachwatch probe "
         "--submit URL`), or stop the server first"
     )
-    submissions = open_submissions(db, limits, holder=holder)
+    submissions = open_submissions(db, limits, holder=holder, linger=settings.linger)
     replayed = submissions.replayed
     if replayed.measurements or replayed.damaged_lines:
         click.echo(
