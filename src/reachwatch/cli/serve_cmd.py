@@ -1,5 +1,5 @@
-"""`reachwatch serve [--db DB] [--host H] [--port P]`: the web service over a store, on
-127.0.0.1 unless told otherwise; here with measurement uploads (POST /api/v1/measurements)."""
+"""`reachwatch serve [--db DB] [--host H] [--port P]`: the read-only JSON API (and what else the
+web service offers) over a store, on 127.0.0.1 unless told otherwise."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from reachwatch.cli.serve_tokens_cmd import (
     start_submissions,
     submit_options,
 )
+from reachwatch.errors import UserError
 from reachwatch.store import DEFAULT_DB
 
 DEFAULT_HOST = "127.0.0.1"
@@ -31,24 +32,30 @@ DEFAULT_PORT = 8000
 )  # fmt: skip
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
-    help="TCP port.",
+    help="TCP port (0: any free one, printed at start).",
 )  # fmt: skip
 @submit_options
 @click.pass_context
 def serve_group(ctx: click.Context, db: Path, host: str, port: int, submit: SubmitSettings) -> None:
-    """Serve the store: measurement uploads under /api/v1/ (`serve tokens add NAME` first)."""
+    """Serve the store: JSON API under /api/v1/ (OpenAPI at /api/v1/openapi.json, docs at
+    /api/v1/docs), and measurement uploads (POST /api/v1/measurements, with a token from
+    `serve tokens add NAME`) unless --no-submissions."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is not None:
         return
     import uvicorn
-    from fastapi import FastAPI
 
+    from reachwatch.web import create_app
+
+    if not db.is_dir():
+        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
+    application = create_app(db)  # NotAStore / StoreDamaged: one line, before listening
     url = f"http://{_url_host(host)}:{port}"
-    application = FastAPI(title="reachwatch", openapi_url="/api/v1/openapi.json")
+    # Takes the store's writer lock (StoreBusy: one line) and stores an earlier run's spool.
     submissions = start_submissions(db, submit, url)
     try:
         if submissions is not None:
-            submissions.attach(application)
+            submissions.attach(application)  # closed (all queued stored) at shutdown
         click.echo(f"serving {db} on {url}/api/v1/ (Ctrl-C stops)", err=True)
         uvicorn.run(
             application, host=host, port=port, log_level="info", server_header=False,

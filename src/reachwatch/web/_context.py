@@ -1,0 +1,233 @@
+"""What every request reads through: the store, read-only, and answers cached per store
+generation.
+
+A store changes only by a commit appending a line to its manifest (or `store repair` replacing
+the manifest), so the manifest's identity (inode, size, modification time) names a generation.
+Each generation gets its own snapshot: a DuckDB database file in a private temporary folder
+(never in the store) holding
+
+- the views `open_store` makes over the Parquet files committed in that generation (copied
+  from its TEMP views, which only its own connection would see), so `evidence_of` and the
+  other library functions read the store exactly as the command line does;
+- the measurements themselves as a DuckDB table (the view is `store_measurements`), sorted by
+  country, start time and id: a filtered page of measurements is then a range of DuckDB's own
+  compressed row groups (their min/max let it skip the rest) instead of a scan of every
+  Parquet file, and detection, case checks and `evidence_of`, which read `measurements` by
+  that name, read it there too;
+- `hourly`: verdict counts per hour, country, network and platform, what series and charts
+  aggregate further.
+
+It is then opened read-only, with file access limited to the store's committed files, and
+every thread gets its own cursor on it. A new generation gets a new snapshot; the old one's
+answers go with it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+
+from reachwatch.cases import Case
+from reachwatch.catalog import Catalog, load_catalog
+from reachwatch.store import TABLES, open_store
+
+T = TypeVar("T")
+
+# Files whose change means a commit, a repair or a new store: a new generation.
+_MANIFEST = "manifest.jsonl"
+_MARKER = "store.json"
+# Filtered answers (a page of measurements, a series) kept per generation, least recently used
+# dropped first; whole-store answers (overview, incidents, cases) are few and always kept.
+_MAX_CACHED = 4096
+
+MEASUREMENTS_SQL = """
+CREATE TABLE measurements AS
+SELECT * FROM store_measurements ORDER BY probe_cc, measurement_start_time, measurement_id
+"""
+
+HOURLY_SQL = """
+CREATE TABLE hourly AS
+SELECT date_trunc('hour', measurement_start_time) AS time, probe_cc AS cc,
+       probe_asn AS network, platform,
+       count(*) FILTER (WHERE verdict = 'blocked') AS blocked,
+       count(*) FILTER (WHERE verdict = 'accessible') AS ok,
+       count(*) FILTER (WHERE verdict = 'down') AS down,
+       count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive
+FROM measurements
+WHERE classified AND platform IS NOT NULL AND verdict IS NOT NULL
+  AND probe_cc IS NOT NULL AND probe_asn IS NOT NULL
+GROUP BY ALL
+ORDER BY cc, network, platform, time
+"""
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _build(db: Path, path: Path) -> list[str]:
+    """The snapshot database at `path` for the store at `db`; the files its views read."""
+    opened = open_store(db, read_only=True)  # checks the store: NotAStore, StoreDamaged
+    try:
+        views = [
+            str(sql)
+            for (sql,) in opened.execute(
+                "SELECT sql FROM duckdb_views() WHERE temporary AND view_name IN "
+                f"({', '.join('?' for _ in TABLES)})",
+                list(TABLES),
+            ).fetchall()
+        ]
+    finally:
+        opened.close()
+    con = duckdb.connect(str(path))
+    try:
+        for sql in views:
+            sql = sql.replace("CREATE TEMP VIEW measurements ", "CREATE VIEW store_measurements ")
+            con.execute(sql.replace("CREATE TEMP VIEW", "CREATE VIEW", 1))
+        con.execute(MEASUREMENTS_SQL)
+        con.execute(HOURLY_SQL)
+    finally:
+        con.close()
+    # The views name each committed file as a quoted SQL string ('' for a quote inside).
+    files = {m.replace("''", "'") for sql in views for m in _QUOTED.findall(sql)}
+    return sorted(f for f in files if f.endswith(".parquet"))
+
+
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+class _Snapshot:
+    """One generation of the store: its snapshot database opened read-only, a cursor per
+    thread on it, and the answers computed from it."""
+
+    def __init__(self, db: Path, generation: str) -> None:
+        self.generation = generation
+        folder = Path(tempfile.mkdtemp(prefix="reachwatch-serve-"))
+        try:
+            path = folder / "snapshot.duckdb"
+            files = _build(db.absolute(), path)
+            self._con = duckdb.connect(str(path), read_only=True)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # Only the store's committed files can be read, nothing else on this machine; the
+        # setting cannot be changed back on this connection.
+        self._con.execute("SET allowed_paths = ?", [files])
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+        weakref.finalize(self, _discard, self._con, folder)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._kept: dict[Hashable, Any] = {}
+        self._recent: OrderedDict[Hashable, Any] = OrderedDict()
+        self._computing: dict[Hashable, threading.Lock] = {}
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        cur: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cur is None:
+            with self._lock:  # creating a cursor touches the shared connection
+                cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool) -> T:
+        """The answer for `key`, computed once however many requests ask at the same time."""
+        store = self._kept if keep else self._recent
+        with self._lock:
+            if key in store:
+                if not keep:
+                    self._recent.move_to_end(key)
+                return store[key]  # type: ignore[no-any-return]
+            gate = self._computing.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in store:
+                    return store[key]  # type: ignore[no-any-return]
+            value = compute()
+            with self._lock:
+                store[key] = value
+                self._computing.pop(key, None)
+                while len(self._recent) > _MAX_CACHED:
+                    self._recent.popitem(last=False)
+            return value
+
+
+def _discard(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    try:
+        con.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What one request works with: a cursor on one generation, and that generation's cache."""
+
+    snapshot: _Snapshot
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        return self.snapshot.cursor()
+
+    @property
+    def generation(self) -> str:
+        return self.snapshot.generation
+
+    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
+        return self.snapshot.cached(key, compute, keep=keep)
+
+
+class WebContext:
+    """The store at `db` read-only, the cases checked against it, the platform catalog."""
+
+    def __init__(
+        self, db: Path, *, cases: Sequence[Case] = (), catalog: Catalog | None = None
+    ) -> None:
+        self.db = Path(db)
+        self.cases: tuple[Case, ...] = tuple(cases)
+        self.catalog = catalog if catalog is not None else load_catalog()
+        self._lock = threading.Lock()
+        self._snapshot = _Snapshot(self.db, self._generation())
+
+    def _generation(self) -> str:
+        ids = (_identity(self.db / _MANIFEST), _identity(self.db / _MARKER))
+        return "-".join("none" if i is None else f"{i[0]:x}.{i[1]:x}.{i[2]:x}" for i in ids)
+
+    @property
+    def generation(self) -> str:
+        """Changes whenever the store commits something new (or is repaired)."""
+        return self.read().generation
+
+    def read(self) -> Read:
+        """The current generation, a new snapshot taken when the store changed."""
+        current = self._generation()
+        snapshot = self._snapshot
+        if snapshot.generation != current:
+            with self._lock:
+                if self._snapshot.generation != current:
+                    self._snapshot = _Snapshot(self.db, current)
+                snapshot = self._snapshot
+        return Read(snapshot)
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor on the current generation of the store."""
+        return self.read().con
+
+    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
+        """An answer computed once per generation (`keep=False`: may be dropped when many)."""
+        return self.read().cached(key, compute, keep=keep)
