@@ -104,11 +104,14 @@ def test_a_server_killed_after_accepting_stores_the_uploads_on_restart(tmp_path:
         ids = stored_ids(db)  # stored before the server listens
         answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/submissions/{receipts[1]}",
                            headers=headers).json()  # fmt: skip
+        # The read API of the same server shows them.
+        shown = httpx.get(f"http://127.0.0.1:{port}/api/v1/measurements/{ids[0]}")
         os.kill(process.pid, signal.SIGTERM)
         _, stderr = process.communicate(timeout=30)
     assert sorted(ids) == sorted(_ids(lines))
     assert [x["id"] for x in answer["results"]] == _ids(lines[10:])
     assert answer["status"] == "done" and answer["counts"]["stored"] == 20
+    assert shown.status_code == 200, shown.text
     assert b"stored 30 measurements an earlier run had accepted (30 new" in stderr
     assert not list((db / "submit" / "spool").iterdir())
 

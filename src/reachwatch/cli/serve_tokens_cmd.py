@@ -128,9 +128,10 @@ _OPTIONS = (
                       "--submit-max-measurements]."),
     click.option("--submit-wait", type=click.FloatRange(0, 60), default=5.0, show_default=True,
                  help="Seconds an upload waits for its outcome before answering 202."),
-    # How long the writer gathers uploads into one store batch (fewer, larger files); tests
-    # lengthen it to catch accepted uploads before they are stored.
-    click.option("--submit-linger", type=click.FloatRange(0, 600), default=0.2, hidden=True),
+    # How long the writer gathers uploads into one store batch: each commit is a set of
+    # Parquet files and a new store generation for readers, so at most about one a second.
+    # Tests lengthen it to catch accepted uploads before they are stored.
+    click.option("--submit-linger", type=click.FloatRange(0, 600), default=1.0, hidden=True),
 )  # fmt: skip
 _NAMES = {
     "submit_enabled": "enabled",

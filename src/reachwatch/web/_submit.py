@@ -290,11 +290,13 @@ class Submissions:
 
 
 def open_submissions(
-    db: Path, limits: SubmitLimits | None = None, *, holder: str = "", linger: float = 0.2
+    db: Path, limits: SubmitLimits | None = None, *, holder: str = "", linger: float = 1.0
 ) -> Submissions:
     """Take the store's writer lock (StoreBusy when an ingest holds it), store what an
     earlier run left in the spool, and start the writer. Refuses a token file that is not
-    reachwatch's (TokenError) before anything else."""
+    reachwatch's (TokenError) before anything else. `linger`: seconds the writer gathers
+    uploads into one store commit (each commit is new Parquet files and a new generation for
+    readers)."""
     db = Path(db)
     tokens = TokenStore(db)
     tokens.tokens()
