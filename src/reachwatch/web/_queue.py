@@ -11,6 +11,7 @@ on it: they read committed Parquet files, which a commit only adds.
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import secrets
@@ -225,45 +226,59 @@ class WriteQueue:
 
     # -- the writer thread ------------------------------------------------------------------
     def _run(self) -> None:
+        """Take each upload through ingest as it arrives (the batch's CPU work is done while
+        it gathers), and commit once `linger` seconds passed since the batch's first upload,
+        or it holds `max_batch` measurements, or the server stops."""
+        jobs: list[Job] = []
+        count = 0
+        due = 0.0
         stop = False
         while not stop:
-            first = self._queue.get()
-            if first is None:
-                break
-            jobs, count = [first], len(first.raws)
-            deadline = time.monotonic() + self.linger
-            while count < self.max_batch:
-                left = deadline - time.monotonic()
-                try:
-                    job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stop = True
-                    break
+            timeout = max(due - time.monotonic(), 0.0) if jobs else None
+            try:
+                job = self._queue.get(timeout=timeout)
+            except queue.Empty:  # the batch is due
+                job = None
+            else:
+                stop = job is None  # close() queues None
+            if job is not None:
+                if not jobs:
+                    due = time.monotonic() + self.linger
                 jobs.append(job)
                 count += len(job.raws)
-            if not self._store(jobs):
-                return
+                if not self._guarded(jobs, functools.partial(self._take, job)):
+                    return
+            if jobs and (stop or count >= self.max_batch or time.monotonic() >= due):
+                if not self._guarded(jobs, self._commit_session):
+                    return
+                self._stored(jobs)
+                jobs, count = [], 0
+
+    def _take(self, job: Job) -> None:
+        """Every measurement of `job` through ingest's path (buffered until the commit)."""
+        session = self._session
+        assert session is not None
+        source = f"upload:{job.token}/{job.receipt}"
+        job.outcomes = [
+            _outcome(mid, session.take(source, i + 1, raw))
+            for i, (mid, raw) in enumerate(zip(job.ids, job.raws, strict=True))
+        ]
+
+    def _commit_session(self) -> None:
+        assert self._session is not None
+        self._session.commit()
 
     def _ingest(self, jobs: list[Job]) -> None:
         """Every measurement of `jobs` through ingest's path, then one commit."""
-        session = self._session
-        assert session is not None
         for job in jobs:
-            source = f"upload:{job.token}/{job.receipt}"
-            job.outcomes = [
-                _outcome(mid, session.take(source, i + 1, raw))
-                for i, (mid, raw) in enumerate(zip(job.ids, job.raws, strict=True))
-            ]
-        session.commit()
+            self._take(job)
+        self._commit_session()
 
-    def _store(self, jobs: list[Job]) -> bool:
-        """Store a batch of jobs; False when the store failed (the writer stops)."""
-        spool = self._spool
-        assert spool is not None
+    def _guarded(self, jobs: list[Job], step: Callable[[], None]) -> bool:
+        """Run a store step; when it fails the writer stops (False) and every job not yet
+        stored is told so: its measurements stay in the spool for the next start."""
         try:
-            self._ingest(jobs)
+            step()
         except Exception as exc:  # the store cannot take rows: keep the spool for next start
             self.failure = (
                 f"the store writer stopped ({type(exc).__name__}: {exc}); accepted uploads "
@@ -275,11 +290,16 @@ class WriteQueue:
                 job.finish()
             self._fail_queued()
             return False
+        return True
+
+    def _stored(self, jobs: list[Job]) -> None:
+        """`jobs` are committed: the spool may forget them, their uploaders hear of it."""
+        spool = self._spool
+        assert spool is not None
         for job in jobs:
             spool.stored(job.segment, len(job.raws))
             self._count(job)
             job.finish()
-        return True
 
     def _count(self, job: Job) -> None:
         with self._receipts_lock:

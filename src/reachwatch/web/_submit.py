@@ -17,7 +17,8 @@ import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Mapping
+import re
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -225,6 +226,8 @@ def _document(body: bytes) -> list[Any]:
 def _check(validator: jsonschema.Draft202012Validator, index: int, value: Any) -> None:
     if not isinstance(value, Mapping):
         raise _Refused(422, "invalid", f"measurements[{index}]: not an object")
+    if fits_schema(value):
+        return
     error = jsonschema.exceptions.best_match(validator.iter_errors(value))
     if error is None:
         return
@@ -233,6 +236,51 @@ def _check(validator: jsonschema.Draft202012Validator, index: int, value: Any) -
     if len(message) > 160:
         message = message[:157] + "..."
     raise _Refused(422, "invalid", f"measurements[{index}]{where}: {message}")
+
+
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}")
+_CC = re.compile(r"[A-Z]{2}")
+_ASN = re.compile(r"AS[0-9]{1,10}")
+
+
+def fits_schema(value: Mapping[str, Any]) -> bool:
+    """True only when `value` fits submission.schema.json: the fast path of the schema check
+    (jsonschema took about 150 us a measurement, as long as storing it). False is not a
+    verdict: jsonschema then decides, and names the field. tests/submit checks that True
+    never disagrees with jsonschema."""
+    get = value.get
+    name, start, cc, asn = (
+        get("test_name"),
+        get("measurement_start_time"),
+        get("probe_cc"),
+        get("probe_asn"),
+    )
+    if not (type(name) is str and 1 <= len(name) <= 100):
+        return False
+    if not (type(start) is str and _TIME.match(start)):
+        return False
+    if not (type(cc) is str and _CC.fullmatch(cc) and type(asn) is str and _ASN.fullmatch(asn)):
+        return False
+    if type(get("test_keys")) is not dict:
+        return False
+    return all(key not in value or fits(value[key]) for key, fits in _OPTIONAL)
+
+
+def _fits_input(value: Any) -> bool:
+    if value is None:
+        return True
+    if type(value) is str:
+        return len(value) <= 8192
+    return type(value) is list and all(type(v) is str for v in value)
+
+
+_OPTIONAL: tuple[tuple[str, Callable[[Any], bool]], ...] = (
+    ("measurement_uid", lambda v: type(v) is str and 1 <= len(v) <= 200),
+    ("report_id", lambda v: type(v) is str and len(v) <= 200),
+    ("input", _fits_input),
+    ("software_name", lambda v: type(v) is str),
+    ("annotations", lambda v: type(v) is dict),
+)
 
 
 async def _wait_for(job: Job, seconds: float) -> None:
