@@ -163,6 +163,7 @@ class WriteQueue:
         self._session: IngestSession | None = None
         self._spool: Spool | None = None
         self._closing = False
+        self._commit_seconds = 0.0  # how long the last commit took
         self.failure: str | None = None
         self.totals = {"accepted": 0, "stored": 0, "duplicate": 0, "quarantined": 0}
 
@@ -227,30 +228,40 @@ class WriteQueue:
     # -- the writer thread ------------------------------------------------------------------
     def _run(self) -> None:
         """Take each upload through ingest as it arrives (the batch's CPU work is done while
-        it gathers), and commit once `linger` seconds passed since the batch's first upload,
-        or it holds `max_batch` measurements, or the server stops."""
+        it gathers), and commit once `linger` seconds passed since the batch's first upload
+        and no upload waits, or three times what the last commit took on top of that passed
+        whatever waits, or the batch holds `max_batch` measurements, or the server stops."""
         jobs: list[Job] = []
         count = 0
-        due = 0.0
+        soon = late = 0.0  # when the batch may commit (if the queue is empty), must commit
         stop = False
         while not stop:
-            timeout = max(due - time.monotonic(), 0.0) if jobs else None
+            now = time.monotonic()
+            timeout = max((soon if now < soon else late) - now, 0.0) if jobs else None
             try:
                 job = self._queue.get(timeout=timeout)
-            except queue.Empty:  # the batch is due
+            except queue.Empty:  # the batch may, or must, commit
                 job = None
             else:
                 stop = job is None  # close() queues None
             if job is not None:
                 if not jobs:
-                    due = time.monotonic() + self.linger
+                    soon = time.monotonic() + self.linger
+                    # A commit writes a file per table and partition and syncs each: while
+                    # uploads keep coming, batches grow so that commits take at most about a
+                    # quarter of the writer's time.
+                    late = soon + 3 * self._commit_seconds
                 jobs.append(job)
                 count += len(job.raws)
                 if not self._guarded(jobs, functools.partial(self._take, job)):
                     return
-            if jobs and (stop or count >= self.max_batch or time.monotonic() >= due):
+            now = time.monotonic()
+            due = now >= late or (now >= soon and self._queue.empty())
+            if jobs and (stop or count >= self.max_batch or due):
+                started = time.monotonic()
                 if not self._guarded(jobs, self._commit_session):
                     return
+                self._commit_seconds = time.monotonic() - started
                 self._stored(jobs)
                 jobs, count = [], 0
 
