@@ -126,7 +126,7 @@ class TokenStore:
                 "or digit)"
             )
         token = _PREFIX + secrets.token_urlsafe(32)
-        with self._editing() as entries:
+        with self._editing(create=True) as entries:
             if any(t.name == name and t.revoked_at is None for t in entries):
                 raise TokenError(f"a token named {name!r} exists: revoke it first or pick another")
             entries.append(TokenInfo(name, _hash(token), _now()))
@@ -141,11 +141,15 @@ class TokenStore:
             raise TokenError(f"no active token named {name!r} (see `reachwatch serve tokens list`)")
 
     @contextmanager
-    def _editing(self) -> Iterator[list[TokenInfo]]:
+    def _editing(self, *, create: bool = False) -> Iterator[list[TokenInfo]]:
         """The entries, written back whole (atomically) if the block ends without error; one
-        editor at a time (a lock file beside the token file)."""
+        editor at a time (a lock file beside the token file). `create`: a new or empty folder
+        becomes a store for them, as ingest makes one; else the file must exist."""
         folder = self.path.parent
-        create_store(folder.parent)  # a new or empty folder becomes a store, as ingest makes one
+        if create:
+            create_store(folder.parent)
+        elif not self.path.is_file():
+            raise TokenError(f"{self.path}: no token file (`reachwatch serve tokens add NAME`)")
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
             fd = os.open(folder / (TOKENS_NAME + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
@@ -172,6 +176,8 @@ def _read(path: Path) -> list[TokenInfo]:
         st = os.lstat(path)
     except FileNotFoundError:
         return []
+    except OSError as exc:  # a file where the store's folder should be
+        raise TokenError(f"{path}: cannot read ({exc.strerror})") from None
     if not stat.S_ISREG(st.st_mode):
         raise _refused(path, "not a regular file")
     if st.st_mode & 0o022:
