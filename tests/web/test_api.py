@@ -375,3 +375,30 @@ def test_the_generation_changes_when_the_store_does(tmp_path: Path, web_store: W
     assert ctx.generation != before
     after = {(o["cc"], o["platform"]): o["measurements"] for o in queries.overview(ctx)}
     assert sum(after.values()) == sum(counts.values()) + added
+
+
+def test_head_is_get_without_the_body(client: httpx.Client) -> None:
+    got = client.get(f"{API}/catalog")
+    head = client.head(f"{API}/catalog")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == got.headers["content-length"]
+    assert head.headers["content-type"] == got.headers["content-type"]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_serve_option_is_documented() -> None:
+    """docs/api.md lists every option of `reachwatch serve` with its default, and the README
+    points to it."""
+    from reachwatch.cli import app
+
+    serve = app.commands["serve"]
+    doc = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    for param in serve.params:
+        for flag in param.opts:
+            if flag.startswith("--") and flag != "--help":
+                assert f"`{flag} " in doc, f"{flag} is not in docs/api.md"
+    assert "`127.0.0.1`" in doc and "`8000`" in doc
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "docs/api.md" in readme and "reachwatch serve" in readme
