@@ -24,19 +24,21 @@ from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jsonschema
 import orjson
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from reachwatch.formats.ids import measurement_id
+from reachwatch.web._errors import ErrorBody
 from reachwatch.web._limits import RateLimiter, SubmitLimits
 from reachwatch.web._queue import Job, QueueClosed, Replayed, WriteQueue
 from reachwatch.web._spool import SpoolError
-from reachwatch.web._tokens import TokenStore
+from reachwatch.web._tokens import TokenError, TokenStore
 
 _JSON_TYPES = {"application/json", ""}
 _LINES_TYPES = {"application/x-ndjson", "application/jsonl", "application/jsonlines"}
@@ -77,13 +79,17 @@ def submissions_router(
     @router.post(
         "/measurements",
         status_code=202,
-        summary="Upload measurements (bearer token)",
-        responses={201: {"description": "stored: each measurement's outcome"},
-                   202: {"description": "spooled: ask the receipt for the outcome"}},
-    )  # fmt: skip
+        summary="Upload measurements (bearer token; docs/submissions.md)",
+        responses={
+            201: {"description": "Stored: each measurement's outcome"},
+            202: {"description": "Spooled (on disk): ask the receipt for the outcome"},
+            **_errors(400, 401, 403, 413, 415, 422, 429, 503),
+        },
+    )
     async def submit_measurements(
         request: Request,
         wait: float | None = Query(None, ge=0, description="Seconds to wait for the outcome."),
+        _bearer: _Bearer = None,
     ) -> JSONResponse:
         try:
             name = _authorize(request, tokens)
@@ -114,8 +120,12 @@ def submissions_router(
     async def schema() -> dict[str, Any]:
         return submission_schema()
 
-    @router.get("/submissions/{receipt}", summary="What became of an upload (its token only)")
-    async def submission(request: Request, receipt: str) -> JSONResponse:
+    @router.get(
+        "/submissions/{receipt}",
+        summary="What became of an upload (its token only)",
+        responses=_errors(401, 403, 404, 503),
+    )
+    async def submission(request: Request, receipt: str, _bearer: _Bearer = None) -> JSONResponse:
         try:
             name = _authorize(request, tokens)
             job = queue.receipt(receipt)
@@ -135,8 +145,28 @@ def submissions_router(
     return router
 
 
+# Declared for the OpenAPI document (the lock on the docs page); _authorize reads the header.
+_BEARER = HTTPBearer(auto_error=False, description="An upload token (`serve tokens add NAME`)")
+_Bearer = Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)]
+_WHY = {
+    400: "The body is not JSON",
+    401: "No token, or a token never issued",
+    403: "A revoked token, or another token's receipt",
+    404: "No such receipt",
+    413: "Too many bytes or measurements",
+    415: "Neither JSON nor JSON lines",
+    422: "A measurement does not fit the submission schema",
+    429: "Over the token's rate (Retry-After)",
+    503: "Not taking uploads now (Retry-After)",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
+
+
 def _authorize(request: Request, tokens: TokenStore) -> str:
-    """The token's name; 401 or 403 otherwise."""
+    """The token's name; 401 or 403 otherwise (503 when the token file became unreadable)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     challenge = {"WWW-Authenticate": 'Bearer realm="reachwatch"'}
@@ -144,7 +174,10 @@ def _authorize(request: Request, tokens: TokenStore) -> str:
         raise _Refused(
             401, "unauthorized", "send the upload token as `Authorization: Bearer TOKEN`", challenge
         )
-    check = tokens.check(token.strip())
+    try:
+        check = tokens.check(token.strip())
+    except TokenError as exc:
+        raise _Refused(503, "tokens_unavailable", str(exc), {"Retry-After": "30"}) from None
     if check.problem == "revoked":
         raise _Refused(403, "token_revoked", f"token {check.name!r} was revoked")
     if check.name is None:
