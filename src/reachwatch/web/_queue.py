@@ -148,7 +148,7 @@ class WriteQueue:
         db: Path,
         *,
         holder: str = "",
-        linger: float = 0.2,
+        linger: float = 1.0,
         max_batch: int = 20_000,
     ) -> None:
         self.db = Path(db)
