@@ -57,9 +57,11 @@ def serve_group(ctx: click.Context, db: Path, host: str, port: int, submit: Subm
         if submissions is not None:
             submissions.attach(application)  # closed (all queued stored) at shutdown
         click.echo(f"serving {db} on {url}/api/v1/ (Ctrl-C stops)", err=True)
+        # No access log: a line per request costs more than answering a cached one; errors
+        # and faults are still logged.
         uvicorn.run(
             application, host=host, port=port, log_level="info", server_header=False,
-            proxy_headers=False,
+            proxy_headers=False, access_log=False,
         )  # fmt: skip
     finally:
         if submissions is not None:

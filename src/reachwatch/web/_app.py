@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reachwatch.cases import Case, load_case, shipped_cases
 from reachwatch.web import _queries as q
 from reachwatch.web._api import api_router
-from reachwatch.web._context import WebContext
+from reachwatch.web._context import PATIENCE, WebContext
 from reachwatch.web._docs import docs_router
 from reachwatch.web._errors import install_error_handlers
 from reachwatch.web._security import SecurityHeaders
@@ -42,6 +42,7 @@ class HeadAsGet:
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
+
 DESCRIPTION = (
     "Read-only answers from a reachwatch store: the state per country and platform, incidents "
     "(detected, with bounds and evidence ids), measurements with their bytes, facts and "
@@ -59,10 +60,11 @@ def default_cases() -> list[Case]:
 def warm(ctx: WebContext) -> None:
     """Compute what every visitor asks first (overview, incidents, series, cases), so the
     first requests after a start do not each wait for detection."""
+    PATIENCE.set(None)  # this thread's own context: it waits for whatever it needs
     try:
         q.overview(ctx)
         q.incidents(ctx, q.Filters())
-        q.series(ctx, q.Filters(), "hour")
+        q.series(ctx, q.Filters(), "day")
         q.cases(ctx)
     except Exception:  # a request will meet the same failure and answer it as an error
         log.exception("warming the caches failed")

@@ -21,7 +21,7 @@ import orjson
 
 from reachwatch.cases import Case, check_case
 from reachwatch.detect import detect, iso
-from reachwatch.store import evidence_of
+from reachwatch.store import Evidence, evidence_of
 from reachwatch.web._context import Read, WebContext
 from reachwatch.web._errors import InvalidParameter, NotFound
 
@@ -29,6 +29,9 @@ Verdict = Literal["accessible", "blocked", "down", "inconclusive"]
 Bucket = Literal["hour", "day"]
 VERDICTS: tuple[str, ...] = ("accessible", "blocked", "down", "inconclusive")
 MAX_LIMIT = 1000
+# A series answer beyond this many points is refused: narrow it (cc, platform, network, a time
+# span) or ask per day. A year of hours over every network of a large store is millions.
+MAX_POINTS = 200_000
 
 
 def utc(t: datetime | None) -> datetime | None:
@@ -358,10 +361,27 @@ def _measurements(
     return Page(items, encode_cursor(last[1], last[0]) if last else None, limit, f)
 
 
+def _evidence(ctx: WebContext, measurement_id: str) -> Evidence:
+    """`evidence_of` the measurement, its bytes and facts read from its own partition's files
+    only (NoSuchMeasurement when it is not stored)."""
+    r = ctx.read()
+    where = r.con.execute(
+        "SELECT date, probe_cc FROM measurements WHERE measurement_id = ? LIMIT 1",
+        [measurement_id],
+    ).fetchone()
+    if where is None or where[0] is None or where[1] is None:
+        return evidence_of(r.con, measurement_id)
+    cur = r.partition_cursor(where[0], str(where[1]))
+    try:
+        return evidence_of(cur, measurement_id)
+    finally:
+        cur.close()
+
+
 def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
     """What `reachwatch show ID --json` prints, plus the exact bytes in base64
     (NoSuchMeasurement when it is not stored)."""
-    found = evidence_of(ctx.cursor(), measurement_id)
+    found = _evidence(ctx, measurement_id)
     raw: Any = None
     if found.raw is not None:
         try:
@@ -382,7 +402,7 @@ def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
 
 def measurement_bytes(ctx: WebContext, measurement_id: str) -> bytes:
     """The measurement's exact bytes as stored (NotFound when none are kept)."""
-    found = evidence_of(ctx.cursor(), measurement_id)
+    found = _evidence(ctx, measurement_id)
     if found.raw is None:
         raise NotFound(f"measurement {measurement_id!r} was stored without its bytes")
     return found.raw
@@ -407,7 +427,7 @@ def series(ctx: WebContext, filters: Filters, bucket: Bucket = "hour") -> list[d
 
 def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
     sql: list[str] = []
-    args: list[Any] = [bucket]
+    args: list[Any] = []
     for column, value in (("cc", f.cc), ("platform", f.platform), ("network", f.network)):
         if value is not None:
             sql.append(f" AND {column} = ?")
@@ -418,11 +438,22 @@ def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
     if f.until is not None:
         sql.append(" AND time < ?")
         args.append(f.until)
+    where = "".join(sql)
+    (points,) = r.con.execute(
+        f"SELECT count(DISTINCT (date_trunc(?, time), cc, network, platform)) FROM hourly "
+        f"WHERE true{where}",
+        [bucket, *args],
+    ).fetchone() or (0,)
+    if points > MAX_POINTS:
+        raise InvalidParameter(
+            f"the series has {points:,} points (more than {MAX_POINTS:,}): narrow it with cc, "
+            "platform, network, since or until, or use bucket=day"
+        )
     rows = r.con.execute(
         f"SELECT date_trunc(?, time) AS t, cc, network, platform, sum(blocked), sum(ok), "
-        f"sum(down), sum(inconclusive) FROM hourly WHERE true{''.join(sql)} "
+        f"sum(down), sum(inconclusive) FROM hourly WHERE true{where} "
         "GROUP BY ALL ORDER BY cc, network, platform, t",
-        args,
+        [bucket, *args],
     ).fetchall()
     return [
         {
