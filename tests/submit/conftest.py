@@ -70,11 +70,12 @@ class Server:
 
 @contextmanager
 def running_server(
-    db: Path, limits: SubmitLimits | None = None, *, linger: float = 0.05
+    db: Path, limits: SubmitLimits | None = None, *, linger: float = 0.05, name: str = "probe1"
 ) -> Iterator[Server]:
-    """uvicorn with the upload routes over `db` on a free loopback port, in a thread."""
+    """uvicorn with the upload routes over `db` on a free loopback port, in a thread; a new
+    token `name` for the test to use."""
     tokens = TokenStore(db)
-    token = tokens.add("probe1")
+    token = tokens.add(name)
     submissions = open_submissions(db, limits, linger=linger)
     app = FastAPI()
     submissions.attach(app)

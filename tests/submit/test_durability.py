@@ -155,3 +155,31 @@ def test_serve_refuses_a_store_an_ingest_is_writing(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == [
         f"reachwatch: error: {db}: another ingest (or rejudge, repair) is writing to this store"
     ]
+
+
+def test_a_store_that_cannot_commit_stops_uploads_and_loses_nothing(tmp_path: Path) -> None:
+    """A commit that fails (here a file where the writer needs a partition folder) stops the
+    writer: the upload it held is answered as failed but spooled, later ones are 503, and the
+    next start stores them all."""
+    db = tmp_path / "db"
+    lines = measurement_lines(4)
+    first = orjson.loads(lines[0])
+    day = first["measurement_start_time"][:10]
+    with running_server(db) as server:
+        blocker = db / "parquet" / "measurements" / f"date={day}" / f"cc={first['probe_cc']}"
+        blocker.parent.mkdir(parents=True)
+        blocker.write_text("in the way\n")
+        failed = server.post(lines[:2])
+        assert failed.status_code == 202, failed.text
+        doc = failed.json()
+        assert doc["status"] == "failed" and "the store writer stopped" in doc["message"]
+        refused = server.post(lines[2:])
+        assert refused.status_code == 503 and refused.json()["error"] == "not_accepting"
+        assert refused.headers["retry-after"] == "30"
+    assert stored_ids(db) == []
+    blocker.unlink()
+    with running_server(db, name="probe2") as server:
+        replayed = server.submissions.replayed
+        assert (replayed.measurements, replayed.stored) == (2, 2)
+        assert server.post(lines[2:]).json()["counts"]["stored"] == 2
+    assert sorted(stored_ids(db)) == sorted(_ids(lines))
