@@ -277,9 +277,13 @@ WRONG_VALUES: dict[tuple[str, ...], list[str]] = {
     ("rejudge",): ["--since", "yesterday"],
     ("report",): ["no-such-case", "--out", "{tmp}/report"],
     ("show",): ["no-such-id", "--db", "{tmp}/no-store"],
+    ("serve", "tokens", "add"): ["Not A Name", "--db", "{tmp}/db"],
+    ("serve", "tokens", "list"): ["--db", "{tmp}/a-file"],
+    ("serve", "tokens", "revoke"): ["nobody", "--db", "{tmp}/db"],
     ("simulate",): ["no-such-case", "--out", "{tmp}/sim"],
     ("store", "check"): ["--db", "{tmp}/a-file"],
     ("store", "repair"): ["--db", "{tmp}/a-file"],
+    ("submit",): ["{tmp}/a-file", "--to", "ftp://127.0.0.1/"],
     ("verify",): ["{tmp}/missing.zip"],
 }
 

@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "rejudge_cmd",
     "report_cmd",
     "serve_cmd",
+    "submit_cmd",
 )
 
 for _name in _COMMAND_MODULES:

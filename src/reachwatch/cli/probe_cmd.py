@@ -25,8 +25,9 @@ from reachwatch.cli._output import (
     print_table,
     write_csv,
 )
+from reachwatch.cli.submit_cmd import check_submit_url, read_token, send_or_keep, token_options
 from reachwatch.errors import EnvironmentMissing, UserError
-from reachwatch.formats.reachwatch import write_measurements
+from reachwatch.formats.reachwatch import to_json_line, write_measurements
 from reachwatch.probe import (
     DEFAULT_DOH_URL,
     ProbeOptions,
@@ -65,6 +66,11 @@ _STYLE = {"ok": "green", "accessible": "green", "blocked": "bold red", "down": "
 )
 @click.option("--ca-file", metavar="PEM", help="PEM bundle that replaces the trust store.")
 @click.option("--out", "out_file", type=click.Path(dir_okay=False), help="Append JSON lines here.")
+@click.option(
+    "--submit", "submit_to", metavar="URL",
+    help="Upload the measurements to this reachwatch server afterwards (kept if it fails).",
+)  # fmt: skip
+@token_options
 @format_option
 @click.option("--cc", metavar="CC", default="ZZ", show_default=True, help="Country to record.")
 @click.option("--asn", metavar="ASN", default="AS0", show_default=True, help="Network to record.")
@@ -85,6 +91,8 @@ def probe_command(
     system_resolver: bool,
     ca_file: str | None,
     out_file: str | None,
+    submit_to: str | None,
+    token_file: Path | None,
     as_json: bool,
     output: str | None,
     cc: str,
@@ -107,6 +115,10 @@ def probe_command(
         _check_local_address(local_address)
     if out_file is not None:
         _check_writable(Path(out_file))
+    token = None
+    if submit_to is not None:
+        check_submit_url(submit_to)
+        token = read_token(token_file)  # before measuring: a missing token wastes no run
     options = ProbeOptions(
         control_url=control_url,
         resolver=_parse_resolver(resolver) if resolver else None,
@@ -148,6 +160,10 @@ def probe_command(
         raise EnvironmentMissing(
             "no network: inconclusive (no resolver, no server and no control answered)"
         )
+    if submit_to is not None and token is not None and run.measurements:
+        lines = [to_json_line(m).rstrip(b"\n") for m in run.measurements]
+        kept = Path(out_file) if out_file is not None else None
+        send_or_keep(submit_to, token, lines, ca_file=ca_file, kept=kept)
 
 
 async def _run(

@@ -8,6 +8,12 @@ from pathlib import Path
 import click
 
 from reachwatch.cli._app import app
+from reachwatch.cli.serve_tokens_cmd import (
+    SubmitSettings,
+    add_tokens_commands,
+    start_submissions,
+    submit_options,
+)
 from reachwatch.errors import UserError
 from reachwatch.store import DEFAULT_DB
 
@@ -33,10 +39,14 @@ DEFAULT_PORT = 8000
     help="Private key that signs the evidence bundles the dashboard offers [default: none, "
     "no bundle download].",
 )  # fmt: skip
+@submit_options
 @click.pass_context
-def serve_group(ctx: click.Context, db: Path, host: str, port: int, key: Path | None) -> None:
-    """Serve the store read-only: JSON API under /api/v1/ (OpenAPI at /api/v1/openapi.json,
-    docs at /api/v1/docs)."""
+def serve_group(
+    ctx: click.Context, db: Path, host: str, port: int, key: Path | None, submit: SubmitSettings
+) -> None:
+    """Serve the store: the dashboard at /, the JSON API under /api/v1/ (OpenAPI at
+    /api/v1/openapi.json, docs at /api/v1/docs), and measurement uploads (POST
+    /api/v1/measurements, with a token from `serve tokens add NAME`) unless --no-submissions."""
     ctx.obj = {"db": db}
     if ctx.invoked_subcommand is not None:
         return
@@ -48,14 +58,25 @@ def serve_group(ctx: click.Context, db: Path, host: str, port: int, key: Path | 
         raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
     # NotAStore / StoreDamaged / KeyFileError: one line, before listening
     application = create_app(db, signing_key=key)
-    url = f"http://{_url_host(host)}:{port}/"
-    click.echo(f"serving {db}: dashboard {url}, API {url}api/v1/ (Ctrl-C stops)", err=True)
-    # No access log: a line per request costs more than answering a cached one; errors and
-    # faults are still logged.
-    uvicorn.run(
-        application, host=host, port=port, log_level="info", server_header=False,
-        proxy_headers=False, access_log=False,
-    )  # fmt: skip
+    url = f"http://{_url_host(host)}:{port}"
+    # Takes the store's writer lock (StoreBusy: one line) and stores an earlier run's spool.
+    submissions = start_submissions(db, submit, url)
+    try:
+        if submissions is not None:
+            submissions.attach(application)  # closed (all queued stored) at shutdown
+        click.echo(f"serving {db}: dashboard {url}/, API {url}/api/v1/ (Ctrl-C stops)", err=True)
+        # No access log: a line per request costs more than answering a cached one; errors
+        # and faults are still logged.
+        uvicorn.run(
+            application, host=host, port=port, log_level="info", server_header=False,
+            proxy_headers=False, access_log=False,
+        )  # fmt: skip
+    finally:
+        if submissions is not None:
+            submissions.close()
+
+
+add_tokens_commands(serve_group)
 
 
 def _url_host(host: str) -> str:

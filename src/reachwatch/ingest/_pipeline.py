@@ -186,10 +186,12 @@ class _Run:
         if self.on_progress:
             self.on_progress(self.progress)
 
-    def _reject(self, path: Path, problem: Problem) -> None:
+    def _reject(self, path: Path, problem: Problem) -> str:
         self.quarantine.add(path, problem.line, problem.reason, problem.detail, problem.raw)
+        return problem.reason
 
-    def _take(self, path: Path, source: str, item: Record) -> None:
+    def _take(self, path: Path, source: str, item: Record) -> str:
+        """Store one record, or count it: "stored", "duplicate" or the quarantine reason."""
         progress = self.progress
         progress.bytes_read += len(item.raw)
         progress.records += 1
@@ -198,8 +200,7 @@ class _Run:
         value = item.value
         if not isinstance(value, dict):
             kind = type(value).__name__
-            self._reject(path, Problem(item.line, "not_an_object", kind, item.raw))
-            return
+            return self._reject(path, Problem(item.line, "not_an_object", kind, item.raw))
         try:
             if is_ooni(value):
                 cp_kind = None
@@ -212,14 +213,13 @@ class _Run:
                     raise BadMeasurement("unsupported_format", "Censored Planet Satellite v1")
                 identity = censoredplanet_identity(value, cp_kind, item.raw, path)
         except BadMeasurement as exc:
-            self._reject(path, Problem(item.line, exc.reason, str(exc), item.raw))
-            return
+            return self._reject(path, Problem(item.line, exc.reason, str(exc), item.raw))
         digest = id_hash(identity.measurement_id)
         if self.writer.holds(digest):
             self.duplicates += 1
             self.quarantine.write(path, item.line, "duplicate", identity.measurement_id)
-            return
-        self._classify_and_store(path, source, item, value, identity, digest, cp_kind)
+            return "duplicate"
+        return self._classify_and_store(path, source, item, value, identity, digest, cp_kind)
 
     def _classify_and_store(
         self,
@@ -230,7 +230,7 @@ class _Run:
         identity: Identity,
         digest: int,
         cp_kind: str | None,
-    ) -> None:
+    ) -> str:
         try:
             if cp_kind is None:
                 classified = self.judge.ooni(value, identity.measurement_id)
@@ -250,14 +250,13 @@ class _Run:
             )
             self.unsupported += 1
             self.stored += 1
-            return
+            return "stored"
         except InvalidMeasurement as exc:
-            self._reject(path, Problem(item.line, "invalid_measurement", str(exc), item.raw))
-            return
+            problem = Problem(item.line, "invalid_measurement", str(exc), item.raw)
+            return self._reject(path, problem)
         except Exception as exc:  # a classifier bug must not stop the run or lose the line
             detail = f"{type(exc).__name__}: {exc}"
-            self._reject(path, Problem(item.line, "classifier_error", detail, item.raw))
-            return
+            return self._reject(path, Problem(item.line, "classifier_error", detail, item.raw))
         self.writer.add_observed(
             digest,
             identity.date,
@@ -268,6 +267,7 @@ class _Run:
             facts,
         )
         self.stored += 1
+        return "stored"
 
 
 def _unread_file_reason(path: Path) -> tuple[str, str]:

@@ -69,5 +69,10 @@ class Quarantine:
                 entry["raw_base64"] = base64.b64encode(raw).decode("ascii")
         self._fh.write(orjson.dumps(entry) + b"\n")
 
+    def sync(self) -> None:
+        """Everything written so far is on disk (a server says "quarantined" only after)."""
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
     def close(self) -> None:
         self._fh.close()

@@ -174,8 +174,11 @@ def create_store(db: Path) -> None:
         raise StoreError(f"{db}: cannot write the store ({exc.strerror})") from None
 
 
-def lock_store(db: Path) -> int:
-    """Take the store's writer lock (flock on ingest.lock); StoreBusy when another holds it."""
+def lock_store(db: Path, holder: str = "") -> int:
+    """Take the store's writer lock (flock on ingest.lock); StoreBusy when another holds it.
+    `holder`: one line saying who writes and what to do meanwhile (a long-running writer such
+    as `reachwatch serve`), kept in the lock file for the StoreBusy message of whoever comes
+    next; an empty one is the default message."""
     try:
         fd = os.open(db / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:  # a folder we may not write
@@ -183,8 +186,24 @@ def lock_store(db: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        said = _holder_line(fd)
         os.close(fd)
         raise StoreBusy(
-            f"{db}: another ingest (or rejudge, repair) is writing to this store"
+            f"{db}: {said or 'another ingest (or rejudge, repair) is writing to this store'}"
         ) from None
+    try:  # what an earlier holder said is no longer true
+        os.ftruncate(fd, 0)
+        if holder:
+            os.pwrite(fd, holder.encode(), 0)
+    except OSError:
+        pass  # only the message of a later StoreBusy depends on it
     return fd
+
+
+def _holder_line(fd: int) -> str:
+    """The lock holder's own line, when it left a readable one."""
+    try:
+        text = os.pread(fd, 1024, 0).decode()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return text if text.isprintable() else ""

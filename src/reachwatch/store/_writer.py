@@ -202,10 +202,11 @@ class StoreWriter:
     store at a time; a second one gets StoreBusy rather than corrupting the first.
     """
 
-    def __init__(self, db: Path | str, *, batch_size: int = 200_000) -> None:
+    def __init__(self, db: Path | str, *, batch_size: int = 200_000, holder: str = "") -> None:
+        """`holder`: what a second writer's StoreBusy says about this one (see lock_store)."""
         self.db = Path(db)
         create_store(self.db)
-        self._lock_fd = lock_store(self.db)
+        self._lock_fd = lock_store(self.db, holder)
         self.batch_size = batch_size
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._pending: set[int] = set()
