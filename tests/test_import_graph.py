@@ -31,7 +31,8 @@ README = REPO / "README.md"
 # what drives those (the control repeats the probe's steps; ingest fills the store), the lab
 # that runs probe and control in a censored network, detection over stored verdicts, cases
 # checked against incidents, the report and the simulator that build on cases, the evidence
-# bundle that carries a report, and the command line on top. README.md shows the same list.
+# bundle that carries a report, the web service over all of these, and the command line on
+# top. README.md shows the same list.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
     ("net", "formats", "catalog"),
@@ -43,6 +44,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cases",),
     ("report", "simulate"),
     ("evidence",),
+    ("web",),
     ("cli",),
 )
 RANK = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "show_cmd",
     "rejudge_cmd",
     "report_cmd",
+    "serve_cmd",
 )
 
 for _name in _COMMAND_MODULES:

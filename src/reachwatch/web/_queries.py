@@ -1,0 +1,536 @@
+"""The questions the API and the pages ask of a store, one function each.
+
+Every value a user gives reaches DuckDB as a bound parameter (`?`), never as SQL text: the
+SQL below is built only from fixed fragments chosen by which filters are set. Answers that
+depend only on the store (incidents, series, cases) are computed once per store generation
+(see `WebContext`); pages of measurements are cached per filter and cursor.
+
+Times are UTC: naive `datetime`s here, ISO 8601 with `Z` in the JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import orjson
+
+from reachwatch.cases import Case, check_case
+from reachwatch.detect import detect, iso
+from reachwatch.store import evidence_of
+from reachwatch.web._context import Read, WebContext
+from reachwatch.web._errors import InvalidParameter, NotFound
+
+Verdict = Literal["accessible", "blocked", "down", "inconclusive"]
+Bucket = Literal["hour", "day"]
+VERDICTS: tuple[str, ...] = ("accessible", "blocked", "down", "inconclusive")
+MAX_LIMIT = 1000
+
+
+def utc(t: datetime | None) -> datetime | None:
+    """`t` as the store keeps times: naive UTC (an aware time is converted)."""
+    if t is None or t.tzinfo is None:
+        return t
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What to select. Unset (None) means any; text is normalised as the store writes it
+    (country and network upper case, platform lower case), times to naive UTC. `since` is
+    inclusive, `until` exclusive."""
+
+    cc: str | None = None
+    platform: str | None = None
+    network: str | None = None
+    technique: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    ongoing: bool | None = None
+    verdict: str | None = None
+    rule: str | None = None
+
+    def __post_init__(self) -> None:
+        for name, fix in (("cc", str.upper), ("network", str.upper), ("platform", str.lower)):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, fix(value))
+        object.__setattr__(self, "since", utc(self.since))
+        object.__setattr__(self, "until", utc(self.until))
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON
+
+
+def to_json(doc: Any) -> bytes:
+    """`doc` as JSON; naive datetimes are UTC and written with `Z`."""
+    return orjson.dumps(doc, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z, default=_plain)
+
+
+def _plain(value: object) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError
+
+
+def _iso(t: datetime | date | None) -> str | None:
+    if t is None:
+        return None
+    if isinstance(t, datetime):
+        return iso(utc(t)) if t.microsecond == 0 else utc(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # type: ignore[union-attr]
+    return t.isoformat()
+
+
+# ---------------------------------------------------------------------------------------------
+# Detection, once per (country, platform) and generation
+
+
+def pairs(ctx: WebContext) -> list[tuple[str, str]]:
+    """Every (country, platform) with classified measurements, sorted."""
+    r = ctx.read()
+    return r.cached(("pairs",), lambda: _pairs(r))
+
+
+def _pairs(r: Read) -> list[tuple[str, str]]:
+    rows = r.con.execute(
+        "SELECT DISTINCT probe_cc, platform FROM measurements WHERE classified "
+        "AND platform IS NOT NULL AND probe_cc IS NOT NULL AND verdict IS NOT NULL "
+        "ORDER BY 1, 2"
+    ).fetchall()
+    return [(str(cc), str(p)) for cc, p in rows]
+
+
+def detection(ctx: WebContext, cc: str, platform: str) -> dict[str, Any]:
+    """`reachwatch detect --cc CC --platform P --json` for one pair, computed once."""
+    r = ctx.read()
+    return r.cached(("detection", cc, platform), lambda: _detection(r, cc, platform))
+
+
+def _detection(r: Read, cc: str, platform: str) -> dict[str, Any]:
+    doc = detect(r.con, cc=cc, platform=platform).to_json()
+    for inc in doc["incidents"]:
+        inc["id"] = incident_id(inc)
+        inc["ongoing"] = inc["end"] is None
+    return doc
+
+
+def incident_id(inc: dict[str, Any]) -> str:
+    """Stable while the data before the incident's start does not change: PK-x-20240217T1000Z."""
+    start = str(inc["start"]).replace("-", "").replace(":", "")[:14]
+    return f"{inc['cc']}-{inc['platform']}-{start}Z"
+
+
+def _scoped_pairs(ctx: WebContext, f: Filters) -> Iterator[tuple[str, str]]:
+    for cc, platform in pairs(ctx):
+        if (f.cc is None or f.cc == cc) and (f.platform is None or f.platform == platform):
+            yield cc, platform
+
+
+def incidents(ctx: WebContext, filters: Filters) -> list[dict[str, Any]]:
+    """Incidents as `detect --json` gives them, plus `id` and `ongoing`, oldest first.
+
+    `network`: the incident involves that network; `technique`: it was seen in the incident;
+    `since`/`until`: the incident overlaps that span; `ongoing`: it has no end yet."""
+    found: list[dict[str, Any]] = []
+    for cc, platform in _scoped_pairs(ctx, filters):
+        for inc in detection(ctx, cc, platform)["incidents"]:
+            if _incident_matches(inc, filters):
+                found.append(inc)
+    return sorted(found, key=lambda i: (i["start"], i["cc"], i["platform"]))
+
+
+def _incident_matches(inc: dict[str, Any], f: Filters) -> bool:
+    nets = inc["networks"]
+    if f.network is not None and all(n["network"] != f.network for n in nets):
+        return False
+    if f.technique is not None and not _has_technique(inc, f.technique):
+        return False
+    if f.ongoing is not None and inc["ongoing"] != f.ongoing:
+        return False
+    if f.until is not None and inc["start"] >= _iso(f.until):
+        return False
+    return not (f.since is not None and inc["end"] is not None and inc["end"] < _iso(f.since))
+
+
+def _has_technique(inc: dict[str, Any], technique: str) -> bool:
+    return technique in inc["techniques"] or any(
+        technique in n["technique_counts"] for n in inc["networks"]
+    )
+
+
+def incident(ctx: WebContext, incident_id_: str) -> dict[str, Any]:
+    """One incident by its `id`."""
+    for inc in incidents(ctx, Filters()):
+        if inc["id"] == incident_id_:
+            return inc
+    raise NotFound(f"no incident {incident_id_!r} in this store")
+
+
+# ---------------------------------------------------------------------------------------------
+# Overview: every (country, platform) and its state now
+
+
+def overview(ctx: WebContext) -> list[dict[str, Any]]:
+    """Per (country, platform): blocked or accessible at the end of its data, since when, the
+    span of data, and the ongoing incident if any."""
+    r = ctx.read()
+    return r.cached(("overview",), lambda: _overview(ctx, r))
+
+
+def _overview(ctx: WebContext, r: Read) -> list[dict[str, Any]]:
+    stats = {
+        (str(cc), str(p)): row
+        for cc, p, *row in r.con.execute(
+            "SELECT probe_cc, platform, min(measurement_start_time), max(measurement_start_time), "
+            "count(*), count(DISTINCT probe_asn), count(*) FILTER (WHERE verdict = 'blocked'), "
+            "count(*) FILTER (WHERE verdict IN ('blocked', 'accessible')) "
+            "FROM measurements WHERE classified AND platform IS NOT NULL AND probe_cc IS NOT NULL "
+            "AND verdict IS NOT NULL GROUP BY ALL"
+        ).fetchall()
+    }
+    out: list[dict[str, Any]] = []
+    for cc, platform in pairs(ctx):
+        first, last, total, networks, blocked, decisive = stats[(cc, platform)]
+        found = detection(ctx, cc, platform)["incidents"]
+        ongoing = next((i for i in reversed(found) if i["ongoing"]), None)
+        if ongoing is not None:
+            state, since = "blocked", ongoing["start"]
+        elif decisive == 0:
+            state, since = "unknown", None
+        else:
+            state, since = "accessible", found[-1]["end"] if found else None
+        out.append(
+            {
+                "cc": cc,
+                "platform": platform,
+                "state": state,
+                "since": since,
+                "first_data": _iso(first),
+                "last_data": _iso(last),
+                "measurements": total,
+                "blocked_measurements": blocked,
+                "networks": networks,
+                "incidents": len(found),
+                "ongoing_incident": ongoing["id"] if ongoing else None,
+                "techniques": ongoing["techniques"] if ongoing else [],
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Measurements: keyset pages, newest first
+
+
+MEASUREMENT_FIELDS = (
+    "id", "measurement_start_time", "probe_cc", "probe_asn", "platform", "test_name", "input",
+    "verdict", "technique", "source", "synthetic",
+)  # fmt: skip
+
+_LIST_SQL = (
+    "SELECT measurement_id, measurement_start_time, probe_cc, probe_asn, platform, test_name, "
+    "input, verdict, technique, source, synthetic FROM measurements WHERE true"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    limit: int
+    filters: Filters = field(default_factory=Filters)
+
+
+def encode_cursor(t: datetime, measurement_id: str) -> str:
+    raw = orjson.dumps([t.strftime("%Y-%m-%dT%H:%M:%S.%f"), measurement_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (time, id) a page ended at; InvalidParameter for anything this did not encode."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        t, mid = orjson.loads(raw)
+        if not isinstance(t, str) or not isinstance(mid, str):
+            raise ValueError
+        return datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%f"), mid
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise InvalidParameter("cursor: not a cursor this service gave") from None
+
+
+def _where(f: Filters, *, ctx: WebContext | None = None) -> tuple[str, list[Any]]:
+    """SQL conditions for `f` over the measurements view, with their parameters."""
+    sql: list[str] = []
+    args: list[Any] = []
+    for column, value in (
+        ("probe_cc", f.cc), ("platform", f.platform), ("probe_asn", f.network),
+        ("technique", f.technique), ("verdict", f.verdict),
+    ):  # fmt: skip
+        if value is not None:
+            sql.append(f" AND {column} = ?")
+            args.append(value)
+    if f.since is not None:
+        sql.append(" AND measurement_start_time >= ?")
+        args.append(f.since)
+    if f.until is not None:
+        sql.append(" AND measurement_start_time < ?")
+        args.append(f.until)
+    if f.rule is not None:
+        sql.append(" AND measurement_id IN (SELECT measurement_id FROM observations WHERE rule = ?")
+        args.append(f.rule)
+        for column, value in (("probe_cc", f.cc), ("platform", f.platform)):
+            if value is not None:
+                sql.append(f" AND {column} = ?")
+                args.append(value)
+        sql.append(")")
+    if f.ongoing is not None and ctx is not None:
+        spans, span_args = _incident_spans(ctx, f)
+        sql.append(spans)
+        args += span_args
+    return "".join(sql), args
+
+
+def _incident_spans(ctx: WebContext, f: Filters) -> tuple[str, list[Any]]:
+    """`ongoing` for measurements: those taken on a network while an (ongoing, or ended)
+    incident held there, from that network's start to its end."""
+    clauses: list[str] = []
+    args: list[Any] = []
+    for inc in incidents(ctx, Filters(cc=f.cc, platform=f.platform, ongoing=f.ongoing)):
+        for n in inc["networks"]:
+            clause = (
+                "(probe_cc = ? AND platform = ? AND probe_asn = ? AND measurement_start_time >= ?"
+            )
+            args += [inc["cc"], inc["platform"], n["network"], _parse(n["start"])]
+            if n["end"] is not None:
+                clause += " AND measurement_start_time < ?"
+                args.append(_parse(n["end"]))
+            clauses.append(clause + ")")
+    if not clauses:
+        return " AND false", []
+    return " AND (" + " OR ".join(clauses) + ")", args
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def measurements(
+    ctx: WebContext, filters: Filters, cursor: str | None = None, limit: int = 100
+) -> Page:
+    """Measurements matching `filters`, newest first (by start time, then id, so the order is
+    total and stable); `cursor` continues after the page that returned it."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    after = decode_cursor(cursor) if cursor else None
+    r = ctx.read()
+    return r.cached(
+        ("measurements", filters, after, limit),
+        lambda: _measurements(ctx, r, filters, after, limit),
+        keep=False,
+    )
+
+
+def _measurements(
+    ctx: WebContext, r: Read, f: Filters, after: tuple[datetime, str] | None, limit: int
+) -> Page:
+    where, args = _where(f, ctx=ctx)
+    if after is not None:
+        where += (
+            " AND (measurement_start_time < ? OR (measurement_start_time = ? "
+            "AND measurement_id < ?))"
+        )
+        args += [after[0], after[0], after[1]]
+    rows = r.con.execute(
+        f"{_LIST_SQL}{where} ORDER BY measurement_start_time DESC, measurement_id DESC LIMIT ?",
+        [*args, limit + 1],
+    ).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [dict(zip(MEASUREMENT_FIELDS, row, strict=True)) for row in rows]
+    for item in items:
+        item["measurement_start_time"] = _iso(item["measurement_start_time"])
+    last = rows[-1] if more and rows else None
+    return Page(items, encode_cursor(last[1], last[0]) if last else None, limit, f)
+
+
+def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
+    """What `reachwatch show ID --json` prints, plus the exact bytes in base64
+    (NoSuchMeasurement when it is not stored)."""
+    found = evidence_of(ctx.cursor(), measurement_id)
+    raw: Any = None
+    if found.raw is not None:
+        try:
+            raw = orjson.loads(found.raw)
+        except orjson.JSONDecodeError:  # kept as read; shown as text
+            raw = found.raw.decode("utf-8", "replace")
+    return {
+        "id": found.measurement["measurement_id"],
+        "measurement": found.measurement,
+        "raw": raw,
+        "raw_base64": None if found.raw is None else base64.b64encode(found.raw).decode(),
+        "raw_sha256": found.sha256,
+        "raw_intact": found.intact,
+        "observations": found.observations,
+        "facts": found.facts,
+    }
+
+
+def measurement_bytes(ctx: WebContext, measurement_id: str) -> bytes:
+    """The measurement's exact bytes as stored (NotFound when none are kept)."""
+    found = evidence_of(ctx.cursor(), measurement_id)
+    if found.raw is None:
+        raise NotFound(f"measurement {measurement_id!r} was stored without its bytes")
+    return found.raw
+
+
+# ---------------------------------------------------------------------------------------------
+# Series: verdict counts per hour or day, network and platform
+
+
+SERIES_FIELDS = ("time", "cc", "network", "platform", "blocked", "ok", "down", "inconclusive")
+
+_HOURLY_SQL = """
+CREATE TABLE hourly AS
+SELECT date_trunc('hour', measurement_start_time) AS time, probe_cc AS cc,
+       probe_asn AS network, platform,
+       count(*) FILTER (WHERE verdict = 'blocked') AS blocked,
+       count(*) FILTER (WHERE verdict = 'accessible') AS ok,
+       count(*) FILTER (WHERE verdict = 'down') AS down,
+       count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive
+FROM measurements
+WHERE classified AND platform IS NOT NULL AND verdict IS NOT NULL
+  AND probe_cc IS NOT NULL AND probe_asn IS NOT NULL
+GROUP BY ALL
+"""
+
+
+def _hourly(r: Read) -> str:
+    """The hourly counts of the whole store, aggregated once into a table of the snapshot's
+    private in-memory database (the store itself is not written)."""
+
+    def build() -> str:
+        r.con.execute(_HOURLY_SQL)
+        return "hourly"
+
+    return r.cached(("hourly",), build)
+
+
+def series(ctx: WebContext, filters: Filters, bucket: Bucket = "hour") -> list[dict[str, Any]]:
+    """Counts of measurements per verdict (blocked, ok = accessible, down, inconclusive) per
+    `bucket`, network and platform; only buckets with measurements are listed (an absent one had
+    no data, which says nothing about blocking). Filters: cc, platform, network, since, until."""
+    if bucket not in ("hour", "day"):
+        raise InvalidParameter(f"bucket: expected hour or day, not {bucket!r}")
+    r = ctx.read()
+    return r.cached(("series", filters, bucket), lambda: _series(r, filters, bucket), keep=False)
+
+
+def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
+    table = _hourly(r)
+    sql: list[str] = []
+    args: list[Any] = [bucket]
+    for column, value in (("cc", f.cc), ("platform", f.platform), ("network", f.network)):
+        if value is not None:
+            sql.append(f" AND {column} = ?")
+            args.append(value)
+    if f.since is not None:
+        sql.append(" AND time >= ?")
+        args.append(f.since)
+    if f.until is not None:
+        sql.append(" AND time < ?")
+        args.append(f.until)
+    rows = r.con.execute(
+        f"SELECT date_trunc(?, time) AS t, cc, network, platform, sum(blocked), sum(ok), "
+        f"sum(down), sum(inconclusive) FROM {table} WHERE true{''.join(sql)} "
+        "GROUP BY ALL ORDER BY cc, network, platform, t",
+        args,
+    ).fetchall()
+    return [
+        {
+            "time": _iso(t),
+            "cc": cc,
+            "network": net,
+            "platform": p,
+            "blocked": int(b),
+            "ok": int(ok),
+            "down": int(d),
+            "inconclusive": int(i),
+        }
+        for t, cc, net, p, b, ok, d, i in rows
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cases and the catalog
+
+
+def _case_events(case: Case) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": e.id,
+            "date": e.date.isoformat(),
+            "kind": e.kind,
+            "actor": e.actor,
+            "summary": e.summary,
+            "requires": e.requires,
+            "deadline": e.deadline.isoformat() if e.deadline else None,
+            "sources": [{"name": s.name, "url": s.url} for s in e.sources],
+        }
+        for e in case.events
+    ]
+
+
+def case(ctx: WebContext, case_id: str) -> dict[str, Any]:
+    """`reachwatch case check CASE --json` plus the case's dated events (`events`)."""
+    found = next((c for c in ctx.cases if c.id == case_id), None)
+    if found is not None:
+        r = ctx.read()
+        return r.cached(("case", case_id), lambda: _case(r, found))
+    raise NotFound(f"no case {case_id!r} (known: {', '.join(c.id for c in ctx.cases) or 'none'})")
+
+
+def _case(r: Read, loaded: Case) -> dict[str, Any]:
+    doc = check_case(loaded, r.con).to_json()
+    doc["events"] = _case_events(loaded)
+    return doc
+
+
+def cases(ctx: WebContext) -> list[dict[str, Any]]:
+    """Every case served: its scope, headline and the status of each directive."""
+    out = []
+    for loaded in ctx.cases:
+        doc = case(ctx, loaded.id)
+        out.append(
+            {
+                "case": doc["case"],
+                "title": doc["title"],
+                "headline": doc["headline"],
+                "scope": doc["scope"],
+                "directives": [
+                    {k: d[k] for k in ("id", "date", "label", "requires", "due", "status")}
+                    for d in doc["directives"]
+                ],
+                "incidents": len(doc["incidents"]),
+                "synthetic": doc["data"]["synthetic"],
+            }
+        )
+    return out
+
+
+def catalog(ctx: WebContext) -> list[dict[str, Any]]:
+    """The platforms reachwatch knows: names, domains, hosts and their URLs, ASNs."""
+    return [
+        {
+            "name": p.name,
+            "title": p.title,
+            "aliases": list(p.aliases),
+            "domains": list(p.domains),
+            "asns": list(p.asns),
+            "hosts": [{"host": h.host, "role": h.role, "urls": list(h.urls)} for h in p.hosts],
+        }
+        for p in ctx.catalog
+    ]
