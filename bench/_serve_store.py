@@ -6,11 +6,10 @@ web_connectivity measurement (reachwatch.simulate's builder) judged by the real 
 turned into rows by ingest's own row builders (`reachwatch.simulate.memory_store`). What is
 replicated: a few thousand such templates, one per (platform, outcome) variant, are copied for
 every simulated measurement, with its own id, country, network and time. The rows are then
-committed through `StoreWriter` in batches cut where ingest cuts them (200,000 rows,
-measurements and observations together, time-ordered input), so the files, partitions, manifest
-lines and checks are the writer's own. The `facts` and `evidence` tables are left empty, as in
-a store written before they were kept: `show` prints rows and verdicts, and says no bytes are
-stored.
+given to `StoreWriter.add_observed` in time order, as ingest gives them, so the batches,
+files, partitions, manifest lines and checks are the writer's own. The `facts` and `evidence`
+tables are left empty, as in a store written before they were kept: `show` prints rows and
+verdicts, and says no bytes are stored.
 
 The distribution: 8 countries with 3 to 5 networks each, 5 platforms, hourly over 2024 with
 the simulator's daily rhythm (Poisson counts per network per hour), the simulator's noise
@@ -40,12 +39,11 @@ import pyarrow as pa
 
 from reachwatch.simulate import PLATFORM_HOSTS, Probe, memory_store, web_connectivity
 from reachwatch.simulate._ooni import BLOCKING_OUTCOMES, OUTCOMES, SITES, Site, _test_keys
-from reachwatch.store import StoreWriter, open_store
-from reachwatch.store._writer import SCHEMAS, SHARED_COLUMNS, _Partition, id_hash
+from reachwatch.store import MEASUREMENTS_COLUMNS, StoreWriter, open_store
+from reachwatch.store._writer import OBSERVATION_OWN_COLUMNS, id_hash
 
 YEAR_START = np.datetime64("2024-01-01T00", "h")
 HOURS = 366 * 24
-BATCH_ROWS = 200_000  # StoreWriter's default batch_size, what ingest commits at
 SOURCE_FILE = "<simulated by bench/_serve_store.py>"
 PARAMS_FILE = "serve-store.json"  # beside the store: what it was built with
 
@@ -213,17 +211,18 @@ def make_templates(seed: int) -> Templates:
                 records.append(_template(rng, site, outcome))
     con = memory_store(records)
     ids = [r["measurement_uid"] for r in records]
-    m = con.execute(
+    m = con.sql(
         "SELECT m.* FROM measurements m JOIN (SELECT unnest($1) AS id, "
         "generate_subscripts($1, 1) AS k) o ON o.id = m.measurement_id ORDER BY o.k",
-        [ids],
+        params=[ids],
     ).to_arrow_table()
     if m.num_rows != len(records):
         raise RuntimeError(f"{len(records) - m.num_rows} templates were not stored")
-    o = con.execute(
+    # In each measurement's own order (rowid: the order memory_store inserted them).
+    o = con.sql(
         "SELECT ob.* FROM observations ob JOIN (SELECT unnest($1) AS id, "
-        "generate_subscripts($1, 1) AS k) o ON o.id = ob.measurement_id ORDER BY o.k",
-        [ids],
+        "generate_subscripts($1, 1) AS k) o ON o.id = ob.measurement_id ORDER BY o.k, ob.rowid",
+        params=[ids],
     ).to_arrow_table()
     counts = dict(
         con.execute("SELECT measurement_id, count(*) FROM observations GROUP BY 1").fetchall()
@@ -334,17 +333,6 @@ def _outcomes(
 
 
 # -- writing --------------------------------------------------------------------------------
-class _Prebuilt(_Partition):
-    """A partition whose Arrow tables are already made; StoreWriter commits it as its own."""
-
-    def __init__(self, tables: dict[str, pa.Table]) -> None:
-        super().__init__()
-        self.built = tables
-
-    def tables(self) -> dict[str, pa.Table]:
-        return self.built
-
-
 def _ids(rng: np.random.Generator, micros: np.ndarray[Any, Any], ccs: list[str]) -> list[str]:
     """measurement_uid-style ids, as the simulator spells them."""
     stamps = np.datetime_as_string(micros.astype("datetime64[us]"), unit="us")
@@ -357,92 +345,45 @@ def _ids(rng: np.random.Generator, micros: np.ndarray[Any, Any], ccs: list[str])
 
 
 def build_store(db: Path, observations: int, *, seed: int) -> tuple[int, int, int]:
-    """Build the store at `db` (a new folder); (measurements, observation rows, batches)."""
+    """Build the store at `db` (a new folder); (measurements, observation rows, batches).
+
+    Rows go through `StoreWriter.add_observed`, as ingest gives them, in time order: the
+    writer batches (200,000 rows), partitions and commits them itself."""
     templates = make_templates(seed)
     year = simulate_year(templates, observations, seed)
     rng = np.random.default_rng(seed + 1)
     ccs = list(COUNTRIES)
     cc_names = [ccs[i] for i in year.cc.tolist()]
     ids = _ids(rng, year.micros, cc_names)
-    rows_of = templates.count[year.template]
-    # Batches end where ingest's would: once 200,000 rows (a measurement and its observation
-    # rows) are pending.
-    ends = []
-    pending = 0
-    for i, rows in enumerate((rows_of + 1).tolist()):
-        pending += rows
-        if pending >= BATCH_ROWS:
-            ends.append(i + 1)
-            pending = 0
-    if not ends or ends[-1] != len(ids):
-        ends.append(len(ids))
-    starts = [0, *ends[:-1]]
+    # Per template: its measurement columns (the fresh ones set below) and its observation
+    # rows' own columns, as ingest's row builders made them.
+    rows = templates.measurements.to_pylist()
+    own = templates.observations.select(list(OBSERVATION_OWN_COLUMNS)).to_pylist()
+    observed = [
+        [tuple(r.values()) for r in own[f : f + c]]
+        for f, c in zip(templates.first.tolist(), templates.count.tolist(), strict=True)
+    ]
+    copied = [tuple(r[name] for name in MEASUREMENTS_COLUMNS) for r in rows]
+    fresh = {name: i for i, name in enumerate(MEASUREMENTS_COLUMNS)}
+    starts = year.micros.astype("datetime64[us]").astype(datetime).tolist()
+    count = 0
     with StoreWriter(db) as writer:
-        for a, b in zip(starts, ends, strict=True):
-            _commit_batch(writer, templates, year, ids, cc_names, a, b)
+        for k, (mid, cc, asn, start, t) in enumerate(
+            zip(ids, cc_names, year.asn, starts, year.template.tolist(), strict=True)
+        ):
+            row = list(copied[t])
+            row[fresh["measurement_id"]] = mid
+            row[fresh["probe_cc"]] = cc
+            row[fresh["probe_asn"]] = asn
+            row[fresh["measurement_start_time"]] = start
+            row[fresh["date"]] = start.date()
+            row[fresh["source_file"]] = SOURCE_FILE
+            row[fresh["source_line"]] = k + 1
+            writer.add_observed(id_hash(mid), start.date().isoformat(), cc, tuple(row), observed[t])
+            count += len(observed[t])
+        writer.commit()
         batches = writer.committed_batches
-    return len(ids), int(rows_of.sum()), batches
-
-
-def _commit_batch(
-    writer: StoreWriter,
-    templates: Templates,
-    year: Year,
-    ids: list[str],
-    cc_names: list[str],
-    a: int,
-    b: int,
-) -> None:
-    tmpl = year.template[a:b]
-    micros = year.micros[a:b]
-    fresh = {
-        "measurement_id": pa.array(ids[a:b], pa.string()),
-        "probe_cc": pa.array(cc_names[a:b], pa.string()),
-        "probe_asn": pa.array(year.asn[a:b], pa.string()),
-        "measurement_start_time": pa.array(micros, pa.timestamp("us")),
-        "date": pa.array((micros // 86_400_000_000).astype(np.int32), pa.date32()),
-        "source_file": pa.array([SOURCE_FILE] * (b - a), pa.string()),
-        "source_line": pa.array(np.arange(a + 1, b + 1, dtype=np.int64)),
-        "id_hash": pa.array([id_hash(i) for i in ids[a:b]], pa.uint64()),
-    }
-    copied = templates.measurements.take(pa.array(tmpl))
-    schema = SCHEMAS["measurements"]
-    m = pa.Table.from_arrays(
-        [fresh[f.name] if f.name in fresh else copied.column(f.name) for f in schema],
-        schema=schema,
-    )
-    # Observation rows: each measurement's template rows, with the measurement's own columns.
-    counts = templates.count[tmpl]
-    of = np.repeat(np.arange(b - a), counts)
-    within = np.arange(len(of)) - np.repeat(np.cumsum(counts) - counts, counts)
-    rows = templates.first[tmpl][of] + within
-    o_copied = templates.observations.take(pa.array(rows))
-    o_shared = m.take(pa.array(of))
-    o_schema = SCHEMAS["observations"]
-    shared = SHARED_COLUMNS["observations"]
-    o = pa.Table.from_arrays(
-        [(o_shared if f.name in shared else o_copied).column(f.name) for f in o_schema],
-        schema=o_schema,
-    )
-    # One file per table and (date, country), as the writer partitions; rows keep their order.
-    days = (micros // 86_400_000_000).astype(np.int64)
-    m_key = days * len(COUNTRIES) + year.cc[a:b]
-    m_order = np.argsort(m_key, kind="stable")
-    o_order = np.argsort(m_key[of], kind="stable")
-    m_sorted, o_sorted = m.take(pa.array(m_order)), o.take(pa.array(o_order))
-    keys, m_first = np.unique(m_key[m_order], return_index=True)
-    o_first = np.searchsorted(m_key[of][o_order], keys)
-    m_bounds = [*m_first.tolist(), m.num_rows]
-    o_bounds = [*o_first.tolist(), o.num_rows]
-    ccs = list(COUNTRIES)
-    for i, key in enumerate(keys.tolist()):
-        date = str(np.datetime64(key // len(COUNTRIES), "D"))
-        tables = {"measurements": m_sorted.slice(m_bounds[i], m_bounds[i + 1] - m_bounds[i])}
-        if o_bounds[i + 1] > o_bounds[i]:  # the writer writes no file for a table without rows
-            tables["observations"] = o_sorted.slice(o_bounds[i], o_bounds[i + 1] - o_bounds[i])
-        writer._partitions[(date, ccs[key % len(COUNTRIES)])] = _Prebuilt(tables)
-    writer._pending.update(fresh["id_hash"].to_pylist())
-    writer.commit()
+    return len(ids), count, batches
 
 
 if __name__ == "__main__":

@@ -34,17 +34,23 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import duckdb
 import numpy as np
 import orjson
 
 from _serve_store import COUNTRIES, PLATFORMS, ensure_store
+from reachwatch.store import open_store
+from reachwatch.web import _queries as q
+from reachwatch.web._context import WebContext
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_MS = 100.0
@@ -79,22 +85,28 @@ def _incidents(rng: random.Random) -> dict[str, str]:
 
 
 def _measurements(rng: random.Random) -> dict[str, str]:
-    params = {"cc": rng.choice(list(COUNTRIES)), "limit": "50"}
+    """A filtered page: always a country, often a platform, a verdict, a network or a window
+    of 1 to 30 days anywhere in the year (most such pages are asked for the first time)."""
+    cc = rng.choice(list(COUNTRIES))
+    params = {"cc": cc, "limit": "50"}
     if rng.random() < 0.7:
         params["platform"] = rng.choice(list(PLATFORMS))
-    if rng.random() < 0.5:
+    if rng.random() < 0.4:
         params["verdict"] = rng.choice(("blocked", "accessible", "down", "inconclusive"))
-    if rng.random() < 0.3:
-        month = rng.randrange(1, 13)
-        params["since"] = f"2024-{month:02d}-01T00:00:00Z"
-        params["until"] = f"2024-{month:02d}-{rng.randrange(2, 29):02d}T00:00:00Z"
+    if rng.random() < 0.2:
+        params["network"] = rng.choice(COUNTRIES[cc][2])[0]
+    if rng.random() < 0.5:
+        start = datetime(2024, 1, 1) + timedelta(hours=rng.randrange(366 * 24))
+        end = start + timedelta(days=rng.randrange(1, 31))
+        params["since"] = start.strftime("%Y-%m-%dT%H:%M:%SZ")
+        params["until"] = end.strftime("%Y-%m-%dT%H:%M:%SZ")
     return params
 
 
 ENDPOINTS = (
-    Endpoint("overview", "/api/overview", 0.3, _overview),
-    Endpoint("incidents", "/api/incidents", 0.3, _incidents),
-    Endpoint("measurements", "/api/measurements", 0.4, _measurements),
+    Endpoint("overview", "/api/v1/overview", 0.3, _overview),
+    Endpoint("incidents", "/api/v1/incidents", 0.3, _incidents),
+    Endpoint("measurements", "/api/v1/measurements", 0.4, _measurements),
 )
 CURSOR_FOLLOW = 0.4  # share of measurement requests that ask for the next page of the last one
 
@@ -141,7 +153,7 @@ async def _client(
                 if response.status == 200:
                     body = orjson.loads(data)
                     ok = True
-        except (aiohttp.ClientError, asyncio.TimeoutError, orjson.JSONDecodeError) as exc:
+        except (TimeoutError, aiohttp.ClientError, orjson.JSONDecodeError) as exc:
             detail = type(exc).__name__
         out.append((endpoint.name, time.perf_counter() - started, ok, detail))
         if endpoint.name == "measurements" and ok:
@@ -244,27 +256,196 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
 
 
 # -- the same queries, directly -------------------------------------------------------------
-def direct_runs(db: Path, runs: int, seed: int) -> dict[str, list[float]]:
-    """Seconds of each query function called directly on one read-only connection, per
-    endpoint, with the clients' parameter mix (cursors from the previous call's page)."""
-    from direct_queries import direct_call  # the web layer's query functions (see there)
+class _Recorder:
+    """A DuckDB cursor that notes every statement run through it (SQL and parameters)."""
 
+    def __init__(self, con: duckdb.DuckDBPyConnection, log: list[tuple[str, Any]]) -> None:
+        self._con = con
+        self._log = log
+
+    def execute(self, sql: str, parameters: Any = None) -> duckdb.DuckDBPyConnection:
+        self._log.append((sql, parameters))
+        return self._con.execute(sql, parameters)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+def _recording_context(db: Path) -> tuple[WebContext, list[tuple[str, Any]]]:
+    """A WebContext whose cursor in this thread records its SQL."""
+    ctx = WebContext(db)
+    log: list[tuple[str, Any]] = []
+    snapshot = ctx.read().snapshot
+    snapshot._local.cursor = _Recorder(snapshot.cursor(), log)
+    return ctx, log
+
+
+def _forget(ctx: WebContext) -> None:
+    """Empty the context's answers, so the next call computes them again (a cache miss)."""
+    snapshot = ctx.read().snapshot
+    snapshot._kept.clear()
+    snapshot._recent.clear()
+
+
+def _replay(con: duckdb.DuckDBPyConnection, log: list[tuple[str, Any]]) -> float:
+    """Seconds DuckDB takes to run these statements again, results fetched as Arrow."""
+    started = time.perf_counter()
+    for sql, parameters in log:
+        con.execute(sql, parameters).to_arrow_table()
+    return time.perf_counter() - started
+
+
+def _filters(params: dict[str, str]) -> tuple[q.Filters, str | None]:
+    def when(key: str) -> datetime | None:
+        value = params.get(key)
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+
+    return (
+        q.Filters(
+            params.get("cc"), params.get("platform"), params.get("network"), None,
+            when("since"), when("until"), None, params.get("verdict"),
+        ),
+        params.get("cursor"),
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Direct:
+    """One endpoint's answer computed in this process, no HTTP: the query function with empty
+    caches (detection included), its JSON encoding, and its SQL run again on DuckDB alone."""
+
+    function: list[float]
+    encode: list[float]
+    sql: list[float]
+    statements: int
+
+
+def direct_runs(db: Path, runs: int, heavy_runs: int, seed: int) -> dict[str, Direct]:
+    warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
     rng = random.Random(seed)
-    out: dict[str, list[float]] = defaultdict(list)
-    with direct_call(db) as call:
-        for endpoint in ENDPOINTS:
-            call(endpoint.name, endpoint.params(rng))  # first call: not counted (warm-up)
-            for _ in range(runs):
+    out: dict[str, Direct] = {}
+    con = open_store(db, read_only=True)
+    ctx, log = _recording_context(db)
+    last: dict[str, str] | None = None  # measurements: the last page's filters and cursor
+    try:
+        for name, n in (
+            ("overview", heavy_runs),
+            ("incidents", heavy_runs),
+            ("measurements", runs),
+        ):
+            endpoint = next(e for e in ENDPOINTS if e.name == name)
+            d = Direct([], [], [], 0)
+            for _ in range(n):
                 params = endpoint.params(rng)
+                if name == "measurements" and last is not None and rng.random() < CURSOR_FOLLOW:
+                    params = last
+                _forget(ctx)
+                log.clear()
                 started = time.perf_counter()
-                call(endpoint.name, params)
-                out[endpoint.name].append(time.perf_counter() - started)
+                answer = _answer(ctx, name, params)
+                d.function.append(time.perf_counter() - started)
+                started = time.perf_counter()
+                q.to_json(answer)
+                d.encode.append(time.perf_counter() - started)
+                d.sql.append(_replay(con, log))
+                d.statements = max(d.statements, len(log))
+                cursor = answer.get("next_cursor")
+                last = {**params, "cursor": cursor} if isinstance(cursor, str) else None
+            out[name] = d
+    finally:
+        con.close()
     return out
+
+
+def _answer(ctx: WebContext, name: str, params: dict[str, str]) -> dict[str, Any]:
+    """The document the endpoint answers with, from the same query function."""
+    filters, cursor = _filters(params)
+    if name == "overview":
+        return {"items": q.overview(ctx)}
+    if name == "incidents":
+        return {"items": q.incidents(ctx, filters)}
+    page = q.measurements(ctx, filters, cursor, int(params.get("limit", "50")))
+    return {"items": page.items, "next_cursor": page.next_cursor, "limit": page.limit}
+
+
+# -- profile -------------------------------------------------------------------------------
+# Where a sampled stack of the server spends its time, first match wins (py-spy samples Python
+# frames: a DuckDB query shows as the reachwatch frame that called execute/fetch).
+CATEGORIES = (
+    ("detection (reachwatch.detect)", ("reachwatch/detect/",)),
+    ("JSON encoding", ("to_json", "orjson", "jsonable_encoder", "json/encoder")),
+    ("DuckDB query (execute/fetch)", ("reachwatch/web/_queries.py", "reachwatch/store/")),
+    ("cache, context", ("reachwatch/web/_context.py",)),
+    ("framework (uvicorn, starlette, fastapi, pydantic)",
+     ("uvicorn", "starlette", "fastapi", "pydantic", "anyio", "h11", "httptools", "asyncio")),
+)  # fmt: skip
+
+
+def start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists() and shutil.which(spy) is None:
+        print("profile: py-spy not found (pip install py-spy into the venv); skipped")
+        return None
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
+         "--rate", "100", "--format", "raw", "--output", str(out), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def summarise_profile(path: Path) -> None:
+    """Shares of the server's samples per category, and the heaviest leaf frames."""
+    if not path.exists():
+        print(f"profile: {path} was not written (py-spy needs ptrace rights)")
+        return
+    by_category: Counter[str] = Counter()
+    leaves: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        total += count
+        frames = stack.split(";")
+        category = next(
+            (name for name, marks in CATEGORIES if any(m in f for f in frames for m in marks)),
+            "other",
+        )
+        by_category[category] += count
+        leaves[" <- ".join(reversed(frames[-3:]))] += count
+    print(f"profile: {total} samples of the server's busy threads ({path})")
+    for name, count in by_category.most_common():
+        print(f"  {100 * count / total:5.1f} %  {name}")
+    print("  heaviest leaf frames:")
+    for frame, count in leaves.most_common(8):
+        print(f"  {100 * count / total:5.1f} %  {frame[:150]}")
 
 
 # -- report ---------------------------------------------------------------------------------
 def _ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
+
+
+def run_load(
+    base: str, args: argparse.Namespace, server: subprocess.Popen[bytes]
+) -> dict[str, Any]:
+    """The clients in their own process for args.seconds; their samples, with CPU seconds."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(
+        target=client_process,
+        args=(base, args.clients, args.seconds, args.seed, args.think_ms / 1000, queue),
+    )
+    cpu_before = _cpu_seconds(server.pid)
+    spy = start_profile(server.pid, args.seconds, args.profile) if args.profile else None
+    process.start()
+    result: dict[str, Any] = queue.get(timeout=args.seconds + 300)
+    process.join()
+    result["server_cpu"] = _cpu_seconds(server.pid) - cpu_before
+    if spy is not None:
+        spy.wait(timeout=120)
+    return result
 
 
 def main() -> int:
@@ -273,22 +454,93 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--think-ms", type=float, default=0.0, help="pause between requests")
-    parser.add_argument("--direct-runs", type=int, default=30)
+    parser.add_argument("--direct-runs", type=int, default=30, help="per measurement page")
+    parser.add_argument("--heavy-runs", type=int, default=2, help="per overview, incidents")
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench" / "serve-store")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=Path, help="py-spy the server during the load")
     args = parser.parse_args()
 
-    print(f"machine: {os.cpu_count()} cores, shared by the server and the clients' process")
+    print(f"machine: {os.cpu_count()} cores, shared by the server and the clients' process "
+          f"(load average before: {os.getloadavg()[0]:.1f})")  # fmt: skip
     built = ensure_store(args.out, args.observations, seed=args.seed)
     figure("store: measurements", built.measurements, "rows")
     figure("store: observations", built.observations, "rows")
     figure("store: batches (manifest lines)", built.batches, "")
     if built.reused:
-        print(f"store: reused {built.db} (same parameters and generator)")
+        print(f"store: reused {built.db} (same parameters and generator; build time not run)")
     else:
         figure("store: build time", built.seconds, "s")
-    return 0
+
+    print(f"direct: query functions in this process, caches emptied before each call; their "
+          f"SQL run again on DuckDB ({args.heavy_runs} runs overview/incidents, "
+          f"{args.direct_runs} measurement pages)")  # fmt: skip
+    direct = direct_runs(built.db, args.direct_runs, args.heavy_runs, args.seed)
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server, ready = start_server(built.db, port)
+    try:
+        figure("server: start until listening", ready, "s")
+        cold: dict[str, float] = {}
+        for endpoint in ENDPOINTS:
+            status, seconds, _ = _get(base + endpoint.path + "?limit=50" * (
+                endpoint.name == "measurements"))  # fmt: skip
+            cold[endpoint.name] = seconds
+            figure(f"server: first {endpoint.name} request (status {status})", seconds * 1000, "ms")
+        result = run_load(base, args, server)
+    finally:
+        stop_server(server)
+
+    samples: list[tuple[str, float, bool, str]] = result["samples"]
+    by: dict[str, list[float]] = defaultdict(list)
+    errors: Counter[str] = Counter()
+    details: Counter[str] = Counter()
+    for name, seconds, ok, detail in samples:
+        by[name].append(seconds)
+        if not ok:
+            errors[name] += 1
+            details[f"{name} {detail}"] += 1
+    wall = result["wall"]
+    print(f"load: {args.clients} clients, closed loop"
+          f"{f' with {args.think_ms:g} ms think time' if args.think_ms else ''}, "
+          f"{wall:.1f} s, {len(samples)} requests ({len(samples) / wall:.0f}/s); "
+          f"CPU: server {result['server_cpu']:.1f} s, clients {result['cpu']:.1f} s "
+          f"of {2 * wall:.0f} core-seconds")  # fmt: skip
+    header = (f"{'endpoint':13} {'requests':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
+              f"{'errors':>6} {'direct SQL p95':>14} {'ratio':>7} {'uncached fn p95':>15} "
+              f"{'target':>6}")  # fmt: skip
+    print(header)
+    print("-" * len(header))
+    failed = False
+    for endpoint in ENDPOINTS:
+        lat = by.get(endpoint.name, [])
+        d = direct[endpoint.name]
+        p95 = _ms(lat, 95)
+        sql95 = _ms(d.sql, 95)
+        ok = bool(lat) and p95 < TARGET_MS and errors[endpoint.name] == 0
+        failed |= errors[endpoint.name] > 0
+        print(f"{endpoint.name:13} {len(lat):8d} {_ms(lat, 50):8.1f} {p95:8.1f} "
+              f"{_ms(lat, 99):8.1f} {errors[endpoint.name]:6d} {sql95:11.1f} ms "
+              f"{p95 / sql95:7.2f} {_ms(d.function, 95):12.1f} ms "
+              f"{'PASS' if ok else 'FAIL':>6}")  # fmt: skip
+    print("direct SQL: the statements the query function ran on a cache miss, run again on a "
+          "DuckDB connection of the store (one caller, no load); ratio: HTTP p95 under load / "
+          "direct SQL p95. uncached fn: the query function with empty caches (detection "
+          "included), no HTTP.")  # fmt: skip
+    for name, d in direct.items():
+        print(f"  {name}: up to {d.statements} statements a call; JSON encoding p95 "
+              f"{_ms(d.encode, 95):.1f} ms")  # fmt: skip
+    for detail, count in details.most_common(5):
+        print(f"error: {detail} x{count}")
+    if args.profile:
+        summarise_profile(args.profile)
+    verdict = all(
+        by.get(e.name) and _ms(by[e.name], 95) < TARGET_MS and not errors[e.name] for e in ENDPOINTS
+    )
+    print(f"{'PASS' if verdict else 'FAIL'}: p95 < {TARGET_MS:.0f} ms and no errors for "
+          f"{', '.join(e.name for e in ENDPOINTS)}")  # fmt: skip
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
