@@ -69,7 +69,8 @@ class Running:
     thread: threading.Thread
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=30)
+        # trust_env=False: a proxy set in the environment must not see loopback requests.
+        return httpx.Client(base_url=self.url, timeout=30, trust_env=False)
 
     def stop(self) -> None:
         self.server.should_exit = True

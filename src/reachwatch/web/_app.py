@@ -10,6 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reachwatch.cases import Case, load_case, shipped_cases
 from reachwatch.web import _queries as q
@@ -20,6 +21,26 @@ from reachwatch.web._errors import install_error_handlers
 from reachwatch.web._security import SecurityHeaders
 
 log = logging.getLogger("reachwatch.web")
+
+
+class HeadAsGet:
+    """ASGI middleware: `HEAD` answered as `GET` without the body (HTTP's meaning of HEAD),
+    for every read route, without a second route per path in the OpenAPI document."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 DESCRIPTION = (
     "Read-only answers from a reachwatch store: the state per country and platform, incidents "
@@ -79,5 +100,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router(ctx))
     app.include_router(docs_router(app))
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(HeadAsGet)
+    app.add_middleware(SecurityHeaders)  # added last: outermost, so it sees every answer
     return app

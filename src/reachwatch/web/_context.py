@@ -1,22 +1,35 @@
-"""What every request reads through: the store, opened read-only, and answers cached per store
+"""What every request reads through: the store, read-only, and answers cached per store
 generation.
 
 A store changes only by a commit appending a line to its manifest (or `store repair` replacing
 the manifest), so the manifest's identity (inode, size, modification time) names a generation.
-Each generation gets its own DuckDB snapshot: the views `open_store` makes, over the files
-committed when it was taken, and a cache of computed answers. When the manifest changes the
-next request takes a new snapshot, and the old answers are dropped with the old snapshot.
+Each generation gets its own snapshot: a DuckDB database file in a private temporary folder
+(never in the store) holding
 
-DuckDB connections are not shared between threads: each thread gets its own cursor on the
-snapshot's database. `open_store` makes its views TEMP, which only its own connection sees,
-so the snapshot copies their definitions into a private in-memory database whose views every
-cursor sees; the store's files are only ever read (`read_parquet`), never written.
+- the views `open_store` makes over the Parquet files committed in that generation (copied
+  from its TEMP views, which only its own connection would see), so `evidence_of` and the
+  other library functions read the store exactly as the command line does;
+- the measurements themselves as a DuckDB table (the view is `store_measurements`), sorted by
+  country, start time and id: a filtered page of measurements is then a range of DuckDB's own
+  compressed row groups (their min/max let it skip the rest) instead of a scan of every
+  Parquet file, and detection, case checks and `evidence_of`, which read `measurements` by
+  that name, read it there too;
+- `hourly`: verdict counts per hour, country, network and platform, what series and charts
+  aggregate further.
+
+It is then opened read-only, with file access limited to the store's committed files, and
+every thread gets its own cursor on it. A new generation gets a new snapshot; the old one's
+answers go with it.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import shutil
+import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -38,6 +51,26 @@ _MARKER = "store.json"
 # dropped first; whole-store answers (overview, incidents, cases) are few and always kept.
 _MAX_CACHED = 4096
 
+MEASUREMENTS_SQL = """
+CREATE TABLE measurements AS
+SELECT * FROM store_measurements ORDER BY probe_cc, measurement_start_time, measurement_id
+"""
+
+HOURLY_SQL = """
+CREATE TABLE hourly AS
+SELECT date_trunc('hour', measurement_start_time) AS time, probe_cc AS cc,
+       probe_asn AS network, platform,
+       count(*) FILTER (WHERE verdict = 'blocked') AS blocked,
+       count(*) FILTER (WHERE verdict = 'accessible') AS ok,
+       count(*) FILTER (WHERE verdict = 'down') AS down,
+       count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive
+FROM measurements
+WHERE classified AND platform IS NOT NULL AND verdict IS NOT NULL
+  AND probe_cc IS NOT NULL AND probe_asn IS NOT NULL
+GROUP BY ALL
+ORDER BY cc, network, platform, time
+"""
+
 
 def _identity(path: Path) -> tuple[int, int, int] | None:
     try:
@@ -47,24 +80,57 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-class _Snapshot:
-    """One generation of the store: a DuckDB database whose views list that generation's
-    files, a cursor per thread on it, and the answers computed from it."""
-
-    def __init__(self, db: Path, generation: str) -> None:
-        self.generation = generation
-        opened = open_store(db, read_only=True)  # checks the store; NotAStore, StoreDamaged
-        try:
-            definitions = opened.execute(
+def _build(db: Path, path: Path) -> list[str]:
+    """The snapshot database at `path` for the store at `db`; the files its views read."""
+    opened = open_store(db, read_only=True)  # checks the store: NotAStore, StoreDamaged
+    try:
+        views = [
+            str(sql)
+            for (sql,) in opened.execute(
                 "SELECT sql FROM duckdb_views() WHERE temporary AND view_name IN "
                 f"({', '.join('?' for _ in TABLES)})",
                 list(TABLES),
             ).fetchall()
-        finally:
-            opened.close()
-        self._con = duckdb.connect(":memory:")
-        for (sql,) in definitions:
-            self._con.execute(str(sql).replace("CREATE TEMP VIEW", "CREATE VIEW", 1))
+        ]
+    finally:
+        opened.close()
+    con = duckdb.connect(str(path))
+    try:
+        for sql in views:
+            sql = sql.replace("CREATE TEMP VIEW measurements ", "CREATE VIEW store_measurements ")
+            con.execute(sql.replace("CREATE TEMP VIEW", "CREATE VIEW", 1))
+        con.execute(MEASUREMENTS_SQL)
+        con.execute(HOURLY_SQL)
+    finally:
+        con.close()
+    # The views name each committed file as a quoted SQL string ('' for a quote inside).
+    files = {m.replace("''", "'") for sql in views for m in _QUOTED.findall(sql)}
+    return sorted(f for f in files if f.endswith(".parquet"))
+
+
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
+
+
+class _Snapshot:
+    """One generation of the store: its snapshot database opened read-only, a cursor per
+    thread on it, and the answers computed from it."""
+
+    def __init__(self, db: Path, generation: str) -> None:
+        self.generation = generation
+        folder = Path(tempfile.mkdtemp(prefix="reachwatch-serve-"))
+        try:
+            path = folder / "snapshot.duckdb"
+            files = _build(db.absolute(), path)
+            self._con = duckdb.connect(str(path), read_only=True)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        # Only the store's committed files can be read, nothing else on this machine; the
+        # setting cannot be changed back on this connection.
+        self._con.execute("SET allowed_paths = ?", [files])
+        self._con.execute("SET enable_external_access = false")
+        self._con.execute("SET lock_configuration = true")
+        weakref.finalize(self, _discard, self._con, folder)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._kept: dict[Hashable, Any] = {}
@@ -99,6 +165,13 @@ class _Snapshot:
                 while len(self._recent) > _MAX_CACHED:
                     self._recent.popitem(last=False)
             return value
+
+
+def _discard(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    try:
+        con.close()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -232,6 +232,7 @@ MEASUREMENT_FIELDS = (
     "verdict", "technique", "source", "synthetic",
 )  # fmt: skip
 
+# `measurements` is a sorted table in the snapshot (see WebContext), not the Parquet view.
 _LIST_SQL = (
     "SELECT measurement_id, measurement_start_time, probe_cc, probe_asn, platform, test_name, "
     "input, verdict, technique, source, synthetic FROM measurements WHERE true"
@@ -393,31 +394,6 @@ def measurement_bytes(ctx: WebContext, measurement_id: str) -> bytes:
 
 SERIES_FIELDS = ("time", "cc", "network", "platform", "blocked", "ok", "down", "inconclusive")
 
-_HOURLY_SQL = """
-CREATE TABLE hourly AS
-SELECT date_trunc('hour', measurement_start_time) AS time, probe_cc AS cc,
-       probe_asn AS network, platform,
-       count(*) FILTER (WHERE verdict = 'blocked') AS blocked,
-       count(*) FILTER (WHERE verdict = 'accessible') AS ok,
-       count(*) FILTER (WHERE verdict = 'down') AS down,
-       count(*) FILTER (WHERE verdict = 'inconclusive') AS inconclusive
-FROM measurements
-WHERE classified AND platform IS NOT NULL AND verdict IS NOT NULL
-  AND probe_cc IS NOT NULL AND probe_asn IS NOT NULL
-GROUP BY ALL
-"""
-
-
-def _hourly(r: Read) -> str:
-    """The hourly counts of the whole store, aggregated once into a table of the snapshot's
-    private in-memory database (the store itself is not written)."""
-
-    def build() -> str:
-        r.con.execute(_HOURLY_SQL)
-        return "hourly"
-
-    return r.cached(("hourly",), build)
-
 
 def series(ctx: WebContext, filters: Filters, bucket: Bucket = "hour") -> list[dict[str, Any]]:
     """Counts of measurements per verdict (blocked, ok = accessible, down, inconclusive) per
@@ -430,7 +406,6 @@ def series(ctx: WebContext, filters: Filters, bucket: Bucket = "hour") -> list[d
 
 
 def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
-    table = _hourly(r)
     sql: list[str] = []
     args: list[Any] = [bucket]
     for column, value in (("cc", f.cc), ("platform", f.platform), ("network", f.network)):
@@ -445,7 +420,7 @@ def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
         args.append(f.until)
     rows = r.con.execute(
         f"SELECT date_trunc(?, time) AS t, cc, network, platform, sum(blocked), sum(ok), "
-        f"sum(down), sum(inconclusive) FROM {table} WHERE true{''.join(sql)} "
+        f"sum(down), sum(inconclusive) FROM hourly WHERE true{''.join(sql)} "
         "GROUP BY ALL ORDER BY cc, network, platform, t",
         args,
     ).fetchall()
