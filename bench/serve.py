@@ -48,7 +48,6 @@ import numpy as np
 import orjson
 
 from _serve_store import COUNTRIES, PLATFORMS, ensure_store
-from reachwatch.store import open_store
 from reachwatch.web import _queries as q
 from reachwatch.web._context import WebContext
 
@@ -322,8 +321,9 @@ def direct_runs(db: Path, runs: int, overview_runs: int, seed: int) -> dict[str,
     warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
     rng = random.Random(seed)
     out: dict[str, Direct] = {}
-    con = open_store(db, read_only=True)
     ctx, log = _recording_context(db)
+    # Replayed on the snapshot's own database: the tables and views the server queries.
+    con = ctx.read().snapshot._con.cursor()
     pairs = q.pairs(ctx)
     last: dict[str, str] | None = None  # measurements: the last page's filters and cursor
     try:
@@ -522,12 +522,14 @@ def main() -> int:
         print(f"{endpoint.name:13} {len(lat):8d} {_ms(lat, 50):8.1f} {p95:8.1f} "
               f"{_ms(lat, 99):8.1f} {errors[endpoint.name]:6d} {sql} {ratio} {fn} "
               f"{'PASS' if ok else 'FAIL':>6}")  # fmt: skip
-    print("direct SQL: the statements the query function ran on a cache miss, run again on a "
-          "DuckDB connection of the store (one caller, no load, server stopped); ratio: HTTP "
-          "p95 under load / direct SQL p95; fn: the query function itself (no HTTP, cache "
-          "emptied, detection answers seeded: detection is computed once per store "
-          "generation, its cost is the first overview request above). incidents: answered "
-          "from detection alone, no SQL of its own.")  # fmt: skip
+    print(
+        "direct SQL: the statements the query function ran on a cache miss, run again on a "
+        "cursor of the same snapshot database the server builds (one caller, no load, server "
+        "stopped); ratio: HTTP p95 under load / direct SQL p95; fn: the query function itself "
+        "(no HTTP, cache emptied, detection answers seeded: detection is computed once per "
+        "store generation, its cost is the first overview request above). incidents: "
+        "answered from detection alone, no SQL of its own."
+    )
     for name, d in direct.items():
         print(f"  {name}: up to {d.statements} statements a call; JSON encoding p95 "
               f"{_ms(d.encode, 95):.1f} ms")  # fmt: skip
