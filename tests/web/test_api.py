@@ -402,3 +402,18 @@ def test_every_serve_option_is_documented() -> None:
     assert "`127.0.0.1`" in doc and "`8000`" in doc
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert "docs/api.md" in readme and "reachwatch serve" in readme
+
+
+def test_a_series_too_large_to_answer_is_refused(
+    web_store: WebStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reachwatch.web import InvalidParameter, WebContext, queries
+
+    ctx = WebContext(web_store.db, cases=[])
+    hours = queries.series(ctx, queries.Filters(network="AS17557"), "hour")
+    days = queries.series(ctx, queries.Filters(network="AS17557"), "day")
+    assert len(days) < len(hours)
+    monkeypatch.setattr(queries, "MAX_POINTS", len(days))
+    with pytest.raises(InvalidParameter, match="bucket=day"):
+        queries.series(ctx, queries.Filters(), "hour")
+    assert queries.series(ctx, queries.Filters(network="AS17557"), "day") == days

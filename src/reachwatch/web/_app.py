@@ -42,6 +42,7 @@ class HeadAsGet:
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
+
 DESCRIPTION = (
     "Read-only answers from a reachwatch store: the state per country and platform, incidents "
     "(detected, with bounds and evidence ids), measurements with their bytes, facts and "
@@ -62,7 +63,7 @@ def warm(ctx: WebContext) -> None:
     try:
         q.overview(ctx)
         q.incidents(ctx, q.Filters())
-        q.series(ctx, q.Filters(), "hour")
+        q.series(ctx, q.Filters(), "day")
         q.cases(ctx)
     except Exception:  # a request will meet the same failure and answer it as an error
         log.exception("warming the caches failed")

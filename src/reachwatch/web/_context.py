@@ -9,11 +9,12 @@ Each generation gets its own snapshot: a DuckDB database file in a private tempo
 - the views `open_store` makes over the Parquet files committed in that generation (copied
   from its TEMP views, which only its own connection would see), so `evidence_of` and the
   other library functions read the store exactly as the command line does;
-- the measurements themselves as a DuckDB table (the view is `store_measurements`), sorted by
-  country, start time and id: a filtered page of measurements is then a range of DuckDB's own
-  compressed row groups (their min/max let it skip the rest) instead of a scan of every
-  Parquet file, and detection, case checks and `evidence_of`, which read `measurements` by
-  that name, read it there too;
+- the measurements and observations themselves as DuckDB tables (their views are renamed
+  `store_measurements`, `store_observations`), sorted so that a filtered page of measurements
+  or detection's question about one network is a range of DuckDB's own compressed row groups
+  (their min/max let it skip the rest) instead of opening every Parquet file of the store (one
+  per day and country, thousands in a year); detection, case checks and `evidence_of`, which
+  read these tables by name, read them there too;
 - `hourly`: verdict counts per hour, country, network and platform, what series and charts
   aggregate further.
 
@@ -51,10 +52,13 @@ _MARKER = "store.json"
 # dropped first; whole-store answers (overview, incidents, cases) are few and always kept.
 _MAX_CACHED = 4096
 
-MEASUREMENTS_SQL = """
-CREATE TABLE measurements AS
-SELECT * FROM store_measurements ORDER BY probe_cc, measurement_start_time, measurement_id
-"""
+# Tables copied into the snapshot, with the order that makes their usual filters ranges: the
+# measurements for pages (country, then newest first), the observations for detection's
+# per-network questions (country, platform, network, time).
+MATERIALIZED: dict[str, str] = {
+    "measurements": "probe_cc, measurement_start_time, measurement_id",
+    "observations": "probe_cc, platform, probe_asn, measurement_start_time",
+}
 
 HOURLY_SQL = """
 CREATE TABLE hourly AS
@@ -96,10 +100,13 @@ def _build(db: Path, path: Path) -> list[str]:
         opened.close()
     con = duckdb.connect(str(path))
     try:
+        con.execute("SET enable_progress_bar = false")  # never on the server's terminal
         for sql in views:
-            sql = sql.replace("CREATE TEMP VIEW measurements ", "CREATE VIEW store_measurements ")
+            for table in MATERIALIZED:
+                sql = sql.replace(f"CREATE TEMP VIEW {table} ", f"CREATE VIEW store_{table} ")
             con.execute(sql.replace("CREATE TEMP VIEW", "CREATE VIEW", 1))
-        con.execute(MEASUREMENTS_SQL)
+        for table, order in MATERIALIZED.items():
+            con.execute(f"CREATE TABLE {table} AS SELECT * FROM store_{table} ORDER BY {order}")
         con.execute(HOURLY_SQL)
     finally:
         con.close()
@@ -127,6 +134,9 @@ class _Snapshot:
             raise
         # Only the store's committed files can be read, nothing else on this machine; the
         # setting cannot be changed back on this connection.
+        self._con.execute("SET enable_progress_bar = false")
+        # Parquet footers read once, not at every query through the views.
+        self._con.execute("SET parquet_metadata_cache = true")
         self._con.execute("SET allowed_paths = ?", [files])
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")

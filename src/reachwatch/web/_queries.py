@@ -29,6 +29,9 @@ Verdict = Literal["accessible", "blocked", "down", "inconclusive"]
 Bucket = Literal["hour", "day"]
 VERDICTS: tuple[str, ...] = ("accessible", "blocked", "down", "inconclusive")
 MAX_LIMIT = 1000
+# A series answer beyond this many points is refused: narrow it (cc, platform, network, a time
+# span) or ask per day. A year of hours over every network of a large store is millions.
+MAX_POINTS = 200_000
 
 
 def utc(t: datetime | None) -> datetime | None:
@@ -407,7 +410,7 @@ def series(ctx: WebContext, filters: Filters, bucket: Bucket = "hour") -> list[d
 
 def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
     sql: list[str] = []
-    args: list[Any] = [bucket]
+    args: list[Any] = []
     for column, value in (("cc", f.cc), ("platform", f.platform), ("network", f.network)):
         if value is not None:
             sql.append(f" AND {column} = ?")
@@ -418,11 +421,22 @@ def _series(r: Read, f: Filters, bucket: str) -> list[dict[str, Any]]:
     if f.until is not None:
         sql.append(" AND time < ?")
         args.append(f.until)
+    where = "".join(sql)
+    (points,) = r.con.execute(
+        f"SELECT count(DISTINCT (date_trunc(?, time), cc, network, platform)) FROM hourly "
+        f"WHERE true{where}",
+        [bucket, *args],
+    ).fetchone() or (0,)
+    if points > MAX_POINTS:
+        raise InvalidParameter(
+            f"the series has {points:,} points (more than {MAX_POINTS:,}): narrow it with cc, "
+            "platform, network, since or until, or use bucket=day"
+        )
     rows = r.con.execute(
         f"SELECT date_trunc(?, time) AS t, cc, network, platform, sum(blocked), sum(ok), "
-        f"sum(down), sum(inconclusive) FROM hourly WHERE true{''.join(sql)} "
+        f"sum(down), sum(inconclusive) FROM hourly WHERE true{where} "
         "GROUP BY ALL ORDER BY cc, network, platform, t",
-        args,
+        [bucket, *args],
     ).fetchall()
     return [
         {
