@@ -62,6 +62,9 @@ def serve_group(
     # Takes the store's writer lock (StoreBusy: one line) and stores an earlier run's spool.
     submissions = start_submissions(db, submit, url)
     try:
+        # What an earlier run's spool held was committed just now, after create_app took its
+        # snapshot: the first reads must see it.
+        application.state.ctx.read(recheck=True)
         if submissions is not None:
             submissions.attach(application)  # closed (all queued stored) at shutdown
         click.echo(f"serving {db}: dashboard {url}/, API {url}/api/v1/ (Ctrl-C stops)", err=True)
