@@ -122,6 +122,14 @@ def test_incident_filters(client: httpx.Client) -> None:
     assert _get(client, "/incidents", cc="DE")["items"] == []
 
 
+def test_one_incident_by_its_id(client: httpx.Client) -> None:
+    every = _get(client, "/incidents")["items"]
+    for inc in every:
+        assert _get(client, f"/incidents/{inc['id']}") == inc
+    response = client.get(f"{API}/incidents/PK-x-19990101T0000Z")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
 def test_a_platform_alias_is_the_platform(client: httpx.Client) -> None:
     assert _get(client, "/incidents", platform="twitter") == _get(
         client, "/incidents", platform="x"
