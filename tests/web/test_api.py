@@ -362,6 +362,8 @@ def test_times_are_utc_with_z_and_said_so_in_the_schema(client: httpx.Client) ->
     params = {p["name"]: p for p in spec["paths"]["/api/v1/measurements"]["get"]["parameters"]}
     assert "UTC" in params["since"]["description"] and "ISO 8601" in params["since"]["description"]
     assert "UTC" in spec["info"]["description"]
+    start = spec["components"]["schemas"]["Incident"]["properties"]["start"]
+    assert start["format"] == "date-time" and "UTC" in start["description"]
 
 
 def test_the_generation_changes_when_the_store_does(tmp_path: Path, web_store: WebStore) -> None:
