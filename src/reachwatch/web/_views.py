@@ -193,6 +193,7 @@ def incident(ctx: WebContext, incident_id: str) -> dict[str, Any]:
         "events": events,
         "cases": [{"href": case_href(c.id), "title": c.title} for c in cases],
         "explore_href": explore_href(cc=cc, platform=platform, verdict="blocked"),
+        "incident_href": incident_href(inc["id"]),
         "synthetic": inc["synthetic"],
     }
 
