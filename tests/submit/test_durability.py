@@ -183,3 +183,20 @@ def test_a_store_that_cannot_commit_stops_uploads_and_loses_nothing(tmp_path: Pa
         assert (replayed.measurements, replayed.stored) == (2, 2)
         assert server.post(lines[2:]).json()["counts"]["stored"] == 2
     assert sorted(stored_ids(db)) == sorted(_ids(lines))
+
+
+def test_a_receipt_can_be_asked_about_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    lines = measurement_lines(3)
+    with running_server(db) as server:
+        doc = server.post(lines).json()
+        token = server.token
+    assert doc["status"] == "done"
+    with running_server(db, name="probe2") as server:
+        answer = httpx.get(f"{server.url}/api/v1/submissions/{doc['receipt']}",
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        other = httpx.get(f"{server.url}/api/v1/submissions/{doc['receipt']}",
+                          headers={"Authorization": f"Bearer {server.token}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == doc
+    assert other.status_code == 403
