@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,14 @@ def test_incident_filters(client: httpx.Client) -> None:
     )
     assert inc not in _get(client, "/incidents", until=start)["items"]
     assert _get(client, "/incidents", cc="DE")["items"] == []
+
+
+def test_one_incident_by_its_id(client: httpx.Client) -> None:
+    every = _get(client, "/incidents")["items"]
+    for inc in every:
+        assert _get(client, f"/incidents/{inc['id']}") == inc
+    response = client.get(f"{API}/incidents/PK-x-19990101T0000Z")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
 
 
 def test_a_platform_alias_is_the_platform(client: httpx.Client) -> None:
@@ -354,6 +363,8 @@ def test_times_are_utc_with_z_and_said_so_in_the_schema(client: httpx.Client) ->
     params = {p["name"]: p for p in spec["paths"]["/api/v1/measurements"]["get"]["parameters"]}
     assert "UTC" in params["since"]["description"] and "ISO 8601" in params["since"]["description"]
     assert "UTC" in spec["info"]["description"]
+    start = spec["components"]["schemas"]["Incident"]["properties"]["start"]
+    assert start["format"] == "date-time" and "UTC" in start["description"]
 
 
 def test_the_generation_changes_when_the_store_does(tmp_path: Path, web_store: WebStore) -> None:
@@ -466,3 +477,42 @@ def test_an_empty_store_answers_empty_lists_not_errors(tmp_path: Path) -> None:
             assert cases and all("nothing is known" in c["headline"] for c in cases)
     finally:
         run.stop()
+
+
+@pytest.mark.parametrize("window_hours", [1, 30])
+def test_pages_asked_in_widening_windows_are_the_same_pages(
+    web_store: WebStore, monkeypatch: pytest.MonkeyPatch, window_hours: int
+) -> None:
+    """A page is first looked for in a window below its upper bound, widened while short: the
+    pages are those of the plain query, whatever the window (here far shorter than the data)."""
+    from datetime import timedelta
+
+    from reachwatch.web import WebContext, queries
+    from reachwatch.web import _queries as impl
+
+    monkeypatch.setattr(impl, "_WINDOW", timedelta(hours=window_hours))
+    ctx = WebContext(web_store.db, cases=[])
+    for f, sql, args in (
+        (queries.Filters(cc="PK"), "probe_cc = ?", ["PK"]),
+        (queries.Filters(verdict="down"), "verdict = ?", ["down"]),  # rare: windows widen
+        (
+            queries.Filters(network="AS17557", since=datetime(2024, 2, 18)),
+            "probe_asn = ? AND measurement_start_time >= ?",
+            ["AS17557", datetime(2024, 2, 18)],
+        ),
+    ):
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = queries.measurements(ctx, f, cursor, 37)
+            ids += [m["id"] for m in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        expected = _sql(
+            web_store,
+            f"SELECT measurement_id FROM measurements WHERE {sql} "
+            "ORDER BY measurement_start_time DESC, measurement_id DESC",
+            *args,
+        )
+        assert ids == [r[0] for r in expected] and ids, f
