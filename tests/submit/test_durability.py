@@ -32,7 +32,7 @@ def test_concurrent_uploads_and_readers_lose_no_row(tmp_path: Path) -> None:
     limits = SubmitLimits(rate_per_minute=1e9, burst=10_000)
     accepted: list[str] = []
     failures: list[str] = []
-    reads: list[int] = []
+    reads: list[list[int]] = [[], []]  # each reader's own counts, in the order it saw them
     done = threading.Event()
     with running_server(tmp_path / "db", limits) as server:
         tokens = [server.tokens.add(f"client{n}") for n in range(uploaders)]
@@ -49,8 +49,8 @@ def test_concurrent_uploads_and_readers_lose_no_row(tmp_path: Path) -> None:
                         continue
                     accepted.extend(x["id"] for x in response.json()["results"])
 
-        def read() -> None:
-            # Readers never wait on the writer and only see counts grow.
+        def read(mine: list[int]) -> None:
+            # Readers never wait on the writer, and each sees the count only grow.
             while not done.is_set():
                 con = open_store(server.db, read_only=True)
                 try:
@@ -60,10 +60,10 @@ def test_concurrent_uploads_and_readers_lose_no_row(tmp_path: Path) -> None:
                 finally:
                     con.close()
                 assert row is not None
-                reads.append(count)
+                mine.append(count)
 
         threads = [threading.Thread(target=upload, args=(n,)) for n in range(uploaders)]
-        readers = [threading.Thread(target=read) for _ in range(2)]
+        readers = [threading.Thread(target=read, args=(mine,)) for mine in reads]
         for t in threads + readers:
             t.start()
         for t in threads:
@@ -76,7 +76,8 @@ def test_concurrent_uploads_and_readers_lose_no_row(tmp_path: Path) -> None:
     ids = stored_ids(tmp_path / "db")
     assert len(accepted) == len(lines) == len(ids) == len(set(ids))
     assert set(ids) == set(accepted)
-    assert len(reads) > 3 and reads == sorted(reads), reads
+    for mine in reads:
+        assert len(mine) > 3 and mine == sorted(mine), mine
     assert not list((tmp_path / "db" / "submit" / "spool").iterdir())
 
 
@@ -183,3 +184,20 @@ def test_a_store_that_cannot_commit_stops_uploads_and_loses_nothing(tmp_path: Pa
         assert (replayed.measurements, replayed.stored) == (2, 2)
         assert server.post(lines[2:]).json()["counts"]["stored"] == 2
     assert sorted(stored_ids(db)) == sorted(_ids(lines))
+
+
+def test_a_receipt_can_be_asked_about_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    lines = measurement_lines(3)
+    with running_server(db) as server:
+        doc = server.post(lines).json()
+        token = server.token
+    assert doc["status"] == "done"
+    with running_server(db, name="probe2") as server:
+        answer = httpx.get(f"{server.url}/api/v1/submissions/{doc['receipt']}",
+                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+        other = httpx.get(f"{server.url}/api/v1/submissions/{doc['receipt']}",
+                          headers={"Authorization": f"Bearer {server.token}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == doc
+    assert other.status_code == 403

@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -476,3 +477,42 @@ def test_an_empty_store_answers_empty_lists_not_errors(tmp_path: Path) -> None:
             assert cases and all("nothing is known" in c["headline"] for c in cases)
     finally:
         run.stop()
+
+
+@pytest.mark.parametrize("window_hours", [1, 30])
+def test_pages_asked_in_widening_windows_are_the_same_pages(
+    web_store: WebStore, monkeypatch: pytest.MonkeyPatch, window_hours: int
+) -> None:
+    """A page is first looked for in a window below its upper bound, widened while short: the
+    pages are those of the plain query, whatever the window (here far shorter than the data)."""
+    from datetime import timedelta
+
+    from reachwatch.web import WebContext, queries
+    from reachwatch.web import _queries as impl
+
+    monkeypatch.setattr(impl, "_WINDOW", timedelta(hours=window_hours))
+    ctx = WebContext(web_store.db, cases=[])
+    for f, sql, args in (
+        (queries.Filters(cc="PK"), "probe_cc = ?", ["PK"]),
+        (queries.Filters(verdict="down"), "verdict = ?", ["down"]),  # rare: windows widen
+        (
+            queries.Filters(network="AS17557", since=datetime(2024, 2, 18)),
+            "probe_asn = ? AND measurement_start_time >= ?",
+            ["AS17557", datetime(2024, 2, 18)],
+        ),
+    ):
+        ids: list[str] = []
+        cursor = None
+        while True:
+            page = queries.measurements(ctx, f, cursor, 37)
+            ids += [m["id"] for m in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        expected = _sql(
+            web_store,
+            f"SELECT measurement_id FROM measurements WHERE {sql} "
+            "ORDER BY measurement_start_time DESC, measurement_id DESC",
+            *args,
+        )
+        assert ids == [r[0] for r in expected] and ids, f

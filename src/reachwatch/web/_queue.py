@@ -30,6 +30,7 @@ from reachwatch.errors import ReachwatchError
 from reachwatch.formats.ids import measurement_id
 from reachwatch.ingest import DUPLICATE, STORED, IngestSession
 from reachwatch.store import StoreWriter
+from reachwatch.web._receipts import RECEIPTS_NAME, append_receipts, load_receipts
 from reachwatch.web._spool import Spool
 
 log = logging.getLogger("reachwatch.serve.submit")
@@ -98,14 +99,34 @@ class Job:
         for callback in callbacks:
             callback()
 
+    def record(self) -> dict[str, Any]:
+        """The receipt log's line for this (stored) upload."""
+        return {
+            "receipt": self.receipt,
+            "token": self.token,
+            "received_at": self.received_at or None,
+            "results": [[o.id, o.status, o.reason] for o in self.outcomes or ()],
+        }
+
+    @classmethod
+    def from_record(cls, doc: dict[str, Any]) -> Job:
+        outcomes = [Outcome(str(r[0]), str(r[1]), r[2]) for r in doc.get("results") or []]
+        job = cls(str(doc["receipt"]), str(doc.get("token")), [o.id for o in outcomes], [],
+                  str(doc.get("received_at") or ""))  # fmt: skip
+        job.outcomes = outcomes
+        job._done = True
+        return job
+
     def to_json(self) -> dict[str, Any]:
+        done = self._done  # read once: the writer thread may finish the job meanwhile
         doc: dict[str, Any] = {
             "receipt": self.receipt,
             "received_at": self.received_at or None,  # None: accepted before a restart
-            "status": "failed" if self.failed else ("done" if self._done else "queued"),
+            "status": "failed" if self.failed else ("done" if done else "queued"),
             "measurements": len(self.ids),
         }
-        if self.outcomes is not None:
+        # Outcomes are known once ingest took the upload, but true only once committed.
+        if done and self.outcomes is not None:
             doc["results"] = [o.to_json() for o in self.outcomes]
             doc["counts"] = _counts(self.outcomes)
         else:
@@ -162,6 +183,7 @@ class WriteQueue:
         self._writer: StoreWriter | None = None
         self._session: IngestSession | None = None
         self._spool: Spool | None = None
+        self._receipt_log: Path | None = None
         self._closing = False
         self._commit_seconds = 0.0  # how long the last commit took
         self.failure: str | None = None
@@ -175,6 +197,13 @@ class WriteQueue:
         try:
             self._session = IngestSession(self._writer)
             self._spool = Spool.of(self.db)
+            self._receipt_log = self._spool.folder.parent / RECEIPTS_NAME
+            for doc in load_receipts(self._receipt_log, RECEIPTS_KEPT):
+                try:
+                    job = Job.from_record(doc)
+                except (KeyError, IndexError, TypeError, ValueError):
+                    continue
+                self._receipts[job.receipt] = job
             replayed = self._replay(self._spool)
         except BaseException:
             self._writer.close()
@@ -304,13 +333,23 @@ class WriteQueue:
         return True
 
     def _stored(self, jobs: list[Job]) -> None:
-        """`jobs` are committed: the spool may forget them, their uploaders hear of it."""
+        """`jobs` are committed: their receipts are logged, the spool may forget them, their
+        uploaders hear of it."""
         spool = self._spool
         assert spool is not None
+        self._log_receipts(jobs)
         for job in jobs:
             spool.stored(job.segment, len(job.raws))
             self._count(job)
             job.finish()
+
+    def _log_receipts(self, jobs: list[Job]) -> None:
+        if self._receipt_log is None:
+            return
+        try:
+            append_receipts(self._receipt_log, [job.record() for job in jobs])
+        except OSError as exc:  # the rows are stored; only a later question about them fails
+            log.error("cannot write %s: %s", self._receipt_log, exc.strerror or exc)
 
     def _count(self, job: Job) -> None:
         with self._receipts_lock:
@@ -356,6 +395,7 @@ class WriteQueue:
                     f"{path}: the spool could not be stored ({type(exc).__name__}: {exc}); "
                     "it is kept for the next start"
                 ) from None
+            self._log_receipts(list(jobs.values()))
             for job in jobs.values():
                 self._count(job)
                 replayed.add(job.outcomes or [])

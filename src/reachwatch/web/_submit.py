@@ -112,9 +112,10 @@ def submissions_router(
             return _Refused(503, "not_accepting", str(exc), {"Retry-After": "30"}).response()
         chosen = limits.wait_seconds if wait is None else wait
         await _wait_for(job, min(chosen, _MAX_WAIT))
-        status = 201 if job.done and not job.failed else 202
+        doc = job.to_json()
+        status = 201 if doc["status"] == "done" else 202
         location = f"/api/v1/submissions/{job.receipt}"
-        return JSONResponse(job.to_json(), status_code=status, headers={"Location": location})
+        return JSONResponse(doc, status_code=status, headers={"Location": location})
 
     @router.get("/submissions/schema", summary="The JSON Schema every upload must fit")
     async def schema() -> dict[str, Any]:
