@@ -417,3 +417,52 @@ def test_a_series_too_large_to_answer_is_refused(
     with pytest.raises(InvalidParameter, match="bucket=day"):
         queries.series(ctx, queries.Filters(), "hour")
     assert queries.series(ctx, queries.Filters(network="AS17557"), "day") == days
+
+
+def test_a_request_does_not_wait_long_for_an_answer_still_being_computed(
+    web_store: WebStore,
+) -> None:
+    """While one thread computes an answer (detection after a start), another asking for it
+    waits at most its patience, then is told to come back (503 `warming`, Retry-After)."""
+    import threading
+
+    from reachwatch.web import WebContext
+    from reachwatch.web._errors import Warming
+
+    ctx = WebContext(web_store.db, cases=[])
+    started, release = threading.Event(), threading.Event()
+
+    def slow() -> str:
+        started.set()
+        release.wait(30)
+        return "done"
+
+    worker = threading.Thread(target=lambda: ctx.cached(("slow",), slow, wait=None))
+    worker.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(Warming) as refused:
+            ctx.cached(("slow",), lambda: "not computed twice", wait=0.2)
+        assert refused.value.status == 503 and refused.value.headers["Retry-After"]
+    finally:
+        release.set()
+        worker.join(10)
+    assert ctx.cached(("slow",), lambda: "not computed twice") == "done"
+
+
+def test_an_empty_store_answers_empty_lists_not_errors(tmp_path: Path) -> None:
+    from reachwatch.web import create_app
+
+    from .conftest import serve
+
+    open_store(tmp_path / "db").close()  # a new store, nothing ingested
+    run = serve(create_app(tmp_path / "db"))
+    try:
+        with run.client() as client:
+            for path in ("/overview", "/incidents", "/measurements", "/series"):
+                assert _get(client, path)["items"] == [], path
+            assert _get(client, "/measurements")["next_cursor"] is None
+            cases = _get(client, "/cases")["items"]
+            assert cases and all("nothing is known" in c["headline"] for c in cases)
+    finally:
+        run.stop()

@@ -43,9 +43,11 @@ def serve_group(ctx: click.Context, db: Path, host: str, port: int) -> None:
         raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
     application = create_app(db)  # NotAStore / StoreDamaged: one line, before listening
     click.echo(f"serving {db} on http://{_url_host(host)}:{port}/api/v1/ (Ctrl-C stops)", err=True)
+    # No access log: a line per request costs more than answering a cached one; errors and
+    # faults are still logged.
     uvicorn.run(
         application, host=host, port=port, log_level="info", server_header=False,
-        proxy_headers=False,
+        proxy_headers=False, access_log=False,
     )  # fmt: skip
 
 

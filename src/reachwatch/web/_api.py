@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
 from reachwatch.catalog import CatalogError
 from reachwatch.web import _models as m
@@ -105,7 +106,7 @@ def api_router(ctx: WebContext) -> APIRouter:
         except CatalogError as exc:
             raise InvalidParameter(f"platform: {exc}") from None
 
-    def filters(
+    async def filters(  # async: FastAPI runs a plain def dependency in the thread pool
         cc: CcQ = None,
         platform: PlatformQ = None,
         network: NetworkQ = None,
@@ -121,27 +122,37 @@ def api_router(ctx: WebContext) -> APIRouter:
     def cached_json(key: tuple[Any, ...], make: Callable[[], Any]) -> Response:
         return _json(ctx.cached(("api", *key), lambda: q.to_json(make()), keep=False))
 
+    async def answer(key: tuple[Any, ...], make: Callable[[], Any]) -> Response:
+        """A cached answer straight from the event loop (a dict lookup); only a miss goes
+        to the thread pool, where DuckDB and detection may take their time."""
+        hit = ctx.peek(("api", *key))
+        if hit is not None:
+            return _json(hit)
+        return await run_in_threadpool(cached_json, key, make)
+
+    async def in_pool(work: Callable[[], Response]) -> Response:
+        return await run_in_threadpool(work)
+
     @router.get("/overview", responses=_ok(m.Overview), summary="State per country and platform")
-    def get_overview(format: FormatQ = "json") -> Response:
+    async def get_overview(format: FormatQ = "json") -> Response:
         """Per (country, platform): blocked or accessible at the end of its data, and since
         when (the ongoing incident's start, or the last incident's end)."""
         if format == "csv":
-            items = q.overview(ctx)
-            return _csv(_OVERVIEW_CSV, _rows(items, _OVERVIEW_CSV))
-        return cached_json(("overview",), lambda: {"items": q.overview(ctx)})
+            return await in_pool(lambda: _csv(_OVERVIEW_CSV, _rows(q.overview(ctx), _OVERVIEW_CSV)))
+        return await answer(("overview",), lambda: {"items": q.overview(ctx)})
 
     @router.get("/incidents", responses=_ok(m.Incidents), summary="Incidents (detected)")
-    def get_incidents(f: FiltersD, format: FormatQ = "json") -> Response:
+    async def get_incidents(f: FiltersD, format: FormatQ = "json") -> Response:
         """Incidents as `reachwatch detect --json` gives them, computed from the store per
         (country, platform) once per store generation, oldest first. `network`: involves that
         network; `technique`: seen in it; `since`/`until`: overlaps that span; `ongoing`: no
         end yet. CSV: one row per incident and network."""
         if format == "csv":
-            return _csv(_INCIDENT_CSV, _incident_rows(q.incidents(ctx, f)))
-        return cached_json(("incidents", f), lambda: {"items": q.incidents(ctx, f)})
+            return await in_pool(lambda: _csv(_INCIDENT_CSV, _incident_rows(q.incidents(ctx, f))))
+        return await answer(("incidents", f), lambda: {"items": q.incidents(ctx, f)})
 
     @router.get("/measurements", responses=_ok(m.Measurements), summary="Measurements, paged")
-    def get_measurements(
+    async def get_measurements(
         response: Response,
         f: FiltersD,
         verdict: Annotated[q.Verdict | None, Query(description="Overall verdict")] = None,
@@ -162,20 +173,14 @@ def api_router(ctx: WebContext) -> APIRouter:
         full = q.Filters(
             f.cc, f.platform, f.network, f.technique, f.since, f.until, f.ongoing, verdict, rule
         )
-        page = q.measurements(ctx, full, cursor, limit)
         if format == "csv":
-            out = _csv(q.MEASUREMENT_FIELDS, _rows(page.items, q.MEASUREMENT_FIELDS))
-            if page.next_cursor:
-                out.headers["X-Next-Cursor"] = page.next_cursor
-            return out
-        body = ctx.cached(
-            ("api", "page", full, cursor, limit),
-            lambda: q.to_json(
-                {"items": page.items, "next_cursor": page.next_cursor, "limit": page.limit}
-            ),
-            keep=False,
-        )
-        return _json(body)
+            return await in_pool(lambda: _measurements_csv(ctx, full, cursor, limit))
+
+        def page() -> dict[str, Any]:
+            found = q.measurements(ctx, full, cursor, limit)
+            return {"items": found.items, "next_cursor": found.next_cursor, "limit": found.limit}
+
+        return await answer(("page", full, cursor, limit), page)
 
     IdP = Annotated[str, Path(min_length=1, max_length=256, description="Measurement id")]
 
@@ -184,11 +189,11 @@ def api_router(ctx: WebContext) -> APIRouter:
         responses={200: {"model": m.Measurement}, **_NOT_FOUND, **_ERRORS},
         summary="One measurement (what `reachwatch show` prints)",
     )
-    def get_measurement(measurement_id: IdP) -> Response:
+    async def get_measurement(measurement_id: IdP) -> Response:
         """The stored measurement: its row, its exact bytes (parsed, and in base64) with their
         SHA-256 checked, the facts read from them, and its verdicts per host, address and layer
         with the rule id of each."""
-        return _json(q.to_json(q.measurement(ctx, measurement_id)))
+        return await in_pool(lambda: _json(q.to_json(q.measurement(ctx, measurement_id))))
 
     @router.get(
         "/measurements/{measurement_id}/raw",
@@ -200,14 +205,12 @@ def api_router(ctx: WebContext) -> APIRouter:
         summary="The measurement's exact stored bytes",
         response_class=Response,
     )
-    def get_measurement_raw(measurement_id: IdP) -> Response:
+    async def get_measurement_raw(measurement_id: IdP) -> Response:
         """The bytes as read at ingest (their SHA-256 is `raw_sha256`)."""
-        return Response(
-            q.measurement_bytes(ctx, measurement_id), media_type="application/octet-stream"
-        )
+        return await in_pool(lambda: _raw(ctx, measurement_id))
 
     @router.get("/series", responses=_ok(m.Series), summary="Verdict counts per hour or day")
-    def get_series(
+    async def get_series(
         cc: CcQ = None,
         platform: PlatformQ = None,
         network: NetworkQ = None,
@@ -221,43 +224,39 @@ def api_router(ctx: WebContext) -> APIRouter:
         says nothing about blocking."""
         f = q.Filters(cc, platform_name(platform), network, None, since, until)
         if format == "csv":
-            return _csv(q.SERIES_FIELDS, _rows(q.series(ctx, f, bucket), q.SERIES_FIELDS))
-        return cached_json(
+            return await in_pool(
+                lambda: _csv(q.SERIES_FIELDS, _rows(q.series(ctx, f, bucket), q.SERIES_FIELDS))
+            )
+        return await answer(
             ("series", f, bucket), lambda: {"bucket": bucket, "items": q.series(ctx, f, bucket)}
         )
 
     @router.get("/cases", responses=_ok(m.Cases), summary="Cases and their directives")
-    def get_cases(format: FormatQ = "json") -> Response:
+    async def get_cases(format: FormatQ = "json") -> Response:
         """Every case served, its headline and whether each directive was followed."""
-        items = q.cases(ctx)
-        if format == "csv":
-            rows = (
-                [c["case"], d["id"], d["date"], d["label"], d["requires"], d["due"], d["status"]]
-                for c in items
-                for d in c["directives"]
-            )
-            return _csv(("case", "directive", "date", "label", "requires", "due", "status"), rows)
-        return cached_json(("cases",), lambda: {"items": items})
+        if format == "json":
+            return await answer(("cases",), lambda: {"items": q.cases(ctx)})
+        return await in_pool(lambda: _cases_csv(ctx))
 
     @router.get(
         "/cases/{case_id}",
         responses={200: {"model": m.CaseDocument}, **_NOT_FOUND, **_ERRORS},
         summary="One case: events and the compliance of every order",
     )
-    def get_case(
+    async def get_case(
         case_id: Annotated[str, Path(min_length=1, max_length=128, description="Case id")],
     ) -> Response:
         """`reachwatch case check CASE --json` and the case's dated, sourced events."""
-        return cached_json(("case", case_id), lambda: q.case(ctx, case_id))
+        return await answer(("case", case_id), lambda: q.case(ctx, case_id))
 
     @router.get("/catalog", responses=_ok(m.CatalogModel), summary="The platform catalog")
-    def get_catalog(format: FormatQ = "json") -> Response:
+    async def get_catalog(format: FormatQ = "json") -> Response:
         """Platforms: their domains, hosts with URLs and roles, and ASNs."""
         items = q.catalog(ctx)
         if format == "csv":
             rows = ([p["name"], h["host"], h["role"], h["urls"]] for p in items for h in p["hosts"])
             return _csv(("platform", "host", "role", "urls"), rows)
-        return _json(q.to_json({"items": items}))
+        return await answer(("catalog",), lambda: {"items": items})
 
     return router
 
@@ -280,3 +279,24 @@ def _incident_rows(items: list[dict[str, Any]]) -> Iterable[list[Any]]:
                 inc["id"], inc["cc"], inc["platform"], n["network"], n["start"], *bounds,
                 n["end"], n["techniques"], n["blocked_measurements"], n["measurements"],
             ]  # fmt: skip
+
+
+def _raw(ctx: WebContext, measurement_id: str) -> Response:
+    return Response(q.measurement_bytes(ctx, measurement_id), media_type="application/octet-stream")
+
+
+def _measurements_csv(ctx: WebContext, f: q.Filters, cursor: str | None, limit: int) -> Response:
+    page = q.measurements(ctx, f, cursor, limit)
+    out = _csv(q.MEASUREMENT_FIELDS, _rows(page.items, q.MEASUREMENT_FIELDS))
+    if page.next_cursor:
+        out.headers["X-Next-Cursor"] = page.next_cursor
+    return out
+
+
+def _cases_csv(ctx: WebContext) -> Response:
+    rows = (
+        [c["case"], d["id"], d["date"], d["label"], d["requires"], d["due"], d["status"]]
+        for c in q.cases(ctx)
+        for d in c["directives"]
+    )
+    return _csv(("case", "directive", "date", "label", "requires", "due", "status"), rows)

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reachwatch.cases import Case, load_case, shipped_cases
 from reachwatch.web import _queries as q
 from reachwatch.web._api import api_router
-from reachwatch.web._context import WebContext
+from reachwatch.web._context import PATIENCE, WebContext
 from reachwatch.web._docs import docs_router
 from reachwatch.web._errors import install_error_handlers
 from reachwatch.web._security import SecurityHeaders
@@ -60,6 +60,7 @@ def default_cases() -> list[Case]:
 def warm(ctx: WebContext) -> None:
     """Compute what every visitor asks first (overview, incidents, series, cases), so the
     first requests after a start do not each wait for detection."""
+    PATIENCE.set(None)  # this thread's own context: it waits for whatever it needs
     try:
         q.overview(ctx)
         q.incidents(ctx, q.Filters())

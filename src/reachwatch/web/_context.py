@@ -30,10 +30,14 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +46,7 @@ import duckdb
 from reachwatch.cases import Case
 from reachwatch.catalog import Catalog, load_catalog
 from reachwatch.store import TABLES, open_store
+from reachwatch.web._errors import Warming
 
 T = TypeVar("T")
 
@@ -51,6 +56,12 @@ _MARKER = "store.json"
 # Filtered answers (a page of measurements, a series) kept per generation, least recently used
 # dropped first; whole-store answers (overview, incidents, cases) are few and always kept.
 _MAX_CACHED = 4096
+# How long a request waits for an answer another thread is computing (detection, a case
+# check) before it is told to come back (Warming: 503 with Retry-After); None: as long as it
+# takes, what the warming thread sets for itself.
+PATIENCE: ContextVar[float | None] = ContextVar("patience", default=20.0)
+# Seconds between two looks at the store's manifest: how soon a commit is seen.
+RECHECK = 0.5
 
 # Tables copied into the snapshot, with the order that makes their usual filters ranges: the
 # measurements for pages (country, then newest first), the observations for detection's
@@ -84,8 +95,9 @@ def _identity(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
-def _build(db: Path, path: Path) -> list[str]:
-    """The snapshot database at `path` for the store at `db`; the files its views read."""
+def _build(db: Path, path: Path) -> tuple[list[str], list[str]]:
+    """The snapshot database at `path` for the store at `db`; the files its views read, and
+    the views' definitions as `open_store` made them."""
     opened = open_store(db, read_only=True)  # checks the store: NotAStore, StoreDamaged
     try:
         views = [
@@ -112,10 +124,17 @@ def _build(db: Path, path: Path) -> list[str]:
         con.close()
     # The views name each committed file as a quoted SQL string ('' for a quote inside).
     files = {m.replace("''", "'") for sql in views for m in _QUOTED.findall(sql)}
-    return sorted(f for f in files if f.endswith(".parquet"))
+    return sorted(f for f in files if f.endswith(".parquet")), views
 
 
 _QUOTED = re.compile(r"'((?:[^']|'')*)'")
+# The list of files in a view's definition, as DuckDB gives it back:
+# read_parquet(list_value('...', ...), (union_by_name = true)), or [...] as written.
+_LISTING = re.compile(
+    r"read_parquet\((?:(?:main\.)?list_value\(|\[)(.*?)(?:\)|\]), \(?union_by_name", re.S
+)
+# The views a one-measurement lookup reads from Parquet (the others are snapshot tables).
+PARTITIONED = ("evidence", "facts", "raw")
 
 
 class _Snapshot:
@@ -127,7 +146,7 @@ class _Snapshot:
         folder = Path(tempfile.mkdtemp(prefix="reachwatch-serve-"))
         try:
             path = folder / "snapshot.duckdb"
-            files = _build(db.absolute(), path)
+            files, self._views = _build(db.absolute(), path)
             self._con = duckdb.connect(str(path), read_only=True)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
@@ -155,8 +174,39 @@ class _Snapshot:
             self._local.cursor = cur
         return cur
 
-    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool) -> T:
-        """The answer for `key`, computed once however many requests ask at the same time."""
+    def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
+        """A new cursor on which the Parquet views (`evidence`, `facts`, `raw`) read only the
+        files of one partition (day and country): what one measurement's lookup needs, without
+        opening the thousands of files of a year of data. Close it after use."""
+        with self._lock:
+            cur = self._con.cursor()
+        where = f"/date={day.isoformat()}/cc={cc}/"
+        for sql in self._views:
+            table = sql.split()[3] if sql.startswith("CREATE TEMP VIEW ") else ""
+            if table in MATERIALIZED or table not in PARTITIONED:
+                continue
+            listing = _LISTING.search(sql)
+            if listing is None:  # a table without files: its view already reads nothing
+                continue
+            mine = [f for f in _QUOTED.findall(listing.group(1)) if where in f]
+            if mine:
+                files = ", ".join(f"'{f}'" for f in mine)  # still quoted as the store wrote them
+                cur.execute(sql[: listing.start(1)] + files + sql[listing.end(1) :])
+            else:
+                cur.execute(sql.rstrip().rstrip(";") + " WHERE false")  # no file there: no row
+        return cur
+
+    def peek(self, key: Hashable) -> Any:
+        """The answer for `key` if it is already computed, else None (never waits)."""
+        with self._lock:
+            return self._kept.get(key, self._recent.get(key))
+
+    def cached(
+        self, key: Hashable, compute: Callable[[], T], *, keep: bool, wait: float | None = None
+    ) -> T:
+        """The answer for `key`, computed once however many requests ask at the same time.
+        `wait`: seconds to wait for another thread computing it before giving up (Warming);
+        PATIENCE by default."""
         store = self._kept if keep else self._recent
         with self._lock:
             if key in store:
@@ -164,7 +214,13 @@ class _Snapshot:
                     self._recent.move_to_end(key)
                 return store[key]  # type: ignore[no-any-return]
             gate = self._computing.setdefault(key, threading.Lock())
-        with gate:
+        if wait is None:
+            wait = PATIENCE.get()
+        if not gate.acquire(timeout=-1 if wait is None else wait):
+            raise Warming(
+                "the service is still computing this answer from the store; retry shortly"
+            )
+        with _held(gate):
             with self._lock:
                 if key in store:
                     return store[key]  # type: ignore[no-any-return]
@@ -175,6 +231,14 @@ class _Snapshot:
                 while len(self._recent) > _MAX_CACHED:
                     self._recent.popitem(last=False)
             return value
+
+
+@contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _discard(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
@@ -198,8 +262,21 @@ class Read:
     def generation(self) -> str:
         return self.snapshot.generation
 
-    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
-        return self.snapshot.cached(key, compute, keep=keep)
+    def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
+        return self.snapshot.partition_cursor(day, cc)
+
+    def cached(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        *,
+        keep: bool = True,
+        wait: float | None = None,
+    ) -> T:
+        return self.snapshot.cached(key, compute, keep=keep, wait=wait)
+
+    def peek(self, key: Hashable) -> Any:
+        return self.snapshot.peek(key)
 
 
 class WebContext:
@@ -213,6 +290,7 @@ class WebContext:
         self.catalog = catalog if catalog is not None else load_catalog()
         self._lock = threading.Lock()
         self._snapshot = _Snapshot(self.db, self._generation())
+        self._checked = time.monotonic()
 
     def _generation(self) -> str:
         ids = (_identity(self.db / _MANIFEST), _identity(self.db / _MARKER))
@@ -220,24 +298,43 @@ class WebContext:
 
     @property
     def generation(self) -> str:
-        """Changes whenever the store commits something new (or is repaired)."""
-        return self.read().generation
+        """Changes whenever the store commits something new (or is repaired); checked now."""
+        return self.read(recheck=True).generation
 
-    def read(self) -> Read:
-        """The current generation, a new snapshot taken when the store changed."""
-        current = self._generation()
+    def read(self, *, recheck: bool = False) -> Read:
+        """The current generation. The store's manifest is looked at no more often than every
+        RECHECK seconds (a request costs less than that stat); when it changed, one request
+        builds the new snapshot while the others go on reading the old one."""
         snapshot = self._snapshot
-        if snapshot.generation != current:
-            with self._lock:
-                if self._snapshot.generation != current:
-                    self._snapshot = _Snapshot(self.db, current)
-                snapshot = self._snapshot
-        return Read(snapshot)
+        now = time.monotonic()
+        if not recheck and now - self._checked < RECHECK:
+            return Read(snapshot)
+        self._checked = now
+        current = self._generation()
+        if snapshot.generation == current:
+            return Read(snapshot)
+        if not self._lock.acquire(blocking=recheck):
+            return Read(snapshot)  # another request is building it: the old one meanwhile
+        with _held(self._lock):
+            if self._snapshot.generation != current:
+                self._snapshot = _Snapshot(self.db, current)
+            return Read(self._snapshot)
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor on the current generation of the store."""
         return self.read().con
 
-    def cached(self, key: Hashable, compute: Callable[[], T], *, keep: bool = True) -> T:
+    def cached(
+        self,
+        key: Hashable,
+        compute: Callable[[], T],
+        *,
+        keep: bool = True,
+        wait: float | None = None,
+    ) -> T:
         """An answer computed once per generation (`keep=False`: may be dropped when many)."""
-        return self.read().cached(key, compute, keep=keep)
+        return self.read().cached(key, compute, keep=keep, wait=wait)
+
+    def peek(self, key: Hashable) -> Any:
+        """The current generation's answer for `key` if computed already, else None."""
+        return self.read().peek(key)

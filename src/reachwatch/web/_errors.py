@@ -33,6 +33,16 @@ class WebError(ReachwatchError):
 
     status = 400
     code = "bad_request"
+    headers: dict[str, str] = {}  # noqa: RUF012 (read only)
+
+
+class Warming(WebError):
+    """An answer still being computed from the store (after a start or a store change) did
+    not come within the time a request waits for it."""
+
+    status = 503
+    code = "warming"
+    headers = {"Retry-After": "10"}  # noqa: RUF012 (read only)
 
 
 class NotFound(WebError):
@@ -103,7 +113,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def refused(request: Request, exc: Exception) -> Response:
         if isinstance(exc, WebError):
-            return error_response(exc.status, exc.code, str(exc))
+            response = error_response(exc.status, exc.code, str(exc))
+            response.headers.update(exc.headers)
+            return response
         if isinstance(exc, NoSuchMeasurement):
             return error_response(404, "not_found", str(exc))
         if isinstance(exc, StoreError):

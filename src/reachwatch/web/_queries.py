@@ -21,7 +21,7 @@ import orjson
 
 from reachwatch.cases import Case, check_case
 from reachwatch.detect import detect, iso
-from reachwatch.store import evidence_of
+from reachwatch.store import Evidence, evidence_of
 from reachwatch.web._context import Read, WebContext
 from reachwatch.web._errors import InvalidParameter, NotFound
 
@@ -361,10 +361,27 @@ def _measurements(
     return Page(items, encode_cursor(last[1], last[0]) if last else None, limit, f)
 
 
+def _evidence(ctx: WebContext, measurement_id: str) -> Evidence:
+    """`evidence_of` the measurement, its bytes and facts read from its own partition's files
+    only (NoSuchMeasurement when it is not stored)."""
+    r = ctx.read()
+    where = r.con.execute(
+        "SELECT date, probe_cc FROM measurements WHERE measurement_id = ? LIMIT 1",
+        [measurement_id],
+    ).fetchone()
+    if where is None or where[0] is None or where[1] is None:
+        return evidence_of(r.con, measurement_id)
+    cur = r.partition_cursor(where[0], str(where[1]))
+    try:
+        return evidence_of(cur, measurement_id)
+    finally:
+        cur.close()
+
+
 def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
     """What `reachwatch show ID --json` prints, plus the exact bytes in base64
     (NoSuchMeasurement when it is not stored)."""
-    found = evidence_of(ctx.cursor(), measurement_id)
+    found = _evidence(ctx, measurement_id)
     raw: Any = None
     if found.raw is not None:
         try:
@@ -385,7 +402,7 @@ def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
 
 def measurement_bytes(ctx: WebContext, measurement_id: str) -> bytes:
     """The measurement's exact bytes as stored (NotFound when none are kept)."""
-    found = evidence_of(ctx.cursor(), measurement_id)
+    found = _evidence(ctx, measurement_id)
     if found.raw is None:
         raise NotFound(f"measurement {measurement_id!r} was stored without its bytes")
     return found.raw
