@@ -122,6 +122,14 @@ def test_incident_filters(client: httpx.Client) -> None:
     assert _get(client, "/incidents", cc="DE")["items"] == []
 
 
+def test_one_incident_by_its_id(client: httpx.Client) -> None:
+    every = _get(client, "/incidents")["items"]
+    for inc in every:
+        assert _get(client, f"/incidents/{inc['id']}") == inc
+    response = client.get(f"{API}/incidents/PK-x-19990101T0000Z")
+    assert response.status_code == 404 and response.json()["error"] == "not_found"
+
+
 def test_a_platform_alias_is_the_platform(client: httpx.Client) -> None:
     assert _get(client, "/incidents", platform="twitter") == _get(
         client, "/incidents", platform="x"
@@ -354,6 +362,8 @@ def test_times_are_utc_with_z_and_said_so_in_the_schema(client: httpx.Client) ->
     params = {p["name"]: p for p in spec["paths"]["/api/v1/measurements"]["get"]["parameters"]}
     assert "UTC" in params["since"]["description"] and "ISO 8601" in params["since"]["description"]
     assert "UTC" in spec["info"]["description"]
+    start = spec["components"]["schemas"]["Incident"]["properties"]["start"]
+    assert start["format"] == "date-time" and "UTC" in start["description"]
 
 
 def test_the_generation_changes_when_the_store_does(tmp_path: Path, web_store: WebStore) -> None:

@@ -38,7 +38,8 @@ def api_schema(running: Running) -> schemathesis.BaseSchema:
 def test_every_operation_is_exercised(api_schema: schemathesis.BaseSchema) -> None:
     paths = {_operation(op).path for op in api_schema.get_all_operations()}
     assert {
-        "/api/v1/overview", "/api/v1/incidents", "/api/v1/measurements",
+        "/api/v1/overview", "/api/v1/incidents", "/api/v1/incidents/{incident_id}",
+        "/api/v1/measurements",
         "/api/v1/measurements/{measurement_id}", "/api/v1/measurements/{measurement_id}/raw",
         "/api/v1/series", "/api/v1/cases", "/api/v1/cases/{case_id}", "/api/v1/catalog",
     } <= paths  # fmt: skip

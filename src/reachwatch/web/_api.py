@@ -151,9 +151,21 @@ def api_router(ctx: WebContext) -> APIRouter:
             return await in_pool(lambda: _csv(_INCIDENT_CSV, _incident_rows(q.incidents(ctx, f))))
         return await answer(("incidents", f), lambda: {"items": q.incidents(ctx, f)})
 
+    @router.get(
+        "/incidents/{incident_id}",
+        responses={200: {"model": m.Incident}, **_NOT_FOUND, **_ERRORS},
+        summary="One incident by its id",
+    )
+    async def get_incident(
+        incident_id: Annotated[
+            str, Path(min_length=1, max_length=128, description="`id` of an incident")
+        ],
+    ) -> Response:
+        """The incident as `/incidents` lists it (ids look like PK-x-20240217T1506Z)."""
+        return await answer(("incident", incident_id), lambda: q.incident(ctx, incident_id))
+
     @router.get("/measurements", responses=_ok(m.Measurements), summary="Measurements, paged")
     async def get_measurements(
-        response: Response,
         f: FiltersD,
         verdict: Annotated[q.Verdict | None, Query(description="Overall verdict")] = None,
         rule: Annotated[

@@ -9,12 +9,14 @@ Each generation gets its own snapshot: a DuckDB database file in a private tempo
 - the views `open_store` makes over the Parquet files committed in that generation (copied
   from its TEMP views, which only its own connection would see), so `evidence_of` and the
   other library functions read the store exactly as the command line does;
-- the measurements and observations themselves as DuckDB tables (their views are renamed
-  `store_measurements`, `store_observations`), sorted so that a filtered page of measurements
-  or detection's question about one network is a range of DuckDB's own compressed row groups
-  (their min/max let it skip the rest) instead of opening every Parquet file of the store (one
-  per day and country, thousands in a year); detection, case checks and `evidence_of`, which
-  read these tables by name, read them there too;
+- the measurements themselves as a DuckDB table (the view is renamed `store_measurements`),
+  sorted so that a filtered page of measurements is a range of DuckDB's own compressed row
+  groups (their min/max let it skip the rest) instead of opening every Parquet file of the
+  store (one per day and country, thousands in a year); detection, case checks and
+  `evidence_of`, which read `measurements` by name, read it there too;
+- the blocked observations, what detection asks of the observations (`detection_cursor`);
+  one measurement's observations, bytes and facts are read from its own partition's files
+  (`partition_cursor`);
 - `hourly`: verdict counts per hour, country, network and platform, what series and charts
   aggregate further.
 
@@ -64,12 +66,18 @@ PATIENCE: ContextVar[float | None] = ContextVar("patience", default=20.0)
 RECHECK = 0.5
 
 # Tables copied into the snapshot, with the order that makes their usual filters ranges: the
-# measurements for pages (country, then newest first), the observations for detection's
-# per-network questions (country, platform, network, time).
+# measurements for pages (country, then newest first).
 MATERIALIZED: dict[str, str] = {
     "measurements": "probe_cc, measurement_start_time, measurement_id",
-    "observations": "probe_cc, platform, probe_asn, measurement_start_time",
 }
+# Detection and case checks ask the observations one question, which layers were blocked on a
+# network in a span (`verdict = 'blocked'`): those rows only are copied, in the order of that
+# question, a small share of the observations (copying all of them made a start minutes long).
+BLOCKED_SQL = """
+CREATE TABLE blocked_observations AS
+SELECT * FROM observations WHERE verdict = 'blocked'
+ORDER BY probe_cc, platform, probe_asn, measurement_start_time
+"""
 
 HOURLY_SQL = """
 CREATE TABLE hourly AS
@@ -119,6 +127,7 @@ def _build(db: Path, path: Path) -> tuple[list[str], list[str]]:
             con.execute(sql.replace("CREATE TEMP VIEW", "CREATE VIEW", 1))
         for table, order in MATERIALIZED.items():
             con.execute(f"CREATE TABLE {table} AS SELECT * FROM store_{table} ORDER BY {order}")
+        con.execute(BLOCKED_SQL)
         con.execute(HOURLY_SQL)
     finally:
         con.close()
@@ -134,7 +143,7 @@ _LISTING = re.compile(
     r"read_parquet\((?:(?:main\.)?list_value\(|\[)(.*?)(?:\)|\]), \(?union_by_name", re.S
 )
 # The views a one-measurement lookup reads from Parquet (the others are snapshot tables).
-PARTITIONED = ("evidence", "facts", "raw")
+PARTITIONED = ("evidence", "facts", "raw", "observations")
 
 
 class _Snapshot:
@@ -174,10 +183,19 @@ class _Snapshot:
             self._local.cursor = cur
         return cur
 
+    def detection_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor on which `observations` are the blocked ones of the snapshot's table:
+        all that detection and case checks read of them (`verdict = 'blocked'`), without
+        opening every Parquet file of the store for each question. Close it after use."""
+        with self._lock:
+            cur = self._con.cursor()
+        cur.execute("CREATE TEMP VIEW observations AS SELECT * FROM blocked_observations")
+        return cur
+
     def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
-        """A new cursor on which the Parquet views (`evidence`, `facts`, `raw`) read only the
-        files of one partition (day and country): what one measurement's lookup needs, without
-        opening the thousands of files of a year of data. Close it after use."""
+        """A new cursor on which the Parquet views (`observations`, `evidence`, `facts`, `raw`)
+        read only the files of one partition (day and country): what one measurement's lookup
+        needs, without opening the thousands of files of a year of data. Close it after use."""
         with self._lock:
             cur = self._con.cursor()
         where = f"/date={day.isoformat()}/cc={cc}/"
@@ -264,6 +282,9 @@ class Read:
 
     def partition_cursor(self, day: date, cc: str) -> duckdb.DuckDBPyConnection:
         return self.snapshot.partition_cursor(day, cc)
+
+    def detection_cursor(self) -> duckdb.DuckDBPyConnection:
+        return self.snapshot.detection_cursor()
 
     def cached(
         self,

@@ -5,11 +5,12 @@ models: the schema tests check that every answer conforms to them."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-UtcTime = datetime  # always UTC, ISO 8601 with Z
+# Every time the API writes: UTC, ISO 8601, with Z (2024-02-17T15:06:41Z).
+UtcTime = Annotated[datetime, Field(description="UTC, ISO 8601 with Z")]
 
 
 class _Open(BaseModel):

@@ -115,7 +115,11 @@ def detection(ctx: WebContext, cc: str, platform: str) -> dict[str, Any]:
 
 
 def _detection(r: Read, cc: str, platform: str) -> dict[str, Any]:
-    doc = detect(r.con, cc=cc, platform=platform).to_json()
+    cur = r.detection_cursor()
+    try:
+        doc = detect(cur, cc=cc, platform=platform).to_json()
+    finally:
+        cur.close()
     for inc in doc["incidents"]:
         inc["id"] = incident_id(inc)
         inc["ongoing"] = inc["end"] is None
@@ -500,7 +504,11 @@ def case(ctx: WebContext, case_id: str) -> dict[str, Any]:
 
 
 def _case(r: Read, loaded: Case) -> dict[str, Any]:
-    doc = check_case(loaded, r.con).to_json()
+    cur = r.detection_cursor()
+    try:
+        doc = check_case(loaded, cur).to_json()
+    finally:
+        cur.close()
     doc["events"] = _case_events(loaded)
     return doc
 
