@@ -7,6 +7,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import subprocess
 import sys
 from datetime import datetime
@@ -516,3 +517,29 @@ def test_pages_asked_in_widening_windows_are_the_same_pages(
             *args,
         )
         assert ids == [r[0] for r in expected] and ids, f
+
+
+def test_snapshot_folders_of_ended_services_are_removed(web_store: WebStore) -> None:
+    """A service killed before removing its snapshot leaves a folder named for its process;
+    the next one removes it, and nothing of a process still running."""
+    import tempfile
+
+    from reachwatch.web import WebContext
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    root = Path(tempfile.gettempdir())
+    stale = root / f"reachwatch-serve-{gone.pid}-test"
+    alive = root / f"reachwatch-serve-{os.getpid()}-test"
+    for folder in (stale, alive):
+        folder.mkdir(exist_ok=True)
+        (folder / "snapshot.duckdb").write_bytes(b"x")
+    try:
+        WebContext(web_store.db, cases=[])
+        assert not stale.exists()
+        assert alive.exists()
+    finally:
+        for folder in (stale, alive):
+            if folder.exists():
+                (folder / "snapshot.duckdb").unlink()
+                folder.rmdir()

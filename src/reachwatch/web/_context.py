@@ -152,7 +152,8 @@ class _Snapshot:
 
     def __init__(self, db: Path, generation: str) -> None:
         self.generation = generation
-        folder = Path(tempfile.mkdtemp(prefix="reachwatch-serve-"))
+        _sweep()
+        folder = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-"))
         try:
             path = folder / "snapshot.duckdb"
             files, self._views = _build(db.absolute(), path)
@@ -257,6 +258,25 @@ def _held(lock: threading.Lock) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+_PREFIX = "reachwatch-serve-"
+_OWNED = re.compile(re.escape(_PREFIX) + r"(\d+)-")
+
+
+def _sweep() -> None:
+    """Remove the snapshot folders of services that ended without removing their own (killed):
+    only folders named for a process that no longer exists."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        owner = _OWNED.match(folder.name)
+        if owner is None or not folder.is_dir():
+            continue
+        try:
+            os.kill(int(owner.group(1)), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (PermissionError, OverflowError, ValueError):
+            continue  # alive (another user's), or not a process id: left alone
 
 
 def _discard(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
