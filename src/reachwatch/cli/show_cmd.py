@@ -17,7 +17,7 @@ from rich.table import Table
 from reachwatch.cli._app import app
 from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.cli.detect_cmd import query_store
-from reachwatch.store import DEFAULT_DB, Evidence, evidence_of
+from reachwatch.store import DEFAULT_DB, FACT_SUMMARY_COLUMNS, evidence_of
 
 
 @app.command("show")
@@ -31,7 +31,7 @@ def show_command(measurement_id: str, db: Path, as_json: bool, output: str | Non
     """The stored measurement ID: raw bytes (SHA-256 checked), facts, and verdicts with rule
     ids, classifier version and fingerprint set."""
     fmt = chosen_format(output, as_json)
-    doc = query_store(db, lambda con: _document(evidence_of(con, measurement_id)))
+    doc = query_store(db, lambda con: evidence_of(con, measurement_id).to_json())
     if fmt == "json":
         click.echo(orjson.dumps(doc, default=_plain).decode())
     elif fmt == "csv":
@@ -40,24 +40,6 @@ def show_command(measurement_id: str, db: Path, as_json: bool, output: str | Non
         )
     else:
         _print(Console(), doc)
-
-
-def _document(found: Evidence) -> dict[str, Any]:
-    raw: Any = None
-    if found.raw is not None:
-        try:
-            raw = orjson.loads(found.raw)
-        except orjson.JSONDecodeError:  # kept as read; shown as text
-            raw = found.raw.decode("utf-8", "replace")
-    return {
-        "id": found.measurement["measurement_id"],
-        "measurement": found.measurement,
-        "raw": raw,
-        "raw_sha256": found.sha256,
-        "raw_intact": found.intact,
-        "observations": found.observations,
-        "facts": found.facts,
-    }
 
 
 def _plain(value: object) -> str:
@@ -92,25 +74,8 @@ def _print(console: Console, doc: dict[str, Any]) -> None:
         state = "intact" if doc["raw_intact"] else "CHANGED since stored"
         console.print(f"raw bytes: SHA-256 {doc['raw_sha256']} ({state})", highlight=False)
         console.print_json(orjson.dumps(doc["raw"]).decode())
-    _print_rows(console, "facts (what was measured)", _FACT_COLUMNS, doc["facts"])
+    _print_rows(console, "facts (what was measured)", FACT_SUMMARY_COLUMNS, doc["facts"])
     _print_rows(console, "verdicts per host, address and layer", _COLUMNS, doc["observations"])
-
-
-# The facts' columns shown on a terminal (--json has them all), by heading.
-_FACT_COLUMNS = {
-    "side": "side",
-    "kind": "kind",
-    "hop": "hop",
-    "host": "hostname",
-    "address": "ip",
-    "port": "port",
-    "asn": "ip_asn",
-    "failure": "failure",
-    "status": "http_response_status_code",
-    "title": "http_response_title",
-    "body": "http_response_body_length",
-    "t": "t",
-}
 
 
 def _print_rows(

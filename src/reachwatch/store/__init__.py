@@ -7,7 +7,12 @@ in docs/store-schema.md.
 
 from reachwatch.store._check import CheckReport, RepairReport, check_store, repair_store
 from reachwatch.store._errors import NotAStore, StoreBusy, StoreDamaged, StoreError
-from reachwatch.store._evidence import Evidence, NoSuchMeasurement, evidence_of
+from reachwatch.store._evidence import (
+    FACT_SUMMARY_COLUMNS,
+    Evidence,
+    NoSuchMeasurement,
+    evidence_of,
+)
 from reachwatch.store._open import DEFAULT_DB, open_store
 from reachwatch.store._writer import FACT_OWN_COLUMNS, StoreWriter, id_hash
 from reachwatch.store.schema import (
@@ -22,6 +27,7 @@ __all__ = [
     "DEFAULT_DB",
     "FACTS_COLUMNS",
     "FACT_OWN_COLUMNS",
+    "FACT_SUMMARY_COLUMNS",
     "MEASUREMENTS_COLUMNS",
     "OBSERVATIONS_COLUMNS",
     "RAW_COLUMNS",

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+import orjson
 
 from reachwatch.store._errors import StoreError
 from reachwatch.store.schema import FACTS_COLUMNS, MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
@@ -16,6 +17,24 @@ from reachwatch.store.schema import FACTS_COLUMNS, MEASUREMENTS_COLUMNS, OBSERVA
 
 class NoSuchMeasurement(StoreError):
     """No measurement with that id is stored."""
+
+
+# The facts' columns a person is shown first (JSON has them all), by heading: `show` on a
+# terminal and the dashboard's measurement page print the same ones.
+FACT_SUMMARY_COLUMNS = {
+    "side": "side",
+    "kind": "kind",
+    "hop": "hop",
+    "host": "hostname",
+    "address": "ip",
+    "port": "port",
+    "asn": "ip_asn",
+    "failure": "failure",
+    "status": "http_response_status_code",
+    "title": "http_response_title",
+    "body": "http_response_body_length",
+    "t": "t",
+}
 
 
 @dataclass(slots=True)
@@ -26,6 +45,25 @@ class Evidence:
     intact: bool | None  # the bytes still have their recorded SHA-256 (None: no bytes)
     observations: list[dict[str, Any]]
     facts: list[dict[str, Any]]  # empty when none are stored (a store from before facts)
+
+    def to_json(self) -> dict[str, Any]:
+        """What `reachwatch show --json` prints: the bytes parsed when they are JSON, else as
+        text (kept as read)."""
+        raw: Any = None
+        if self.raw is not None:
+            try:
+                raw = orjson.loads(self.raw)
+            except orjson.JSONDecodeError:
+                raw = self.raw.decode("utf-8", "replace")
+        return {
+            "id": self.measurement["measurement_id"],
+            "measurement": self.measurement,
+            "raw": raw,
+            "raw_sha256": self.sha256,
+            "raw_intact": self.intact,
+            "observations": self.observations,
+            "facts": self.facts,
+        }
 
 
 def evidence_of(con: duckdb.DuckDBPyConnection, measurement_id: str) -> Evidence:

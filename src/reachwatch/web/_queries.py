@@ -427,22 +427,9 @@ def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
     """What `reachwatch show ID --json` prints, plus the exact bytes in base64
     (NoSuchMeasurement when it is not stored)."""
     found = _evidence(ctx, measurement_id)
-    raw: Any = None
-    if found.raw is not None:
-        try:
-            raw = orjson.loads(found.raw)
-        except orjson.JSONDecodeError:  # kept as read; shown as text
-            raw = found.raw.decode("utf-8", "replace")
-    return {
-        "id": found.measurement["measurement_id"],
-        "measurement": found.measurement,
-        "raw": raw,
-        "raw_base64": None if found.raw is None else base64.b64encode(found.raw).decode(),
-        "raw_sha256": found.sha256,
-        "raw_intact": found.intact,
-        "observations": found.observations,
-        "facts": found.facts,
-    }
+    doc = found.to_json()
+    doc["raw_base64"] = None if found.raw is None else base64.b64encode(found.raw).decode()
+    return doc
 
 
 def measurement_bytes(ctx: WebContext, measurement_id: str) -> bytes:

@@ -19,6 +19,7 @@ from reachwatch.report import (
     network_label,
     parse_time,
 )
+from reachwatch.store import FACT_SUMMARY_COLUMNS
 from reachwatch.web import _queries as q
 from reachwatch.web._charts import Chart, event_markers, techniques, timelines
 from reachwatch.web._context import WebContext
@@ -234,21 +235,6 @@ def _incident_network(n: dict[str, Any]) -> dict[str, Any]:
 
 
 _OBSERVATION_COLUMNS = ("layer", "host", "address", "verdict", "rule", "technique", "failure")
-# The facts' columns shown (the API has them all), by heading, as `reachwatch show` prints them.
-_FACT_COLUMNS = {
-    "side": "side",
-    "kind": "kind",
-    "hop": "hop",
-    "host": "hostname",
-    "address": "ip",
-    "port": "port",
-    "asn": "ip_asn",
-    "failure": "failure",
-    "status": "http_response_status_code",
-    "title": "http_response_title",
-    "body": "http_response_body_length",
-    "t": "t",
-}
 
 
 def _cell_text(value: Any) -> str:
@@ -275,8 +261,10 @@ def measurement(ctx: WebContext, measurement_id: str) -> dict[str, Any]:
             "rule_col": _OBSERVATION_COLUMNS.index("rule"),
         },
         "facts": {
-            "columns": tuple(_FACT_COLUMNS),
-            "rows": [[_cell_text(f.get(c)) for c in _FACT_COLUMNS.values()] for f in doc["facts"]],
+            "columns": tuple(FACT_SUMMARY_COLUMNS),
+            "rows": [
+                [_cell_text(f.get(c)) for c in FACT_SUMMARY_COLUMNS.values()] for f in doc["facts"]
+            ],
         },
         "raw": None if raw is None else _pretty(raw),
         "raw_sha256": doc["raw_sha256"],
