@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
+from zlib_ng import zlib_ng
 
 MAX_LINE = 10 * 1024 * 1024
 _BLOCK = 1024 * 1024
@@ -29,6 +30,7 @@ _SALVAGE_STEP = 512
 # fresh pages than decompressing twice does (bench/ingest.py), so the bound is small.
 _HOLD = 4 * 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+_GZIP = zlib.MAX_WBITS | 16
 
 
 @dataclass(slots=True, init=False)
@@ -152,13 +154,113 @@ def _blocks(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
 
 def _gunzip(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
     """Decompressed blocks of a (possibly multi-member) gzip file, each member's only once its
-    CRC checked out. A member that fails (or whose data is damaged) gives its bytes as one
-    _Tainted, and the stream ends there; a file cut short ends with a _Corrupt after every
-    byte decompressed before the cut."""
-    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    started = False
+    CRC checked out (see _gunzip_exact for what a damaged or cut file gives).
+
+    zlib-ng decompresses sound members (about 2.5 times as fast as the standard library's
+    zlib, which decompressing each large member twice made a quarter of ingest's time); at the
+    first sign of damage, a failed check or an early end, the member is read again from its
+    start by _gunzip_exact, so what a damaged file gives is the standard library's, byte for
+    byte, whatever zlib-ng would have salvaged."""
+    dec = zlib_ng.decompressobj(_GZIP)
     pos = 0  # offset in the file of data[0]
-    member = _Member(fh, 0)
+    member = _FastMember(fh, 0)
+    started = False
+    while compressed := fh.read(_GZIP_IN):
+        data = compressed
+        while data:
+            started = True
+            try:
+                out = dec.decompress(data, _BLOCK)
+                ready = member.add(out) if out else None
+            except Exception:  # zlib_ng.error (a damaged member), or _Damaged (its check failed)
+                yield from _gunzip_exact(fh, member.start, member.given)
+                return
+            if ready is not None:
+                yield ready
+            if dec.eof:  # the member's CRC and length checked out
+                yield from member.release()
+                consumed = len(data) - len(dec.unused_data)
+                data = dec.unused_data
+                pos += consumed
+                if data and not data.startswith(b"\x1f\x8b"):
+                    if data.strip(b"\x00"):
+                        yield _Corrupt("data after the end of the gzip stream")
+                        return
+                    data = b""
+                dec = zlib_ng.decompressobj(_GZIP)
+                member = _FastMember(fh, pos)
+                started = bool(data)
+            else:
+                pos += len(data) - len(dec.unconsumed_tail)
+                data = dec.unconsumed_tail
+    if started and not dec.eof:
+        yield from _gunzip_exact(fh, member.start, member.given)
+
+
+class _Damaged(Exception):
+    """A member checked ahead failed: it is read again by _gunzip_exact."""
+
+
+class _FastMember:
+    """_Member for the zlib-ng path: its output is held until the member's end, or checked
+    ahead past _HOLD bytes; a member that fails that check raises _Damaged before any of its
+    bytes were given. `given` counts the bytes given (0 unless it was checked ahead)."""
+
+    def __init__(self, fh: IO[bytes], start: int) -> None:
+        self.fh = fh
+        self.start = start
+        self.held: list[bytes] = []
+        self.size = 0
+        self.given = 0
+        self.checked = False
+
+    def add(self, out: bytes) -> bytes | None:
+        if self.checked:
+            self.given += len(out)
+            return out
+        self.held.append(out)
+        self.size += len(out)
+        if self.size <= _HOLD:
+            return None
+        if not _member_is_sound(self.fh, self.start):
+            raise _Damaged
+        self.checked = True
+        held, self.held = b"".join(self.held), []
+        self.given = len(held)
+        return held
+
+    def release(self) -> Iterator[bytes]:
+        yield from self.held
+        self.held = []
+
+
+def _member_is_sound(fh: IO[bytes], start: int) -> bool:
+    """Whether the gzip member at `start` passes its check, by zlib-ng (also True when it is
+    cut short, which the streaming pass finds itself)."""
+    dec = zlib_ng.decompressobj(_GZIP)
+    with open(fh.name, "rb") as again:
+        again.seek(start)
+        while (data := again.read(_GZIP_IN)) and not dec.eof:
+            try:
+                while data and not dec.eof:
+                    dec.decompress(data, _BLOCK)
+                    data = dec.unconsumed_tail
+            except Exception:  # zlib_ng.error
+                return False
+    return True
+
+
+def _gunzip_exact(fh: IO[bytes], start: int, skip: int) -> Iterator[bytes | _Corrupt]:
+    """The blocks of the gzip file from the member at offset `start` on, by the standard
+    library's zlib, less the member's first `skip` bytes (already given). A member that fails
+    its check (or whose data is damaged) gives its bytes as one _Tainted, and the stream ends
+    there; a file cut short ends with a _Corrupt after every byte decompressed before the
+    cut."""
+    fh.seek(start)
+    dec = zlib.decompressobj(_GZIP)
+    started = False
+    pos = start  # offset in the file of data[0]
+    member = _Member(fh, start)
     while compressed := fh.read(_GZIP_IN):
         data = compressed
         while data:
@@ -168,8 +270,10 @@ def _gunzip(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
                 out = dec.decompress(data, _BLOCK)
             except zlib.error as exc:
                 member.held.extend(_salvage(backup, data))
-                yield _Tainted(b"".join(member.held), f"corrupt gzip member: {exc}")
+                yield _Tainted(b"".join(member.held)[skip:], f"corrupt gzip member: {exc}")
                 return
+            if out and skip:
+                out, skip = out[skip:], max(0, skip - len(out))
             if out:
                 yield from member.add(out)
             if dec.eof:  # the member's CRC and length checked out
@@ -182,7 +286,7 @@ def _gunzip(fh: IO[bytes]) -> Iterator[bytes | _Corrupt]:
                         yield _Corrupt("data after the end of the gzip stream")
                         return
                     data = b""
-                dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                dec = zlib.decompressobj(_GZIP)
                 member = _Member(fh, pos)
                 started = bool(data)
             else:
@@ -229,7 +333,7 @@ class _Member:
 def _check_member(fh: IO[bytes], start: int) -> str | None:
     """Why the gzip member at `start` fails its check, or None when it passes (or is cut
     short, which the streaming pass reports itself)."""
-    dec = zlib.decompressobj(zlib.MAX_WBITS | 16)
+    dec = zlib.decompressobj(_GZIP)
     with open(fh.name, "rb") as again:
         again.seek(start)
         while (data := again.read(_GZIP_IN)) and not dec.eof:
