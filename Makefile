@@ -24,7 +24,7 @@ REQUIREMENTS_PY = import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))
 MODE := $(if $(REACHWATCH_PURE_PYTHON),pure-python,compiled)
 MODE_FILE := $(VENV)/.build-mode
 
-.PHONY: demo test lint typecheck unit bench mutation clean always report-tools screenshots
+.PHONY: demo test lint typecheck unit unit-pure bench mutation clean always report-tools screenshots
 
 # The venv and what building the package needs (--no-build-isolation builds with these).
 $(DEPS): pyproject.toml
@@ -48,6 +48,24 @@ $(STAMP): $(DEPS) $(MODE_FILE) pyproject.toml setup.py $(SOURCES)
 	$(BIN)/pip install --quiet --no-build-isolation \
 		$(if $(filter $(DEPS) pyproject.toml,$?),'.[dev]',--no-deps --force-reinstall .)
 	touch $@
+
+# The same package interpreted (REACHWATCH_PURE_PYTHON=1: nothing compiled), installed on .venv's
+# dependencies into a folder of its own, which `unit-pure` puts first on the path: the unit tests
+# of the modules setup.py compiles run against both builds (the interpreted one is what
+# monkeypatching, coverage and a plain `pip install` see). The lab, browser and web suites run
+# once, on the compiled build, in `unit`. It stages apart from the compiled build (setup.py).
+PURE := $(VENV)/pure
+PURE_STAMP := $(PURE)/.installed
+PURE_TESTS := tests/classify tests/ingest tests/net tests/test_build.py
+
+$(PURE_STAMP): $(DEPS) pyproject.toml setup.py $(SOURCES)
+	rm -rf $(PURE) build/pure/lib/reachwatch
+	REACHWATCH_PURE_PYTHON=1 $(BIN)/pip install --quiet --no-build-isolation --no-deps \
+		--target $(PURE) .
+	touch $@
+
+unit-pure: $(PURE_STAMP)
+	REACHWATCH_PURE_PYTHON=1 PYTHONPATH=$(CURDIR)/$(PURE) $(BIN)/pytest -q $(PURE_TESTS)
 
 # The report's PDF is printed by Debian's chromium, and its tests read PDFs with poppler-utils;
 # installed when missing and we are root (never a browser download of a tool's own).

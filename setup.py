@@ -58,4 +58,12 @@ def _ext_modules() -> list[object]:
     return list(mypycify([str(Path("src") / m) for m in COMPILED], opt_level="3"))
 
 
-setup(ext_modules=_ext_modules())
+def _options() -> dict[str, dict[str, str]]:
+    # The interpreted build stages its files apart from the compiled one's, so that neither
+    # install picks up the other's leftovers (setuptools copies its whole staging folder).
+    if os.environ.get("REACHWATCH_PURE_PYTHON"):
+        return {"build": {"build_base": "build/pure"}}
+    return {}
+
+
+setup(ext_modules=_ext_modules(), options=_options())

@@ -1,22 +1,28 @@
-"""Ingest throughput against the raw limit, on one core.
+"""Ingest throughput against the raw limit, on one core, on two corpora.
 
-Builds a corpus of web_connectivity measurements (>= 100,000 by default) by replicating real
-samples from ../shared/reference (OONI's minipipeline cases and fastpath web_connectivity
-samples; the test fixtures' own measurement when the corpus is absent) with fresh ids, into
-.jsonl.gz files. Then, each phase in its own process pinned to one core:
+Builds corpora of web_connectivity measurements by replicating real samples from
+../shared/reference with fresh ids, into .jsonl.gz files:
 
-  raw     gzip decompression + orjson parsing of the same files, nothing else (the limit)
-  ingest  reachwatch's ingest: read, check, dedupe, classify, store to Parquet
+  mix    (>= 100,000 by default) OONI's minipipeline cases and fastpath web_connectivity
+         samples, the large ones rarely, so the mean is a typical measurement's (about 8.5 KB);
+         the test fixtures' own measurement when the reference corpus is absent
+  large  OONI's minipipeline v0.5 cases, each as often (page bodies, certificates and
+         network events of real page loads; about 350 KB each)
+
+Then, each phase in its own process pinned to one core:
+
+  raw       gzip decompression (the standard library's zlib) + orjson parsing of the same
+            files, nothing else: the raw limit
+  raw-ng    the same with zlib-ng's gunzip, which ingest uses (shown beside the limit)
+  classify  the raw limit + the classifier on every measurement, nothing stored
+  ingest    reachwatch's ingest: read, check, dedupe, classify, facts, store to Parquet
 
 and prints measurements/s, MB/s of uncompressed JSON, CPU time, peak RSS per phase, the ratio
-ingest/raw (target >= 0.5, peak RSS < 1 GiB), and the store's size on disk per table (the facts
-table's share is what keeping every measurement's facts costs in space).
+ingest/raw limit (target >= 0.8) by wall clock and by CPU time, and the store's size on disk per
+table. Figures and what they mean: docs/performance.md.
 
-Measured with facts (docs/store-schema.md, Throughput): 220.0 CPU us a measurement against
-171.7 without them (medians of three alternating runs each, loaded machine), +28 %; store 235
-against 209 bytes a measurement.
-
-    python bench/ingest.py [--count N] [--files N] [--repeat N] [--profile]
+    python bench/ingest.py [--corpus mix|large|both] [--count N] [--files N]
+                           [--large-count N] [--large-files N] [--repeat N] [--profile]
 """
 
 from __future__ import annotations

@@ -49,3 +49,15 @@ def test_module_is_compiled(path: str) -> None:
     assert file.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)), (
         f"{module.__name__} is not a compiled extension in the installed package: {file}"
     )
+
+
+@pytest.mark.skipif(
+    not os.environ.get("REACHWATCH_PURE_PYTHON"),
+    reason="REACHWATCH_PURE_PYTHON is not set: the compiled build is tested above",
+)
+@pytest.mark.parametrize("path", COMPILED)
+def test_module_is_interpreted_in_the_pure_build(path: str) -> None:
+    # `make unit-pure` tests the interpreted package: it must not import a compiled module.
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    file = module.__file__ or ""
+    assert file.endswith(".py"), f"{module.__name__} is compiled in a pure-Python build: {file}"
