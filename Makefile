@@ -44,7 +44,7 @@ $(MODE_FILE): always
 	@[ "$$(cat $@ 2>/dev/null)" = $(MODE) ] || echo $(MODE) > $@
 
 $(STAMP): $(DEPS) $(MODE_FILE) pyproject.toml setup.py $(SOURCES)
-	rm -rf build/lib.*/reachwatch
+	rm -rf build/lib.*/reachwatch build/pure/lib/reachwatch
 	$(BIN)/pip install --quiet --no-build-isolation \
 		$(if $(filter $(DEPS) pyproject.toml,$?),'.[dev]',--no-deps --force-reinstall .)
 	touch $@
