@@ -113,7 +113,9 @@ ENDPOINTS = (
     Endpoint("measurements", "/api/v1/measurements", 0.4, _measurements),
 )
 # Asked once before the load, after the endpoints above: the rest of what the server warms.
-WARMED = (("series", "/api/v1/series"), ("cases", "/api/v1/cases"))
+# The whole store's hourly series is more than the API's point limit (a 422 that says so):
+# ask for what a chart shows, one country's daily series.
+WARMED = (("series", "/api/v1/series?cc=PK&bucket=day"), ("cases", "/api/v1/cases"))
 CURSOR_FOLLOW = 0.4  # share of measurement requests that ask for the next page of the last one
 
 

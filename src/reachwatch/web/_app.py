@@ -59,12 +59,13 @@ def default_cases() -> list[Case]:
 
 
 def warm(ctx: WebContext) -> None:
-    """Compute what every visitor asks first (overview, incidents, series, cases), so the
-    first requests after a start do not each wait for detection."""
+    """Compute what every visitor asks first (overview, incidents, the measurements' listing,
+    series, cases), so the first requests after a start do not each wait for detection."""
     PATIENCE.set(None)  # this thread's own context: it waits for whatever it needs
     try:
         q.overview(ctx)
         q.incidents(ctx, q.Filters())
+        q.measurements(ctx, q.Filters(), limit=1)  # builds the in-memory listing
         q.series(ctx, q.Filters(), "day")
         q.cases(ctx)
     except Exception:  # a request will meet the same failure and answer it as an error
