@@ -16,8 +16,8 @@ previous page's cursor). Per endpoint: requests, p50/p95/p99, errors, and "direc
 the server stopped, the statements the same query function runs on a cache miss (for a
 measurement page, which the server answers from its in-memory listing, the keyset SQL of the
 same page), run again on a cursor of the same snapshot database the server builds; the ratio
-is HTTP p95 / direct p95. --profile samples the server with py-spy during the first load phase and sorts the
-samples into framework, DuckDB, detection, JSON.
+is HTTP p95 / direct p95. --profile samples the server with py-spy during the first load
+phase and sorts the samples into framework, DuckDB, detection, JSON.
 
 Target: p95 < 100 ms for the overview, incidents and a filtered measurement page, and no
 errors. PASS/FAIL is printed against it per load phase; the exit status is non-zero only on
