@@ -18,7 +18,7 @@ from reachwatch.web._api import api_router
 from reachwatch.web._context import PATIENCE, WebContext
 from reachwatch.web._docs import docs_router
 from reachwatch.web._errors import install_error_handlers
-from reachwatch.web._pages import pages_router
+from reachwatch.web._pages import install_html_not_found, pages_router
 from reachwatch.web._security import SecurityHeaders
 
 log = logging.getLogger("reachwatch.web")
@@ -105,6 +105,7 @@ def create_app(
     app.include_router(api_router(ctx))
     app.include_router(docs_router(app))
     app.include_router(pages_router(ctx, signing_key=signing_key))
+    install_html_not_found(app, ctx)
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so it sees every answer
     return app
