@@ -12,9 +12,10 @@ _SPLIT_BYTES is shared: every worker reads it, and each judges every `jobs`-th c
 _CHUNK_ITEMS items, so one huge file still keeps every core busy (reading it is repeated,
 judging is not).
 
-Workers are started with `spawn`: they share no file descriptor with the writer (its store
-lock above all), they die with it (PR_SET_PDEATHSIG, and a closed pipe), and a worker that
-dies makes the run stop with a WorkerFailed before anything more is committed.
+Workers are fresh interpreters: they share no file descriptor with the writer but their
+socket (not its store lock above all), they die with it (PR_SET_PDEATHSIG, and a closed
+socket), and a worker that dies makes the run stop with a WorkerFailed before anything more
+is committed.
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ import contextlib
 import ctypes
 import dataclasses
 import io
-import multiprocessing
+import marshal
 import os
 import pickle
 import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from multiprocessing.connection import Connection
-from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -39,7 +43,13 @@ from reachwatch.classify import Fingerprints
 from reachwatch.ingest._errors import IngestError
 from reachwatch.ingest._judge import Judge
 from reachwatch.ingest._lines import file_kind, read_items
-from reachwatch.ingest._pipeline import _Run, wire_item
+from reachwatch.ingest._pipeline import (
+    _INVALID,
+    _JUDGED,
+    _KEEP_RAW,
+    _Run,
+    wire_item,
+)
 from reachwatch.ingest._provenance import fingerprints_sha256
 from reachwatch.ingest._quarantine import path_text
 
@@ -62,13 +72,16 @@ class WorkerFailed(IngestError):
 # -- the worker side --------------------------------------------------------------------------
 
 
-def _worker(conn: Connection, fingerprints: bytes, expected: str, parent: int) -> None:
-    """A worker process: runs the units it is sent, in order, until told to stop.
-    `fingerprints`: the writer's set, as `_portable` gives it; `expected`: its SHA-256."""
+def worker_main(fd: int, parent: int) -> None:
+    """A worker process (`python -c`, see _Pool): runs the units sent on socket `fd`, in
+    order, until told to stop. The first message is the writer's fingerprint set, as
+    `_portable` gives it, and its SHA-256."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     _die_with_parent(parent)
+    conn = Connection(fd)
     out = _Outbox(conn)
     try:
+        fingerprints, expected = conn.recv()
         judge = Judge(pickle.loads(fingerprints))  # once for the worker's whole life
         if judge.fingerprints_sha256 != expected:
             raise RuntimeError("the fingerprints did not reach the worker unchanged")
@@ -82,7 +95,7 @@ def _worker(conn: Connection, fingerprints: bytes, expected: str, parent: int) -
             fn, args = task
             for message in fn(judge, *args):
                 out.put(message)
-    except _WriterGone:
+    except (_WriterGone, EOFError):
         return
     except BaseException as exc:  # sent to the writer, which stops the run with it
         with contextlib.suppress(_WriterGone):
@@ -119,7 +132,7 @@ class _Outbox:
         self._thread.start()
 
     def put(self, message: tuple[Any, ...]) -> None:
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _encoded(message)
         with self._cond:
             while self._held and self._held + len(data) > _AHEAD_BYTES and not self._gone:
                 self._cond.wait()
@@ -170,7 +183,7 @@ def judge_file(judge: Judge, path: Path, part: int, parts: int) -> Iterator[tupl
             index += 1
             if not mine:
                 continue
-            chunk.append(wire_item(judge, path, source, item))
+            chunk.append(_flat_times(wire_item(judge, path, source, item)))
             size += len(item.raw) if item.raw is not None else 0
             closes = index % _CHUNK_ITEMS == 0
             if closes or size >= _MESSAGE_BYTES:
@@ -181,6 +194,72 @@ def judge_file(judge: Judge, path: Path, part: int, parts: int) -> Iterator[tupl
     if chunk:
         yield ("items", chunk, True)
     yield ("end", error)
+
+
+# -- between them ---------------------------------------------------------------------
+# Messages go as marshal data when they can (the rows hold only str, int, float, bool, None
+# and bytes once their times are flattened): the writer loads that in half the time pickle
+# takes (bench/ingest_jobs.py), and every microsecond the writer spends there is one judging
+# does not get on a machine with as many workers as cores. Anything else goes pickled.
+_MARSHAL, _PICKLE = b"M", b"P"
+
+
+def _encoded(message: tuple[Any, ...]) -> bytes:
+    try:
+        return _MARSHAL + marshal.dumps(message)
+    except ValueError:
+        return _PICKLE + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _decoded(data: bytes) -> tuple[Any, ...]:
+    message: tuple[Any, ...]
+    if data[:1] == _MARSHAL:
+        message = marshal.loads(memoryview(data)[1:])
+    else:
+        message = pickle.loads(memoryview(data)[1:])
+    return message
+
+
+# A row's time (measurements: start, date; raw: start, date) as the fields of the naive
+# datetime and None for its date, which is always the start's (see _measurement_row).
+_RAW_ROW, _RAW_START = 4, 4
+
+
+def _flat_times(wire: tuple[Any, ...]) -> tuple[Any, ...]:
+    if wire[0] != _JUDGED or wire[5][0] == _INVALID:
+        return wire
+    outcome = list(wire[5])
+    outcome[3] = _flat_row(outcome[3], 8)
+    if outcome[0] == _KEEP_RAW:
+        outcome[_RAW_ROW] = _flat_row(outcome[_RAW_ROW], _RAW_START)
+    return (*wire[:5], tuple(outcome))
+
+
+def _flat_row(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
+    start = row[at]
+    if type(start) is not datetime or start.tzinfo is not None or row[at + 1] != start.date():
+        return row  # left as it is: the message goes pickled
+    fields = (start.year, start.month, start.day, start.hour, start.minute, start.second,
+              start.microsecond)  # fmt: skip
+    return (*row[:at], fields, None, *row[at + 2 :])
+
+
+def _with_times(wire: tuple[Any, ...]) -> tuple[Any, ...]:
+    if wire[0] != _JUDGED or wire[5][0] == _INVALID:
+        return wire
+    outcome = list(wire[5])
+    outcome[3] = _timed_row(outcome[3], 8)
+    if outcome[0] == _KEEP_RAW:
+        outcome[_RAW_ROW] = _timed_row(outcome[_RAW_ROW], _RAW_START)
+    return (*wire[:5], tuple(outcome))
+
+
+def _timed_row(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
+    fields = row[at]
+    if type(fields) is not tuple:
+        return row
+    start = datetime(*fields)
+    return (*row[:at], start, start.date(), *row[at + 2 :])
 
 
 # -- the writer side ----------------------------------------------------------------------
@@ -203,34 +282,40 @@ def _portable(fingerprints: Fingerprints) -> bytes:
 
 
 class _Worker:
-    def __init__(self, number: int, process: SpawnProcess, conn: Connection) -> None:
+    def __init__(self, number: int, process: subprocess.Popen[bytes], conn: Connection) -> None:
         self.number = number
         self.process = process
         self.conn = conn
         self.units: deque[int] = deque()  # tickets given, in order, not yet ended
 
 
+# A fresh interpreter, not multiprocessing's spawn: that runs the caller's __main__ again in
+# every worker, which a script calling ingest() without a main guard does not survive.
+_WORKER_CODE = "import sys; from reachwatch.ingest._parallel import worker_main; " \
+    "worker_main(int(sys.argv[1]), int(sys.argv[2]))"  # fmt: skip
+
+
 class _Pool:
     """The worker processes, and the units each was given, in order."""
 
     def __init__(self, jobs: int, fingerprints: Fingerprints) -> None:
-        ctx = multiprocessing.get_context("spawn")
         self.workers: list[_Worker] = []
         self._tickets = 0
-        portable = _portable(fingerprints)
-        expected = fingerprints_sha256(fingerprints)
+        first = (_portable(fingerprints), fingerprints_sha256(fingerprints))
         try:
             for number in range(jobs):
-                ours, theirs = ctx.Pipe(duplex=True)
-                process = ctx.Process(
-                    target=_worker,
-                    args=(theirs, portable, expected, os.getpid()),
-                    name=f"reachwatch-worker-{number}",
-                    daemon=True,
-                )
-                process.start()
-                theirs.close()  # its only holder is the worker: its death is our EOF
-                self.workers.append(_Worker(number, process, ours))
+                ours, theirs = socket.socketpair()
+                with theirs:  # its only holder is then the worker: its death is our EOF
+                    fd = theirs.fileno()
+                    process = subprocess.Popen(
+                        [sys.executable, "-c", _WORKER_CODE, str(fd), str(os.getpid())],
+                        pass_fds=(fd,),
+                        stdin=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,  # its failures come as messages
+                    )
+                worker = _Worker(number, process, Connection(ours.detach()))
+                self.workers.append(worker)
+                self._send(worker, first)
         except BaseException:
             self.abort()
             raise
@@ -243,12 +328,15 @@ class _Pool:
 
     def submit(self, worker: _Worker, task: Task) -> tuple[_Worker, int]:
         self._tickets += 1
-        try:
-            worker.conn.send(task)
-        except OSError:
-            self._failed(worker)
+        self._send(worker, task)
         worker.units.append(self._tickets)
         return worker, self._tickets
+
+    def _send(self, worker: _Worker, message: Any) -> None:
+        try:
+            worker.conn.send(message)
+        except OSError:
+            self._failed(worker)
 
     def receive(self, ticket: tuple[_Worker, int]) -> tuple[Any, ...]:
         """The next message of a unit; the unit must be the oldest its worker has not ended."""
@@ -259,7 +347,7 @@ class _Pool:
             data = worker.conn.recv_bytes()
         except (EOFError, OSError):
             self._failed(worker)
-        message: tuple[Any, ...] = pickle.loads(data)
+        message = _decoded(data)
         if message[0] == "error":
             raise WorkerFailed(f"a worker process failed ({message[1]}); nothing after the "
                                "last committed batch was stored")  # fmt: skip
@@ -268,8 +356,9 @@ class _Pool:
         return message
 
     def _failed(self, worker: _Worker) -> NoReturn:
-        worker.process.join(timeout=5)
-        code = worker.process.exitcode
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            worker.process.wait(timeout=5)
+        code = worker.process.returncode
         if code is not None and code < 0:
             how = f"was killed by {signal.Signals(-code).name}"
         elif code is not None:
@@ -288,16 +377,17 @@ class _Pool:
             with contextlib.suppress(OSError):
                 worker.conn.send(None)
         for worker in self.workers:
-            worker.process.join(timeout=10)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                worker.process.wait(timeout=10)
         self.abort()
 
     def abort(self) -> None:
         """Kill what still runs (a run that failed or was interrupted)."""
         for worker in self.workers:
-            if worker.process.is_alive():
+            if worker.process.poll() is None:
                 worker.process.kill()
         for worker in self.workers:
-            worker.process.join()
+            worker.process.wait()
             worker.conn.close()
 
 
@@ -370,7 +460,7 @@ def _take_file(
         if message[0] == "end":
             break
         for wire in message[1]:
-            run.take_wire(path, wire)
+            run.take_wire(path, _with_times(wire))
         if message[2]:  # that chunk is whole: the next is the next part's
             turn = (turn + 1) % len(tickets)
     for other, ticket in enumerate(tickets):  # the other parts only have their end left
