@@ -7,10 +7,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import pty
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -340,3 +343,37 @@ def test_the_writer_killed_takes_its_workers_and_a_rerun_completes_it(
 
     _clean_run(src, tmp_path / "clean", total)
     _rerun_completes(src, db, tmp_path / "clean", total)
+
+
+def test_the_progress_bar_follows_a_run_with_workers(
+    tmp_path: Path, make_measurement: Make
+) -> None:
+    """On a terminal the bar counts files and records as the writer takes them."""
+    src = tmp_path / "corpus"
+    _kill_corpus(src, make_measurement)
+    master, slave = pty.openpty()
+    shown: list[bytes] = []
+
+    def drain() -> None:  # the terminal must be read as it is written, or the child blocks
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not chunk:
+                return
+            shown.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    cmd = [REACHWATCH, "ingest", str(src), "--db", str(tmp_path / "db"), "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=300)
+    reader.join(timeout=30)
+    os.close(master)
+    terminal = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", b"".join(shown).decode(errors="replace"))
+    assert proc.returncode == 0, terminal
+    assert f"{KILL_FILES}/{KILL_FILES} files" in terminal, terminal
+    assert f"{KILL_FILES * (KILL_PER_FILE + 1):,} records" in terminal, terminal  # + repeats
+    assert "stored" in out.decode()
