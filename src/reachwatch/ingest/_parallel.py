@@ -290,7 +290,9 @@ class _Worker:
 
 
 # A fresh interpreter, not multiprocessing's spawn: that runs the caller's __main__ again in
-# every worker, which a script calling ingest() without a main guard does not survive.
+# every worker, which a script calling ingest() without a main guard does not survive. `-P`:
+# the current folder is not put on sys.path, so a `reachwatch` folder there (a source tree)
+# is not imported in place of the installed, compiled package.
 _WORKER_CODE = "import sys; from reachwatch.ingest._parallel import worker_main; " \
     "worker_main(int(sys.argv[1]), int(sys.argv[2]))"  # fmt: skip
 
@@ -308,9 +310,10 @@ class _Pool:
                 with theirs:  # its only holder is then the worker: its death is our EOF
                     fd = theirs.fileno()
                     process = subprocess.Popen(
-                        [sys.executable, "-c", _WORKER_CODE, str(fd), str(os.getpid())],
+                        [sys.executable, "-P", "-c", _WORKER_CODE, str(fd), str(os.getpid())],
                         pass_fds=(fd,),
                         stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,  # the writer's stdout is the output
                         stderr=subprocess.DEVNULL,  # its failures come as messages
                     )
                 worker = _Worker(number, process, Connection(ours.detach()))
