@@ -103,7 +103,7 @@ NEW_KEY = "raw/20240221/07/PK/webconnectivity/2024022107_PK_webconnectivity.n1.0
 def test_second_run_downloads_and_names_only_the_new_object(
     s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
 ) -> None:
-    endpoint, client, bodies = s3
+    endpoint, client, _bodies = s3
     first = _sync(endpoint, tmp_path)
     assert first["latest_hour"] == "2024-02-17T03:00:00Z"
     body = gzip.compress(b'{"new": true}\n')

@@ -6,14 +6,16 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-
+import pytest
 from tests.watch.conftest import SINCE, UNTIL, Bucket, Receiver, gz, ooni_key, serve_webhook
 
 REACHWATCH = str(Path(sys.executable).with_name("reachwatch"))
@@ -159,7 +161,7 @@ def _start(args: list[str], sigint: Any = signal.SIG_DFL) -> subprocess.Popen[st
         stderr=subprocess.PIPE,
         text=True,
         process_group=0,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),  # noqa: PLW1509
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
     )
 
 
@@ -217,7 +219,7 @@ def test_a_watch_that_ignores_sigint_from_its_start_still_stops_on_sigterm(
 def test_sigterm_during_a_download_stops_the_round_and_the_next_start_finishes_it(
     s3_server: tuple[str, Any], bucket: Bucket, tmp_path: Path
 ) -> None:
-    key = ooni_key(__import__("datetime").datetime(2024, 2, 20, 5))
+    key = ooni_key(datetime(2024, 2, 20, 5))
     body = gz([orjson.dumps({"n": i, "pad": os.urandom(3000).hex()}) for i in range(12_000)])
     bucket.put(key, body)
     args = _args(s3_server[0], bucket, tmp_path, "--every", "1h")
@@ -238,3 +240,64 @@ def test_sigterm_during_a_download_stops_the_round_and_the_next_start_finishes_i
     [r] = _rounds(again.stderr)
     assert (r["new_files"], r["ingested"]) == (1, 1)  # resumed, then ingested
     assert (tmp_path / "ooni" / key).read_bytes() == body
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--every", "soon"], "--every 'soon' is not an interval"),
+        (["--every", "0m"], "--every '0m'"),
+        (["--webhook", "ftp://127.0.0.1/hook"], "--webhook 'ftp://127.0.0.1/hook'"),
+        (["--webhook", "127.0.0.1:8080"], "--webhook"),
+        (["--cc", "PAK"], "--cc"),
+        (["--platform", "no-such-platform"], "no-such-platform"),
+        (["--once", "--rounds", "2"], "--once and --rounds"),
+        (["--rounds", "0"], "--rounds"),
+        (["--since", "2024-02-30"], "--since"),
+        (["--test", "../etc"], "--test"),
+        (["--events", "{tmp}"], "--events"),
+        (["--events", "{tmp}/missing/events.jsonl"], "--events"),
+        (["--out", "{tmp}/a-file"], "--out"),
+    ],
+)
+def test_bad_input_is_one_line_before_anything_is_contacted(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    (tmp_path / "a-file").write_text("a file\n")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sock.setblocking(False)
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        given = {"--cc": "PK", "--platform": "x", "--out": str(tmp_path / "ooni"),
+                 "--endpoint": endpoint, "--once": None}  # fmt: skip
+        flags = [a.format(tmp=tmp_path) for a in args]
+        for name in flags:
+            given.pop(name, None)
+        rest = [part for k, v in given.items() for part in ((k,) if v is None else (k, v))]
+        result = subprocess.run(
+            [REACHWATCH, "watch", *rest, *flags], capture_output=True, text=True, timeout=60
+        )
+        with pytest.raises(BlockingIOError):
+            sock.accept()  # nobody came
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("reachwatch: error: ") and message in lines[0], lines[0]
+    assert result.stdout == "" and not (tmp_path / "ooni").exists()
+
+
+def test_docs_describe_every_option_and_the_readme_points_there() -> None:
+    import click
+
+    from reachwatch.cli import app
+
+    repo = Path(__file__).resolve().parents[2]
+    doc = (repo / "docs" / "watch.md").read_text(encoding="utf-8")
+    command = app.commands["watch"]
+    assert isinstance(command, click.Command)
+    for param in command.params:
+        for flag in param.opts:
+            if flag not in ("-h", "--help"):
+                assert f"`{flag}" in doc, f"{flag} is not in docs/watch.md"
+    readme = (repo / "README.md").read_text(encoding="utf-8")
+    assert "docs/watch.md" in readme and "reachwatch watch" in readme

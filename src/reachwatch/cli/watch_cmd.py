@@ -43,26 +43,59 @@ def _optional_day(ctx: click.Context, param: click.Parameter, value: str | None)
 @app.command("watch")
 @click.option("--cc", required=True, help="Country code, e.g. PK.")
 @click.option("--platform", required=True, help="Catalog platform, e.g. x.")
-@click.option("--every", default="1h", show_default=True,
-              help="Time from one round's start to the next: 1h, 30m, 90s, 1d, 1h30m.")
+@click.option(
+    "--every",
+    default="1h",
+    show_default=True,
+    help="Time from one round's start to the next: 1h, 30m, 90s, 1d, 1h30m.",
+)
 @click.option("--webhook", default=None, help="POST each event's JSON to this http(s) URL.")
-@click.option("--events", "events_file", type=click.Path(path_type=Path), default=None,
-              help="Append each event as one JSON line to this file.")
-@click.option("--db", type=FolderPath(), default=DEFAULT_DB, show_default=True,
-              help="Store folder (created when missing).")
-@click.option("--out", type=FolderPath(), default=DEFAULT_OUT, show_default=True,
-              help="Download folder (also holds the watch's state file).")
+@click.option(
+    "--events",
+    "events_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Append each event as one JSON line to this file.",
+)
+@click.option(
+    "--db",
+    type=FolderPath(),
+    default=DEFAULT_DB,
+    show_default=True,
+    help="Store folder (created when missing).",
+)
+@click.option(
+    "--out",
+    type=FolderPath(),
+    default=DEFAULT_OUT,
+    show_default=True,
+    help="Download folder (also holds the watch's state file).",
+)
 @click.option("--endpoint", default=None, help="S3 endpoint URL (default: OONI's bucket).")
 @click.option("--bucket", default=OONI_BUCKET, show_default=True, help="Bucket name.")
-@click.option("--test", "test_name", default="web_connectivity", show_default=True,
-              help="OONI test to download.")
-@click.option("--since", default=None, callback=_optional_day,
-              help="First UTC day to download (default: the day before the first round).")
-@click.option("--until", default=None, callback=_optional_day,
-              help="Last UTC day to download (default: today, as each round runs).")
+@click.option(
+    "--test",
+    "test_name",
+    default="web_connectivity",
+    show_default=True,
+    help="OONI test to download.",
+)
+@click.option(
+    "--since",
+    default=None,
+    callback=_optional_day,
+    help="First UTC day to download (default: the day before the first round).",
+)
+@click.option(
+    "--until",
+    default=None,
+    callback=_optional_day,
+    help="Last UTC day to download (default: today, as each round runs).",
+)
 @click.option("--once", is_flag=True, help="Run one round and end (for cron).")
-@click.option("--rounds", type=click.IntRange(min=1), default=None,
-              help="Run this many rounds and end.")
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=None, help="Run this many rounds and end."
+)
 def watch_command(
     cc: str, platform: str, every: str, webhook: str | None, events_file: Path | None,
     db: Path, out: Path, endpoint: str | None, bucket: str, test_name: str,
@@ -120,7 +153,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[list[str]]:
         stopped_by.append(signal.Signals(signum).name)
         stop.set()
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
         if signal.getsignal(sig) is not signal.SIG_IGN:
             previous[sig] = signal.signal(sig, handler)

@@ -9,5 +9,5 @@ class WatchError(ReachwatchError):
     """A watch that cannot run as asked: a bad schedule, webhook or state file."""
 
 
-class WatchStopped(Exception):  # noqa: N818 - a request, not a fault
+class WatchStopped(Exception):
     """Raised inside a round when a stop was asked for; the loop catches it and ends."""

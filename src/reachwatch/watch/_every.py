@@ -17,9 +17,7 @@ def parse_every(text: str) -> timedelta:
     compact = text.strip().lower().replace(" ", "")
     parts = _PART.findall(compact)
     if not compact or "".join(n + u for n, u in parts) != compact:
-        raise WatchError(
-            f"--every {text!r} is not an interval (e.g. 1h, 30m, 90s, 1d or 1h30m)"
-        )
+        raise WatchError(f"--every {text!r} is not an interval (e.g. 1h, 30m, 90s, 1d or 1h30m)")
     seconds = sum(int(n) * _UNIT[u] for n, u in parts)
     if seconds == 0:
         raise WatchError(f"--every {text!r}: the interval must be longer than zero")

@@ -70,7 +70,9 @@ def load_state(path: Path) -> WatchState:
     except OSError as exc:
         raise WatchError(f"{path}: cannot read the watch's state ({exc.strerror})") from None
     except orjson.JSONDecodeError:
-        raise WatchError(f"{path}: the watch's state is not JSON; move it away to start over")
+        raise WatchError(
+            f"{path}: the watch's state is not JSON; move it away to start over"
+        ) from None
     try:
         if doc["version"] != STATE_VERSION:
             raise WatchError(f"{path}: state version {doc['version']}, expected {STATE_VERSION}")
@@ -79,7 +81,9 @@ def load_state(path: Path) -> WatchState:
             rounds=int(doc["rounds"]),
             latest_hour=datetime.fromisoformat(latest) if latest else None,
             pending=[str(p) for p in doc["pending"]],
-            incidents=[KnownIncident(str(i["id"]), str(i["start"]), i["end"]) for i in doc["incidents"]],
+            incidents=[
+                KnownIncident(str(i["id"]), str(i["start"]), i["end"]) for i in doc["incidents"]
+            ],
             undelivered=list(doc["undelivered"]),
         )
     except (KeyError, TypeError, ValueError):

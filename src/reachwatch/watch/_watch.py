@@ -84,6 +84,13 @@ class Callbacks:
     on_warning: Callable[[str], None] = lambda _text: None
 
 
+# detect's incident keys an event carries (its networks shortened, its evidence cut to 10).
+_EVENT_KEYS = (
+    "cc", "platform", "start", "end", "status", "start_bounds", "end_bounds",
+    "techniques", "measurements", "blocked_measurements", "synthetic",
+)  # fmt: skip
+
+
 def event_json(change: Change, reported_at: datetime) -> dict[str, Any]:
     """The JSON an event is reported as (events file and webhook alike)."""
     inc = change.incident
@@ -91,13 +98,7 @@ def event_json(change: Change, reported_at: datetime) -> dict[str, Any]:
         "event": change.kind,
         "id": change.id,
         "reported_at": reported_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        **{
-            k: inc[k]
-            for k in (
-                "cc", "platform", "start", "end", "status", "start_bounds", "end_bounds",
-                "techniques", "measurements", "blocked_measurements", "synthetic",
-            )
-        },  # fmt: skip
+        **{k: inc[k] for k in _EVENT_KEYS},
         "networks": [
             {k: n[k] for k in ("network", "start", "end", "techniques")} for n in inc["networks"]
         ],
