@@ -301,3 +301,27 @@ def test_docs_describe_every_option_and_the_readme_points_there() -> None:
                 assert f"`{flag}" in doc, f"{flag} is not in docs/watch.md"
     readme = (repo / "README.md").read_text(encoding="utf-8")
     assert "docs/watch.md" in readme and "reachwatch watch" in readme
+
+
+def test_an_unreachable_bucket_fails_a_bounded_watch_and_an_endless_one_goes_on(
+    tmp_path: Path,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening: refused
+        base = [
+            REACHWATCH, "watch", "--cc", "PK", "--platform", "x", "--endpoint", endpoint,
+            "--since", SINCE, "--until", SINCE, "--db", str(tmp_path / "db"),
+            "--out", str(tmp_path / "ooni"),
+        ]  # fmt: skip
+        once = subprocess.run([*base, "--once"], capture_output=True, text=True, timeout=120)
+        lines = once.stderr.strip().splitlines()
+        assert once.returncode == 2 and len(lines) == 1, once.stderr
+        assert lines[0].startswith("reachwatch: error: cannot reach the bucket endpoint")
+
+        proc = _start([*base, "--every", "1s"])
+        seen = _wait_for(proc, "round 1 failed")
+        seen += _wait_for(proc, "round 1 failed")  # tried again a second later: still going
+        assert "cannot reach the bucket endpoint" in seen and "trying again in 0:00:01" in seen
+        _out, err = _stopped(proc, signal.SIGTERM)
+        assert "watch stopped by SIGTERM after 0 round(s)" in err

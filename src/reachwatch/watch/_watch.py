@@ -137,7 +137,10 @@ class Watch:
                     if self.config.rounds is not None:
                         raise
                     state = load_state(self.state_file)  # what the failed round saved
-                    self.callbacks.on_warning(f"round {state.rounds + 1} failed: {exc}")
+                    self.callbacks.on_warning(
+                        f"round {state.rounds + 1} failed: {exc}; trying again in "
+                        f"{self.config.every}"
+                    )
                 if self.config.rounds is not None and done >= self.config.rounds:
                     break
                 left = self.config.every.total_seconds() - (time.monotonic() - started)
@@ -271,7 +274,7 @@ class Watch:
         """Owed events in order; the first that cannot be delivered now waits (with those
         after it) for the next round. One the receiver refuses outright is dropped."""
         url = self.config.webhook
-        while url is not None and state.undelivered:
+        while url is not None and state.undelivered and not self.stop.is_set():
             doc = state.undelivered[0]
             result = post_json(
                 url, orjson.dumps(doc), timeout=self.config.webhook_timeout,
