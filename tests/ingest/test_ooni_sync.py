@@ -82,7 +82,7 @@ def test_downloads_only_the_country_test_and_days_asked(
     assert doc["files"] == 3 and doc["downloaded"] == 3 and doc["skipped"] == 0
     got = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert got == sorted([*PK_KEYS, LEDGER])  # the bucket's keys, and the hidden ledger
-    assert doc["new_files"] == list(PK_KEYS)
+    assert doc["new_files"] == [str(tmp_path / k) for k in PK_KEYS]
     for key in PK_KEYS:
         assert (tmp_path / key).read_bytes() == bodies[key]
 
@@ -113,7 +113,7 @@ def test_second_run_downloads_and_names_only_the_new_object(
     finally:
         client.delete_object(Bucket=BUCKET, Key=NEW_KEY)
     assert (doc["files"], doc["downloaded"], doc["skipped"], doc["changed"]) == (4, 1, 3, 0)
-    assert doc["new_files"] == [NEW_KEY] and doc["bytes_downloaded"] == len(body)
+    assert doc["new_files"] == [str(tmp_path / NEW_KEY)] and doc["bytes_downloaded"] == len(body)
     assert doc["latest_hour"] == "2024-02-21T07:00:00Z"
     assert (tmp_path / NEW_KEY).read_bytes() == body
 
@@ -130,7 +130,7 @@ def test_an_object_replaced_by_one_of_the_same_size_is_downloaded_again(
         client.put_object(Bucket=BUCKET, Key=NEW_KEY, Body=new, ACL="public-read")
         doc = _sync(endpoint, tmp_path)
         assert (doc["downloaded"], doc["changed"], doc["skipped"]) == (1, 1, 3)
-        assert doc["new_files"] == [NEW_KEY]
+        assert doc["new_files"] == [str(tmp_path / NEW_KEY)]
         assert (tmp_path / NEW_KEY).read_bytes() == new
         again = _sync(endpoint, tmp_path)  # and now it is known: nothing to do
         assert (again["downloaded"], again["new_files"]) == (0, [])
@@ -150,7 +150,7 @@ def test_a_mirror_from_before_the_ledger_is_checked_once_by_its_bytes(
     damaged.write_bytes(b"\x00" * len(bodies[PK_KEYS[2]]))
     doc = _sync(endpoint, tmp_path)
     assert (doc["downloaded"], doc["changed"], doc["skipped"]) == (1, 1, 2)
-    assert doc["new_files"] == [PK_KEYS[2]]
+    assert doc["new_files"] == [str(damaged)]
     assert damaged.read_bytes() == bodies[PK_KEYS[2]]
     assert len((tmp_path / LEDGER).read_bytes().splitlines()) == 3
 

@@ -132,7 +132,7 @@ def _check_before_network(test_name: str, since: date, until: date, out: Path) -
 
 def _report(summary: SyncSummary, out: Path, as_json: bool) -> None:
     if as_json:
-        click.echo(orjson.dumps({**summary.to_json(out), "out": str(out)}).decode())
+        click.echo(orjson.dumps({**summary.to_json(), "out": str(out)}).decode())
         return
     click.echo(
         f"{summary.files} files: {summary.downloaded} downloaded "

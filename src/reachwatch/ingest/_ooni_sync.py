@@ -56,7 +56,7 @@ class SyncSummary:
     # after it, so a later run need not list far before it.
     latest_hour: datetime | None = None
 
-    def to_json(self, out: Path | None = None) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "files": self.files,
             "downloaded": self.downloaded,
@@ -64,7 +64,7 @@ class SyncSummary:
             "skipped": self.skipped,
             "resumed": self.resumed,
             "bytes_downloaded": self.bytes_downloaded,
-            "new_files": [str(p.relative_to(out) if out else p) for p in self.new_files],
+            "new_files": [str(p) for p in self.new_files],  # under --out, as it was given
             "latest_hour": self.latest_hour.strftime("%Y-%m-%dT%H:00:00Z")
             if self.latest_hour
             else None,
