@@ -325,3 +325,31 @@ def test_an_unreachable_bucket_fails_a_bounded_watch_and_an_endless_one_goes_on(
         assert "cannot reach the bucket endpoint" in seen and "trying again in 0:00:01" in seen
         _out, err = _stopped(proc, signal.SIGTERM)
         assert "watch stopped by SIGTERM after 0 round(s)" in err
+
+
+def test_a_second_signal_ends_a_watch_held_up_by_a_webhook_and_the_event_stays_owed(
+    s3_server: tuple[str, Any], bucket: Bucket, objects: dict[str, list[bytes]], tmp_path: Path
+) -> None:
+    """The first SIGTERM waits for the POST under way (up to its timeout); the second ends
+    the watch at once. The event was saved as owed before the POST: nothing is lost."""
+    from reachwatch.watch import load_state, state_path
+
+    bucket.put_corpus(objects, before=True)
+    with socket.socket() as silent:  # takes connections (the backlog), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/hook"
+        proc = _start(_args(s3_server[0], bucket, tmp_path, "--webhook", url, "--every", "1h"))
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("NEW incident")
+        time.sleep(0.5)  # the POST is waiting for an answer
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert proc.poll() is None  # still in the POST (10 s timeout)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=5)
+    assert proc.returncode == 130 and "reachwatch: interrupted" in err, err
+    assert "Traceback" not in err
+    [event] = _events(tmp_path)
+    owed = load_state(state_path(tmp_path / "ooni", "PK", "x")).undelivered
+    assert owed == [event]

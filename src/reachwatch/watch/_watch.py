@@ -121,8 +121,9 @@ class Watch:
 
     def run(self) -> int:
         """Rounds until `config.rounds` are done or a stop is asked for; the rounds completed.
-        An endless watch reports a failed round as a warning and goes on; a bounded one (for
-        cron and tests) ends with that round's error."""
+        An endless watch reports a failed round (a reachwatch error, or an OSError such as a
+        full disk) as a warning and goes on; a bounded one (for cron and tests) ends with that
+        round's error."""
         done = 0
         with state_lock(self.state_file):
             state = load_state(self.state_file)
@@ -133,7 +134,7 @@ class Watch:
                     done += 1
                 except WatchStopped:
                     break
-                except ReachwatchError as exc:
+                except (ReachwatchError, OSError) as exc:  # OSError: a full disk, say
                     if self.config.rounds is not None:
                         raise
                     state = load_state(self.state_file)  # what the failed round saved
