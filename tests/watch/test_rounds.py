@@ -115,3 +115,23 @@ def test_a_damaged_state_file_is_one_error_that_says_what_to_do(tmp_path: Path) 
     path.write_bytes(orjson.dumps({"version": 1}))
     with pytest.raises(WatchError, match="damaged"):
         load_state(path)
+
+
+def test_the_listing_window_starts_a_day_before_the_newest_hour_seen(tmp_path: Path) -> None:
+    from datetime import UTC, date, datetime
+
+    from reachwatch.watch import WatchState
+
+    def since(given: date | None, seen: datetime | None) -> date:
+        config = WatchConfig(
+            cc="PK", platform="x", db=tmp_path / "db", out=tmp_path, every=timedelta(hours=1),
+            since=given,
+        )  # fmt: skip
+        return Watch(config)._since(WatchState(latest_hour=seen))
+
+    seen = datetime(2024, 2, 18, 23, tzinfo=UTC)
+    assert since(date(2024, 2, 14), seen) == date(2024, 2, 17)
+    assert since(date(2024, 2, 18), seen) == date(2024, 2, 18)  # never before --since
+    assert since(None, seen) == date(2024, 2, 17)  # a restart after days away catches up
+    assert since(date(2024, 2, 14), None) == date(2024, 2, 14)
+    assert since(None, None) == datetime.now(UTC).date() - timedelta(days=1)

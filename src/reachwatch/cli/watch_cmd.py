@@ -84,7 +84,7 @@ def _optional_day(ctx: click.Context, param: click.Parameter, value: str | None)
     "--since",
     default=None,
     callback=_optional_day,
-    help="First UTC day to download (default: the day before the first round).",
+    help="First UTC day to download (default: the day before each round, until data is seen).",
 )
 @click.option(
     "--until",

@@ -45,7 +45,7 @@ class WatchConfig:
     out: Path
     every: timedelta
     test_name: str = "web_connectivity"
-    since: date | None = None  # None: the day before the first round (or the state's mark)
+    since: date | None = None  # None: the day before the round, until data is seen
     until: date | None = None  # None: today, whenever the round runs
     endpoint: str | None = None
     bucket: str = OONI_BUCKET
@@ -117,7 +117,6 @@ class Watch:
         self.callbacks = callbacks or Callbacks()
         self.stop = stop or threading.Event()
         self.state_file = state_path(config.out, config.cc, config.platform)
-        self._first_day = datetime.now(UTC).date() - timedelta(days=1)
 
     def run(self) -> int:
         """Rounds until `config.rounds` are done or a stop is asked for; the rounds completed.
@@ -169,7 +168,9 @@ class Watch:
         marks = [d for d in (self.config.since,) if d is not None]
         if state.latest_hour is not None:
             marks.append((state.latest_hour - timedelta(days=1)).date())
-        return max(marks) if marks else self._first_day
+        # Nothing seen yet and no --since: yesterday, as of this round (new files land in the
+        # current hour, so a window that slid on would only list more of nothing).
+        return max(marks) if marks else datetime.now(UTC).date() - timedelta(days=1)
 
     def run_round(self, state: WatchState) -> RoundReport:
         cfg = self.config
