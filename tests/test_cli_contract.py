@@ -285,6 +285,7 @@ WRONG_VALUES: dict[tuple[str, ...], list[str]] = {
     ("store", "repair"): ["--db", "{tmp}/a-file"],
     ("submit",): ["{tmp}/a-file", "--to", "ftp://127.0.0.1/"],
     ("verify",): ["{tmp}/missing.zip"],
+    ("watch",): ["--cc", "PK", "--platform", "x", "--every", "soon"],
 }
 
 

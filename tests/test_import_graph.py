@@ -41,7 +41,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("control", "ingest"),
     ("lab",),
     ("detect",),
-    ("cases",),
+    ("cases", "watch"),
     ("report", "simulate"),
     ("evidence",),
     ("web",),

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from moto.server import ThreadedMotoServer
 
 from reachwatch.cli import app
+from reachwatch.ingest._ooni_sync import LEDGER
 
 BUCKET = "ooni-data-eu-fra"
 PK_KEYS = (
@@ -80,7 +81,8 @@ def test_downloads_only_the_country_test_and_days_asked(
     doc = _sync(endpoint, tmp_path)
     assert doc["files"] == 3 and doc["downloaded"] == 3 and doc["skipped"] == 0
     got = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
-    assert got == sorted(PK_KEYS)
+    assert got == sorted([*PK_KEYS, LEDGER])  # the bucket's keys, and the hidden ledger
+    assert doc["new_files"] == [str(tmp_path / k) for k in PK_KEYS]
     for key in PK_KEYS:
         assert (tmp_path / key).read_bytes() == bodies[key]
 
@@ -92,6 +94,76 @@ def test_second_run_skips_complete_files(
     _sync(endpoint, tmp_path)
     doc = _sync(endpoint, tmp_path)
     assert doc == {**doc, "files": 3, "downloaded": 0, "skipped": 3, "bytes_downloaded": 0}
+    assert doc["new_files"] == []
+
+
+NEW_KEY = "raw/20240221/07/PK/webconnectivity/2024022107_PK_webconnectivity.n1.0.jsonl.gz"
+
+
+def test_second_run_downloads_and_names_only_the_new_object(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    endpoint, client, _bodies = s3
+    first = _sync(endpoint, tmp_path)
+    assert first["latest_hour"] == "2024-02-17T03:00:00Z"
+    body = gzip.compress(b'{"new": true}\n')
+    client.put_object(Bucket=BUCKET, Key=NEW_KEY, Body=body, ACL="public-read")
+    try:
+        doc = _sync(endpoint, tmp_path)
+    finally:
+        client.delete_object(Bucket=BUCKET, Key=NEW_KEY)
+    assert (doc["files"], doc["downloaded"], doc["skipped"], doc["changed"]) == (4, 1, 3, 0)
+    assert doc["new_files"] == [str(tmp_path / NEW_KEY)] and doc["bytes_downloaded"] == len(body)
+    assert doc["latest_hour"] == "2024-02-21T07:00:00Z"
+    assert (tmp_path / NEW_KEY).read_bytes() == body
+
+
+def test_an_object_replaced_by_one_of_the_same_size_is_downloaded_again(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """The size alone would call the old copy complete; the ledger's ETag does not."""
+    endpoint, client, _bodies = s3
+    old, new = b"A" * 5000, b"B" * 5000
+    client.put_object(Bucket=BUCKET, Key=NEW_KEY, Body=old, ACL="public-read")
+    try:
+        _sync(endpoint, tmp_path)
+        client.put_object(Bucket=BUCKET, Key=NEW_KEY, Body=new, ACL="public-read")
+        doc = _sync(endpoint, tmp_path)
+        assert (doc["downloaded"], doc["changed"], doc["skipped"]) == (1, 1, 3)
+        assert doc["new_files"] == [str(tmp_path / NEW_KEY)]
+        assert (tmp_path / NEW_KEY).read_bytes() == new
+        again = _sync(endpoint, tmp_path)  # and now it is known: nothing to do
+        assert (again["downloaded"], again["new_files"]) == (0, [])
+    finally:
+        client.delete_object(Bucket=BUCKET, Key=NEW_KEY)
+
+
+def test_a_mirror_from_before_the_ledger_is_checked_once_by_its_bytes(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    """Files another tool (or an older reachwatch) left: the right bytes are kept, a file of
+    the right size but other bytes is downloaded again, and both are then in the ledger."""
+    endpoint, _client, bodies = s3
+    _sync(endpoint, tmp_path)
+    (tmp_path / LEDGER).unlink()
+    damaged = tmp_path / PK_KEYS[2]
+    damaged.write_bytes(b"\x00" * len(bodies[PK_KEYS[2]]))
+    doc = _sync(endpoint, tmp_path)
+    assert (doc["downloaded"], doc["changed"], doc["skipped"]) == (1, 1, 2)
+    assert doc["new_files"] == [str(damaged)]
+    assert damaged.read_bytes() == bodies[PK_KEYS[2]]
+    assert len((tmp_path / LEDGER).read_bytes().splitlines()) == 3
+
+
+def test_a_torn_ledger_line_only_costs_a_check(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path
+) -> None:
+    endpoint, _client, _bodies = s3
+    _sync(endpoint, tmp_path)
+    ledger = tmp_path / LEDGER
+    ledger.write_bytes(ledger.read_bytes()[:-20])  # a run killed while writing its last line
+    doc = _sync(endpoint, tmp_path)
+    assert (doc["downloaded"], doc["skipped"]) == (0, 3)
 
 
 def test_interrupted_download_resumes_from_the_part_file(

@@ -42,6 +42,25 @@ def test_unknown_path_is_a_json_404(client: httpx.Client) -> None:
     _error(client.get("/nothing/at/all"), 404, "not_found")
 
 
+def test_a_browser_asking_for_a_page_that_does_not_exist_gets_a_page(
+    client: httpx.Client,
+) -> None:
+    html = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    answer = client.get("/nothing/at/all", headers=html)
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "There is no page at /nothing/at/all." in answer.text
+    _error(client.get(f"{API}/nothing", headers=html), 404, "not_found")  # the API stays JSON
+
+
+def test_pages_name_the_store_without_its_path_on_the_server(
+    client: httpx.Client, web_store: WebStore
+) -> None:
+    text = client.get("/").text
+    assert f"<code>{web_store.db.name}</code>" in text
+    assert str(web_store.db.parent) not in text
+
+
 def test_unknown_measurement_case_and_incident_are_json_404(client: httpx.Client) -> None:
     assert "no-such-id" in _error(client.get(f"{API}/measurements/no-such-id"), 404, "not_found")
     _error(client.get(f"{API}/measurements/no-such-id/raw"), 404, "not_found")

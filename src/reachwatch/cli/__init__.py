@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "report_cmd",
     "serve_cmd",
     "submit_cmd",
+    "watch_cmd",
 )
 
 for _name in _COMMAND_MODULES:

@@ -64,7 +64,8 @@ def sync_command(
     bucket: str,
     as_json: bool,
 ) -> None:
-    """Download raw/YYYYMMDD/HH/CC/TEST/*.jsonl.gz; resumes, skips files already complete."""
+    """Download raw/YYYYMMDD/HH/CC/TEST/*.jsonl.gz; resumes, skips files already complete and
+    unchanged, downloads again those whose object changed (--json lists the files written)."""
     if len(cc) != 2 or not cc.isalpha():
         raise UserError(f"--cc {cc!r} is not a two-letter country code")
     _check_before_network(test_name, since, until, out)
@@ -135,6 +136,7 @@ def _report(summary: SyncSummary, out: Path, as_json: bool) -> None:
         return
     click.echo(
         f"{summary.files} files: {summary.downloaded} downloaded "
-        f"({summary.resumed} resumed, {summary.bytes_downloaded:,} bytes), "
+        f"({summary.changed} changed since the last run, {summary.resumed} resumed, "
+        f"{summary.bytes_downloaded:,} bytes), "
         f"{summary.skipped} already complete, in {out}"
     )

@@ -1,5 +1,5 @@
-"""`reachwatch rejudge [--db DB] [--since DATE] [--format table|csv|json]`: verdicts again
-from stored bytes."""
+"""`reachwatch rejudge [--db DB] [--since DATE] [--jobs N] [--format table|csv|json]`:
+verdicts again from stored bytes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 import orjson
 
 from reachwatch.cli._app import app
+from reachwatch.cli._jobs import jobs_option
 from reachwatch.cli._output import chosen_format, format_option, write_csv
 from reachwatch.store import DEFAULT_DB
 
@@ -23,15 +24,18 @@ from reachwatch.store import DEFAULT_DB
     "--since", type=click.DateTime(formats=["%Y-%m-%d"]),
     help="Only measurements from this UTC day on (YYYY-MM-DD).",
 )  # fmt: skip
+@jobs_option
 @format_option
-def rejudge_command(db: Path, since: datetime | None, as_json: bool, output: str | None) -> None:
+def rejudge_command(
+    db: Path, since: datetime | None, jobs: int, as_json: bool, output: str | None
+) -> None:
     """Classify the stored measurements again with the current rules and fingerprints, from
     the bytes the store keeps (the corpus files are not read). Incidents follow the new
     verdicts on the next `detect` or `case check`."""
     from reachwatch.ingest import rejudge  # imported here: the classifier loads its data
 
     fmt = chosen_format(output, as_json)
-    summary = rejudge(db, since=since.date() if since else None)
+    summary = rejudge(db, since=since.date() if since else None, jobs=jobs)
     doc = summary.to_json()
     if fmt == "json":
         click.echo(orjson.dumps(doc).decode())

@@ -4,17 +4,27 @@ The bucket holds `raw/YYYYMMDD/HH/CC/TESTNAME/*.jsonl.gz`, one folder per hour, 
 test (OONI spells the test without underscores there, e.g. `webconnectivity`). Access is
 anonymous. A file is downloaded to `NAME.part`, continued from where it stopped when a run
 is interrupted, checked against the listed size (and MD5 ETag when the object has one), and
-only then renamed; files already complete are skipped.
+only then renamed.
+
+A second run over the same folder downloads only what is new or changed. Every completed file
+is recorded with its size and ETag in a hidden ledger, `OUT/.reachwatch-sync.jsonl`; a file
+whose size and ETag still match the listing is skipped, one whose object was replaced (another
+size, or the same size and another ETag) is downloaded again. A file from before the ledger
+(or from another tool) is checked once against the listing's MD5 ETag and then recorded. The
+summary names the files this run wrote, so the caller can ingest only those.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from reachwatch.ingest._errors import SyncError
 
@@ -22,6 +32,7 @@ OONI_BUCKET = "ooni-data-eu-fra"
 OONI_REGION = "eu-central-1"
 OONI_FIRST_DAY = date(2012, 1, 1)  # the bucket's oldest measurements are from late 2012
 _CHUNK = 1024 * 1024
+LEDGER = ".reachwatch-sync.jsonl"  # hidden: ingest skips dot files in the folders it reads
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,18 +45,29 @@ class RemoteFile:
 @dataclass(slots=True)
 class SyncSummary:
     files: int = 0
-    downloaded: int = 0
+    downloaded: int = 0  # new files, and files whose object changed (`changed` of them)
     skipped: int = 0
     resumed: int = 0
     bytes_downloaded: int = 0
+    changed: int = 0
+    # What this run wrote, in listing order: the files a caller has not read yet.
+    new_files: list[Path] = field(default_factory=list)
+    # The newest hour folder that held a listed file: OONI writes an hour's files shortly
+    # after it, so a later run need not list far before it.
+    latest_hour: datetime | None = None
 
-    def to_json(self) -> dict[str, int]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "files": self.files,
             "downloaded": self.downloaded,
+            "changed": self.changed,
             "skipped": self.skipped,
             "resumed": self.resumed,
             "bytes_downloaded": self.bytes_downloaded,
+            "new_files": [str(p) for p in self.new_files],  # under --out, as it was given
+            "latest_hour": self.latest_hour.strftime("%Y-%m-%dT%H:00:00Z")
+            if self.latest_hour
+            else None,
         }
 
 
@@ -76,13 +98,63 @@ def sync_ooni(
     remote = list(list_raw_files(client, bucket, cc.upper(), test_name, since, until))
     if on_listed:
         on_listed(remote)
-    summary = SyncSummary(files=len(remote))
+    summary = SyncSummary(files=len(remote), latest_hour=_latest_hour(remote))
+    if not remote:
+        return summary
+    try:
+        ledger = Ledger(out)
+    except OSError as exc:
+        raise SyncError(f"{out / LEDGER}: cannot read ({exc.strerror})") from None
     for item in remote:
         try:
-            _fetch(client, bucket, item, out / item.key, summary, on_bytes)
+            _fetch(client, bucket, item, out / item.key, summary, on_bytes, ledger)
         except OSError as exc:
             raise SyncError(f"{out}: cannot write {item.key} ({exc.strerror})") from None
     return summary
+
+
+def _latest_hour(remote: list[RemoteFile]) -> datetime | None:
+    hours = {item.key.split("/")[1] + item.key.split("/")[2] for item in remote}
+    if not hours:
+        return None
+    return datetime.strptime(max(hours), "%Y%m%d%H").replace(tzinfo=UTC)
+
+
+class Ledger:
+    """The size and ETag each complete file had when it was downloaded (or first checked).
+    Append-only JSON lines, the last line of a key winning: a run killed mid-way loses at
+    most the line it was writing, and a torn line is ignored (that file is checked again)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / LEDGER
+        self.known: dict[str, tuple[int, str]] = {}
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            lines = []
+        for line in lines:
+            try:
+                entry = orjson.loads(line)
+                self.known[str(entry["key"])] = (int(entry["size"]), str(entry["etag"]))
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+
+    def matches(self, item: RemoteFile) -> bool | None:
+        """True when the ledger has the listed size and ETag, False when it has others,
+        None when it does not know the file."""
+        known = self.known.get(item.key)
+        return None if known is None else known == (item.size, item.etag)
+
+    def record(self, item: RemoteFile) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = orjson.dumps({"key": item.key, "size": item.size, "etag": item.etag}) + b"\n"
+        # One write of one line in append mode: lines of two runs never interleave mid-line.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+        self.known[item.key] = (item.size, item.etag)
 
 
 def _client(endpoint: str | None) -> Any:
@@ -160,12 +232,14 @@ def _fetch(
     target: Path,
     summary: SyncSummary,
     on_bytes: ByteCallback | None,
+    ledger: Ledger,
 ) -> None:
-    if target.exists() and target.stat().st_size == item.size:
+    if target.exists() and _unchanged(target, item, ledger):
         summary.skipped += 1
         if on_bytes:
             on_bytes(item.size, item.key, item.size)
         return
+    replacing = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -186,7 +260,24 @@ def _fetch(
             part.unlink()
             raise SyncError(f"{item.key}: downloaded file does not match its size or ETag")
     part.rename(target)
+    ledger.record(item)
     summary.downloaded += 1
+    summary.changed += replacing
+    summary.new_files.append(target)
+
+
+def _unchanged(target: Path, item: RemoteFile, ledger: Ledger) -> bool:
+    """Whether the complete file at `target` is still the listed object."""
+    if target.stat().st_size != item.size:
+        return False
+    known = ledger.matches(item)
+    if known is not None:
+        return known
+    # Not in the ledger (an older mirror): the bytes themselves are checked, once.
+    if _complete(target, item):
+        ledger.record(item)
+        return True
+    return False
 
 
 def _download(

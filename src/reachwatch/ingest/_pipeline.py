@@ -76,6 +76,7 @@ def ingest(
     batch_size: int = 200_000,
     on_progress: ProgressCallback | None = None,
     quarantine_cap: int = DEFAULT_CAP,
+    jobs: int = 1,
 ) -> IngestSummary:
     """Ingest files and folders (recursively) into the store at `db`.
 
@@ -83,15 +84,25 @@ def ingest(
     unreadable file is counted by reason and written to a quarantine file in the store (the
     first `quarantine_cap` of them whole, the rest counted).
     Classification uses `fingerprints` (reachwatch's shipped set when None).
+    `jobs` > 1 reads and judges in that many worker processes; this process stays the one
+    writer and adds their rows in input order, so the store holds what `jobs=1` gives.
     """
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
     files = list(expand_paths(paths, skip=Path(db)))
     judge = Judge(fingerprints)
     with _heap_so_far_frozen(), StoreWriter(db, batch_size=batch_size) as writer:
         quarantine = Quarantine(Path(db) / QUARANTINE_DIR, quarantine_cap)
         run = _Run(writer, judge, quarantine, len(files), on_progress)
         try:
-            for path in files:
-                run.ingest_file(path)
+            if jobs > 1 and files:
+                # Deferred: the worker pool is only loaded by runs that use it.
+                from reachwatch.ingest._parallel import ingest_in_workers
+
+                ingest_in_workers(run, files, judge.fingerprints, jobs)
+            else:
+                for path in files:
+                    run.ingest_file(path)
         finally:
             run.quarantine.close()
     return run.summary()
@@ -182,9 +193,7 @@ class _Run:
                         self._reject(path, item)
             except OSError as exc:
                 self.quarantine.add(path, 0, "unreadable_file", str(exc))
-        self.progress.files_done += 1
-        if self.on_progress:
-            self.on_progress(self.progress)
+        self.file_done()
 
     def _reject(self, path: Path, problem: Problem) -> str:
         self.quarantine.add(path, problem.line, problem.reason, problem.detail, problem.raw)
@@ -192,82 +201,157 @@ class _Run:
 
     def _take(self, path: Path, source: str, item: Record) -> str:
         """Store one record, or count it: "stored", "duplicate" or the quarantine reason."""
+        self._count(item.raw)
+        found = _identify(path, item)
+        if isinstance(found, Problem):
+            return self._reject(path, found)
+        value, identity, digest, cp_kind = found
+        if self.writer.holds(digest):
+            return self._duplicate(path, item.line, identity.measurement_id)
+        outcome = _judged(self.judge, source, item, value, identity, cp_kind)
+        return self._apply(path, item.line, item.raw, digest, outcome)
+
+    def take_wire(self, path: Path, wire: tuple[Any, ...]) -> None:
+        """Store or count one item as `wire_item` gave it (in a worker process): the same
+        calls on the writer and the quarantine, in the same order, as `_take` would make."""
+        kind = wire[0]
+        if kind == _PROBLEM:
+            self.quarantine.add(path, wire[1], wire[2], wire[3], wire[4])
+            return
+        raw: bytes = wire[2]
+        self._count(raw)
+        if kind == _REFUSED:
+            self.quarantine.add(path, wire[1], wire[3], wire[4], raw)
+            return
+        digest: int = wire[3]
+        if self.writer.holds(digest):
+            self._duplicate(path, wire[1], wire[4])
+        else:
+            self._apply(path, wire[1], raw, digest, wire[5])
+
+    def _count(self, raw: bytes) -> None:
         progress = self.progress
-        progress.bytes_read += len(item.raw)
+        progress.bytes_read += len(raw)
         progress.records += 1
         if self.on_progress and progress.records % 5000 == 0:
             self.on_progress(progress)
-        value = item.value
-        if not isinstance(value, dict):
-            kind = type(value).__name__
-            return self._reject(path, Problem(item.line, "not_an_object", kind, item.raw))
-        try:
-            if is_ooni(value):
-                cp_kind = None
-                identity = ooni_identity(value, item.raw)
-            else:
-                cp_kind = record_kind(value)
-                if cp_kind is None:
-                    raise BadMeasurement("not_a_measurement", "neither OONI nor Censored Planet")
-                if cp_kind == "satellite_v1":
-                    raise BadMeasurement("unsupported_format", "Censored Planet Satellite v1")
-                identity = censoredplanet_identity(value, cp_kind, item.raw, path)
-        except BadMeasurement as exc:
-            return self._reject(path, Problem(item.line, exc.reason, str(exc), item.raw))
-        digest = id_hash(identity.measurement_id)
-        if self.writer.holds(digest):
-            self.duplicates += 1
-            self.quarantine.write(path, item.line, "duplicate", identity.measurement_id)
-            return "duplicate"
-        return self._classify_and_store(path, source, item, value, identity, digest, cp_kind)
 
-    def _classify_and_store(
-        self,
-        path: Path,
-        source: str,
-        item: Record,
-        value: Mapping[str, Any],
-        identity: Identity,
-        digest: int,
-        cp_kind: str | None,
+    def _duplicate(self, path: Path, line: int, measurement_id: str) -> str:
+        self.duplicates += 1
+        self.quarantine.write(path, line, "duplicate", measurement_id)
+        return "duplicate"
+
+    def _apply(
+        self, path: Path, line: int, raw: bytes, digest: int, outcome: tuple[Any, ...]
     ) -> str:
-        try:
-            if cp_kind is None:
-                classified = self.judge.ooni(value, identity.measurement_id)
-                facts = ooni_facts(value)
-            else:
-                classified = self.judge.censoredplanet(value)
-                facts = []
-        except Unsupported:
+        """Add what `_judged` made of a record that is not yet stored."""
+        kind = outcome[0]
+        if kind == _STORE:
+            self.writer.add_observed(
+                digest, outcome[1], outcome[2], outcome[3], outcome[4], raw, outcome[5]
+            )
+        elif kind == _KEEP_RAW:
             self.writer.add(
                 digest,
-                identity.date,
-                identity.probe_cc,
-                _measurement_row(identity, None, source, item.line),
-                raw=_raw_row(identity, source, item),
-                size=len(item.raw),
-                evidence=item.raw,
+                outcome[1],
+                outcome[2],
+                outcome[3],
+                raw=outcome[4],
+                size=len(raw),
+                evidence=raw,
             )
             self.unsupported += 1
-            self.stored += 1
-            return "stored"
-        except InvalidMeasurement as exc:
-            problem = Problem(item.line, "invalid_measurement", str(exc), item.raw)
-            return self._reject(path, problem)
-        except Exception as exc:  # a classifier bug must not stop the run or lose the line
-            detail = f"{type(exc).__name__}: {exc}"
-            return self._reject(path, Problem(item.line, "classifier_error", detail, item.raw))
-        self.writer.add_observed(
-            digest,
-            identity.date,
-            identity.probe_cc,
-            _measurement_row(identity, classified, source, item.line, self.judge),
-            _observed_rows(classified),
-            item.raw,
-            facts,
-        )
+        else:
+            return self._reject(path, Problem(line, outcome[1], outcome[2], raw))
         self.stored += 1
         return "stored"
+
+    def ingest_end(self, path: Path, error: str | None) -> None:
+        """A file read in a worker is done (`error`: why it could not be read on)."""
+        if error is not None:
+            self.quarantine.add(path, 0, "unreadable_file", error)
+        self.file_done()
+
+    def file_done(self) -> None:
+        self.progress.files_done += 1
+        if self.on_progress:
+            self.on_progress(self.progress)
+
+
+# What a record came to, as plain tuples: a worker process sends them to the one writer, so
+# they pickle small and fast. `wire_item` gives one of:
+#   (_PROBLEM, line, reason, detail, raw)                 the file's own problem, not a record
+#   (_REFUSED, line, raw, reason, detail)                 a record that is not a measurement
+#   (_JUDGED, line, raw, digest, measurement_id, outcome) a measurement, `_judged`'s outcome
+# and `_judged` one of:
+#   (_STORE, date, cc, measurement row, observation rows, facts)
+#   (_KEEP_RAW, date, cc, measurement row, raw row)       a test reachwatch does not classify
+#   (_INVALID, reason, detail)                            quarantined unless a duplicate
+_PROBLEM, _REFUSED, _JUDGED = 0, 1, 2
+_STORE, _KEEP_RAW, _INVALID = 0, 1, 2
+
+
+def wire_item(judge: Judge, path: Path, source: str, item: Record | Problem) -> tuple[Any, ...]:
+    """One item of a file judged, without the store: a duplicate is told by the writer."""
+    if isinstance(item, Problem):
+        return (_PROBLEM, item.line, item.reason, item.detail, item.raw)
+    found = _identify(path, item)
+    if isinstance(found, Problem):
+        return (_REFUSED, item.line, item.raw, found.reason, found.detail)
+    value, identity, digest, cp_kind = found
+    outcome = _judged(judge, source, item, value, identity, cp_kind)
+    return (_JUDGED, item.line, item.raw, digest, identity.measurement_id, outcome)
+
+
+def _identify(
+    path: Path, item: Record
+) -> Problem | tuple[dict[str, Any], Identity, int, str | None]:
+    """The record's identity and id digest (and its Censored Planet kind), or why it is not a
+    measurement."""
+    value = item.value
+    if not isinstance(value, dict):
+        return Problem(item.line, "not_an_object", type(value).__name__, item.raw)
+    try:
+        if is_ooni(value):
+            cp_kind = None
+            identity = ooni_identity(value, item.raw)
+        else:
+            cp_kind = record_kind(value)
+            if cp_kind is None:
+                raise BadMeasurement("not_a_measurement", "neither OONI nor Censored Planet")
+            if cp_kind == "satellite_v1":
+                raise BadMeasurement("unsupported_format", "Censored Planet Satellite v1")
+            identity = censoredplanet_identity(value, cp_kind, item.raw, path)
+    except BadMeasurement as exc:
+        return Problem(item.line, exc.reason, str(exc), item.raw)
+    return value, identity, id_hash(identity.measurement_id), cp_kind
+
+
+def _judged(
+    judge: Judge,
+    source: str,
+    item: Record,
+    value: Mapping[str, Any],
+    identity: Identity,
+    cp_kind: str | None,
+) -> tuple[Any, ...]:
+    """The rows to store for a measurement, or why it cannot be (see `wire_item`)."""
+    try:
+        if cp_kind is None:
+            classified = judge.ooni(value, identity.measurement_id)
+            facts = ooni_facts(value)
+        else:
+            classified = judge.censoredplanet(value)
+            facts = []
+    except Unsupported:
+        row = _measurement_row(identity, None, source, item.line)
+        return (_KEEP_RAW, identity.date, identity.probe_cc, row, _raw_row(identity, source, item))
+    except InvalidMeasurement as exc:
+        return (_INVALID, "invalid_measurement", str(exc))
+    except Exception as exc:  # a classifier bug must not stop the run or lose the line
+        return (_INVALID, "classifier_error", f"{type(exc).__name__}: {exc}")
+    row = _measurement_row(identity, classified, source, item.line, judge)
+    return (_STORE, identity.date, identity.probe_cc, row, _observed_rows(classified), facts)
 
 
 def _unread_file_reason(path: Path) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,6 +29,7 @@ from reachwatch.formats.censoredplanet import record_kind
 from reachwatch.formats.ooni import is_ooni
 from reachwatch.ingest._facts import FACT_WIDTH, ooni_facts
 from reachwatch.ingest._judge import Judge
+from reachwatch.ingest._parallel import map_in_workers
 from reachwatch.ingest._pipeline import _observed_rows
 from reachwatch.store import StoreWriter, id_hash, open_store
 from reachwatch.store._layout import inspect_store
@@ -37,8 +39,11 @@ _VERDICT = list(MEASUREMENTS_COLUMNS).index("verdict")
 _VERSION = list(MEASUREMENTS_COLUMNS).index("classifier_version")
 _FINGERPRINTS = list(MEASUREMENTS_COLUMNS).index("fingerprints_sha256")
 
-# A measurement judged again: its new verdicts, and its facts when it had none stored.
-_Judged = tuple[Classified, list[Any] | None]
+# A measurement judged again: its verdict, technique and observation rows (their own columns),
+# and its facts when it had none stored. Plain values: a worker process sends them back.
+_Judged = tuple[str, str | None, list[tuple[Any, ...]], list[Any] | None]
+# Measurements a worker judges again per unit of work (`jobs` > 1).
+_CHUNK = 500
 
 
 @dataclass(slots=True)
@@ -66,9 +71,16 @@ class RejudgeSummary:
 
 
 def rejudge(
-    db: Path | str, *, since: date | None = None, fingerprints: Fingerprints | None = None
+    db: Path | str,
+    *,
+    since: date | None = None,
+    fingerprints: Fingerprints | None = None,
+    jobs: int = 1,
 ) -> RejudgeSummary:
-    """Classify every stored measurement from `since` on (all when None) again."""
+    """Classify every stored measurement from `since` on (all when None) again; with
+    `jobs` > 1 in that many worker processes (the same result: this process writes, in order)."""
+    if jobs < 1:
+        raise ValueError("jobs must be at least 1")
     started = time.monotonic()
     db = Path(db)
     judge = Judge(fingerprints)
@@ -85,12 +97,7 @@ def rejudge(
         try:
             rows = _rows(con, since)
             with_facts = _with_facts(con, since)
-            judged = [
-                _classify(judge, row[0], data, row[0] not in with_facts)
-                if data is not None
-                else None
-                for row, data in rows
-            ]
+            judged = _judge_all(judge, rows, with_facts, jobs)
             kept = [row for (row, _), new in zip(rows, judged, strict=True) if new is None]
             carried = _carried(con, kept, since)
             for (row, _), new in zip(rows, judged, strict=True):
@@ -176,17 +183,47 @@ def _store_one(
         counts.kept += 1
         writer.add(digest, day, cc, row, carried.get(measurement_id, []))
         return
-    judged, facts = found
+    verdict, technique, observed, facts = found
     counts.rejudged += 1
     new = list(row)
-    new[_VERDICT : _VERDICT + 3] = (judged.verdict, judged.technique, True)
+    new[_VERDICT : _VERDICT + 3] = (verdict, technique, True)
     new[_VERSION] = judge.version
     new[_FINGERPRINTS] = judge.fingerprints_sha256
     if new[_VERDICT : _VERDICT + 2] != list(row[_VERDICT : _VERDICT + 2]):
         counts.changed += 1
     if facts:
         counts.facts_added += len(facts) // FACT_WIDTH
-    writer.add_observed(digest, day, cc, tuple(new), _observed_rows(judged), facts=facts or ())
+    writer.add_observed(digest, day, cc, tuple(new), observed, facts=facts or ())
+
+
+def _judge_all(
+    judge: Judge,
+    rows: list[tuple[tuple[Any, ...], bytes | None]],
+    with_facts: set[str],
+    jobs: int,
+) -> list[_Judged | None]:
+    """Every row judged again (None: not judged), in order; in worker processes when
+    `jobs` > 1, each judging a chunk of rows at a time."""
+    work = [(row[0], data, row[0] not in with_facts) for row, data in rows]
+    if jobs == 1 or len(work) <= _CHUNK:
+        return [
+            _classify(judge, mid, data, missing) if data is not None else None
+            for mid, data, missing in work
+        ]
+    chunks = ((work[i : i + _CHUNK],) for i in range(0, len(work), _CHUNK))
+    return list(map_in_workers(_judge_chunk, chunks, judge.fingerprints, jobs))
+
+
+def _judge_chunk(
+    judge: Judge, work: list[tuple[str, bytes | None, bool]]
+) -> Iterator[tuple[Any, ...]]:
+    """A worker's unit: a chunk of measurements judged again (see `map_in_workers`)."""
+    judged = [
+        _classify(judge, mid, data, missing) if data is not None else None
+        for mid, data, missing in work
+    ]
+    yield ("items", judged, True)
+    yield ("end", None)
 
 
 def _classify(
@@ -200,11 +237,15 @@ def _classify(
             return None
         if is_ooni(value):
             judged = judge.ooni(value, measurement_id)
-            return judged, ooni_facts(value) if facts_missing else None
+            return _plain(judged, ooni_facts(value) if facts_missing else None)
         if record_kind(value) is None:
             return None
-        return judge.censoredplanet(value), None
+        return _plain(judge.censoredplanet(value), None)
     except (orjson.JSONDecodeError, Unsupported, InvalidMeasurement):
         return None
     except Exception:  # a classifier bug: keep the old verdicts rather than lose the row
         return None
+
+
+def _plain(classified: Classified, facts: list[Any] | None) -> _Judged:
+    return classified.verdict, classified.technique, _observed_rows(classified), facts

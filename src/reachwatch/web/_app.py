@@ -18,7 +18,7 @@ from reachwatch.web._api import api_router
 from reachwatch.web._context import PATIENCE, WebContext
 from reachwatch.web._docs import docs_router
 from reachwatch.web._errors import install_error_handlers
-from reachwatch.web._pages import pages_router
+from reachwatch.web._pages import install_html_not_found, pages_router
 from reachwatch.web._security import SecurityHeaders
 
 log = logging.getLogger("reachwatch.web")
@@ -59,12 +59,13 @@ def default_cases() -> list[Case]:
 
 
 def warm(ctx: WebContext) -> None:
-    """Compute what every visitor asks first (overview, incidents, series, cases), so the
-    first requests after a start do not each wait for detection."""
+    """Compute what every visitor asks first (overview, incidents, the measurements' listing,
+    series, cases), so the first requests after a start do not each wait for detection."""
     PATIENCE.set(None)  # this thread's own context: it waits for whatever it needs
     try:
         q.overview(ctx)
         q.incidents(ctx, q.Filters())
+        q.measurements(ctx, q.Filters(), limit=1)  # builds the in-memory listing
         q.series(ctx, q.Filters(), "day")
         q.cases(ctx)
     except Exception:  # a request will meet the same failure and answer it as an error
@@ -104,6 +105,7 @@ def create_app(
     app.include_router(api_router(ctx))
     app.include_router(docs_router(app))
     app.include_router(pages_router(ctx, signing_key=signing_key))
+    install_html_not_found(app, ctx)
     app.add_middleware(HeadAsGet)
     app.add_middleware(SecurityHeaders)  # added last: outermost, so it sees every answer
     return app

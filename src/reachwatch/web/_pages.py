@@ -15,12 +15,14 @@ and icon come from this server, so a page makes no request to any other host.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ParamSpec
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from starlette.exceptions import HTTPException
 
 from reachwatch.errors import ReachwatchError
 from reachwatch.evidence import load_private_key
@@ -60,7 +62,8 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
     that a bad one stops the server at start) case pages offer a signed evidence bundle."""
     downloads = Downloads(ctx, load_private_key(signing_key) if signing_key else None)
     router = APIRouter(include_in_schema=False)
-    store = str(ctx.db)
+    # The store's folder name, not its path: a path on the server is nobody's business.
+    store = ctx.db.absolute().name
 
     def show(request: Request, template: str, **values: Any) -> HTMLResponse:
         values.setdefault("synthetic", views.is_synthetic(ctx))
@@ -163,3 +166,24 @@ def pages_router(ctx: WebContext, *, signing_key: Path | None = None) -> APIRout
         })  # fmt: skip
 
     return router
+
+
+def install_html_not_found(app: FastAPI, ctx: WebContext) -> None:
+    """A browser that asks for a page that does not exist (outside /api/) gets a page that
+    says so; the API and scripts keep the JSON error installed before."""
+    json_error = app.exception_handlers[HTTPException]
+    store = ctx.db.absolute().name
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        wants_html = "text/html" in request.headers.get("accept", "")
+        api = request.url.path.startswith("/api/")
+        if isinstance(exc, HTTPException) and exc.status_code == 404 and wants_html and not api:
+            message = f"There is no page at {request.url.path}."
+            return page(
+                request, "error.html", title="Not found", message=message, store=store,
+                status_code=404,
+            )  # fmt: skip
+        answer = json_error(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(HTTPException, not_found)

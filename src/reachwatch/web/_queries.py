@@ -25,6 +25,7 @@ from reachwatch.detect import detect, iso
 from reachwatch.store import Evidence, evidence_of
 from reachwatch.web._context import Read, WebContext
 from reachwatch.web._errors import InvalidParameter, NotFound
+from reachwatch.web._listing import Listing
 
 Verdict = Literal["accessible", "blocked", "down", "inconclusive"]
 Bucket = Literal["hour", "day"]
@@ -276,10 +277,7 @@ def _where(f: Filters, *, ctx: WebContext | None = None) -> tuple[str, list[Any]
     """SQL conditions for `f` over the measurements view, with their parameters."""
     sql: list[str] = []
     args: list[Any] = []
-    for column, value in (
-        ("probe_cc", f.cc), ("platform", f.platform), ("probe_asn", f.network),
-        ("technique", f.technique), ("verdict", f.verdict),
-    ):  # fmt: skip
+    for column, value in _equal_filters(f):
         if value is not None:
             sql.append(f" AND {column} = ?")
             args.append(value)
@@ -363,9 +361,72 @@ def _span(r: Read) -> tuple[datetime | None, datetime | None]:
     return r.cached(("span",), span)
 
 
+def measurements_in_memory(
+    ctx: WebContext, filters: Filters, cursor: str | None = None, limit: int = 100
+) -> Page | None:
+    """The page `measurements` gives, when the generation's in-memory listing is built and
+    holds every filter asked (not `rule` or `ongoing`); None otherwise. It never waits nor
+    queries DuckDB, so it may be asked from the event loop: about a millisecond."""
+    if filters.rule is not None or filters.ongoing is not None:
+        return None
+    listing = ctx.read().peek(("listing",))
+    if not isinstance(listing, Listing):
+        return None
+    limit = max(1, min(limit, MAX_LIMIT))
+    after = decode_cursor(cursor) if cursor else None
+    return _listed(listing, filters, after, limit)
+
+
 def _measurements(
     ctx: WebContext, r: Read, f: Filters, after: tuple[datetime, str] | None, limit: int
 ) -> Page:
+    if f.rule is None and f.ongoing is None and (listing := _listing(r)) is not None:
+        return _listed(listing, f, after, limit)
+    return _page(_sql_rows(ctx, r, f, after, limit), f, limit)
+
+
+def _listed(listing: Listing, f: Filters, after: tuple[datetime, str] | None, limit: int) -> Page:
+    equal = [(c, v) for c, v in _equal_filters(f) if v is not None]
+    return _page(listing.page(equal, f.since, f.until, after, limit + 1), f, limit)
+
+
+def _page(rows: list[tuple[Any, ...]], f: Filters, limit: int) -> Page:
+    """A page from up to `limit` + 1 rows in order: the extra one says there is more."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [dict(zip(MEASUREMENT_FIELDS, row, strict=True)) for row in rows]
+    for item in items:
+        item["measurement_start_time"] = _iso(item["measurement_start_time"])
+    last_row = rows[-1] if more and rows else None
+    cursor = encode_cursor(last_row[1], last_row[0]) if last_row else None
+    return Page(items, cursor, limit, f)
+
+
+def _equal_filters(f: Filters) -> tuple[tuple[str, str | None], ...]:
+    return (
+        ("probe_cc", f.cc), ("platform", f.platform), ("probe_asn", f.network),
+        ("technique", f.technique), ("verdict", f.verdict),
+    )  # fmt: skip
+
+
+def _listing(r: Read) -> Listing | None:
+    """The generation's in-memory list columns (built once, by warming or the first page),
+    or None when the store holds rows they cannot order (no start time)."""
+
+    def build() -> Listing | None:
+        try:
+            return Listing(r.con)
+        except ValueError:
+            return None
+
+    return r.cached(("listing",), build)
+
+
+def _sql_rows(
+    ctx: WebContext, r: Read, f: Filters, after: tuple[datetime, str] | None, limit: int
+) -> list[tuple[Any, ...]]:
+    """The page's rows (one more than `limit` when there are more) by SQL: what filters on
+    rules and incidents need, and what the in-memory listing must equal."""
     where, args = _where(f, ctx=ctx)
     if after is not None:
         where += (
@@ -394,16 +455,8 @@ def _measurements(
                 [*args, *([lower] if windowed else []), limit + 1],
             ).fetchall()
         if len(rows) > limit or not windowed:
-            break
+            return rows
         width *= 4
-    more = len(rows) > limit
-    rows = rows[:limit]
-    items = [dict(zip(MEASUREMENT_FIELDS, row, strict=True)) for row in rows]
-    for item in items:
-        item["measurement_start_time"] = _iso(item["measurement_start_time"])
-    last_row = rows[-1] if more and rows else None
-    cursor = encode_cursor(last_row[1], last_row[0]) if last_row else None
-    return Page(items, cursor, limit, f)
 
 
 def _evidence(ctx: WebContext, measurement_id: str) -> Evidence:
