@@ -16,10 +16,12 @@ from reachwatch.detect import (
     DetectParams,
     Period,
     Timeline,
+    country_rows,
     detect,
     incident_json,
     iso,
     measurement_ids,
+    reads_files,
 )
 
 Status = Literal["followed", "followed late", "not followed", "no data"]
@@ -317,6 +319,18 @@ def check_case(
     case: Case, con: duckdb.DuckDBPyConnection, *, params: DetectParams | None = None
 ) -> CaseCheck:
     """Each directive of the case against the measurements of its scope in the store."""
+    if reads_files(con):  # one read of the files, not one per question (see country_rows)
+        local = country_rows(con, case.scope.cc, case.scope.platform)
+        try:
+            return _check_case(case, local, params)
+        finally:
+            local.close()
+    return _check_case(case, con, params)
+
+
+def _check_case(
+    case: Case, con: duckdb.DuckDBPyConnection, params: DetectParams | None
+) -> CaseCheck:
     detection = detect(con, cc=case.scope.cc, platform=case.scope.platform, params=params)
     timelines = {t.network: t for t in detection.timelines if t.last_data is not None}
     networks = list(case.scope.networks) + sorted(set(timelines) - set(case.scope.networks))

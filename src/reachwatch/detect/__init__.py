@@ -11,6 +11,7 @@ from reachwatch.detect._incidents import (
     iso,
     measurement_ids,
 )
+from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import ALL_LAYERS, Series, SeriesKey, load_series
 from reachwatch.detect._timeline import Boundary, DetectParams, Gap, Period, Timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
@@ -31,6 +32,7 @@ __all__ = [
     "Timeline",
     "VolumeCollapse",
     "best_split",
+    "country_rows",
     "cusum_alerts",
     "default_penalty",
     "detect",
@@ -39,6 +41,7 @@ __all__ = [
     "load_series",
     "measurement_ids",
     "pelt",
+    "reads_files",
     "split_interval",
     "volume_collapses",
 ]

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 
 from reachwatch.detect._incidents import Incident, assemble_incidents, incident_json, iso
+from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import _filters, load_series
 from reachwatch.detect._timeline import HOUR, DetectParams, Timeline, build_timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
@@ -82,8 +83,26 @@ def detect(
     network: str | None = None,
     params: DetectParams | None = None,
 ) -> Detection:
-    """Incidents per (cc, platform) from the store's measurements, with gaps and collapses."""
-    params = params or DetectParams()
+    """Incidents per (cc, platform) from the store's measurements, with gaps and collapses.
+
+    For one country over the store's files, its rows are read once into memory first
+    (`country_rows`): detection asks dozens of questions, and each would open every file."""
+    if cc is not None and reads_files(con):
+        local = country_rows(con, cc, platform)
+        try:
+            return _detect(local, cc, platform, network, params or DetectParams())
+        finally:
+            local.close()
+    return _detect(con, cc, platform, network, params or DetectParams())
+
+
+def _detect(
+    con: duckdb.DuckDBPyConnection,
+    cc: str | None,
+    platform: str | None,
+    network: str | None,
+    params: DetectParams,
+) -> Detection:
     all_series = load_series(con, cc=cc, platform=platform, network=network)
     if not all_series:
         return Detection([], [], [], None, None, params)

@@ -1,0 +1,59 @@
+"""One country's rows, read once from the store's files into an in-memory database.
+
+Detection asks the store some forty questions about one country and platform (series, windows
+around every change, counts, techniques, layers and ids per network). Over `open_store`'s
+views each question opens every listed Parquet file again, which on a year of a busy store
+costs seconds a question, whatever it selects. Reading the columns detection uses once, into
+DuckDB's own tables, makes each question cost what it computes.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# The columns detection, the case check and their evidence ids read.
+_MEASUREMENT_COLUMNS = (
+    "measurement_id, measurement_start_time, probe_cc, probe_asn, platform, verdict, "
+    "technique, classified, synthetic"
+)
+_OBSERVATION_COLUMNS = (
+    "measurement_id, measurement_start_time, probe_cc, probe_asn, platform, layer, verdict"
+)
+
+
+def reads_files(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether `measurements` is a view (over the store's files, as `open_store` makes it)
+    rather than a table a caller already holds in memory."""
+    found = con.execute(
+        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'measurements'"
+    ).fetchone()
+    return bool(found and found[0])
+
+
+def country_rows(
+    con: duckdb.DuckDBPyConnection, cc: str, platform: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A new in-memory connection with the tables `measurements` (every measurement of `cc`,
+    all platforms: volume collapses count them all) and `observations` (only the blocked
+    observations of `cc` and `platform`: what detection asks of them), holding the columns
+    detection reads. Sorted by network, platform and time, so a window of one series is a
+    range of row groups."""
+    where = "probe_cc = ?"
+    args = [cc.upper()]
+    measurements = con.execute(
+        f"SELECT {_MEASUREMENT_COLUMNS} FROM measurements WHERE {where}", args
+    ).to_arrow_table()
+    if platform is not None:
+        where += " AND platform = ?"
+        args.append(platform.lower())
+    observations = con.execute(
+        f"SELECT {_OBSERVATION_COLUMNS} FROM observations WHERE verdict = 'blocked' AND {where}",
+        args,
+    ).to_arrow_table()
+    local = duckdb.connect(":memory:")
+    order = "probe_asn, platform, measurement_start_time"
+    for name, rows in (("measurements", measurements), ("observations", observations)):
+        local.register("rows", rows)
+        local.execute(f"CREATE TABLE {name} AS SELECT * FROM rows ORDER BY {order}")
+        local.unregister("rows")
+    return local
