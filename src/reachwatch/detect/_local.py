@@ -25,9 +25,9 @@ def reads_files(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether `measurements` is a view (over the store's files, as `open_store` makes it)
     rather than a table a caller already holds in memory."""
     found = con.execute(
-        "SELECT count(*) FROM duckdb_views() WHERE view_name = 'measurements'"
-    ).fetchone()
-    return bool(found and found[0])
+        "SELECT view_name FROM duckdb_views() WHERE view_name = 'measurements'"
+    ).fetchall()  # all of it: DuckDB refuses new work while a result is left unread
+    return bool(found)
 
 
 def country_rows(
@@ -40,15 +40,15 @@ def country_rows(
     range of row groups."""
     where = "probe_cc = ?"
     args = [cc.upper()]
-    measurements = con.execute(
-        f"SELECT {_MEASUREMENT_COLUMNS} FROM measurements WHERE {where}", args
+    measurements = con.sql(
+        f"SELECT {_MEASUREMENT_COLUMNS} FROM measurements WHERE {where}", params=args
     ).to_arrow_table()
     if platform is not None:
         where += " AND platform = ?"
         args.append(platform.lower())
-    observations = con.execute(
+    observations = con.sql(
         f"SELECT {_OBSERVATION_COLUMNS} FROM observations WHERE verdict = 'blocked' AND {where}",
-        args,
+        params=args,
     ).to_arrow_table()
     local = duckdb.connect(":memory:")
     order = "probe_asn, platform, measurement_start_time"
