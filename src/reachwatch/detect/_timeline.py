@@ -371,15 +371,19 @@ def _blocked_stretches(
     time order. Stretches run from a blocked measurement to a blocked measurement; the most
     telling is taken first, then the most telling of those not overlapping it, and so on."""
     k = series.key
-    rows = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
-    flags = np.array([bool(r[2]) for r in rows], dtype=bool)
+    # As arrays: the window is a whole clear period, up to a year of one network's
+    # measurements, and a Python tuple per row cost more than everything done with them.
+    cols = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchnumpy()
+    times = np.asarray(cols["measurement_start_time"], dtype="datetime64[us]")
+    flags = np.asarray(cols["blocked"], dtype=bool)
     where = np.flatnonzero(flags)
     if len(where) < params.short_block_min:
         return []
-    p = min(max(len(where) / len(rows), 0.01), 0.9)
-    needed = math.log(len(rows) / params.short_block_alpha)
+    p = min(max(len(where) / len(times), 0.01), 0.9)
+    needed = math.log(len(times) / params.short_block_alpha)
     span = timedelta(hours=params.short_block_span_hours)
-    seconds = np.array([(r[0] - rows[0][0]).total_seconds() for r in rows])
+    # Microseconds over 10**6, correctly rounded, as timedelta.total_seconds() gives them.
+    seconds = (times - times[0]).astype(np.int64) / 1e6
     candidates: list[tuple[float, int, int]] = []
     for a in range(len(where) - params.short_block_min + 1):
         c = np.arange(a + params.short_block_min - 1, len(where))
@@ -398,7 +402,7 @@ def _blocked_stretches(
     for _, i, j in sorted(candidates, reverse=True):
         if all(j < x or i > y for x, y in taken):
             taken.append((i, j))
-    return [(rows[i][0], rows[j][0]) for i, j in sorted(taken)]
+    return [(_to_dt(times[i]), _to_dt(times[j])) for i, j in sorted(taken)]
 
 
 def _calibrated(
