@@ -40,6 +40,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from _serve_store import ensure_store
 
@@ -88,7 +89,7 @@ timed("cited", f._cited, con, sorted(set(f.cited_ids(checked.to_json()))))
 t = time.perf_counter()
 facts = f.gather_facts(case, con)
 times["gather_facts (all of the above again)"] = time.perf_counter() - t
-print(json.dumps(times))
+print("REPORT_TIMES " + json.dumps(times))
 """
 
 
@@ -211,7 +212,8 @@ def run_steps(title: str, db: Path, args: argparse.Namespace, names: str,
         if name in done and done[name].ok:
             print(f"    {name}: {_summary(json.loads(done[name].stdout))}")
     if "report" in done and done["report"].ok:
-        for part, secs in json.loads(done["report"].stdout.strip().splitlines()[-1]).items():
+        line = done["report"].stdout.split("REPORT_TIMES ")[-1].splitlines()[0]
+        for part, secs in json.loads(line).items():
             print(f"    report query {part:40} {secs:8.2f} s")
     if "detect" in done:
         d = done["detect"]
@@ -278,20 +280,14 @@ def main() -> None:
         compare(before, small, "now, compacted")
 
 
-def _summary(doc: dict[str, object]) -> str:
-    incidents = doc.get("incidents")
-    if isinstance(incidents, list):
-        spans = [f"{i.get('start')} .. {i.get('end')}" for i in incidents if isinstance(i, dict)]
-        return f"{len(spans)} incident(s): " + "; ".join(spans)
-    directives = doc.get("directives")
-    if isinstance(directives, list):
-        return "; ".join(
-            f"{d.get('event', {}).get('id') if isinstance(d.get('event'), dict) else '?'}: "
-            f"{d.get('status')}"
-            for d in directives
-            if isinstance(d, dict)
-        )
-    return ""
+def _summary(doc: dict[str, Any]) -> str:
+    """What detect or case check found, in one line."""
+    incidents = [f"{i['cc']} {i['platform']} {i['start']} .. {i['end']}" for i in doc["incidents"]]
+    found = f"{len(incidents)} incident(s): " + "; ".join(incidents)
+    if "directives" not in doc:
+        return found
+    statuses = "; ".join(f"{d['id']}: {d['status']}" for d in doc["directives"])
+    return f"{found}; directives: {statuses}"
 
 
 if __name__ == "__main__":

@@ -319,19 +319,18 @@ def check_case(
     case: Case, con: duckdb.DuckDBPyConnection, *, params: DetectParams | None = None
 ) -> CaseCheck:
     """Each directive of the case against the measurements of its scope in the store."""
+    cc, platform = case.scope.cc, case.scope.platform
     if reads_files(con):  # one read of the files, not one per question (see country_rows)
-        local = country_rows(con, case.scope.cc, case.scope.platform)
+        local = country_rows(con, cc, platform)
         try:
-            return _check_case(case, local, params)
+            detection = detect(local, cc=cc, platform=platform, params=params, volumes=con)
+            return _check_case(case, local, detection)
         finally:
             local.close()
-    return _check_case(case, con, params)
+    return _check_case(case, con, detect(con, cc=cc, platform=platform, params=params))
 
 
-def _check_case(
-    case: Case, con: duckdb.DuckDBPyConnection, params: DetectParams | None
-) -> CaseCheck:
-    detection = detect(con, cc=case.scope.cc, platform=case.scope.platform, params=params)
+def _check_case(case: Case, con: duckdb.DuckDBPyConnection, detection: Detection) -> CaseCheck:
     timelines = {t.network: t for t in detection.timelines if t.last_data is not None}
     networks = list(case.scope.networks) + sorted(set(timelines) - set(case.scope.networks))
     results: list[DirectiveCheck] = []

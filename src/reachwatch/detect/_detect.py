@@ -82,18 +82,22 @@ def detect(
     platform: str | None = None,
     network: str | None = None,
     params: DetectParams | None = None,
+    volumes: duckdb.DuckDBPyConnection | None = None,
 ) -> Detection:
     """Incidents per (cc, platform) from the store's measurements, with gaps and collapses.
 
     For one country over the store's files, its rows are read once into memory first
-    (`country_rows`): detection asks dozens of questions, and each would open every file."""
+    (`country_rows`): detection asks dozens of questions, and each would open every file.
+    `volumes`: where the collapses in measurement volume are counted, every platform's
+    measurements of the country (default: `con`; given when `con` holds one platform's)."""
+    params = params or DetectParams()
     if cc is not None and reads_files(con):
         local = country_rows(con, cc, platform)
         try:
-            return _detect(local, cc, platform, network, params or DetectParams())
+            return _detect(local, cc, platform, network, params, volumes or con)
         finally:
             local.close()
-    return _detect(con, cc, platform, network, params or DetectParams())
+    return _detect(con, cc, platform, network, params, volumes or con)
 
 
 def _detect(
@@ -102,6 +106,7 @@ def _detect(
     platform: str | None,
     network: str | None,
     params: DetectParams,
+    volumes: duckdb.DuckDBPyConnection,
 ) -> Detection:
     all_series = load_series(con, cc=cc, platform=platform, network=network)
     if not all_series:
@@ -115,7 +120,7 @@ def _detect(
     ).fetchone()
     incidents = assemble_incidents(con, timelines, params)
     collapses = volume_collapses(
-        con, cc=cc, ratio=params.collapse_ratio, min_daily=params.collapse_min_daily
+        volumes, cc=cc, ratio=params.collapse_ratio, min_daily=params.collapse_min_daily
     )
     if network is not None:
         collapses = [c for c in collapses if c.network == network.upper()]
