@@ -97,6 +97,7 @@ print("REPORT_TIMES " + json.dumps(times))
 class Run:
     seconds: float
     peak_mib: float
+    cpu: float  # user + system seconds: the work, whatever else the machine was doing
     ok: bool
     stdout: str
     stderr: str
@@ -120,8 +121,14 @@ def run(argv: list[str], source: Path | None, timeout: float) -> Run:
     # communicate() reaped the child; its rusage is in RUSAGE_CHILDREN only as a maximum over
     # all children, so each step's own peak is read from wait4 by a wrapper (see _peak).
     seconds = time.perf_counter() - started
-    peak = _peak(err)
-    return Run(seconds, peak, proc.returncode == 0, out, err)
+    return Run(seconds, _peak(err), _cpu(err), proc.returncode == 0, out, err)
+
+
+def _cpu(stderr: str) -> float:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("CPU_SECONDS "):
+            return float(line.split()[1])
+    return float("nan")
 
 
 def _peak(stderr: str) -> float:
@@ -140,6 +147,7 @@ if pid == 0:
     os.execvp(sys.argv[1], sys.argv[1:])
 _, status, usage = os.wait4(pid, 0)
 print(f"PEAK_RSS_KIB {usage.ru_maxrss}", file=sys.stderr)
+print(f"CPU_SECONDS {usage.ru_utime + usage.ru_stime}", file=sys.stderr)
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -165,7 +173,8 @@ def measure(name: str, argv: list[str], source: Path | None, timeout: float) -> 
     before = load()
     r = run(wrapped, source, timeout)
     status = "ok" if r.ok else "FAILED"
-    print(f"  {name:10} {r.seconds:8.2f} s  {r.peak_mib:8.0f} MiB  {status}  (load {before})")
+    print(f"  {name:10} {r.seconds:8.2f} s  {r.cpu:8.2f} CPU s  {r.peak_mib:6.0f} MiB  {status}"
+          f"  (load before {before}, after {load()})")  # fmt: skip
     if not r.ok:
         print("    " + "\n    ".join(r.stderr.strip().splitlines()[-5:]))
     return r
@@ -235,8 +244,11 @@ def compare(before: dict[str, Run], after: dict[str, Run], label: str) -> None:
             equal = json.loads(b.stdout) == json.loads(a.stdout)
             same = ", same JSON" if equal else ", JSON DIFFERS"
         ratio = b.seconds / a.seconds if a.seconds else float("nan")
-        print(f"    {s:10} {b.seconds:8.2f} s before -> {a.seconds:8.2f} s {label}: "
-              f"{ratio:.1f}x{same}")  # fmt: skip
+        cpu = b.cpu / a.cpu if a.cpu else float("nan")
+        print(
+            f"    {s:10} {b.seconds:8.2f} s before -> {a.seconds:8.2f} s {label}: {ratio:.1f}x "
+            f"wall, {cpu:.1f}x CPU ({b.cpu:.1f} -> {a.cpu:.1f} CPU s){same}"
+        )
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ from reachwatch.detect import (
     incident_json,
     iso,
     measurement_ids,
+    prepare_search,
     reads_files,
 )
 
@@ -321,6 +322,7 @@ def check_case(
     """Each directive of the case against the measurements of its scope in the store."""
     cc, platform = case.scope.cc, case.scope.platform
     if reads_files(con):  # one read of the files, not one per question (see country_rows)
+        prepare_search()
         local = country_rows(con, cc, platform)
         try:
             detection = detect(local, cc=cc, platform=platform, params=params, volumes=con)

@@ -1,7 +1,13 @@
 """detect stage: hourly series per (country, network, platform, layer), online CUSUM alerts,
 offline change points, and incidents per (country, platform) with per-network detail."""
 
-from reachwatch.detect._changepoints import best_split, default_penalty, pelt, split_interval
+from reachwatch.detect._changepoints import (
+    best_split,
+    default_penalty,
+    pelt,
+    prepare_search,
+    split_interval,
+)
 from reachwatch.detect._cusum import Alert, CusumParams, cusum_alerts
 from reachwatch.detect._detect import Detection, detect
 from reachwatch.detect._incidents import (
@@ -41,6 +47,7 @@ __all__ = [
     "load_series",
     "measurement_ids",
     "pelt",
+    "prepare_search",
     "reads_files",
     "split_interval",
     "volume_collapses",

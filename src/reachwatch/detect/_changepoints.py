@@ -10,8 +10,8 @@ candidate costs), which is why it runs compiled.
 
 from __future__ import annotations
 
-import functools
 import math
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -136,14 +136,28 @@ def _search(cum_n: IntArray, cum_b: IntArray, table: FloatArray, beta: float) ->
 _Search = Callable[[IntArray, IntArray, FloatArray, float], IntArray]
 
 
-@functools.cache
+_compiling = threading.Lock()
+_compiled: list[_Search] = []
+
+
 def _compiled_search() -> _Search:
     """`_search` compiled by numba on first use (imported then: other commands never pay for
     it), cached on disk beside this module so later processes load it instead."""
-    import numba
+    with _compiling:  # once, whichever thread asks first
+        if not _compiled:
+            import numba
 
-    compiled: _Search = numba.njit(cache=True, nogil=True)(_search)
-    return compiled
+            dispatcher = numba.njit(cache=True, nogil=True)(_search)
+            # Loaded (or compiled) now for the arrays pelt passes, not at the first call.
+            dispatcher.compile("(int64[::1], int64[::1], float64[::1], float64)")
+            _compiled.append(dispatcher)
+        return _compiled[0]
+
+
+def prepare_search() -> None:
+    """Import numba and load the compiled search in a background thread: about a second of
+    imports that can run while the store is being read (DuckDB releases the GIL)."""
+    threading.Thread(target=_compiled_search, daemon=True).start()
 
 
 def split_scores(blocked: npt.NDArray[np.bool_], p_left: float, p_right: float) -> FloatArray:

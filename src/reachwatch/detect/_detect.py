@@ -8,6 +8,7 @@ from typing import Any
 
 import duckdb
 
+from reachwatch.detect._changepoints import prepare_search
 from reachwatch.detect._incidents import Incident, assemble_incidents, incident_json, iso
 from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import _filters, load_series
@@ -92,6 +93,7 @@ def detect(
     measurements of the country (default: `con`; given when `con` holds one platform's)."""
     params = params or DetectParams()
     if cc is not None and reads_files(con):
+        prepare_search()
         local = country_rows(con, cc, platform)
         try:
             return _detect(local, cc, platform, network, params, volumes or con)
