@@ -234,7 +234,7 @@ def run_steps(title: str, db: Path, args: argparse.Namespace, names: str,
     return done
 
 
-def compare(before: dict[str, Run], after: dict[str, Run], label: str) -> None:
+def compare(before: dict[str, Run], after: dict[str, Run], label: str, was: str = "before") -> None:
     for s, b in before.items():
         if s not in after:
             continue
@@ -246,7 +246,7 @@ def compare(before: dict[str, Run], after: dict[str, Run], label: str) -> None:
         ratio = b.seconds / a.seconds if a.seconds else float("nan")
         cpu = b.cpu / a.cpu if a.cpu else float("nan")
         print(
-            f"    {s:10} {b.seconds:8.2f} s before -> {a.seconds:8.2f} s {label}: {ratio:.1f}x "
+            f"    {s:10} {b.seconds:8.2f} s {was} -> {a.seconds:8.2f} s {label}: {ratio:.1f}x "
             f"wall, {cpu:.1f}x CPU ({b.cpu:.1f} -> {a.cpu:.1f} CPU s){same}"
         )
 
@@ -286,7 +286,7 @@ def main() -> None:
         before = run_steps(f"before ({source}), the files as the writer left them", args.out,
                            args, args.before_steps, source)  # fmt: skip
     print("ratios:")
-    compare(writer, small, "compacted")
+    compare(writer, small, "compacted", was="writer's files")
     if before:
         compare(before, writer, "now")
         compare(before, small, "now, compacted")
