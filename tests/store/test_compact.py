@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 from reachwatch.store import (
@@ -16,7 +17,7 @@ from reachwatch.store import (
     id_hash,
     open_store,
 )
-from reachwatch.store._manifest import part_files, read_manifest
+from reachwatch.store._manifest import MANIFEST_NAME, part_files, read_manifest
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
 
@@ -131,3 +132,20 @@ def test_a_kill_after_the_commit_leaves_the_new_files_and_the_next_run_deletes_t
     assert report.deleted == len(left)
     assert set(part_files(db)) == read_manifest(db).committed()
     assert _everything(db) == before and check_store(db).ok
+
+
+def test_a_partition_whose_files_have_other_columns_is_left_as_it_is(tmp_path: Path) -> None:
+    db = tmp_path / "db"
+    _store(db, batches=2)  # each partition in two files, one a batch
+    older = read_manifest(db).files["measurements"][0]
+    # As a file written before the contract's last column existed; the manifest's sizes are
+    # dropped as a store written before they were recorded has none.
+    table = pq.ParquetFile(db / older).read()
+    table = table.drop_columns([list(MEASUREMENTS_COLUMNS)[-1]])
+    pq.write_table(table, db / older)
+    lines = (db / MANIFEST_NAME).read_bytes().replace(b'"bytes":', b'"was_bytes":')
+    (db / MANIFEST_NAME).write_bytes(lines)
+    before = _everything(db)
+    compact_store(db)
+    assert _everything(db) == before
+    assert older in read_manifest(db).committed()

@@ -82,7 +82,7 @@ def compact_store(db: Path | str, *, holder: str = "") -> CompactReport:
             (table, names)
             for table, groups in _partitions(manifest.files).items()
             for names in groups
-            if len(names) > 1
+            if len(names) > 1 and _same_columns(db, names)
         ]
         batch = manifest.batches
         for start in range(0, len(todo), _PER_COMMIT):
@@ -103,6 +103,18 @@ def _partitions(files: dict[str, list[str]]) -> dict[str, list[list[str]]]:
             folders[str(Path(name).parent)].append(name)
         out[table] = list(folders.values())
     return out
+
+
+def _same_columns(db: Path, names: list[str]) -> bool:
+    """Whether the files have the same columns. Files written by versions with other columns
+    are left as they are: merging them would need a type for a column some files lack."""
+    try:
+        schemas = [pq.read_schema(db / name).remove_metadata() for name in names]
+    except (OSError, pa.ArrowException) as exc:
+        raise damaged(
+            db, f"cannot read committed files of {Path(names[0]).parent}: {exc}"
+        ) from None
+    return all(schema.equals(schemas[0]) for schema in schemas[1:])
 
 
 def _commit(db: Path, batch: int, todo: list[tuple[str, list[str]]], report: CompactReport) -> int:
@@ -149,9 +161,8 @@ def _rewrite(db: Path, table: str, old: list[str], name: str, batch: int) -> dic
             raise damaged(db, f"cannot read committed {file}: {exc}") from None
     first = parts[0].schema.remove_metadata()
     if any(not p.schema.remove_metadata().equals(first) for p in parts[1:]):
-        # Written by versions with other columns: not merged here, where a column missing from
-        # one file would need a type the files do not say.
-        raise damaged(db, f"the files of {Path(name).parent} have different columns")
+        # _same_columns chose only partitions whose files agree: they changed since.
+        raise damaged(db, f"the files of {Path(name).parent} changed while being compacted")
     rows = pa.concat_tables([p.replace_schema_metadata(None) for p in parts])
     own = {"table": table, "batch": batch, "layout": LAYOUT, "rows": rows.num_rows,
            "supersedes": old, "compacted": True}  # fmt: skip
