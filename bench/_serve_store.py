@@ -141,15 +141,19 @@ def generator_digest() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
 
 
-def ensure_store(out: Path, observations: int, *, seed: int = 1) -> Built:
+def ensure_store(
+    out: Path, observations: int, *, seed: int = 1, record_name: str = PARAMS_FILE
+) -> Built:
     """The store under `out`, reused when it was built with the same parameters and this same
-    generator, else (re)built. Only a folder this module built is ever removed."""
+    generator, else (re)built. Only a folder this module built is ever removed. `record_name`:
+    the file beside the store saying how it was built (one per store, so two benchmarks can
+    keep stores of different sizes side by side)."""
     params = {"observations": observations, "seed": seed, "generator": generator_digest()}
-    record = out.parent / PARAMS_FILE
+    record = out.parent / record_name
     if out.exists():
         recorded = json.loads(record.read_text()) if record.exists() else None
         if recorded is None:
-            raise SystemExit(f"{out}: exists and was not built by bench/serve.py; choose --out")
+            raise SystemExit(f"{out}: exists and was not built by this generator; choose --out")
         if recorded.get("params") == params and recorded.get("complete"):
             open_store(out, read_only=True).close()
             return Built(out, recorded["measurements"], recorded["observations"],

@@ -283,6 +283,7 @@ WRONG_VALUES: dict[tuple[str, ...], list[str]] = {
     ("simulate",): ["no-such-case", "--out", "{tmp}/sim"],
     ("store", "check"): ["--db", "{tmp}/a-file"],
     ("store", "repair"): ["--db", "{tmp}/a-file"],
+    ("store", "compact"): ["--db", "{tmp}/a-file"],
     ("submit",): ["{tmp}/a-file", "--to", "ftp://127.0.0.1/"],
     ("verify",): ["{tmp}/missing.zip"],
     ("watch",): ["--cc", "PK", "--platform", "x", "--every", "soon"],

@@ -16,10 +16,13 @@ from reachwatch.detect import (
     DetectParams,
     Period,
     Timeline,
+    country_rows,
     detect,
     incident_json,
     iso,
     measurement_ids,
+    prepare_search,
+    reads_files,
 )
 
 Status = Literal["followed", "followed late", "not followed", "no data"]
@@ -317,7 +320,19 @@ def check_case(
     case: Case, con: duckdb.DuckDBPyConnection, *, params: DetectParams | None = None
 ) -> CaseCheck:
     """Each directive of the case against the measurements of its scope in the store."""
-    detection = detect(con, cc=case.scope.cc, platform=case.scope.platform, params=params)
+    cc, platform = case.scope.cc, case.scope.platform
+    if reads_files(con):  # one read of the files, not one per question (see country_rows)
+        prepare_search()
+        local = country_rows(con, cc, platform)
+        try:
+            detection = detect(local, cc=cc, platform=platform, params=params, volumes=con)
+            return _check_case(case, local, detection)
+        finally:
+            local.close()
+    return _check_case(case, con, detect(con, cc=cc, platform=platform, params=params))
+
+
+def _check_case(case: Case, con: duckdb.DuckDBPyConnection, detection: Detection) -> CaseCheck:
     timelines = {t.network: t for t in detection.timelines if t.last_data is not None}
     networks = list(case.scope.networks) + sorted(set(timelines) - set(case.scope.networks))
     results: list[DirectiveCheck] = []

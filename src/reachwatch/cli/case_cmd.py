@@ -89,7 +89,7 @@ def check_command(case: str, db: Path, as_json: bool, output: str | None) -> Non
     one row per directive and network)."""
     fmt = chosen_format(output, as_json)
     loaded = load_case(case)
-    doc = query_store(db, lambda con: check_case(loaded, con).to_json())
+    doc = query_store(db, lambda con: check_case(loaded, con).to_json(), cc=loaded.scope.cc)
     if fmt == "json":
         click.echo(orjson.dumps(doc).decode())
     elif fmt == "csv":

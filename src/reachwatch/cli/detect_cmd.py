@@ -23,13 +23,16 @@ from reachwatch.store import DEFAULT_DB, open_store
 SYNTHETIC_BANNER = "SYNTHETIC DATA: simulated measurements, not observations of the real world"
 
 
-def query_store(db: Path, work: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
-    """`work` run on the store at `db`, read-only. A missing store, or a Parquet file damaged
-    inside (it opened, but a page cannot be decoded, which fails only when a query reaches
-    it), is one line naming the store, not a DuckDB traceback."""
+def query_store(
+    db: Path, work: Callable[[Any], dict[str, Any]], *, cc: str | None = None
+) -> dict[str, Any]:
+    """`work` run on the store at `db`, read-only (only country `cc`'s files when given: work
+    that asks about one country then opens no other's). A missing store, or a Parquet file
+    damaged inside (it opened, but a page cannot be decoded, which fails only when a query
+    reaches it), is one line naming the store, not a DuckDB traceback."""
     if not db.is_dir():
         raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
-    con = open_store(db, read_only=True)
+    con = open_store(db, read_only=True, cc=cc)
     try:
         return work(con)
     except duckdb.Error as exc:
@@ -61,7 +64,7 @@ def detect_command(
         raise UserError(f"--cc {cc!r}: expected a two-letter country code")
     if platform is not None:
         platform = load_catalog().get(platform).name
-    doc = query_store(db, lambda con: detect(con, cc=cc, platform=platform).to_json())
+    doc = query_store(db, lambda con: detect(con, cc=cc, platform=platform).to_json(), cc=cc)
     if fmt == "json":
         click.echo(orjson.dumps(doc).decode())
     elif fmt == "csv":

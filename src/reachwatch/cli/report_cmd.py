@@ -101,7 +101,7 @@ def run_report(
             )
         return {}
 
-    query_store(db, work)
+    query_store(db, work, cc=loaded.scope.cc)
 
 
 @app.group("keys")

@@ -1,5 +1,5 @@
-"""`reachwatch store check|repair [--db DB]`: verify a store (`--format table|csv|json`);
-rebuild its manifest (`--json`)."""
+"""`reachwatch store check|repair|compact [--db DB]`: verify a store (`--format
+table|csv|json`); rebuild its manifest (`--json`); rewrite it in fewer files (`--json`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import orjson
 
 from reachwatch.cli._app import app
 from reachwatch.cli._output import chosen_format, format_option, write_csv
-from reachwatch.store import DEFAULT_DB, check_store, repair_store
+from reachwatch.store import DEFAULT_DB, check_store, compact_store, repair_store
 
 _DB = click.option(
     "--db", type=click.Path(path_type=Path), default=DEFAULT_DB, show_default=True,
@@ -22,7 +22,8 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print one JSON doc
 
 @app.group("store")
 def store_group() -> None:
-    """Verify a store, or rebuild its manifest (nothing is ever deleted)."""
+    """Verify a store, rebuild its manifest, or rewrite it in fewer files (only files the store
+    itself replaced are ever deleted)."""
 
 
 @store_group.command("check")
@@ -79,3 +80,21 @@ def repair_command(db: Path, as_json: bool) -> None:
         click.echo(f"  the old manifest and the files left out are kept in {report.moved_aside}")
     for name, why in report.left_out:
         click.echo(f"  left out: {name}: {why}")
+
+
+@store_group.command("compact")
+@_DB
+@_JSON
+def compact_command(db: Path, as_json: bool) -> None:
+    """Rewrite each partition held in several files as one file with the same rows, so every
+    reader opens fewer files; the replaced files are deleted once the new ones are committed."""
+    report = compact_store(db, holder="`reachwatch store compact` is rewriting this store; "
+                                      "run again when it is done")  # fmt: skip
+    if as_json:
+        click.echo(orjson.dumps(report.to_json()).decode())
+        return
+    click.echo(
+        f"{db}: {report.partitions} partitions rewritten as one file each; "
+        f"{report.files_before} committed files before, {report.files_after} after; "
+        f"{report.deleted} replaced files deleted"
+    )

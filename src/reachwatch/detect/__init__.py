@@ -1,7 +1,13 @@
 """detect stage: hourly series per (country, network, platform, layer), online CUSUM alerts,
 offline change points, and incidents per (country, platform) with per-network detail."""
 
-from reachwatch.detect._changepoints import best_split, default_penalty, pelt, split_interval
+from reachwatch.detect._changepoints import (
+    best_split,
+    default_penalty,
+    pelt,
+    prepare_search,
+    split_interval,
+)
 from reachwatch.detect._cusum import Alert, CusumParams, cusum_alerts
 from reachwatch.detect._detect import Detection, detect
 from reachwatch.detect._incidents import (
@@ -11,6 +17,7 @@ from reachwatch.detect._incidents import (
     iso,
     measurement_ids,
 )
+from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import ALL_LAYERS, Series, SeriesKey, load_series
 from reachwatch.detect._timeline import Boundary, DetectParams, Gap, Period, Timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
@@ -31,6 +38,7 @@ __all__ = [
     "Timeline",
     "VolumeCollapse",
     "best_split",
+    "country_rows",
     "cusum_alerts",
     "default_penalty",
     "detect",
@@ -39,6 +47,8 @@ __all__ = [
     "load_series",
     "measurement_ids",
     "pelt",
+    "prepare_search",
+    "reads_files",
     "split_interval",
     "volume_collapses",
 ]

@@ -3,12 +3,16 @@
 Each hour contributes n decisive measurements of which b were blocked. A segment's cost is
 minus its maximised binomial log-likelihood; PELT finds the segmentation minimising the total
 cost plus a penalty per change, exactly (Killick et al. 2012). Likelihood costs satisfy PELT's
-pruning condition, so the search stays close to linear on real series.
+pruning condition, so a start is dropped once a change makes it hopeless; inside a long steady
+stretch none is, and the search there is quadratic (a year of hourly buckets: ~30 million
+candidate costs), which is why it runs compiled.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -40,7 +44,26 @@ def default_penalty(total: int) -> float:
 
 def pelt(n: IntArray, b: IntArray, *, penalty: float | None = None) -> list[int]:
     """Indices where a new segment starts (excluding 0), for counts n (decisive) and b
-    (blocked) per bucket. Buckets with n == 0 must be removed by the caller."""
+    (blocked) per bucket. Buckets with n == 0 must be removed by the caller.
+
+    The search is `pelt_reference`'s, step for step and bit for bit (the same sums in the same
+    order, each segment's n log n terms taken from a table made by the same numpy function),
+    as one compiled loop: on a year of hourly buckets the candidates PELT cannot prune (every
+    start inside a long steady stretch) number thousands, and numpy's per-call overhead on each
+    hour's vector of them made it seconds a series."""
+    size = len(n)
+    if size == 0:
+        return []
+    beta = default_penalty(int(n.sum())) if penalty is None else penalty
+    cum_n = np.concatenate(([0], np.cumsum(n, dtype=np.int64)))
+    cum_b = np.concatenate(([0], np.cumsum(b, dtype=np.int64)))
+    # n log n of every count a segment can hold: segment counts are differences of these sums.
+    table = _xlogx(np.arange(int(cum_n[-1]) + 1, dtype=np.float64))
+    return _backtrack(_compiled_search()(cum_n, cum_b, table, float(beta)))
+
+
+def pelt_reference(n: IntArray, b: IntArray, *, penalty: float | None = None) -> list[int]:
+    """`pelt` in numpy alone: what the compiled search is tested against."""
     size = len(n)
     if size == 0:
         return []
@@ -59,14 +82,82 @@ def pelt(n: IntArray, b: IntArray, *, penalty: float | None = None) -> list[int]
         # Pruning: a start that cannot beat the optimum now never will (costs are additive).
         keep = candidates[costs <= best[t]]
         candidates = np.append(keep, t)
+    return _backtrack(last)
+
+
+def _backtrack(last: IntArray) -> list[int]:
     changes: list[int] = []
-    t = size
+    t = len(last) - 1
     while t > 0:
         s = int(last[t])
         if s > 0:
             changes.append(s)
         t = s
     return sorted(changes)
+
+
+def _search(cum_n: IntArray, cum_b: IntArray, table: FloatArray, beta: float) -> IntArray:
+    """PELT's forward pass: for each end t, the start of its last segment. `pelt_reference`'s
+    loop with scalars: the same costs (best + ((nlogn - blogb) - rest), in that order), the
+    first of equal minima, the same pruning (kept when cost <= best[t]), candidates in order."""
+    size = len(cum_n) - 1
+    last = np.zeros(size + 1, dtype=np.int64)
+    starts = np.zeros(size + 1, dtype=np.int64)  # the candidates, packed at the front
+    best = np.zeros(size + 1, dtype=np.float64)  # the optimum up to each candidate
+    costs = np.zeros(size + 1, dtype=np.float64)
+    best[0] = -beta
+    alive = 1
+    for t in range(1, size + 1):
+        low = np.inf
+        chosen = 0
+        for j in range(alive):
+            s = starts[j]
+            sn = cum_n[t] - cum_n[s]
+            sb = cum_b[t] - cum_b[s]
+            cost = best[j] + ((table[sn] - table[sb]) - table[sn - sb])
+            costs[j] = cost
+            if cost < low:
+                low = cost
+                chosen = j
+        best_t = low + beta
+        last[t] = starts[chosen]
+        kept = 0
+        for j in range(alive):
+            if costs[j] <= best_t:
+                starts[kept] = starts[j]
+                best[kept] = best[j]
+                kept += 1
+        starts[kept] = t
+        best[kept] = best_t
+        alive = kept + 1
+    return last
+
+
+_Search = Callable[[IntArray, IntArray, FloatArray, float], IntArray]
+
+
+_compiling = threading.Lock()
+_compiled: list[_Search] = []
+
+
+def _compiled_search() -> _Search:
+    """`_search` compiled by numba on first use (imported then: other commands never pay for
+    it), cached on disk beside this module so later processes load it instead."""
+    with _compiling:  # once, whichever thread asks first
+        if not _compiled:
+            import numba
+
+            dispatcher = numba.njit(cache=True, nogil=True)(_search)
+            # Loaded (or compiled) now for the arrays pelt passes, not at the first call.
+            dispatcher.compile("(int64[::1], int64[::1], float64[::1], float64)")
+            _compiled.append(dispatcher)
+        return _compiled[0]
+
+
+def prepare_search() -> None:
+    """Import numba and load the compiled search in a background thread: about a second of
+    imports that can run while the store is being read (DuckDB releases the GIL)."""
+    threading.Thread(target=_compiled_search, daemon=True).start()
 
 
 def split_scores(blocked: npt.NDArray[np.bool_], p_left: float, p_right: float) -> FloatArray:

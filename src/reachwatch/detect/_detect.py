@@ -8,7 +8,9 @@ from typing import Any
 
 import duckdb
 
+from reachwatch.detect._changepoints import prepare_search
 from reachwatch.detect._incidents import Incident, assemble_incidents, incident_json, iso
+from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import _filters, load_series
 from reachwatch.detect._timeline import HOUR, DetectParams, Timeline, build_timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
@@ -81,9 +83,33 @@ def detect(
     platform: str | None = None,
     network: str | None = None,
     params: DetectParams | None = None,
+    volumes: duckdb.DuckDBPyConnection | None = None,
 ) -> Detection:
-    """Incidents per (cc, platform) from the store's measurements, with gaps and collapses."""
+    """Incidents per (cc, platform) from the store's measurements, with gaps and collapses.
+
+    For one country over the store's files, its rows are read once into memory first
+    (`country_rows`): detection asks dozens of questions, and each would open every file.
+    `volumes`: where the collapses in measurement volume are counted, every platform's
+    measurements of the country (default: `con`; given when `con` holds one platform's)."""
     params = params or DetectParams()
+    if cc is not None and reads_files(con):
+        prepare_search()
+        local = country_rows(con, cc, platform)
+        try:
+            return _detect(local, cc, platform, network, params, volumes or con)
+        finally:
+            local.close()
+    return _detect(con, cc, platform, network, params, volumes or con)
+
+
+def _detect(
+    con: duckdb.DuckDBPyConnection,
+    cc: str | None,
+    platform: str | None,
+    network: str | None,
+    params: DetectParams,
+    volumes: duckdb.DuckDBPyConnection,
+) -> Detection:
     all_series = load_series(con, cc=cc, platform=platform, network=network)
     if not all_series:
         return Detection([], [], [], None, None, params)
@@ -96,7 +122,7 @@ def detect(
     ).fetchone()
     incidents = assemble_incidents(con, timelines, params)
     collapses = volume_collapses(
-        con, cc=cc, ratio=params.collapse_ratio, min_daily=params.collapse_min_daily
+        volumes, cc=cc, ratio=params.collapse_ratio, min_daily=params.collapse_min_daily
     )
     if network is not None:
         collapses = [c for c in collapses if c.network == network.upper()]

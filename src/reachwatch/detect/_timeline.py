@@ -284,34 +284,33 @@ def _access_runs(
     """(first hour index, last hour index) of each long run of accessible measurements."""
     k = series.key
     window = [starts[s], starts[e - 1] + HOUR]
-    rows = [
-        (r[0], r[2])
-        for r in con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
-    ]
-    if not rows:
+    # As arrays: a block can last a year, hundreds of thousands of measurements.
+    cols = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchnumpy()
+    times = np.asarray(cols["measurement_start_time"], dtype="datetime64[us]")
+    accessible = ~np.asarray(cols["blocked"], dtype=bool)
+    if not len(times):
         return []
     index = {t: i for i, t in enumerate(starts[s:e], start=s)}
-    span = timedelta(hours=params.restoration_span_hours)
+    span = np.timedelta64(timedelta(hours=params.restoration_span_hours), "us")
     # A leaky block (a share of 0.75 lets one in four through) makes long runs of accessible
     # measurements likely by chance: ask for a run whose chance anywhere in the block is
     # below restoration_alpha, never shorter than restoration_run.
-    leak = min(max(sum(not r[1] for r in rows) / len(rows), 0.01), 0.5)
+    leak = min(max(int(accessible.sum()) / len(times), 0.01), 0.5)
     needed = max(
         params.restoration_run,
-        math.ceil(math.log(params.restoration_alpha / len(rows)) / math.log(leak)),
+        math.ceil(math.log(params.restoration_alpha / len(times)) / math.log(leak)),
     )
-    found: list[tuple[int, int]] = []
-    run: list[datetime] = []
-    for t, blocked in [*rows, (None, True)]:
-        if not blocked:
-            run.append(t)
-            continue
-        if len(run) >= needed and run[-1] - run[0] >= span:
-            first = index[run[0].replace(minute=0, second=0, microsecond=0)]
-            last = index[run[-1].replace(minute=0, second=0, microsecond=0)]
-            found.append((first, last))
-        run = []
-    return found
+    # Each run of accessible measurements: from a first one (none just before) to a last.
+    edges = np.diff(np.concatenate(([False], accessible, [False])).astype(np.int8))
+    firsts, lasts = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1) - 1
+    long = (lasts - firsts + 1 >= needed) & (times[lasts] - times[firsts] >= span)
+    return [
+        (
+            index[_to_dt(times[i].astype("datetime64[h]"))],
+            index[_to_dt(times[j].astype("datetime64[h]"))],
+        )
+        for i, j in zip(firsts[long].tolist(), lasts[long].tolist(), strict=True)
+    ]
 
 
 def _split_short_blocks(
@@ -371,15 +370,19 @@ def _blocked_stretches(
     time order. Stretches run from a blocked measurement to a blocked measurement; the most
     telling is taken first, then the most telling of those not overlapping it, and so on."""
     k = series.key
-    rows = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchall()
-    flags = np.array([bool(r[2]) for r in rows], dtype=bool)
+    # As arrays: the window is a whole clear period, up to a year of one network's
+    # measurements, and a Python tuple per row cost more than everything done with them.
+    cols = con.execute(_WINDOW_SQL, [k.cc, k.network, k.platform, *window]).fetchnumpy()
+    times = np.asarray(cols["measurement_start_time"], dtype="datetime64[us]")
+    flags = np.asarray(cols["blocked"], dtype=bool)
     where = np.flatnonzero(flags)
     if len(where) < params.short_block_min:
         return []
-    p = min(max(len(where) / len(rows), 0.01), 0.9)
-    needed = math.log(len(rows) / params.short_block_alpha)
+    p = min(max(len(where) / len(times), 0.01), 0.9)
+    needed = math.log(len(times) / params.short_block_alpha)
     span = timedelta(hours=params.short_block_span_hours)
-    seconds = np.array([(r[0] - rows[0][0]).total_seconds() for r in rows])
+    # Microseconds over 10**6, correctly rounded, as timedelta.total_seconds() gives them.
+    seconds = (times - times[0]).astype(np.int64) / 1e6
     candidates: list[tuple[float, int, int]] = []
     for a in range(len(where) - params.short_block_min + 1):
         c = np.arange(a + params.short_block_min - 1, len(where))
@@ -398,7 +401,7 @@ def _blocked_stretches(
     for _, i, j in sorted(candidates, reverse=True):
         if all(j < x or i > y for x, y in taken):
             taken.append((i, j))
-    return [(rows[i][0], rows[j][0]) for i, j in sorted(taken)]
+    return [(_to_dt(times[i]), _to_dt(times[j])) for i, j in sorted(taken)]
 
 
 def _calibrated(

@@ -1,11 +1,12 @@
 """The embedded store: DuckDB over a Parquet layout partitioned by date and country.
 
 Readers call `open_store`; `reachwatch ingest` writes through `StoreWriter`; `check_store` and
-`repair_store` verify a store and rebuild its manifest. The layout and columns are documented
-in docs/store-schema.md.
+`repair_store` verify a store and rebuild its manifest; `compact_store` rewrites it in fewer
+files. The layout and columns are documented in docs/store-schema.md.
 """
 
 from reachwatch.store._check import CheckReport, RepairReport, check_store, repair_store
+from reachwatch.store._compact import CompactReport, compact_store
 from reachwatch.store._errors import NotAStore, StoreBusy, StoreDamaged, StoreError
 from reachwatch.store._evidence import (
     FACT_SUMMARY_COLUMNS,
@@ -33,6 +34,7 @@ __all__ = [
     "RAW_COLUMNS",
     "TABLES",
     "CheckReport",
+    "CompactReport",
     "Evidence",
     "NoSuchMeasurement",
     "NotAStore",
@@ -42,6 +44,7 @@ __all__ = [
     "StoreError",
     "StoreWriter",
     "check_store",
+    "compact_store",
     "evidence_of",
     "id_hash",
     "open_store",

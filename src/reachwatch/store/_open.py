@@ -15,7 +15,9 @@ from reachwatch.store.schema import TABLES
 DEFAULT_DB = Path(os.environ.get("REACHWATCH_DB") or "reachwatch-db")
 
 
-def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_store(
+    path: Path | str, *, read_only: bool = False, cc: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A connection with the views `measurements`, `observations` and `raw`.
 
     The views are temporary and list the Parquet files committed when the store was opened;
@@ -24,6 +26,11 @@ def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyC
     folder becomes a store); read_only=True never takes a lock and works while an ingest is
     running. A folder that is not a store is NotAStore, a damaged store StoreDamaged, each
     with a message saying what to run; nothing is changed either way.
+
+    cc: the views list only the files of that country's partitions, so they hold its rows
+    alone. Every statement over a view opens the footer of every file it lists, and a year of
+    a busy store is thousands of files per table; a reader that asks about one country then
+    pays for that country's files only.
     """
     db = Path(path)
     if not read_only:
@@ -42,16 +49,21 @@ def open_store(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyC
     except duckdb.Error as exc:
         raise StoreError(f"{db}: cannot open store ({exc})") from None
     try:
-        _create_views(con, db, manifest)
+        _create_views(con, db, manifest, cc)
     except duckdb.Error as exc:
         con.close()
         raise damaged(db, f"a committed file cannot be read: {exc}") from None
     return con
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, db: Path, manifest: Manifest) -> None:
+def _create_views(
+    con: duckdb.DuckDBPyConnection, db: Path, manifest: Manifest, cc: str | None
+) -> None:
     for table, columns in TABLES.items():
-        files = [str(db / name) for name in manifest.files.get(table, [])]
+        names = manifest.files.get(table, [])
+        if cc is not None:
+            names = [name for name in names if in_country(name, cc)]
+        files = [str(db / name) for name in names]
         source = ""
         present: set[str] = set()
         if files:
@@ -66,6 +78,14 @@ def _create_views(con: duckdb.DuckDBPyConnection, db: Path, manifest: Manifest) 
         )
         where = "" if files else " WHERE false"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT {cols}{source}{where}")
+
+
+def in_country(name: str, cc: str) -> bool:
+    """Whether the committed file `name` may hold rows of country `cc`. The writer puts every
+    row in the folder `cc=` its measurement's probe_cc names; a file outside any such folder
+    is kept (it could hold any country's rows)."""
+    folders = [part for part in Path(name).parts[:-1] if part.startswith("cc=")]
+    return not folders or folders[-1] == f"cc={cc.upper()}"
 
 
 def _quote(text: str) -> str:

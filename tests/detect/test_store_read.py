@@ -1,0 +1,75 @@
+"""Detection over a store's Parquet files, as `reachwatch detect` runs it (one country's files,
+its rows read once into memory), answers exactly as over tables already in memory."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from reachwatch.cases import check_case, load_case
+from reachwatch.detect import detect, reads_files
+from reachwatch.ingest import ingest
+from reachwatch.simulate import detection_corpus, generate, memory_store
+from reachwatch.store import open_store
+
+
+def _elsewhere(record: dict[str, Any], cc: str) -> dict[str, Any]:
+    """The same measurement taken in another country (its own id)."""
+    moved = copy.deepcopy(record)
+    moved["probe_cc"] = cc
+    moved["measurement_uid"] = f"{record['measurement_uid']}{cc.lower()}"
+    return moved
+
+
+@pytest.fixture(scope="module")
+def two_countries(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("two-countries")
+    scenario = detection_corpus("lone-failure", 0, networks=2)
+    records = [dict(item.measurement) for item in generate(scenario, 0)]
+    records += [_elsewhere(r, "IR") for r in records[::3]]
+    corpus = root / "corpus.jsonl"
+    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    ingest([corpus], root / "db")
+    return root / "db", records
+
+
+def test_detect_over_the_files_equals_detect_in_memory(
+    two_countries: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    db, records = two_countries
+    cc = str(records[0]["probe_cc"])
+    expected = detect(memory_store(records), cc=cc, platform="x").to_json()
+    assert expected["incidents"], "the corpus has blocks: an empty answer would prove nothing"
+    for scoped in (None, cc):
+        con = open_store(db, read_only=True, cc=scoped)
+        assert reads_files(con)
+        assert detect(con, cc=cc, platform="x").to_json() == expected
+        con.close()
+
+
+def test_a_country_scoped_store_holds_that_country_only(
+    two_countries: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    db, records = two_countries
+    cc = str(records[0]["probe_cc"])
+    count = "SELECT probe_cc, count(*) FROM measurements GROUP BY 1 ORDER BY 1"
+    whole = dict(open_store(db, read_only=True).execute(count).fetchall())
+    assert set(whole) == {cc, "IR"}
+    for country in (cc, "IR", cc.lower()):
+        scoped = open_store(db, read_only=True, cc=country).execute(count).fetchall()
+        assert scoped == [(country.upper(), whole[country.upper()])]
+    assert open_store(db, read_only=True, cc="DE").execute(count).fetchall() == []
+
+
+def test_case_check_over_the_files_equals_case_check_in_memory(
+    two_countries: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    db, records = two_countries
+    case = load_case("pk-x-2024")
+    expected = check_case(case, memory_store(records)).to_json()
+    con = open_store(db, read_only=True, cc=case.scope.cc)
+    assert check_case(case, con).to_json() == expected
