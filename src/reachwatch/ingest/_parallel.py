@@ -226,13 +226,7 @@ _RAW_ROW, _RAW_START = 4, 4
 
 
 def _flat_times(wire: tuple[Any, ...]) -> tuple[Any, ...]:
-    if wire[0] != _JUDGED or wire[5][0] == _INVALID:
-        return wire
-    outcome = list(wire[5])
-    outcome[3] = _flat_row(outcome[3], 8)
-    if outcome[0] == _KEEP_RAW:
-        outcome[_RAW_ROW] = _flat_row(outcome[_RAW_ROW], _RAW_START)
-    return (*wire[:5], tuple(outcome))
+    return _times_mapped(wire, _flat_row)
 
 
 def _flat_row(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
@@ -245,12 +239,20 @@ def _flat_row(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
 
 
 def _with_times(wire: tuple[Any, ...]) -> tuple[Any, ...]:
+    return _times_mapped(wire, _timed_row)
+
+
+def _times_mapped(
+    wire: tuple[Any, ...], change: Callable[[tuple[Any, ...], int], tuple[Any, ...]]
+) -> tuple[Any, ...]:
+    """`wire` with `change` applied to the rows of a judged outcome that carry times: the
+    measurement row, and the raw row of one kept unclassified."""
     if wire[0] != _JUDGED or wire[5][0] == _INVALID:
         return wire
     outcome = list(wire[5])
-    outcome[3] = _timed_row(outcome[3], 8)
+    outcome[3] = change(outcome[3], 8)
     if outcome[0] == _KEEP_RAW:
-        outcome[_RAW_ROW] = _timed_row(outcome[_RAW_ROW], _RAW_START)
+        outcome[_RAW_ROW] = change(outcome[_RAW_ROW], _RAW_START)
     return (*wire[:5], tuple(outcome))
 
 

@@ -17,7 +17,6 @@ on its next open (`reachwatch serve` opens again when the manifest changes).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import uuid
 from collections import defaultdict
@@ -39,7 +38,7 @@ from reachwatch.store._manifest import (
     fsync_dir,
     manifest_lines,
 )
-from reachwatch.store._writer import _undo_interrupted_commit
+from reachwatch.store._writer import _undo_interrupted_commit, write_table_file
 from reachwatch.store.schema import TABLES
 
 # Partitions rewritten per commit: bounds the manifest line and the work a kill throws away.
@@ -166,21 +165,7 @@ def _rewrite(db: Path, table: str, old: list[str], name: str, batch: int) -> dic
     rows = pa.concat_tables([p.replace_schema_metadata(None) for p in parts])
     own = {"table": table, "batch": batch, "layout": LAYOUT, "rows": rows.num_rows,
            "supersedes": old, "compacted": True}  # fmt: skip
-    rows = rows.replace_schema_metadata({b"reachwatch": orjson.dumps(own)})
-    final = db / name
-    temp = final.with_name(final.name + ".tmp")
-    plain = table != "evidence"  # as the writer: no dictionary or statistics for raw bytes
-    pq.write_table(rows, temp, compression="zstd", use_dictionary=plain, write_statistics=plain)
-    digest = hashlib.sha256()
-    size = 0
-    with temp.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-            size += len(chunk)
-        os.fsync(fh.fileno())
-    temp.rename(final)
-    fsync_dir(final.parent)
-    return {"sha256": digest.hexdigest(), "rows": rows.num_rows, "bytes": size}
+    return write_table_file(db / name, rows, own)
 
 
 def _delete(db: Path, names: list[str]) -> int:

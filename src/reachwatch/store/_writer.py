@@ -346,27 +346,9 @@ class StoreWriter:
         records about it (SHA-256, rows, bytes)."""
         final = self.db / file_name
         final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.with_name(final.name + ".tmp")
-        # The file says itself what it is, so `store repair` can rebuild a lost manifest.
         own = {"table": name, "batch": batch, "layout": LAYOUT, "rows": table.num_rows,
                "supersedes": list(supersedes)}  # fmt: skip
-        table = table.replace_schema_metadata({b"reachwatch": orjson.dumps(own)})
-        # Measurement bytes are all distinct: a dictionary of them, or min/max statistics,
-        # would cost time and buy nothing.
-        plain = name != "evidence"
-        pq.write_table(
-            table, temp, compression="zstd", use_dictionary=plain, write_statistics=plain
-        )
-        digest = hashlib.sha256()
-        size = 0
-        with temp.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-            os.fsync(fh.fileno())
-        temp.rename(final)
-        fsync_dir(final.parent)
-        return {"sha256": digest.hexdigest(), "rows": table.num_rows, "bytes": size}
+        return write_table_file(final, table, own)
 
     def close(self) -> None:
         if self._lock_fd >= 0:
@@ -528,3 +510,26 @@ def _distinct(digests: _Digests) -> _Digests:
     keep = np.ones(len(digests), dtype=bool)
     np.not_equal(digests[1:], digests[:-1], out=keep[1:])
     return digests[keep]
+
+
+def write_table_file(final: Path, table: pa.Table, own: dict[str, Any]) -> dict[str, Any]:
+    """`table` as the Parquet file `final` of the table `own["table"]`, carrying `own` in its
+    metadata: written under a temporary name, synced, renamed, its folder synced. What the
+    manifest records about it (SHA-256, rows, bytes)."""
+    temp = final.with_name(final.name + ".tmp")
+    # The file says itself what it is, so `store repair` can rebuild a lost manifest.
+    table = table.replace_schema_metadata({b"reachwatch": orjson.dumps(own)})
+    # Measurement bytes are all distinct: a dictionary of them, or min/max statistics,
+    # would cost time and buy nothing.
+    plain = own["table"] != "evidence"
+    pq.write_table(table, temp, compression="zstd", use_dictionary=plain, write_statistics=plain)
+    digest = hashlib.sha256()
+    size = 0
+    with temp.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+        os.fsync(fh.fileno())
+    temp.rename(final)
+    fsync_dir(final.parent)
+    return {"sha256": digest.hexdigest(), "rows": table.num_rows, "bytes": size}
