@@ -54,7 +54,10 @@ def keys_of(run: ProbeRun, host: str) -> dict[str, Any]:
 
 
 def test_everything_reachable_is_accessible(world: WorldFactory) -> None:
-    run, lab = run_probe(world, use_doh=True)
+    # The sample stops at its 256 KiB cap as soon as the bytes are in; the lab's 0.5 s
+    # deadline (which keeps the throttling cases short) can pass before the first byte on a
+    # loaded CI machine, which is what this test must not confuse with a failure.
+    run, lab = run_probe(world, use_doh=True, throughput_seconds=5.0)
     verdicts = by_host(run)
     assert set(verdicts) == set(X_HOSTS)
     for host, verdict in verdicts.items():
