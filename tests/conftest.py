@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -69,3 +77,72 @@ def reference_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"reference data not found at {path} (set REACHWATCH_REFERENCE)")
     return path
+
+
+# -- a Dask cluster on loopback (ingest, rejudge and detect on --engine dask) -----------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _spawn(args: list[str], home: Path, log: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(Path(sys.executable).with_name("dask")), *args],
+        cwd=home,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+    )
+
+
+@pytest.fixture
+def dask_cluster(tmp_path: Path) -> Iterator[str]:
+    """A `dask scheduler` and two `dask worker` processes (one thread each) on loopback,
+    started in a folder of their own: the address of the scheduler."""
+    home = tmp_path / "cluster"
+    home.mkdir()
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = ["scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    started: list[subprocess.Popen[bytes]] = []
+    with (home / "log").open("wb") as log:
+        try:
+            started.append(_spawn([*scheduler, "--no-show"], home, log))
+            for n in range(2):
+                worker = ["worker", address, "--nworkers", "1", "--nthreads", "1", "--host",
+                          "127.0.0.1", "--no-dashboard", "--name", f"w{n}",
+                          "--local-directory", str(home / f"w{n}")]  # fmt: skip
+                started.append(_spawn(worker, home, log))
+            _wait_for_workers(address, 2, home / "log")
+            yield address
+        finally:
+            for process in reversed(started):
+                _stop(process)
+
+
+def _wait_for_workers(address: str, count: int, log: Path) -> None:
+    from distributed import Client
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, TimeoutError), Client(address, timeout=5) as client:  # type: ignore[no-untyped-call]
+            client.wait_for_workers(count, timeout=max(deadline - time.monotonic(), 1))
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the test's Dask cluster did not start: {log.read_text()[-2000:]}")

@@ -35,7 +35,7 @@ README = REPO / "README.md"
 # top. README.md shows the same list.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors",),
-    ("net", "formats", "catalog"),
+    ("net", "formats", "catalog", "cluster"),
     ("classify",),
     ("probe", "store"),
     ("control", "ingest"),

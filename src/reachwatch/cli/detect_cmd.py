@@ -15,6 +15,7 @@ from rich.table import Table
 
 from reachwatch.catalog import load_catalog
 from reachwatch.cli._app import app
+from reachwatch.cli._jobs import cores, engine_from, engine_options
 from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.detect import detect
 from reachwatch.errors import UserError
@@ -53,18 +54,38 @@ def query_store(
 )  # fmt: skip
 @click.option("--cc", help="Only this country (two-letter code).")
 @click.option("--platform", help="Only this catalog platform (e.g. x).")
+@engine_options
 @format_option
 def detect_command(
-    db: Path, cc: str | None, platform: str | None, as_json: bool, output: str | None
+    db: Path,
+    cc: str | None,
+    platform: str | None,
+    engine_kind: str,
+    scheduler: str | None,
+    as_json: bool,
+    output: str | None,
 ) -> None:
     """Incidents per country and platform: start and end with bounds, per network (as CSV:
-    one row per incident and network)."""
+    one row per incident and network). With --engine dask the hourly series are counted on
+    the cluster (its workers need the store at the same path); the rest runs here."""
     fmt = chosen_format(output, as_json)
     if cc is not None and (len(cc) != 2 or not cc.isalpha()):
         raise UserError(f"--cc {cc!r}: expected a two-letter country code")
     if platform is not None:
         platform = load_catalog().get(platform).name
-    doc = query_store(db, lambda con: detect(con, cc=cc, platform=platform).to_json(), cc=cc)
+    engine = engine_from(engine_kind, scheduler, cores())
+    series = None
+    if engine.on_dask:
+        if not db.is_dir():
+            raise UserError(
+                f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)"
+            )
+        from reachwatch.detect._on_dask import series_on_dask
+
+        series = series_on_dask(engine, db, cc=cc, platform=platform)
+    doc = query_store(
+        db, lambda con: detect(con, cc=cc, platform=platform, series=series).to_json(), cc=cc
+    )
     if fmt == "json":
         click.echo(orjson.dumps(doc).decode())
     elif fmt == "csv":

@@ -1,5 +1,5 @@
-"""`reachwatch ingest PATH... [--db DB] [--jobs N] [--format table|csv|json]`: measurements
-into the embedded store."""
+"""`reachwatch ingest PATH... [--db DB] [--jobs N] [--engine embedded|dask [--scheduler ADDR]]
+[--format table|csv|json]`: measurements into the embedded store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from reachwatch.cli._app import app
-from reachwatch.cli._jobs import jobs_option
+from reachwatch.cli._jobs import engine_from, engine_options, jobs_option
 from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
 from reachwatch.errors import UserError
 from reachwatch.ingest import IngestSummary, ingest
@@ -56,6 +56,7 @@ class FolderPath(click.Path):
 @click.option("--cp-blockpages", type=_FILE, help="Censored Planet blockpage signatures.")
 @click.option("--cp-false-positives", type=_FILE, help="Censored Planet false positives.")
 @jobs_option
+@engine_options
 @click.option("--batch-size", type=click.IntRange(min=1), default=200_000, hidden=True)
 @click.option(
     "--quarantine-cap", type=click.IntRange(min=0), default=DEFAULT_CAP, show_default=True,
@@ -71,6 +72,8 @@ def ingest_command(
     cp_blockpages: Path | None,
     cp_false_positives: Path | None,
     jobs: int,
+    engine_kind: str,
+    scheduler: str | None,
     batch_size: int,
     quarantine_cap: int,
 ) -> None:
@@ -93,7 +96,7 @@ def ingest_command(
         fingerprints=fingerprints,
         batch_size=batch_size,
         quarantine_cap=quarantine_cap,
-        jobs=jobs,
+        engine=engine_from(engine_kind, scheduler, jobs),
     )
     console = Console(stderr=True)
     if console.is_terminal:

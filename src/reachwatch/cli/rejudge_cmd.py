@@ -1,4 +1,5 @@
-"""`reachwatch rejudge [--db DB] [--since DATE] [--jobs N] [--format table|csv|json]`:
+"""`reachwatch rejudge [--db DB] [--since DATE] [--jobs N] [--engine embedded|dask [--scheduler
+ADDR]] [--format table|csv|json]`:
 verdicts again from stored bytes."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import click
 import orjson
 
 from reachwatch.cli._app import app
-from reachwatch.cli._jobs import jobs_option
+from reachwatch.cli._jobs import engine_from, engine_options, jobs_option
 from reachwatch.cli._output import chosen_format, format_option, write_csv
 from reachwatch.store import DEFAULT_DB
 
@@ -25,9 +26,16 @@ from reachwatch.store import DEFAULT_DB
     help="Only measurements from this UTC day on (YYYY-MM-DD).",
 )  # fmt: skip
 @jobs_option
+@engine_options
 @format_option
 def rejudge_command(
-    db: Path, since: datetime | None, jobs: int, as_json: bool, output: str | None
+    db: Path,
+    since: datetime | None,
+    jobs: int,
+    engine_kind: str,
+    scheduler: str | None,
+    as_json: bool,
+    output: str | None,
 ) -> None:
     """Classify the stored measurements again with the current rules and fingerprints, from
     the bytes the store keeps (the corpus files are not read). Incidents follow the new
@@ -35,7 +43,8 @@ def rejudge_command(
     from reachwatch.ingest import rejudge  # imported here: the classifier loads its data
 
     fmt = chosen_format(output, as_json)
-    summary = rejudge(db, since=since.date() if since else None, jobs=jobs)
+    engine = engine_from(engine_kind, scheduler, jobs)
+    summary = rejudge(db, since=since.date() if since else None, engine=engine)
     doc = summary.to_json()
     if fmt == "json":
         click.echo(orjson.dumps(doc).decode())

@@ -11,7 +11,7 @@ import duckdb
 from reachwatch.detect._changepoints import prepare_search
 from reachwatch.detect._incidents import Incident, assemble_incidents, incident_json, iso
 from reachwatch.detect._local import country_rows, reads_files
-from reachwatch.detect._series import _filters, load_series
+from reachwatch.detect._series import Series, _filters, load_series
 from reachwatch.detect._timeline import HOUR, DetectParams, Timeline, build_timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
 
@@ -84,22 +84,25 @@ def detect(
     network: str | None = None,
     params: DetectParams | None = None,
     volumes: duckdb.DuckDBPyConnection | None = None,
+    series: list[Series] | None = None,
 ) -> Detection:
     """Incidents per (cc, platform) from the store's measurements, with gaps and collapses.
 
     For one country over the store's files, its rows are read once into memory first
     (`country_rows`): detection asks dozens of questions, and each would open every file.
     `volumes`: where the collapses in measurement volume are counted, every platform's
-    measurements of the country (default: `con`; given when `con` holds one platform's)."""
+    measurements of the country (default: `con`; given when `con` holds one platform's).
+    `series`: the hourly series of this scope, already counted (on a Dask cluster,
+    `series_on_dask`); else they are counted from `con`."""
     params = params or DetectParams()
     if cc is not None and reads_files(con):
         prepare_search()
         local = country_rows(con, cc, platform)
         try:
-            return _detect(local, cc, platform, network, params, volumes or con)
+            return _detect(local, cc, platform, network, params, volumes or con, series)
         finally:
             local.close()
-    return _detect(con, cc, platform, network, params, volumes or con)
+    return _detect(con, cc, platform, network, params, volumes or con, series)
 
 
 def _detect(
@@ -109,8 +112,11 @@ def _detect(
     network: str | None,
     params: DetectParams,
     volumes: duckdb.DuckDBPyConnection,
+    series: list[Series] | None,
 ) -> Detection:
-    all_series = load_series(con, cc=cc, platform=platform, network=network)
+    all_series = (
+        load_series(con, cc=cc, platform=platform, network=network) if series is None else series
+    )
     if not all_series:
         return Detection([], [], [], None, None, params)
     data_start = min(s.hours[0] for s in all_series).astype("datetime64[us]").item()

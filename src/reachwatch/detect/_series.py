@@ -107,6 +107,34 @@ def load_series(
     layers: tuple[str, ...] = (ALL_LAYERS,),
 ) -> list[Series]:
     """Hourly series from the store's views, one per (cc, network, platform, layer)."""
+    query = _series_query(cc, platform, network, layers)
+    if query is None:
+        return []
+    sql, params = query
+    return split_series(con.execute(sql + _ORDER, params).fetchnumpy())
+
+
+def series_counts(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    cc: str | None = None,
+    platform: str | None = None,
+    network: str | None = None,
+    layers: tuple[str, ...] = (ALL_LAYERS,),
+) -> dict[str, Any]:
+    """The columns `load_series` splits, unordered ({} when no layer is asked for): counts
+    that add up, key by key and hour by hour, over the files of different partitions (a
+    measurement's rows never span two)."""
+    query = _series_query(cc, platform, network, layers)
+    if query is None:
+        return {}
+    counts: dict[str, Any] = con.execute(*query).fetchnumpy()
+    return counts
+
+
+def _series_query(
+    cc: str | None, platform: str | None, network: str | None, layers: tuple[str, ...]
+) -> tuple[str, list[Any]] | None:
     where, params = _filters(cc, platform, network)
     parts: list[str] = []
     all_params: list[Any] = []
@@ -119,14 +147,16 @@ def load_series(
         parts.append(_LAYER_SQL.format(where=f"{where} AND layer IN ({placeholders})"))
         all_params += [*params, *other]
     if not parts:
-        return []
-    order = " ORDER BY cc, network, platform, layer, hour"
-    sql = " UNION ALL ".join(f"({p})" for p in parts) + order
-    cols = con.execute(sql, all_params).fetchnumpy()
-    return _split(cols)
+        return None
+    return " UNION ALL ".join(f"({p})" for p in parts), all_params
 
 
-def _split(cols: dict[str, Any]) -> list[Series]:
+_ORDER = " ORDER BY cc, network, platform, layer, hour"
+COUNT_COLUMNS = ("accessible", "blocked", "down", "inconclusive", "volume")
+
+
+def split_series(cols: dict[str, Any]) -> list[Series]:
+    """Columns ordered by key and hour, one Series per key."""
     n = len(cols["hour"])
     if n == 0:
         return []
@@ -141,10 +171,7 @@ def _split(cols: dict[str, Any]) -> list[Series]:
                 Series(
                     key=SeriesKey(*(str(k) for k in keys[start])),
                     hours=hours[sl],
-                    **{
-                        name: np.asarray(cols[name][sl], dtype=np.int64)
-                        for name in ("accessible", "blocked", "down", "inconclusive", "volume")
-                    },
+                    **{name: np.asarray(cols[name][sl], dtype=np.int64) for name in COUNT_COLUMNS},
                 )
             )
             start = i

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from reachwatch.classify import Fingerprints
 from reachwatch.ingest._errors import IngestError
@@ -170,15 +170,18 @@ class _Outbox:
         self._thread.join()
 
 
-def judge_file(judge: Judge, path: Path, part: int, parts: int) -> Iterator[tuple[Any, ...]]:
+def judge_file(
+    judge: Judge, path: Path, part: int, parts: int, read_from: Path | None = None
+) -> Iterator[tuple[Any, ...]]:
     """A file's items as `wire_item` gives them; with `parts` > 1 only those of every
-    `parts`-th chunk from chunk `part` on, each chunk closed by the message that ends it."""
+    `parts`-th chunk from chunk `part` on, each chunk closed by the message that ends it.
+    `read_from`: where to read `path` here, when that is not `path` itself."""
     source = path_text(path)
     chunk: list[tuple[Any, ...]] = []
     size = index = 0
     error: str | None = None
     try:
-        for item in read_items(path):
+        for item in read_items(read_from or path):
             mine = parts == 1 or (index // _CHUNK_ITEMS) % parts == part
             index += 1
             if not mine:
@@ -396,14 +399,38 @@ class _Pool:
             worker.conn.close()
 
 
-def ingest_in_workers(
-    run: _Run, files: Sequence[Path], fingerprints: Fingerprints, jobs: int
-) -> None:
+class Units(Protocol):
+    """Where units run: this machine's worker processes (`_Pool`), or a Dask cluster
+    (`reachwatch.ingest._on_dask.DaskUnits`). A ticket's messages are taken in order, and a
+    worker's tickets in the order they were given."""
+
+    @property
+    def workers(self) -> Sequence[Any]: ...
+
+    def free(self, worker: Any) -> bool: ...
+
+    def least_busy(self) -> Any: ...
+
+    def submit(self, worker: Any, task: Task) -> Any: ...
+
+    def receive(self, ticket: Any) -> tuple[Any, ...]: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+def local_units(fingerprints: Fingerprints, jobs: int) -> Units:
+    """`jobs` worker processes on this machine."""
+    return _Pool(jobs, fingerprints)
+
+
+def ingest_in_workers(run: _Run, files: Sequence[Path], pool: Units) -> None:
     """Each file read and judged in a worker; its items taken by `run` in file order."""
-    pool = _Pool(jobs, fingerprints)
+    jobs = len(pool.workers)
     ok = False
     try:
-        planned: deque[tuple[Path, list[tuple[_Worker, int]]]] = deque()
+        planned: deque[tuple[Path, list[Any]]] = deque()
         pending = iter(files)
         next_file: list[Path] = []  # a file that waits for free workers
 
@@ -454,9 +481,7 @@ def _shared(path: Path, jobs: int) -> bool:
         return False
 
 
-def _take_file(
-    run: _Run, pool: _Pool, path: Path, tickets: list[tuple[_Worker, int]]
-) -> str | None:
+def _take_file(run: _Run, pool: Units, path: Path, tickets: list[Any]) -> str | None:
     """Hand every item of one file to `run`, in file order; why it could not be read to its
     end, if it could not."""
     turn = 0
@@ -478,15 +503,13 @@ def _take_file(
 def map_in_workers(
     fn: Callable[..., Iterator[tuple[Any, ...]]],
     chunks: Iterator[tuple[Any, ...]],
-    fingerprints: Fingerprints,
-    jobs: int,
+    pool: Units,
 ) -> Iterator[Any]:
     """fn(judge, *chunk) run in workers for every chunk; the items of their ("items", items,
     ...) messages, in the order of the chunks."""
-    pool = _Pool(jobs, fingerprints)
     ok = False
     try:
-        planned: deque[tuple[_Worker, int]] = deque()
+        planned: deque[Any] = deque()
         more = True
         while True:
             while more and pool.free(pool.least_busy()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 
 from reachwatch.catalog import platform_for_host
 from reachwatch.classify.verdicts import Classified
+from reachwatch.cluster import Engine
 from reachwatch.formats.censoredplanet import censoredplanet_identity, record_kind
 from reachwatch.formats.ooni import BadMeasurement, Identity, is_ooni, ooni_identity
 from reachwatch.ingest._errors import IngestError
@@ -77,6 +78,7 @@ def ingest(
     on_progress: ProgressCallback | None = None,
     quarantine_cap: int = DEFAULT_CAP,
     jobs: int = 1,
+    engine: Engine | None = None,
 ) -> IngestSummary:
     """Ingest files and folders (recursively) into the store at `db`.
 
@@ -84,28 +86,46 @@ def ingest(
     unreadable file is counted by reason and written to a quarantine file in the store (the
     first `quarantine_cap` of them whole, the rest counted).
     Classification uses `fingerprints` (reachwatch's shipped set when None).
-    `jobs` > 1 reads and judges in that many worker processes; this process stays the one
-    writer and adds their rows in input order, so the store holds what `jobs=1` gives.
+    `jobs` > 1 reads and judges in that many worker processes, and an `engine` on Dask on
+    that cluster's workers; this process stays the one writer and adds their rows in input
+    order, so the store holds what `jobs=1` gives.
     """
-    if jobs < 1:
-        raise ValueError("jobs must be at least 1")
+    engine = engine or Engine("embedded", jobs=jobs)
     files = list(expand_paths(paths, skip=Path(db)))
     judge = Judge(fingerprints)
-    with _heap_so_far_frozen(), StoreWriter(db, batch_size=batch_size) as writer:
+    with (
+        _heap_so_far_frozen(),
+        # The cluster first: one that cannot be used stops the run before the store is touched.
+        _cluster_units(engine, judge, bool(files)) as units,
+        StoreWriter(db, batch_size=batch_size) as writer,
+    ):
         quarantine = Quarantine(Path(db) / QUARANTINE_DIR, quarantine_cap)
         run = _Run(writer, judge, quarantine, len(files), on_progress)
         try:
-            if jobs > 1 and files:
-                # Deferred: the worker pool is only loaded by runs that use it.
+            if units is not None:
                 from reachwatch.ingest._parallel import ingest_in_workers
 
-                ingest_in_workers(run, files, judge.fingerprints, jobs)
+                ingest_in_workers(run, files, units)
+            elif engine.jobs > 1 and files:
+                # Deferred: the worker pool is only loaded by runs that use it.
+                from reachwatch.ingest._parallel import ingest_in_workers, local_units
+
+                ingest_in_workers(run, files, local_units(judge.fingerprints, engine.jobs))
             else:
                 for path in files:
                     run.ingest_file(path)
         finally:
             run.quarantine.close()
     return run.summary()
+
+
+def _cluster_units(engine: Engine, judge: Judge, needed: bool) -> AbstractContextManager[Any]:
+    """The engine's Dask cluster, ready to take units (None: not on Dask, or no work)."""
+    if not (engine.on_dask and needed):
+        return nullcontext(None)
+    from reachwatch.ingest._on_dask import dask_units
+
+    return dask_units(engine, judge.fingerprints)
 
 
 @contextmanager

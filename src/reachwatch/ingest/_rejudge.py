@@ -25,12 +25,13 @@ import orjson
 
 from reachwatch.classify import Fingerprints, InvalidMeasurement, Unsupported
 from reachwatch.classify.verdicts import Classified
+from reachwatch.cluster import Engine
 from reachwatch.formats.censoredplanet import record_kind
 from reachwatch.formats.ooni import is_ooni
 from reachwatch.ingest._facts import FACT_WIDTH, ooni_facts
 from reachwatch.ingest._judge import Judge
-from reachwatch.ingest._parallel import map_in_workers
-from reachwatch.ingest._pipeline import _observed_rows
+from reachwatch.ingest._parallel import Units, local_units, map_in_workers
+from reachwatch.ingest._pipeline import _cluster_units, _observed_rows
 from reachwatch.store import StoreWriter, id_hash, open_store
 from reachwatch.store._layout import inspect_store
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
@@ -76,15 +77,20 @@ def rejudge(
     since: date | None = None,
     fingerprints: Fingerprints | None = None,
     jobs: int = 1,
+    engine: Engine | None = None,
 ) -> RejudgeSummary:
     """Classify every stored measurement from `since` on (all when None) again; with
-    `jobs` > 1 in that many worker processes (the same result: this process writes, in order)."""
-    if jobs < 1:
-        raise ValueError("jobs must be at least 1")
+    `jobs` > 1 in that many worker processes, or on the Dask cluster `engine` names (the same
+    result: this process writes, in order)."""
+    engine = engine or Engine("embedded", jobs=jobs)
     started = time.monotonic()
     db = Path(db)
     judge = Judge(fingerprints)
-    with StoreWriter(db, batch_size=1 << 62) as writer:
+    # The cluster first: one that cannot be used stops the run before the store is touched.
+    with (
+        _cluster_units(engine, judge, True) as units,
+        StoreWriter(db, batch_size=1 << 62) as writer,
+    ):
         manifest = inspect_store(db)
         replaced = [
             name
@@ -97,7 +103,7 @@ def rejudge(
         try:
             rows = _rows(con, since)
             with_facts = _with_facts(con, since)
-            judged = _judge_all(judge, rows, with_facts, jobs)
+            judged = _judge_all(judge, rows, with_facts, engine.jobs, units)
             kept = [row for (row, _), new in zip(rows, judged, strict=True) if new is None]
             carried = _carried(con, kept, since)
             for (row, _), new in zip(rows, judged, strict=True):
@@ -201,17 +207,21 @@ def _judge_all(
     rows: list[tuple[tuple[Any, ...], bytes | None]],
     with_facts: set[str],
     jobs: int,
+    units: Units | None,
 ) -> list[_Judged | None]:
-    """Every row judged again (None: not judged), in order; in worker processes when
-    `jobs` > 1, each judging a chunk of rows at a time."""
+    """Every row judged again (None: not judged), in order; on the Dask cluster's `units`
+    when given, else in `jobs` worker processes when more than one, each judging a chunk of
+    rows at a time."""
     work = [(row[0], data, row[0] not in with_facts) for row, data in rows]
-    if jobs == 1 or len(work) <= _CHUNK:
+    if units is None and (jobs == 1 or len(work) <= _CHUNK):
         return [
             _classify(judge, mid, data, missing) if data is not None else None
             for mid, data, missing in work
         ]
     chunks = ((work[i : i + _CHUNK],) for i in range(0, len(work), _CHUNK))
-    return list(map_in_workers(_judge_chunk, chunks, judge.fingerprints, jobs))
+    return list(
+        map_in_workers(_judge_chunk, chunks, units or local_units(judge.fingerprints, jobs))
+    )
 
 
 def _judge_chunk(

@@ -14,7 +14,7 @@ from reachwatch.store._evidence import (
     NoSuchMeasurement,
     evidence_of,
 )
-from reachwatch.store._open import DEFAULT_DB, open_store
+from reachwatch.store._open import DEFAULT_DB, committed_files, create_views, open_store
 from reachwatch.store._writer import FACT_OWN_COLUMNS, StoreWriter, id_hash
 from reachwatch.store.schema import (
     FACTS_COLUMNS,
@@ -44,7 +44,9 @@ __all__ = [
     "StoreError",
     "StoreWriter",
     "check_store",
+    "committed_files",
     "compact_store",
+    "create_views",
     "evidence_of",
     "id_hash",
     "open_store",

@@ -59,11 +59,35 @@ def open_store(
 def _create_views(
     con: duckdb.DuckDBPyConnection, db: Path, manifest: Manifest, cc: str | None
 ) -> None:
-    for table, columns in TABLES.items():
+    listed: dict[str, list[str]] = {}
+    for table in TABLES:
         names = manifest.files.get(table, [])
         if cc is not None:
             names = [name for name in names if in_country(name, cc)]
-        files = [str(db / name) for name in names]
+        listed[table] = [str(db / name) for name in names]
+    create_views(con, listed)
+
+
+def committed_files(db: Path | str, cc: str | None = None) -> dict[str, list[str]]:
+    """The Parquet files of each table the store's manifest commits (of country `cc`'s
+    partitions when given), as absolute paths, in commit order."""
+    root = Path(db).resolve()
+    manifest = inspect_store(root)
+    return {
+        table: [
+            str(root / name)
+            for name in manifest.files.get(table, [])
+            if cc is None or in_country(name, cc)
+        ]
+        for table in TABLES
+    }
+
+
+def create_views(con: duckdb.DuckDBPyConnection, listed: dict[str, list[str]]) -> None:
+    """The views `measurements`, `observations` and `raw` on `con` over the files `listed`
+    names per table (none: an empty view), with the contract's columns and types."""
+    for table, columns in TABLES.items():
+        files = listed.get(table, [])
         source = ""
         present: set[str] = set()
         if files:
