@@ -21,7 +21,8 @@ from tests.watch.conftest import SINCE, UNTIL, Bucket, Receiver, gz, ooni_key, s
 REACHWATCH = str(Path(sys.executable).with_name("reachwatch"))
 ROUND = re.compile(
     r"watch round (\d+): listed (\d+) file\(s\) \(\S+ to \S+\), (\d+) new; "
-    r"ingested (\d+) file\(s\), ([\d,]+) stored; (\d+) incident\(s\), (\d+) new, (\d+) ended"
+    r"ingested (\d+) file\(s\), ([\d,]+) stored; detect read (\d+) file\(s\), built (\d+) of "
+    r"(\d+) series; (\d+) incident\(s\), (\d+) new, (\d+) ended"
 )
 
 
@@ -45,7 +46,8 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def _rounds(stderr: str) -> list[dict[str, int]]:
-    names = ("round", "listed", "new_files", "ingested", "stored", "incidents", "new", "ended")
+    names = ("round", "listed", "new_files", "ingested", "stored", "detect_files", "rebuilt",
+             "series", "incidents", "new", "ended")  # fmt: skip
     return [
         dict(zip(names, (int(g.replace(",", "")) for g in m.groups()), strict=True))
         for m in ROUND.finditer(stderr)
@@ -116,7 +118,11 @@ def test_a_webhook_that_is_down_loses_nothing_and_stops_nothing(
 
     down = _run(_args(endpoint, bucket, tmp_path, "--webhook", url, "--rounds", "2",
                       "--every", "1s"))  # fmt: skip
-    assert [r["round"] for r in _rounds(down.stderr)] == [1, 2]  # the watch went on
+    r1, r2 = _rounds(down.stderr)
+    assert (r1["round"], r2["round"]) == (1, 2)  # the watch went on
+    # The second round found nothing new: detection read no file and built no timeline again.
+    assert r1["detect_files"] > 0 and r1["rebuilt"] == r1["series"] > 0
+    assert (r2["detect_files"], r2["rebuilt"], r2["series"]) == (0, 0, r1["series"])
     [event] = _events(tmp_path)  # the JSON line is written all the same
     assert event["event"] == "new"
     assert down.stdout.startswith("NEW incident")

@@ -191,6 +191,8 @@ def _print_round(report: RoundReport) -> None:
         f"reachwatch: watch round {report.round}: listed {report.listed} file(s) "
         f"({report.listed_since} to {report.listed_until}), {report.new_files} new; "
         f"ingested {report.ingested_files} file(s), {report.stored:,} stored; "
+        f"detect read {report.detect_files} file(s), built {report.detect_rebuilt} of "
+        f"{report.detect_series} series; "
         f"{report.incidents} incident(s), {news}{owed} ({timing})",
         err=True,
     )

@@ -17,6 +17,7 @@ from reachwatch.detect._incidents import (
     iso,
     measurement_ids,
 )
+from reachwatch.detect._incremental import IncrementalDetect, RunWork
 from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import ALL_LAYERS, Series, SeriesKey, load_series
 from reachwatch.detect._timeline import Boundary, DetectParams, Gap, Period, Timeline
@@ -31,8 +32,10 @@ __all__ = [
     "Detection",
     "Gap",
     "Incident",
+    "IncrementalDetect",
     "NetworkIncident",
     "Period",
+    "RunWork",
     "Series",
     "SeriesKey",
     "Timeline",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,9 @@ from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import Series, _filters, load_series
 from reachwatch.detect._timeline import HOUR, DetectParams, Timeline, build_timeline
 from reachwatch.detect._volume import VolumeCollapse, volume_collapses
+
+# A series' timeline as of the end of the data (see `_detect`).
+TimelineBuilder = Callable[[Series, datetime], Timeline]
 
 
 @dataclass(slots=True)
@@ -113,7 +117,9 @@ def _detect(
     params: DetectParams,
     volumes: duckdb.DuckDBPyConnection,
     series: list[Series] | None,
+    timeline_of: TimelineBuilder | None = None,
 ) -> Detection:
+    """`timeline_of`: how a series' timeline is had (default: `build_timeline` on `con`)."""
     all_series = (
         load_series(con, cc=cc, platform=platform, network=network) if series is None else series
     )
@@ -121,7 +127,10 @@ def _detect(
         return Detection([], [], [], None, None, params)
     data_start = min(s.hours[0] for s in all_series).astype("datetime64[us]").item()
     data_end = (max(s.hours[-1] for s in all_series)).astype("datetime64[us]").item() + HOUR
-    timelines = [build_timeline(con, s, data_end=data_end, params=params) for s in all_series]
+    if timeline_of is None:
+        timelines = [build_timeline(con, s, data_end=data_end, params=params) for s in all_series]
+    else:
+        timelines = [timeline_of(s, data_end) for s in all_series]
     where, args = _filters(cc, platform, network)
     synthetic = con.execute(
         f"SELECT coalesce(bool_or(synthetic), false) FROM measurements WHERE true {where}", args

@@ -37,6 +37,21 @@ def country_rows(
     and of `platform` when given) and `observations` (only their blocked observations: what
     detection asks of them), holding the columns detection reads. Collapses in measurement
     volume count every platform: ask them of `con` (`detect(..., volumes=con)`)."""
+    local = duckdb.connect(":memory:")
+    add_country_rows(local, con, cc, platform, create=True)
+    return local
+
+
+def add_country_rows(
+    local: duckdb.DuckDBPyConnection,
+    con: duckdb.DuckDBPyConnection,
+    cc: str,
+    platform: str | None = None,
+    *,
+    create: bool = False,
+) -> int:
+    """The rows `country_rows` reads, read from `con` into `local`'s tables (made when
+    `create`, else appended to); the number of measurements added."""
     where = "probe_cc = ?"
     args = [cc.upper()]
     if platform is not None:
@@ -49,11 +64,14 @@ def country_rows(
         f"SELECT {_OBSERVATION_COLUMNS} FROM observations WHERE verdict = 'blocked' AND {where}",
         params=args,
     ).to_arrow_table()
-    local = duckdb.connect(":memory:")
     # In the files' order (by day), unsorted: sorting millions of rows cost more than the
     # questions it would speed up.
     for name, rows in (("measurements", measurements), ("observations", observations)):
         local.register("rows", rows)
-        local.execute(f"CREATE TABLE {name} AS SELECT * FROM rows")
+        if create:
+            local.execute(f"CREATE TABLE {name} AS SELECT * FROM rows")
+        else:
+            local.execute(f"INSERT INTO {name} SELECT * FROM rows")
         local.unregister("rows")
-    return local
+    added: int = measurements.num_rows
+    return added

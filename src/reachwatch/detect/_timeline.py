@@ -199,22 +199,12 @@ def build_timeline(
     keep = series.decisive > 0
     hours = series.hours[keep]
     n, b = series.decisive[keep], series.blocked[keep]
-    measured_from = _to_dt(series.hours[0])
+    timeline.gaps = timeline_gaps(series, data_end, params)
     if len(hours) == 0:
-        # Measurements, but none that says blocked or accessible (all down or inconclusive):
-        # the whole span is unknown, and must show as a gap rather than as nothing.
-        timeline.gaps = [Gap(measured_from, None)]
         return timeline
     starts = [_to_dt(h) for h in hours]
     timeline.first_data, timeline.last_data = starts[0], starts[-1] + HOUR
     timeline.decisive_hours = len(hours)
-    span_hours = max((timeline.last_data - timeline.first_data) / HOUR, 1.0)
-    rate = float(n.sum()) / span_hours
-    min_gap = max(params.min_gap_hours, params.gap_expected / rate)
-    timeline.gaps = _gaps(starts, data_end, min_gap)
-    if (starts[0] - measured_from) / HOUR >= min_gap:
-        # Measured from earlier, but nothing decisive until starts[0]: unknown, not clear.
-        timeline.gaps.insert(0, Gap(measured_from, starts[0]))
     penalty = default_penalty(int(n.sum())) * params.penalty_scale
     cuts = [0, *pelt(n, b, penalty=penalty), len(n)]
     runs = _merge_runs(cuts, n, b, params)
@@ -234,6 +224,27 @@ def build_timeline(
         boundary = _place(con, series, window, (left.share, right.share), params.bound_level)
         left.end = right.start = boundary
     return timeline
+
+
+def timeline_gaps(series: Series, data_end: datetime, params: DetectParams) -> list[Gap]:
+    """The gaps of the series' timeline: hours without decisive data, longer than its usual
+    spacing, up to `data_end` (the only part of a timeline the end of the data moves)."""
+    keep = series.decisive > 0
+    hours = series.hours[keep]
+    measured_from = _to_dt(series.hours[0])
+    if len(hours) == 0:
+        # Measurements, but none that says blocked or accessible (all down or inconclusive):
+        # the whole span is unknown, and must show as a gap rather than as nothing.
+        return [Gap(measured_from, None)]
+    starts = [_to_dt(h) for h in hours]
+    span_hours = max((starts[-1] + HOUR - starts[0]) / HOUR, 1.0)
+    rate = float(series.decisive[keep].sum()) / span_hours
+    min_gap = max(params.min_gap_hours, params.gap_expected / rate)
+    gaps = _gaps(starts, data_end, min_gap)
+    if (starts[0] - measured_from) / HOUR >= min_gap:
+        # Measured from earlier, but nothing decisive until starts[0]: unknown, not clear.
+        gaps.insert(0, Gap(measured_from, starts[0]))
+    return gaps
 
 
 def _split_restorations(

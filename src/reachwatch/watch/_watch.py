@@ -21,11 +21,10 @@ from typing import Any
 import duckdb
 import orjson
 
-from reachwatch.detect import detect, incident_json
+from reachwatch.detect import IncrementalDetect, incident_json
 from reachwatch.errors import ReachwatchError
 from reachwatch.ingest import ingest
 from reachwatch.ingest._ooni_sync import OONI_BUCKET, sync_ooni
-from reachwatch.store import open_store
 from reachwatch.watch._changes import Change
 from reachwatch.watch._changes import changes as find_changes
 from reachwatch.watch._errors import WatchError, WatchStopped
@@ -73,6 +72,9 @@ class RoundReport:
     events: list[str] = field(default_factory=list)  # "new"/"ended", in the order reported
     undelivered: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    detect_files: int = 0  # committed files detection read this round (only the new ones)
+    detect_series: int = 0
+    detect_rebuilt: int = 0  # series whose timeline was built again (their counts changed)
 
 
 @dataclass(slots=True)
@@ -117,12 +119,21 @@ class Watch:
         self.callbacks = callbacks or Callbacks()
         self.stop = stop or threading.Event()
         self.state_file = state_path(config.out, config.cc, config.platform)
+        self._detector: IncrementalDetect | None = None  # the country's rows, kept between rounds
 
     def run(self) -> int:
         """Rounds until `config.rounds` are done or a stop is asked for; the rounds completed.
         An endless watch reports a failed round (a reachwatch error, or an OSError such as a
         full disk) as a warning and goes on; a bounded one (for cron and tests) ends with that
         round's error."""
+        try:
+            return self._rounds()
+        finally:
+            if self._detector is not None:
+                self._detector.close()
+                self._detector = None
+
+    def _rounds(self) -> int:
         done = 0
         with state_lock(self.state_file):
             state = load_state(self.state_file)
@@ -197,7 +208,7 @@ class Watch:
 
         self._check()
         clock = time.monotonic()
-        incidents = self._detect()
+        incidents = self._detect(report)
         report.incidents = len(incidents)
         report.seconds["detect"] = time.monotonic() - clock
         self._check()
@@ -227,17 +238,23 @@ class Watch:
         state.pending = []
         self._save(state)
 
-    def _detect(self) -> list[dict[str, Any]]:
+    def _detect(self, report: RoundReport) -> list[dict[str, Any]]:
+        """Incidents as `detect` finds them, reading only the files committed since the last
+        round and building again only the timelines of series that changed."""
         db = self.config.db
         if not db.is_dir():
             return []  # nothing was ever stored: nothing is known yet
-        con = open_store(db, read_only=True)
+        if self._detector is None:
+            self._detector = IncrementalDetect(db, self.config.cc, self.config.platform)
         try:
-            found = detect(con, cc=self.config.cc, platform=self.config.platform)
+            found = self._detector.run()
         except duckdb.Error as exc:
+            self._detector.close()
+            self._detector = None  # read everything again next time
             raise WatchError(f"{db}: detection could not read the store ({exc})") from None
-        finally:
-            con.close()
+        work = self._detector.last
+        report.detect_files, report.detect_rebuilt = work.files_read, work.timelines_built
+        report.detect_series = work.series
         return [incident_json(i) for i in found.incidents]
 
     def _report(
