@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -58,6 +59,9 @@ def _stale_install() -> str | None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # What `reachwatch detect` keeps between runs goes to a folder of this session, not to
+    # the user's cache (every command the tests start inherits it).
+    os.environ["REACHWATCH_CACHE"] = tempfile.mkdtemp(prefix="reachwatch-test-cache-")
     problem = _stale_install()
     if problem is not None:
         pytest.exit(

@@ -17,7 +17,7 @@ from reachwatch.catalog import load_catalog
 from reachwatch.cli._app import app
 from reachwatch.cli._jobs import cores, engine_from, engine_options
 from reachwatch.cli._output import chosen_format, format_option, print_table, write_csv
-from reachwatch.detect import detect
+from reachwatch.detect import IncrementalDetect, default_rows_file, detect
 from reachwatch.errors import UserError
 from reachwatch.store import DEFAULT_DB, open_store
 
@@ -37,14 +37,18 @@ def query_store(
     try:
         return work(con)
     except duckdb.Error as exc:
-        lines = str(exc).strip().splitlines()
-        detail = lines[0] if lines else type(exc).__name__
-        raise UserError(
-            f"{db}: store damaged, a committed file cannot be read ({detail}); "
-            f"see `reachwatch store check --db {db}`"
-        ) from None
+        raise _damaged(db, exc) from None
     finally:
         con.close()
+
+
+def _damaged(db: Path, exc: duckdb.Error) -> UserError:
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else type(exc).__name__
+    return UserError(
+        f"{db}: store damaged, a committed file cannot be read ({detail}); "
+        f"see `reachwatch store check --db {db}`"
+    )
 
 
 @app.command("detect")
@@ -55,6 +59,11 @@ def query_store(
 @click.option("--cc", help="Only this country (two-letter code).")
 @click.option("--platform", help="Only this catalog platform (e.g. x).")
 @engine_options
+@click.option(
+    "--cache/--no-cache", default=True, show_default=True,
+    help="With --cc: keep the country's rows in the user's cache folder, so the next detect "
+    "of this store reads only the files committed since.",
+)  # fmt: skip
 @format_option
 def detect_command(
     db: Path,
@@ -62,6 +71,7 @@ def detect_command(
     platform: str | None,
     engine_kind: str,
     scheduler: str | None,
+    cache: bool,
     as_json: bool,
     output: str | None,
 ) -> None:
@@ -83,9 +93,12 @@ def detect_command(
         from reachwatch.detect._on_dask import series_on_dask
 
         series = series_on_dask(engine, db, cc=cc, platform=platform)
-    doc = query_store(
-        db, lambda con: detect(con, cc=cc, platform=platform, series=series).to_json(), cc=cc
-    )
+    if cc is not None and cache and not engine.on_dask:
+        doc = _detect_kept(db, cc, platform)
+    else:
+        doc = query_store(
+            db, lambda con: detect(con, cc=cc, platform=platform, series=series).to_json(), cc=cc
+        )
     if fmt == "json":
         click.echo(orjson.dumps(doc).decode())
     elif fmt == "csv":
@@ -93,6 +106,19 @@ def detect_command(
     else:
         scope = " ".join(f"{k} {v}" for k, v in (("for", platform), ("in", cc and cc.upper())) if v)
         print_detection(console_for_output(), doc, scope=scope)
+
+
+def _detect_kept(db: Path, cc: str, platform: str | None) -> dict[str, Any]:
+    """`detect` on one country, its rows kept in the user's cache folder between runs."""
+    if not db.is_dir():
+        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
+    run = IncrementalDetect(db, cc, platform, rows_file=default_rows_file(db, cc))
+    try:
+        return run.run().to_json()
+    except duckdb.Error as exc:
+        raise _damaged(db, exc) from None
+    finally:
+        run.close()
 
 
 _CSV_COLUMNS = (

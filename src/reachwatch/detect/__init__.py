@@ -18,6 +18,7 @@ from reachwatch.detect._incidents import (
     measurement_ids,
 )
 from reachwatch.detect._incremental import IncrementalDetect, RunWork
+from reachwatch.detect._kept_rows import default_rows_file
 from reachwatch.detect._local import country_rows, reads_files
 from reachwatch.detect._series import ALL_LAYERS, Series, SeriesKey, load_series
 from reachwatch.detect._timeline import Boundary, DetectParams, Gap, Period, Timeline
@@ -44,6 +45,7 @@ __all__ = [
     "country_rows",
     "cusum_alerts",
     "default_penalty",
+    "default_rows_file",
     "detect",
     "incident_json",
     "iso",
