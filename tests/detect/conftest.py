@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,3 +89,11 @@ def hourly(
 @pytest.fixture
 def store_from() -> Callable[..., Any]:
     return make_store
+
+
+def elsewhere(record: Row, cc: str) -> Row:
+    """The same measurement taken in another country (its own id)."""
+    moved = copy.deepcopy(record)
+    moved["probe_cc"] = cc
+    moved["measurement_uid"] = f"{record['measurement_uid']}{cc.lower()}"
+    return moved

@@ -4,7 +4,6 @@ on a local cluster and on a scheduler with 2 workers the test starts on loopback
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+from tests.detect.conftest import elsewhere
 
 from reachwatch import LAYERS
 from reachwatch.cluster import Engine
@@ -32,11 +32,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("dask-series")
     scenario = detection_corpus("lone-failure", 0, networks=2)
     records = [dict(item.measurement) for item in generate(scenario, 0)]
-    for r in records[::3]:
-        moved = copy.deepcopy(r)
-        moved["probe_cc"] = "IR"
-        moved["measurement_uid"] = f"{r['measurement_uid']}ir"
-        records.append(moved)
+    records += [elsewhere(r, "IR") for r in records[::3]]
     corpus = root / "corpus.jsonl"
     corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     ingest([corpus], root / "db", batch_size=700)

@@ -4,7 +4,6 @@ of the series that changed, and answers exactly what `detect` answers over the w
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
+from tests.detect.conftest import elsewhere
 
 from reachwatch.detect import detect
 from reachwatch.detect._incremental import IncrementalDetect
@@ -39,12 +39,7 @@ def records() -> list[dict[str, Any]]:
     it again from another country (which the country's detection must not read)."""
     scenario = detection_corpus("lone-failure", 3, networks=3)
     found = [dict(item.measurement) for item in generate(scenario, 3)]
-    for r in found[::5]:
-        moved = copy.deepcopy(r)
-        moved["probe_cc"] = "IR"
-        moved["measurement_uid"] = f"{r['measurement_uid']}ir"
-        found.append(moved)
-    return found
+    return found + [elsewhere(r, "IR") for r in found[::5]]
 
 
 def test_each_run_reads_only_new_files_rebuilds_only_changed_series_and_equals_detect(
@@ -110,15 +105,15 @@ def _days(records: list[dict[str, Any]]) -> list[str]:
     return sorted({str(r["measurement_start_time"])[:10] for r in records})
 
 
+def _setting(tmp_path: Path, records: list[dict[str, Any]]) -> tuple[str, list[str], Path, Path]:
+    """The country, the days, the store and the file its rows are kept in."""
+    return str(records[0]["probe_cc"]), _days(records), tmp_path / "db", tmp_path / "kept.duckdb"
+
+
 def test_rows_kept_in_a_file_serve_a_later_process_which_reads_only_new_files(
     tmp_path: Path, records: list[dict[str, Any]]
 ) -> None:
-    cc, days, db, kept = (
-        str(records[0]["probe_cc"]),
-        _days(records),
-        tmp_path / "db",
-        tmp_path / "kept.duckdb",
-    )
+    cc, days, db, kept = _setting(tmp_path, records)
     _grow(tmp_path, records, db, days[:15])
     first = IncrementalDetect(db, cc, "x", rows_file=kept)
     assert first.run().to_json() == _full(db, cc, "x")
@@ -146,12 +141,7 @@ def test_rows_kept_in_a_file_serve_a_later_process_which_reads_only_new_files(
 def test_a_kept_file_in_use_or_damaged_or_left_by_a_failed_run_changes_no_answer(
     tmp_path: Path, records: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cc, days, db, kept = (
-        str(records[0]["probe_cc"]),
-        _days(records),
-        tmp_path / "db",
-        tmp_path / "kept.duckdb",
-    )
+    cc, days, db, kept = _setting(tmp_path, records)
     _grow(tmp_path, records, db, days[:10])
     IncrementalDetect(db, cc, "x", rows_file=kept).run()
     _grow(tmp_path, records, db, days[10:12])

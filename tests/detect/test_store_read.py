@@ -3,12 +3,12 @@ its rows read once into memory), answers exactly as over tables already in memor
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from tests.detect.conftest import elsewhere
 
 from reachwatch.cases import check_case, load_case
 from reachwatch.detect import detect, reads_files
@@ -17,20 +17,12 @@ from reachwatch.simulate import detection_corpus, generate, memory_store
 from reachwatch.store import open_store
 
 
-def _elsewhere(record: dict[str, Any], cc: str) -> dict[str, Any]:
-    """The same measurement taken in another country (its own id)."""
-    moved = copy.deepcopy(record)
-    moved["probe_cc"] = cc
-    moved["measurement_uid"] = f"{record['measurement_uid']}{cc.lower()}"
-    return moved
-
-
 @pytest.fixture(scope="module")
 def two_countries(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
     root = tmp_path_factory.mktemp("two-countries")
     scenario = detection_corpus("lone-failure", 0, networks=2)
     records = [dict(item.measurement) for item in generate(scenario, 0)]
-    records += [_elsewhere(r, "IR") for r in records[::3]]
+    records += [elsewhere(r, "IR") for r in records[::3]]
     corpus = root / "corpus.jsonl"
     corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
     ingest([corpus], root / "db")
