@@ -412,3 +412,42 @@ def test_a_valid_query_that_matches_nothing_is_done_with_a_warning(
     assert len(warning) == 1 and warning[0].startswith("reachwatch: warning: nothing matched")
     assert "raw/YYYYMMDD/HH/IR/web_connectivity" in warning[0]
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").rglob("*.gz"))
+
+
+def _sync_on_dask(endpoint: str, out: Path, *engine: str) -> dict[str, Any]:
+    result = CliRunner().invoke(
+        app,
+        [
+            "ooni", "sync", "--cc", "PK", "--test", "web_connectivity",
+            "--since", "2024-02-16", "--until", "2024-02-25",
+            "--out", str(out), "--endpoint", endpoint, "--json", "--engine", "dask", *engine,
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc: dict[str, Any] = orjson.loads(result.stdout)
+    return doc
+
+
+def _mirror(out: Path) -> dict[str, bytes]:
+    files = {str(p.relative_to(out)): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    ledger = files.pop(LEDGER)
+    return {**files, LEDGER: b"".join(sorted(ledger.splitlines(keepends=True)))}
+
+
+def test_dask_workers_download_from_the_bucket_what_one_process_downloads(
+    s3: tuple[str, Any, dict[str, bytes]], tmp_path: Path, dask_cluster: str
+) -> None:
+    """On a local Dask cluster and on the test's scheduler with 2 workers (in a folder of
+    their own): the same files, ledger and summary as a sync in one process, and a second
+    run that downloads nothing."""
+    endpoint, _client, bodies = s3
+    alone = _sync(endpoint, tmp_path / "alone")
+    for name, engine in (("local", ()), ("scheduler", ("--scheduler", dask_cluster))):
+        out = tmp_path / name
+        doc = _sync_on_dask(endpoint, out, *engine)
+        assert doc | {"new_files": [], "out": ""} == alone | {"new_files": [], "out": ""}
+        assert doc["new_files"] == [str(out / k) for k in PK_KEYS]
+        assert _mirror(out) == _mirror(tmp_path / "alone")
+        assert all((out / k).read_bytes() == bodies[k] for k in PK_KEYS)
+        again = _sync_on_dask(endpoint, out, *engine)
+        assert (again["downloaded"], again["skipped"], again["new_files"]) == (0, 3, [])

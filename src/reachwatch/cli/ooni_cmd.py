@@ -19,6 +19,7 @@ from rich.progress import (
 )
 
 from reachwatch.cli._app import app
+from reachwatch.cli._jobs import cores, engine_from, engine_options
 from reachwatch.cli.ingest_cmd import FolderPath
 from reachwatch.errors import UserError
 from reachwatch.ingest._ooni_sync import (
@@ -53,6 +54,7 @@ def _day(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
 @click.option("--out", required=True, type=FolderPath(), help="Download folder.")
 @click.option("--endpoint", default=None, help="S3 endpoint URL (default: OONI's bucket).")
 @click.option("--bucket", default=OONI_BUCKET, show_default=True, help="Bucket name.")
+@engine_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 def sync_command(
     cc: str,
@@ -62,12 +64,17 @@ def sync_command(
     out: Path,
     endpoint: str | None,
     bucket: str,
+    engine_kind: str,
+    scheduler: str | None,
     as_json: bool,
 ) -> None:
     """Download raw/YYYYMMDD/HH/CC/TEST/*.jsonl.gz; resumes, skips files already complete and
-    unchanged, downloads again those whose object changed (--json lists the files written)."""
+    unchanged, downloads again those whose object changed (--json lists the files written).
+    With --engine dask the cluster's workers download from the bucket into --out, a folder
+    they share with this machine."""
     if len(cc) != 2 or not cc.isalpha():
         raise UserError(f"--cc {cc!r} is not a two-letter country code")
+    engine = engine_from(engine_kind, scheduler, cores())
     _check_before_network(test_name, since, until, out)
     console = Console(stderr=True)
     bar = Progress(
@@ -98,6 +105,7 @@ def sync_command(
         summary = sync_ooni(
             cc=cc, test_name=test_name, since=since, until=until, out=out,
             endpoint=endpoint, bucket=bucket, on_listed=listed, on_bytes=advanced,
+            engine=engine,
         )  # fmt: skip
     _report(summary, out, as_json)
     if not summary.files:

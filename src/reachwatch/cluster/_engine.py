@@ -90,7 +90,9 @@ def dask_client(engine: Engine) -> Iterator[Client]:
                     threads_per_worker=1,
                     processes=True,
                     host="127.0.0.1",
-                    dashboard_address=None,
+                    # Its web pages too stay on loopback, on ports nobody else holds.
+                    dashboard_address="127.0.0.1:0",
+                    worker_dashboard_address="127.0.0.1:0",
                     silence_logs=logging.ERROR,
                 ) as cluster,
                 Client(cluster) as client,

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from reachwatch.cluster import Engine
 from reachwatch.ingest._errors import SyncError
 
 OONI_BUCKET = "ooni-data-eu-fra"
@@ -86,9 +87,12 @@ def sync_ooni(
     bucket: str = OONI_BUCKET,
     on_listed: Callable[[list[RemoteFile]], None] | None = None,
     on_bytes: ByteCallback | None = None,
+    engine: Engine | None = None,
 ) -> SyncSummary:
     """Mirror the matching raw files under `out`, keeping the bucket's key layout.
-    `since` and `until` are UTC days, both included."""
+    `since` and `until` are UTC days, both included. With an `engine` on Dask, the cluster's
+    workers download the files from the bucket themselves, into `out`, which they must share
+    with this process; this process lists, and keeps the ledger."""
     if until < since:
         raise SyncError(f"--until {until} is before --since {since}")
     # One listing per hour: days outside the corpus (before OONI, after today) would be
@@ -105,6 +109,11 @@ def sync_ooni(
         ledger = Ledger(out)
     except OSError as exc:
         raise SyncError(f"{out / LEDGER}: cannot read ({exc.strerror})") from None
+    if engine is not None and engine.on_dask:
+        from reachwatch.ingest._sync_on_dask import fetch_on_dask
+
+        fetch_on_dask(engine, endpoint, bucket, remote, out, summary, on_bytes, ledger)
+        return summary
     for item in remote:
         try:
             _fetch(client, bucket, item, out / item.key, summary, on_bytes, ledger)
@@ -239,6 +248,24 @@ def _fetch(
         if on_bytes:
             on_bytes(item.size, item.key, item.size)
         return
+    _took(summary, ledger, item, target, fetch_object(client, bucket, item, target, on_bytes))
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """What getting one object took: bytes downloaded, whether a part file was continued,
+    whether a complete file of an older object was replaced."""
+
+    bytes: int
+    resumed: bool
+    replaced: bool
+
+
+def fetch_object(
+    client: Any, bucket: str, item: RemoteFile, target: Path, on_bytes: ByteCallback | None = None
+) -> Fetched:
+    """The object at `target`, whole and checked: continued from `target`.part when one is
+    there, renamed into place only once its size (and MD5 ETag) match the listing."""
     replacing = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
@@ -246,23 +273,29 @@ def _fetch(
     if have > item.size:
         part.unlink()
         have = 0
-    if have:
-        summary.resumed += 1
     if on_bytes:
         on_bytes(have, item.key, item.size)
-    summary.bytes_downloaded += _download(client, bucket, item, part, have, on_bytes)
+    downloaded = _download(client, bucket, item, part, have, on_bytes)
     if not _complete(part, item):
         # The partial file did not belong to this object (it changed, or the bytes were
         # damaged): start over once from the beginning.
         part.unlink()
-        summary.bytes_downloaded += _download(client, bucket, item, part, 0, on_bytes)
+        downloaded += _download(client, bucket, item, part, 0, on_bytes)
         if not _complete(part, item):
             part.unlink()
             raise SyncError(f"{item.key}: downloaded file does not match its size or ETag")
     part.rename(target)
+    return Fetched(downloaded, bool(have), replacing)
+
+
+def _took(
+    summary: SyncSummary, ledger: Ledger, item: RemoteFile, target: Path, got: Fetched
+) -> None:
     ledger.record(item)
     summary.downloaded += 1
-    summary.changed += replacing
+    summary.resumed += got.resumed
+    summary.changed += got.replaced
+    summary.bytes_downloaded += got.bytes
     summary.new_files.append(target)
 
 
