@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -268,8 +269,9 @@ class _Run:
         kind = outcome[0]
         if kind == _STORE:
             self.writer.add_observed(
-                digest, outcome[1], outcome[2], outcome[3], outcome[4], raw, outcome[5]
-            )
+                digest, outcome[1], outcome[2], outcome[3], outcome[4], raw, outcome[5],
+                evidence_sha256=outcome[6],
+            )  # fmt: skip
         elif kind == _KEEP_RAW:
             self.writer.add(
                 digest,
@@ -279,6 +281,7 @@ class _Run:
                 raw=outcome[4],
                 size=len(raw),
                 evidence=raw,
+                evidence_sha256=outcome[5],
             )
             self.unsupported += 1
         else:
@@ -304,8 +307,8 @@ class _Run:
 #   (_REFUSED, line, raw, reason, detail)                 a record that is not a measurement
 #   (_JUDGED, line, raw, digest, measurement_id, outcome) a measurement, `_judged`'s outcome
 # and `_judged` one of:
-#   (_STORE, date, cc, measurement row, observation rows, facts)
-#   (_KEEP_RAW, date, cc, measurement row, raw row)       a test reachwatch does not classify
+#   (_STORE, date, cc, measurement row, observation rows, facts, SHA-256 of the bytes)
+#   (_KEEP_RAW, date, cc, measurement row, raw row, SHA-256)  a test reachwatch does not classify
 #   (_INVALID, reason, detail)                            quarantined unless a duplicate
 _PROBLEM, _REFUSED, _JUDGED = 0, 1, 2
 _STORE, _KEEP_RAW, _INVALID = 0, 1, 2
@@ -365,13 +368,21 @@ def _judged(
             facts = []
     except Unsupported:
         row = _measurement_row(identity, None, source, item.line)
-        return (_KEEP_RAW, identity.date, identity.probe_cc, row, _raw_row(identity, source, item))
+        raw = _raw_row(identity, source, item)
+        return (_KEEP_RAW, identity.date, identity.probe_cc, row, raw, _sha256(item.raw))
     except InvalidMeasurement as exc:
         return (_INVALID, "invalid_measurement", str(exc))
     except Exception as exc:  # a classifier bug must not stop the run or lose the line
         return (_INVALID, "classifier_error", f"{type(exc).__name__}: {exc}")
     row = _measurement_row(identity, classified, source, item.line, judge)
-    return (_STORE, identity.date, identity.probe_cc, row, _observed_rows(classified), facts)
+    observed = _observed_rows(classified)
+    return (_STORE, identity.date, identity.probe_cc, row, observed, facts, _sha256(item.raw))
+
+
+def _sha256(raw: bytes) -> str:
+    # Here, with the judging, rather than in the writer: with --jobs and on Dask this runs
+    # in the workers, and the one writer has that much less to do per measurement.
+    return hashlib.sha256(raw).hexdigest()
 
 
 def _unread_file_reason(path: Path) -> tuple[str, str]:

@@ -240,16 +240,17 @@ class StoreWriter:
         raw: tuple[Any, ...] | None = None,
         size: int = 0,
         evidence: bytes | None = None,
+        evidence_sha256: str | None = None,
     ) -> None:
         """Buffer one measurement row (columns in schema order, without id_hash) and its
-        observation rows or raw row, and the exact bytes it was read from; commits a batch
-        when the buffer is full."""
+        observation rows or raw row, and the exact bytes it was read from (with their SHA-256
+        in hex when the caller has it); commits a batch when the buffer is full."""
         part = self._partitions.get((date, cc))
         if part is None:
             part = self._partitions[(date, cc)] = _Partition()
         part.add(measurement, digest, ())
         if evidence is not None:
-            self._keep(part, measurement, evidence)
+            self._keep(part, measurement, evidence, evidence_sha256)
         if observations:
             part.rows["observations"].extend(observations)
         if raw is not None:
@@ -269,6 +270,7 @@ class StoreWriter:
         observations: Sequence[tuple[Any, ...]],
         evidence: bytes | None = None,
         facts: Sequence[Any] = (),
+        evidence_sha256: str | None = None,
     ) -> None:
         """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only, and the
         measurement's facts, FACT_OWN_COLUMNS values a fact, flat: the columns they share with
@@ -278,15 +280,17 @@ class StoreWriter:
             part = self._partitions[(date, cc)] = _Partition()
         part.add(measurement, digest, observations, facts)
         if evidence is not None:
-            self._keep(part, measurement, evidence)
+            self._keep(part, measurement, evidence, evidence_sha256)
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations) + len(facts) // _FACT_WIDTH
         if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
-    def _keep(self, part: _Partition, measurement: tuple[Any, ...], data: bytes) -> None:
+    def _keep(
+        self, part: _Partition, measurement: tuple[Any, ...], data: bytes, sha256: str | None
+    ) -> None:
         """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
-        digest = hashlib.sha256(data).hexdigest()
+        digest = sha256 if sha256 is not None else hashlib.sha256(data).hexdigest()
         part.evidence.extend((measurement[0], measurement[6], measurement[9], digest))
         part.kept += data
         part.ends.append(len(part.kept))
