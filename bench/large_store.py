@@ -13,8 +13,12 @@ work all counted), its peak RSS that process's own (os.wait4 in a small parent).
 
 - open: `open_store` on the whole store (every committed file: what `serve` and `show` open),
   and open-cc: on one country's files (what detect, case check and report open now);
-- detect: `reachwatch detect --cc CC --platform P --json` over the whole year (target: < 10 s
-  and < 2 GiB peak RSS on the machine it runs on);
+- detect: `reachwatch detect --cc CC --platform P --no-cache --json` over the whole year,
+  every file of the country read (target: < 10 s and < 2 GiB peak RSS on the machine it runs
+  on);
+- detect-kept: the same without --no-cache, twice, its rows kept in a fresh folder: kept-1st
+  reads every file and keeps the rows, kept-2nd finds them and reads no file (nothing was
+  committed in between), and must print what detect printed;
 - case: `reachwatch case check CASE --json` (the shipped Pakistan case: the simulated year
   blocks X in Pakistan from 2024-02-17 to its end, on the case's networks among others);
 - report: the report's queries, `gather_facts` (the report's whole content: the case check,
@@ -26,7 +30,7 @@ and case check print the same JSON, and prints the ratios.
 
 Run: .venv/bin/python bench/large_store.py [--observations 50000000] [--cc BR] [--platform x]
      [--case pk-x-2024] [--before DIR/src] [--before-steps open,detect,case,report]
-     [--steps open,open-cc,detect,case,report] [--timeout 1800]
+     [--steps open,open-cc,detect,detect-kept,case,report] [--timeout 1800]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,13 +157,19 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def steps(db: Path, cc: str, platform: str, case: str) -> dict[str, list[str]]:
+def steps(db: Path, cc: str, platform: str, case: str, older: bool) -> dict[str, list[str]]:
     py = str(BIN / "python")
     rw = str(BIN / "reachwatch")
+    detect = [rw, "detect", "--db", str(db), "--cc", cc, "--platform", platform, "--json"]
     return {
         "open": [py, "-c", _OPEN, str(db), ""],
         "open-cc": [py, "-c", _OPEN, str(db), cc],
-        "detect": [rw, "detect", "--db", str(db), "--cc", cc, "--platform", platform, "--json"],
+        # Every file of the country read: what the target names (and what an older reachwatch,
+        # which keeps no rows and knows no --no-cache, always does).
+        "detect": detect if older else [*detect, "--no-cache"],
+        # Run twice, its rows kept in a folder of this run (see run_steps): the first reads
+        # every file and keeps the rows, the second reads only what was committed since.
+        "detect-kept": detect,
         "case": [rw, "case", "check", case, "--db", str(db), "--json"],
         "report": [py, "-c", _REPORT, str(db), case],
     }
@@ -178,6 +189,24 @@ def measure(name: str, argv: list[str], source: Path | None, timeout: float) -> 
     if not r.ok:
         print("    " + "\n    ".join(r.stderr.strip().splitlines()[-5:]))
     return r
+
+
+def detect_kept(argv: list[str], source: Path | None, timeout: float) -> dict[str, Run]:
+    """`detect --cc` twice with its rows kept in a fresh folder: the run that keeps them, and
+    the next one, which finds them (no file was committed in between)."""
+    with tempfile.TemporaryDirectory(prefix="reachwatch-bench-kept-") as folder:
+        saved = os.environ.get("REACHWATCH_CACHE")
+        os.environ["REACHWATCH_CACHE"] = folder
+        try:
+            return {
+                "kept-1st": measure("kept-1st", argv, source, timeout),
+                "kept-2nd": measure("kept-2nd", argv, source, timeout),
+            }
+        finally:
+            if saved is None:
+                del os.environ["REACHWATCH_CACHE"]
+            else:
+                os.environ["REACHWATCH_CACHE"] = saved
 
 
 def compacted_copy(out: Path, timeout: float) -> Path:
@@ -214,9 +243,19 @@ def compacted_copy(out: Path, timeout: float) -> Path:
 
 def run_steps(title: str, db: Path, args: argparse.Namespace, names: str,
               source: Path | None = None) -> dict[str, Run]:  # fmt: skip
-    todo = steps(db, args.cc, args.platform, args.case)
+    todo = steps(db, args.cc, args.platform, args.case, older=source is not None)
     print(f"{title}, {args.cc}/{args.platform}, case {args.case}:")
-    done = {s: measure(s, todo[s], source, args.timeout) for s in names.split(",") if s}
+    done: dict[str, Run] = {}
+    for name in (n for n in names.split(",") if n):
+        if name == "detect-kept":
+            done.update(detect_kept(todo[name], source, args.timeout))
+        else:
+            done[name] = measure(name, todo[name], source, args.timeout)
+    if "detect" in done and "kept-2nd" in done and done["detect"].ok and done["kept-2nd"].ok:
+        same = json.loads(done["detect"].stdout) == json.loads(done["kept-2nd"].stdout)
+        print(f"    detect with kept rows answers as detect reading every file: {same}")
+        if not same:
+            raise SystemExit("detect with kept rows differs from detect reading every file")
     for name in ("detect", "case"):
         if name in done and done[name].ok:
             print(f"    {name}: {_summary(json.loads(done[name].stdout))}")
@@ -261,7 +300,7 @@ def main() -> None:
     parser.add_argument("--case", default="pk-x-2024")
     parser.add_argument("--before", type=Path, help="src/ folder of the code to compare with")
     parser.add_argument("--before-steps", default="open,detect,case,report")
-    parser.add_argument("--steps", default="open,open-cc,detect,case,report")
+    parser.add_argument("--steps", default="open,open-cc,detect,detect-kept,case,report")
     parser.add_argument("--timeout", type=float, default=1800.0)
     args = parser.parse_args()
 
