@@ -17,7 +17,7 @@ from reachwatch.detect import detect
 from reachwatch.detect._incremental import IncrementalDetect
 from reachwatch.ingest import ingest, rejudge
 from reachwatch.simulate import detection_corpus, generate
-from reachwatch.store import committed_files, open_store
+from reachwatch.store import NotAStore, committed_files, open_store
 
 
 def _full(db: Path, cc: str, platform: str) -> dict[str, Any]:
@@ -197,3 +197,16 @@ def test_detect_twice_keeps_rows_in_the_cache_folder_and_answers_as_without(
         plain = subprocess.run([*args, "--no-cache"], capture_output=True, check=True).stdout
         assert orjson.loads(kept) == orjson.loads(plain) == _full(db, cc, "x")
     assert list((tmp_path / "cache" / "detect").glob(f"*/{cc}.duckdb"))
+
+
+def test_a_folder_that_is_no_store_is_refused_and_gets_no_kept_file(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "mine.txt").write_text("keep\n")
+    kept = tmp_path / "cache" / "kept.duckdb"
+    run = IncrementalDetect(folder, "PK", "x", rows_file=kept)
+    with pytest.raises(NotAStore):
+        run.run()
+    run.close()
+    assert not kept.exists() and not kept.parent.exists()
+    assert [p.name for p in folder.iterdir()] == ["mine.txt"]

@@ -62,13 +62,22 @@ class KeptRows:
         self.db = db
         self.cc = cc.upper()
         self.path = path
-        self.con = self._connect()
-        self._files = self._loaded()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._files: dict[str, list[str]] = {}
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError("no rows yet: call update() first")
+        return self._con
 
     def update(self) -> Update:
         """Read the files committed since the last update (all of them when needed)."""
-        now = committed_files(self.db, self.cc)
+        now = committed_files(self.db, self.cc)  # a folder that is no store stops here
         now = {t: now.get(t, []) for t in _TABLES}
+        if self._con is None:  # opened only for a store: nothing is made for another folder
+            self._con = self._connect()
+            self._files = self._loaded()
         key = self._key()
         done = Update()
         kept = self._files
@@ -100,7 +109,9 @@ class KeptRows:
         return done
 
     def close(self) -> None:
-        self.con.close()
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     # -- the kept file ------------------------------------------------------------------------
     def _connect(self) -> duckdb.DuckDBPyConnection:
