@@ -5,12 +5,16 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
 import pyarrow as pa
 import pytest
 
+from reachwatch.ingest import ingest
+from reachwatch.simulate import detection_corpus, generate
 from reachwatch.store.schema import MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
 
 Row = dict[str, Any]
@@ -97,3 +101,15 @@ def elsewhere(record: Row, cc: str) -> Row:
     moved["probe_cc"] = cc
     moved["measurement_uid"] = f"{record['measurement_uid']}{cc.lower()}"
     return moved
+
+
+def two_country_store(root: Path, **ingest_options: Any) -> tuple[Path, list[Row]]:
+    """A store at root/db of a simulated month of one country with blocks, and a third of it
+    again from Iran: the store, and the records it holds."""
+    scenario = detection_corpus("lone-failure", 0, networks=2)
+    records = [dict(item.measurement) for item in generate(scenario, 0)]
+    records += [elsewhere(r, "IR") for r in records[::3]]
+    corpus = root / "corpus.jsonl"
+    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    ingest([corpus], root / "db", **ingest_options)
+    return root / "db", records

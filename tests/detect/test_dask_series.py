@@ -12,15 +12,13 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from tests.detect.conftest import elsewhere
+from tests.detect.conftest import two_country_store
 
 from reachwatch import LAYERS
 from reachwatch.cluster import Engine
 from reachwatch.detect import load_series
 from reachwatch.detect._on_dask import series_on_dask
 from reachwatch.detect._series import Series
-from reachwatch.ingest import ingest
-from reachwatch.simulate import detection_corpus, generate
 from reachwatch.store import open_store
 
 _CLI = [sys.executable, "-c", "from reachwatch.cli import main; main()"]
@@ -29,14 +27,8 @@ _CLI = [sys.executable, "-c", "from reachwatch.cli import main; main()"]
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """Two countries over many days, in small batches: many files per partition."""
-    root = tmp_path_factory.mktemp("dask-series")
-    scenario = detection_corpus("lone-failure", 0, networks=2)
-    records = [dict(item.measurement) for item in generate(scenario, 0)]
-    records += [elsewhere(r, "IR") for r in records[::3]]
-    corpus = root / "corpus.jsonl"
-    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    ingest([corpus], root / "db", batch_size=700)
-    return root / "db", str(records[0]["probe_cc"])
+    db, records = two_country_store(tmp_path_factory.mktemp("dask-series"), batch_size=700)
+    return db, str(records[0]["probe_cc"])
 
 
 def _as_rows(series: list[Series]) -> list[tuple[Any, ...]]:

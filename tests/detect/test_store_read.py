@@ -6,27 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
-from tests.detect.conftest import elsewhere
+from tests.detect.conftest import two_country_store
 
 from reachwatch.cases import check_case, load_case
 from reachwatch.detect import detect, reads_files
-from reachwatch.ingest import ingest
-from reachwatch.simulate import detection_corpus, generate, memory_store
+from reachwatch.simulate import memory_store
 from reachwatch.store import open_store
 
 
 @pytest.fixture(scope="module")
 def two_countries(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    root = tmp_path_factory.mktemp("two-countries")
-    scenario = detection_corpus("lone-failure", 0, networks=2)
-    records = [dict(item.measurement) for item in generate(scenario, 0)]
-    records += [elsewhere(r, "IR") for r in records[::3]]
-    corpus = root / "corpus.jsonl"
-    corpus.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
-    ingest([corpus], root / "db")
-    return root / "db", records
+    return two_country_store(tmp_path_factory.mktemp("two-countries"))
 
 
 def test_detect_over_the_files_equals_detect_in_memory(

@@ -31,8 +31,7 @@ def query_store(
     that asks about one country then opens no other's). A missing store, or a Parquet file
     damaged inside (it opened, but a page cannot be decoded, which fails only when a query
     reaches it), is one line naming the store, not a DuckDB traceback."""
-    if not db.is_dir():
-        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
+    require_store(db)
     con = open_store(db, read_only=True, cc=cc)
     try:
         return work(con)
@@ -40,6 +39,11 @@ def query_store(
         raise _damaged(db, exc) from None
     finally:
         con.close()
+
+
+def require_store(db: Path) -> None:
+    if not db.is_dir():
+        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
 
 
 def _damaged(db: Path, exc: duckdb.Error) -> UserError:
@@ -86,10 +90,7 @@ def detect_command(
     engine = engine_from(engine_kind, scheduler, cores())
     series = None
     if engine.on_dask:
-        if not db.is_dir():
-            raise UserError(
-                f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)"
-            )
+        require_store(db)
         from reachwatch.detect._on_dask import series_on_dask
 
         series = series_on_dask(engine, db, cc=cc, platform=platform)
@@ -110,8 +111,7 @@ def detect_command(
 
 def _detect_kept(db: Path, cc: str, platform: str | None) -> dict[str, Any]:
     """`detect` on one country, its rows kept in the user's cache folder between runs."""
-    if not db.is_dir():
-        raise UserError(f"{db}: no store here (fill one with `reachwatch ingest PATH --db {db}`)")
+    require_store(db)
     run = IncrementalDetect(db, cc, platform, rows_file=default_rows_file(db, cc))
     try:
         return run.run().to_json()

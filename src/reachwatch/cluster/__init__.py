@@ -10,6 +10,7 @@ from reachwatch.cluster._engine import (
     Engine,
     code_identity,
     dask_client,
+    one_line,
 )
 
-__all__ = ["ClusterError", "Engine", "code_identity", "dask_client"]
+__all__ = ["ClusterError", "Engine", "code_identity", "dask_client", "one_line"]

@@ -115,7 +115,7 @@ def _connect(address: str) -> Client:
         return Client(address, timeout=_CONNECT_SECONDS)
     except (OSError, TimeoutError, ValueError) as exc:
         raise ClusterError(
-            f"cannot reach the Dask scheduler at {address} ({_one_line(exc)}): start it "
+            f"cannot reach the Dask scheduler at {address} ({one_line(exc)}): start it "
             "with `dask scheduler` and give its address as tcp://HOST:PORT"
         ) from None
 
@@ -144,5 +144,6 @@ def _worker_identity() -> str:
     return code_identity()
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """An exception's text on one line (a cluster's errors span several), or its type's name."""
     return " ".join(str(exc).split()) or type(exc).__name__

@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from reachwatch.cluster import ClusterError, Engine, dask_client
+from reachwatch.cluster import ClusterError, Engine, dask_client, one_line
 from reachwatch.detect._series import (
     _ORDER,
     ALL_LAYERS,
@@ -56,8 +56,7 @@ def series_on_dask(
         try:
             parts = client.gather(futures)
         except Exception as exc:  # a task's error, or the cluster's
-            text = " ".join(str(exc).split()) or type(exc).__name__
-            raise ClusterError(f"counting the series on Dask failed ({text})") from None
+            raise ClusterError(f"counting the series on Dask failed ({one_line(exc)})") from None
     return _added(parts)
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reachwatch.classify import Fingerprints
-from reachwatch.cluster import Engine, dask_client
+from reachwatch.cluster import Engine, dask_client, one_line
 from reachwatch.ingest._judge import Judge
 from reachwatch.ingest._parallel import (
     _AHEAD_UNITS,
@@ -104,9 +104,8 @@ class DaskUnits:
         try:
             result: list[bytes] = future.result()
         except Exception as exc:  # a task's own error, or the cluster's (KilledWorker, ...)
-            text = " ".join(str(exc).split()) or type(exc).__name__
             raise WorkerFailed(
-                f"a Dask task failed ({type(exc).__name__}: {text}): the run stopped, and "
+                f"a Dask task failed ({type(exc).__name__}: {one_line(exc)}): the run stopped, and "
                 "nothing after the last committed batch was stored; run it again to finish"
             ) from None
         return result

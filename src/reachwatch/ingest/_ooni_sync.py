@@ -243,12 +243,24 @@ def _fetch(
     on_bytes: ByteCallback | None,
     ledger: Ledger,
 ) -> None:
-    if target.exists() and _unchanged(target, item, ledger):
-        summary.skipped += 1
-        if on_bytes:
-            on_bytes(item.size, item.key, item.size)
-        return
-    _took(summary, ledger, item, target, fetch_object(client, bucket, item, target, on_bytes))
+    if not skipped_as_unchanged(item, target, summary, on_bytes, ledger):
+        _took(summary, ledger, item, target, fetch_object(client, bucket, item, target, on_bytes))
+
+
+def skipped_as_unchanged(
+    item: RemoteFile,
+    target: Path,
+    summary: SyncSummary,
+    on_bytes: ByteCallback | None,
+    ledger: Ledger,
+) -> bool:
+    """Whether the complete file at `target` is still the listed object: counted as skipped."""
+    if not (target.exists() and _unchanged(target, item, ledger)):
+        return False
+    summary.skipped += 1
+    if on_bytes:
+        on_bytes(item.size, item.key, item.size)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

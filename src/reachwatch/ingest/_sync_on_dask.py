@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reachwatch.cluster import ClusterError, Engine, dask_client
+from reachwatch.cluster import ClusterError, Engine, dask_client, one_line
 from reachwatch.ingest._errors import SyncError
 from reachwatch.ingest._ooni_sync import (
     ByteCallback,
@@ -23,8 +23,8 @@ from reachwatch.ingest._ooni_sync import (
     SyncSummary,
     _client,
     _took,
-    _unchanged,
     fetch_object,
+    skipped_as_unchanged,
 )
 
 _clients: dict[str | None, Any] = {}  # a worker's S3 client per endpoint, made once
@@ -43,16 +43,11 @@ def fetch_on_dask(
     out = out.absolute()
     todo: list[RemoteFile] = []
     for item in remote:
-        target = out / item.key
         try:
-            if target.exists() and _unchanged(target, item, ledger):
-                summary.skipped += 1
-                if on_bytes:
-                    on_bytes(item.size, item.key, item.size)
-                continue
+            if not skipped_as_unchanged(item, out / item.key, summary, on_bytes, ledger):
+                todo.append(item)
         except OSError as exc:
             raise SyncError(f"{out}: cannot read {item.key} ({exc.strerror})") from None
-        todo.append(item)
     if not todo:
         return
     with dask_client(engine) as client:
@@ -81,8 +76,7 @@ def _result(future: Any, item: RemoteFile) -> Fetched:
     except OSError as exc:
         raise SyncError(f"a Dask worker cannot write {item.key} ({exc.strerror})") from None
     except Exception as exc:  # the cluster's own failure (a worker lost, ...)
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        raise ClusterError(f"downloading {item.key} on Dask failed ({text})") from None
+        raise ClusterError(f"downloading {item.key} on Dask failed ({one_line(exc)})") from None
     return got
 
 

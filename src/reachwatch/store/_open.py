@@ -59,23 +59,20 @@ def open_store(
 def _create_views(
     con: duckdb.DuckDBPyConnection, db: Path, manifest: Manifest, cc: str | None
 ) -> None:
-    listed: dict[str, list[str]] = {}
-    for table in TABLES:
-        names = manifest.files.get(table, [])
-        if cc is not None:
-            names = [name for name in names if in_country(name, cc)]
-        listed[table] = [str(db / name) for name in names]
-    create_views(con, listed)
+    create_views(con, _listed(db, manifest, cc))
 
 
 def committed_files(db: Path | str, cc: str | None = None) -> dict[str, list[str]]:
     """The Parquet files of each table the store's manifest commits (of country `cc`'s
     partitions when given), as absolute paths, in commit order."""
     root = Path(db).resolve()
-    manifest = inspect_store(root)
+    return _listed(root, inspect_store(root), cc)
+
+
+def _listed(db: Path, manifest: Manifest, cc: str | None) -> dict[str, list[str]]:
     return {
         table: [
-            str(root / name)
+            str(db / name)
             for name in manifest.files.get(table, [])
             if cc is None or in_country(name, cc)
         ]
