@@ -39,6 +39,7 @@ COMPILED = [
     "reachwatch/net/_failures.py",
     "reachwatch/net/_names.py",
     "reachwatch/net/_reserved.py",
+    "reachwatch/store/_chunk.py",
     "reachwatch/store/_writer.py",
 ]
 

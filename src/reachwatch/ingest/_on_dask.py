@@ -26,6 +26,7 @@ from reachwatch.cluster import Engine, dask_client, one_line
 from reachwatch.ingest._judge import Judge
 from reachwatch.ingest._parallel import (
     _AHEAD_UNITS,
+    Encoded,
     Task,
     WorkerFailed,
     _decoded,
@@ -55,9 +56,9 @@ class _Slot:
 
 
 class _Unit:
-    def __init__(self, future: Future[list[bytes]]) -> None:
+    def __init__(self, future: Future[list[Encoded]]) -> None:
         self.future = future
-        self.messages: deque[bytes] | None = None
+        self.messages: deque[Encoded] | None = None
 
 
 class DaskUnits:
@@ -100,9 +101,9 @@ class DaskUnits:
         return message
 
     @staticmethod
-    def _result(future: Future[list[bytes]]) -> list[bytes]:
+    def _result(future: Future[list[Encoded]]) -> list[Encoded]:
         try:
-            result: list[bytes] = future.result()
+            result: list[Encoded] = future.result()
         except Exception as exc:  # a task's own error, or the cluster's (KilledWorker, ...)
             raise WorkerFailed(
                 f"a Dask task failed ({type(exc).__name__}: {one_line(exc)}): the run stopped, and "
@@ -133,7 +134,7 @@ def _run_unit(
     sha: str,
     fn: Callable[..., Iterator[tuple[Any, ...]]],
     args: tuple[Any, ...],
-) -> list[bytes]:
+) -> list[Encoded]:
     """A unit run where Dask put it: its messages, encoded as `_parallel` sends them."""
     judge = _judges.get(sha)
     if judge is None:

@@ -2,14 +2,15 @@
 
 Work goes out in units: a file, a share of a large file, a chunk of stored measurements to
 judge again. Each worker runs the units it is given in order and streams back what they came
-to, pickled, a chunk at a time. This process takes the chunks in input order and hands every
-item to the one StoreWriter, which so gets exactly the calls one process makes: the same
-duplicates, the same quarantine lines, the same batches, the same Parquet files.
+to a chunk at a time: each item's control entry, and the rows of its measurements built
+(`judge_chunks`). This process takes the chunks in input order and hands them to `_Run`,
+exactly as one process does: the same duplicates, the same quarantine lines, the same
+batches, the same Parquet files.
 
 Bounded memory: a worker holds at most _AHEAD_BYTES of results the writer has not taken (then
 waits), and at most _AHEAD_UNITS units are given to a worker at a time. A file larger than
-_SPLIT_BYTES is shared: every worker reads it, and each judges every `jobs`-th chunk of
-_CHUNK_ITEMS items, so one huge file still keeps every core busy (reading it is repeated,
+_SPLIT_BYTES is shared: every worker reads it, and each judges every `jobs`-th chunk of it
+(`judge_chunks`), so one huge file still keeps every core busy (reading it is repeated,
 judging is not).
 
 Workers are fresh interpreters: they share no file descriptor with the writer but their
@@ -29,12 +30,12 @@ import os
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
@@ -42,19 +43,11 @@ from typing import Any, NoReturn, Protocol
 from reachwatch.classify import Fingerprints
 from reachwatch.ingest._errors import IngestError
 from reachwatch.ingest._judge import Judge
-from reachwatch.ingest._lines import file_kind, read_items
-from reachwatch.ingest._pipeline import (
-    _INVALID,
-    _JUDGED,
-    _KEEP_RAW,
-    _Run,
-    wire_item,
-)
+from reachwatch.ingest._lines import file_kind
+from reachwatch.ingest._pipeline import _Run, judge_chunks
 from reachwatch.ingest._provenance import fingerprints_sha256
-from reachwatch.ingest._quarantine import path_text
+from reachwatch.store import RowChunk
 
-_CHUNK_ITEMS = 500  # items a chunk of a shared file holds (and a message at most)
-_MESSAGE_BYTES = 8 << 20  # a message is sent once its records hold this many bytes
 _AHEAD_BYTES = 64 << 20  # results a worker keeps ready that the writer has not taken yet
 _AHEAD_UNITS = 2  # units given to a worker beyond those the writer has finished taking
 _SPLIT_BYTES = 64 << 20  # a file larger than this on disk is shared by every worker
@@ -123,7 +116,7 @@ class _Outbox:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._queue: deque[bytes] = deque()
+        self._queue: deque[Encoded] = deque()
         self._held = 0
         self._closed = False
         self._gone = False
@@ -173,98 +166,45 @@ class _Outbox:
 def judge_file(
     judge: Judge, path: Path, part: int, parts: int, read_from: Path | None = None
 ) -> Iterator[tuple[Any, ...]]:
-    """A file's items as `wire_item` gives them; with `parts` > 1 only those of every
-    `parts`-th chunk from chunk `part` on, each chunk closed by the message that ends it.
-    `read_from`: where to read `path` here, when that is not `path` itself."""
-    source = path_text(path)
-    chunk: list[tuple[Any, ...]] = []
-    size = index = 0
-    error: str | None = None
-    try:
-        for item in read_items(read_from or path):
-            mine = parts == 1 or (index // _CHUNK_ITEMS) % parts == part
-            index += 1
-            if not mine:
-                continue
-            chunk.append(_flat_times(wire_item(judge, path, source, item)))
-            size += len(item.raw) if item.raw is not None else 0
-            closes = index % _CHUNK_ITEMS == 0
-            if closes or size >= _MESSAGE_BYTES:
-                yield ("items", chunk, closes)
-                chunk, size = [], 0
-    except OSError as exc:
-        error = str(exc)
-    if chunk:
-        yield ("items", chunk, True)
-    yield ("end", error)
+    """`judge_chunks` in a worker."""
+    return judge_chunks(judge, path, part, parts, read_from)
 
 
 # -- between them ---------------------------------------------------------------------
-# Messages go as marshal data when they can (the rows hold only str, int, float, bool, None
-# and bytes once their times are flattened): the writer loads that in half the time pickle
-# takes (bench/ingest_jobs.py), and every microsecond the writer spends there is one judging
-# does not get on a machine with as many workers as cores. Anything else goes pickled.
-_MARSHAL, _PICKLE = b"M", b"P"
+# A chunk's message goes as its control entries and flag, marshalled, then its rows as
+# RowChunk.encode writes them, all in one buffer written once; other messages go as marshal
+# data when they can (the writer loads that in half the time pickle takes), else pickled.
+# Every microsecond the writer spends here is one judging does not get on a machine with as
+# many workers as cores.
+_MARSHAL, _PICKLE, _CHUNK = b"M", b"P", b"C"
+_LENGTH = struct.Struct("<Q")
+Encoded = bytes | bytearray
 
 
-def _encoded(message: tuple[Any, ...]) -> bytes:
+def _encoded(message: tuple[Any, ...]) -> Encoded:
+    if message[0] == "chunk" and message[2] is not None:
+        chunk: RowChunk = message[2]
+        control = marshal.dumps((message[1], message[3]))
+        return chunk.encode(_CHUNK + _LENGTH.pack(len(control)) + control)
     try:
         return _MARSHAL + marshal.dumps(message)
     except ValueError:
         return _PICKLE + pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _decoded(data: bytes) -> tuple[Any, ...]:
+def _decoded(data: Encoded) -> tuple[Any, ...]:
     message: tuple[Any, ...]
-    if data[:1] == _MARSHAL:
-        message = marshal.loads(memoryview(data)[1:])
+    tag, view = data[:1], memoryview(data)[1:]
+    if tag == _CHUNK:
+        (length,) = _LENGTH.unpack_from(view)
+        start = _LENGTH.size + length
+        control, closes = marshal.loads(view[_LENGTH.size : start])
+        message = ("chunk", control, RowChunk.decode(view[start:]), closes)
+    elif tag == _MARSHAL:
+        message = marshal.loads(view)
     else:
-        message = pickle.loads(memoryview(data)[1:])
+        message = pickle.loads(view)
     return message
-
-
-# A row's time (measurements: start, date; raw: start, date) as the fields of the naive
-# datetime and None for its date, which is always the start's (see _measurement_row).
-_RAW_ROW, _RAW_START = 4, 4
-
-
-def _flat_times(wire: tuple[Any, ...]) -> tuple[Any, ...]:
-    return _times_mapped(wire, _flat_row)
-
-
-def _flat_row(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
-    start = row[at]
-    if type(start) is not datetime or start.tzinfo is not None or row[at + 1] != start.date():
-        return row  # left as it is: the message goes pickled
-    fields = (start.year, start.month, start.day, start.hour, start.minute, start.second,
-              start.microsecond)  # fmt: skip
-    return (*row[:at], fields, None, *row[at + 2 :])
-
-
-def _with_times(wire: tuple[Any, ...]) -> tuple[Any, ...]:
-    return _times_mapped(wire, _timed_row)
-
-
-def _times_mapped(
-    wire: tuple[Any, ...], change: Callable[[tuple[Any, ...], int], tuple[Any, ...]]
-) -> tuple[Any, ...]:
-    """`wire` with `change` applied to the rows of a judged outcome that carry times: the
-    measurement row, and the raw row of one kept unclassified."""
-    if wire[0] != _JUDGED or wire[5][0] == _INVALID:
-        return wire
-    outcome = list(wire[5])
-    outcome[3] = change(outcome[3], 8)
-    if outcome[0] == _KEEP_RAW:
-        outcome[_RAW_ROW] = change(outcome[_RAW_ROW], _RAW_START)
-    return (*wire[:5], tuple(outcome))
-
-
-def _timed_row(row: tuple[Any, ...], at: int) -> tuple[Any, ...]:
-    fields = row[at]
-    if type(fields) is not tuple:
-        return row
-    start = datetime(*fields)
-    return (*row[:at], start, start.date(), *row[at + 2 :])
 
 
 # -- the writer side ----------------------------------------------------------------------
@@ -320,6 +260,9 @@ class _Pool:
                         stdin=subprocess.DEVNULL,
                         stdout=subprocess.DEVNULL,  # the writer's stdout is the output
                         stderr=subprocess.DEVNULL,  # its failures come as messages
+                        # No linear algebra here: numpy's OpenBLAS threads would only
+                        # spin (about 0.1 CPU s a worker). A value the user set stands.
+                        env={"OPENBLAS_NUM_THREADS": "1", **os.environ},
                     )
                 worker = _Worker(number, process, Connection(ours.detach()))
                 self.workers.append(worker)
@@ -489,9 +432,8 @@ def _take_file(run: _Run, pool: Units, path: Path, tickets: list[Any]) -> str | 
         message = pool.receive(tickets[turn])
         if message[0] == "end":
             break
-        for wire in message[1]:
-            run.take_wire(path, _with_times(wire))
-        if message[2]:  # that chunk is whole: the next is the next part's
+        run.take_chunk(path, message[1], message[2])
+        if message[3]:  # that chunk is whole: the next is the next part's
             turn = (turn + 1) % len(tickets)
     for other, ticket in enumerate(tickets):  # the other parts only have their end left
         if other != turn:

@@ -22,7 +22,7 @@ from reachwatch.ingest._facts import ooni_facts
 from reachwatch.ingest._judge import Fingerprints, InvalidMeasurement, Judge, Unsupported
 from reachwatch.ingest._lines import Problem, Record, file_kind, read_items
 from reachwatch.ingest._quarantine import DEFAULT_CAP, Quarantine, path_text
-from reachwatch.store import StoreWriter, id_hash
+from reachwatch.store import ChunkBuilder, RowChunk, StoreWriter, id_hash
 from reachwatch.store._manifest import QUARANTINE_DIR
 
 
@@ -202,92 +202,73 @@ class _Run:
         )
 
     def ingest_file(self, path: Path) -> None:
+        """Read, judge and take one file in this process: the chunks a worker would make (a
+        measurement already stored is not judged: it is a duplicate whatever it holds)."""
         if file_kind(path) is None:
             self.quarantine.add(path, 0, *_unread_file_reason(path))
-        else:
-            source = path_text(path)  # as stored in every row of this file
-            try:
-                for item in read_items(path):
-                    if isinstance(item, Record):
-                        self._take(path, source, item)
-                    else:
-                        self._reject(path, item)
-            except OSError as exc:
-                self.quarantine.add(path, 0, "unreadable_file", str(exc))
-        self.file_done()
+            self.file_done()
+            return
+        error: str | None = None
+        for message in judge_chunks(self.judge, path, known=self.writer.holds):
+            if message[0] == "chunk":
+                self.take_chunk(path, message[1], message[2])
+            else:
+                error = message[1]
+        self.ingest_end(path, error)
 
-    def _reject(self, path: Path, problem: Problem) -> str:
+    def _reject(self, path: Path, problem: Problem) -> None:
         self.quarantine.add(path, problem.line, problem.reason, problem.detail, problem.raw)
-        return problem.reason
 
-    def _take(self, path: Path, source: str, item: Record) -> str:
-        """Store one record, or count it: "stored", "duplicate" or the quarantine reason."""
-        self._count(item.raw)
-        found = _identify(path, item)
-        if isinstance(found, Problem):
-            return self._reject(path, found)
-        value, identity, digest, cp_kind = found
-        if self.writer.holds(digest):
-            return self._duplicate(path, item.line, identity.measurement_id)
-        outcome = _judged(self.judge, source, item, value, identity, cp_kind)
-        return self._apply(path, item.line, item.raw, digest, outcome)
+    def take_chunk(
+        self, path: Path, control: list[tuple[Any, ...]], chunk: RowChunk | None
+    ) -> None:
+        """Store or count each item of a chunk `judge_chunks` made, in order: what is not yet
+        stored is picked out of `chunk`; the rest goes to the quarantine or is counted."""
+        for entry in control:
+            kind = entry[0]
+            if kind == _PROBLEM:
+                self.quarantine.add(path, entry[1], entry[2], entry[3], entry[4])
+                continue
+            if kind == _REFUSED:
+                self._count(len(entry[2]))
+                self.quarantine.add(path, entry[1], entry[3], entry[4], entry[2])
+                continue
+            self._count(len(entry[2]) if kind == _INVALID else entry[2])
+            if self.writer.holds(entry[3]):
+                self._duplicate(path, entry[1], entry[4])
+            elif kind == _STORED and chunk is not None:
+                self.writer.add_from(chunk, entry[5])
+                self.stored += 1
+                self.unsupported += entry[6]
+            elif kind == _INVALID:
+                self._reject(path, Problem(entry[1], entry[5], entry[6], entry[2]))
+            else:  # judged as known when the chunk was made; nothing forgets a measurement
+                raise RuntimeError(f"{path}:{entry[1]}: a measurement the store held is gone")
 
-    def take_wire(self, path: Path, wire: tuple[Any, ...]) -> None:
-        """Store or count one item as `wire_item` gave it (in a worker process): the same
-        calls on the writer and the quarantine, in the same order, as `_take` would make."""
-        kind = wire[0]
-        if kind == _PROBLEM:
-            self.quarantine.add(path, wire[1], wire[2], wire[3], wire[4])
-            return
-        raw: bytes = wire[2]
-        self._count(raw)
-        if kind == _REFUSED:
-            self.quarantine.add(path, wire[1], wire[3], wire[4], raw)
-            return
-        digest: int = wire[3]
-        if self.writer.holds(digest):
-            self._duplicate(path, wire[1], wire[4])
-        else:
-            self._apply(path, wire[1], raw, digest, wire[5])
+    def take_record(self, path: Path, source: str, record: Record) -> str:
+        """One record read elsewhere (IngestSession), taken as a file's would be: "stored",
+        "duplicate" or the reason it was quarantined."""
+        builder = ChunkBuilder()
+        entry = _judged_item(self.judge, path, source, record, builder, self.writer.holds)
+        stored, duplicates = self.stored, self.duplicates
+        self.take_chunk(path, [entry], builder.build() if len(builder) else None)
+        if self.stored > stored:
+            return "stored"
+        if self.duplicates > duplicates:
+            return "duplicate"
+        reason: str = entry[3] if entry[0] == _REFUSED else entry[5]
+        return reason
 
-    def _count(self, raw: bytes) -> None:
+    def _count(self, size: int) -> None:
         progress = self.progress
-        progress.bytes_read += len(raw)
+        progress.bytes_read += size
         progress.records += 1
         if self.on_progress and progress.records % 5000 == 0:
             self.on_progress(progress)
 
-    def _duplicate(self, path: Path, line: int, measurement_id: str) -> str:
+    def _duplicate(self, path: Path, line: int, measurement_id: str) -> None:
         self.duplicates += 1
         self.quarantine.write(path, line, "duplicate", measurement_id)
-        return "duplicate"
-
-    def _apply(
-        self, path: Path, line: int, raw: bytes, digest: int, outcome: tuple[Any, ...]
-    ) -> str:
-        """Add what `_judged` made of a record that is not yet stored."""
-        kind = outcome[0]
-        if kind == _STORE:
-            self.writer.add_observed(
-                digest, outcome[1], outcome[2], outcome[3], outcome[4], raw, outcome[5],
-                evidence_sha256=outcome[6],
-            )  # fmt: skip
-        elif kind == _KEEP_RAW:
-            self.writer.add(
-                digest,
-                outcome[1],
-                outcome[2],
-                outcome[3],
-                raw=outcome[4],
-                size=len(raw),
-                evidence=raw,
-                evidence_sha256=outcome[5],
-            )
-            self.unsupported += 1
-        else:
-            return self._reject(path, Problem(line, outcome[1], outcome[2], raw))
-        self.stored += 1
-        return "stored"
 
     def ingest_end(self, path: Path, error: str | None) -> None:
         """A file read in a worker is done (`error`: why it could not be read on)."""
@@ -301,29 +282,92 @@ class _Run:
             self.on_progress(self.progress)
 
 
-# What a record came to, as plain tuples: a worker process sends them to the one writer, so
-# they pickle small and fast. `wire_item` gives one of:
-#   (_PROBLEM, line, reason, detail, raw)                 the file's own problem, not a record
-#   (_REFUSED, line, raw, reason, detail)                 a record that is not a measurement
-#   (_JUDGED, line, raw, digest, measurement_id, outcome) a measurement, `_judged`'s outcome
-# and `_judged` one of:
-#   (_STORE, date, cc, measurement row, observation rows, facts, SHA-256 of the bytes)
-#   (_KEEP_RAW, date, cc, measurement row, raw row, SHA-256)  a test reachwatch does not classify
-#   (_INVALID, reason, detail)                            quarantined unless a duplicate
-_PROBLEM, _REFUSED, _JUDGED = 0, 1, 2
-_STORE, _KEEP_RAW, _INVALID = 0, 1, 2
+# A chunk of a file's items judged, as `judge_chunks` gives it: a control entry an item, in
+# order, and the built rows of the measurements that can be stored (a RowChunk). An entry is:
+#   (_PROBLEM, line, reason, detail, raw)                    the file's own problem, not a record
+#   (_REFUSED, line, raw, reason, detail)                    a record that is not a measurement
+#   (_STORED, line, size, digest, measurement_id, index, raw) a measurement, rows at `index`
+#                                                              (raw: 1 when kept unclassified)
+#   (_INVALID, line, raw, digest, measurement_id, reason, detail)  quarantined unless a duplicate
+#   (_KNOWN, line, size, digest, measurement_id)             stored already: not judged
+# Plain tuples, so a worker process sends them marshalled, small and fast; whether an item is a
+# duplicate is the writer's to say.
+_PROBLEM, _REFUSED, _STORED, _INVALID, _KNOWN = 0, 1, 2, 3, 4
+_STORE, _KEEP_RAW, _INVALID_OUTCOME = 0, 1, 2
+
+CHUNK_ITEMS = 500  # items a chunk holds at most (a shared file's parts are whole chunks)
+_CHUNK_BYTES = 8 << 20  # a chunk is closed early once its records hold this many bytes
 
 
-def wire_item(judge: Judge, path: Path, source: str, item: Record | Problem) -> tuple[Any, ...]:
-    """One item of a file judged, without the store: a duplicate is told by the writer."""
+def judge_chunks(
+    judge: Judge,
+    path: Path,
+    part: int = 0,
+    parts: int = 1,
+    read_from: Path | None = None,
+    known: Callable[[int], bool] | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """A file's items judged, a chunk at a time: ("chunk", control, RowChunk or None, closes)
+    messages, then ("end", why the file could not be read to its end, or None). With `parts`
+    > 1 only every `parts`-th chunk of CHUNK_ITEMS items from chunk `part` on, `closes` telling
+    which message ends a chunk. `read_from`: where to read `path` here, when not `path`
+    itself; `known(digest)`: a measurement stored already, which need not be judged."""
+    source = path_text(path)
+    builder = ChunkBuilder()
+    control: list[tuple[Any, ...]] = []
+    size = index = 0
+    error: str | None = None
+    try:
+        for item in read_items(read_from or path):
+            mine = parts == 1 or (index // CHUNK_ITEMS) % parts == part
+            index += 1
+            if not mine:
+                continue
+            control.append(_judged_item(judge, path, source, item, builder, known))
+            size += len(item.raw) if item.raw is not None else 0
+            closes = index % CHUNK_ITEMS == 0
+            if closes or size >= _CHUNK_BYTES:
+                yield ("chunk", control, builder.build() if len(builder) else None, closes)
+                builder, control, size = ChunkBuilder(), [], 0
+    except OSError as exc:
+        error = str(exc)
+    if control:
+        yield ("chunk", control, builder.build() if len(builder) else None, True)
+    yield ("end", error)
+
+
+def _judged_item(
+    judge: Judge,
+    path: Path,
+    source: str,
+    item: Record | Problem,
+    builder: ChunkBuilder,
+    known: Callable[[int], bool] | None,
+) -> tuple[Any, ...]:
+    """One item's control entry (see judge_chunks); a measurement's rows go to `builder`."""
     if isinstance(item, Problem):
         return (_PROBLEM, item.line, item.reason, item.detail, item.raw)
     found = _identify(path, item)
     if isinstance(found, Problem):
         return (_REFUSED, item.line, item.raw, found.reason, found.detail)
     value, identity, digest, cp_kind = found
+    raw = item.raw
+    mid = identity.measurement_id
+    if known is not None and known(digest):
+        return (_KNOWN, item.line, len(raw), digest, mid)
     outcome = _judged(judge, source, item, value, identity, cp_kind)
-    return (_JUDGED, item.line, item.raw, digest, identity.measurement_id, outcome)
+    kind = outcome[0]
+    if kind == _STORE:
+        at = builder.add_observed(
+            digest, outcome[1], outcome[2], outcome[3], outcome[4], raw, outcome[5], outcome[6]
+        )
+        return (_STORED, item.line, len(raw), digest, mid, at, 0)
+    if kind == _KEEP_RAW:
+        at = builder.add_raw(
+            digest, outcome[1], outcome[2], outcome[3], outcome[4], len(raw), raw, outcome[5]
+        )
+        return (_STORED, item.line, len(raw), digest, mid, at, 1)
+    return (_INVALID, item.line, raw, digest, mid, outcome[1], outcome[2])
 
 
 def _identify(
@@ -358,7 +402,10 @@ def _judged(
     identity: Identity,
     cp_kind: str | None,
 ) -> tuple[Any, ...]:
-    """The rows to store for a measurement, or why it cannot be (see `wire_item`)."""
+    """The rows to store for a measurement, or why it cannot be: one of
+    (_STORE, date, cc, measurement row, observation rows, facts, SHA-256 of the bytes),
+    (_KEEP_RAW, date, cc, measurement row, raw row, SHA-256) for a test reachwatch does not
+    classify, or (_INVALID_OUTCOME, reason, detail)."""
     try:
         if cp_kind is None:
             classified = judge.ooni(value, identity.measurement_id)
@@ -371,9 +418,9 @@ def _judged(
         raw = _raw_row(identity, source, item)
         return (_KEEP_RAW, identity.date, identity.probe_cc, row, raw, _sha256(item.raw))
     except InvalidMeasurement as exc:
-        return (_INVALID, "invalid_measurement", str(exc))
+        return (_INVALID_OUTCOME, "invalid_measurement", str(exc))
     except Exception as exc:  # a classifier bug must not stop the run or lose the line
-        return (_INVALID, "classifier_error", f"{type(exc).__name__}: {exc}")
+        return (_INVALID_OUTCOME, "classifier_error", f"{type(exc).__name__}: {exc}")
     row = _measurement_row(identity, classified, source, item.line, judge)
     observed = _observed_rows(classified)
     return (_STORE, identity.date, identity.probe_cc, row, observed, facts, _sha256(item.raw))

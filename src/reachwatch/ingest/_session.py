@@ -47,10 +47,9 @@ class IngestSession:
         try:
             value = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return self._run._reject(path, Problem(line, "invalid_json", str(exc), raw))
-        self._run.progress.records += 1
-        self._run.progress.bytes_read += len(raw)
-        return self._run._take(path, source, Record(line, value, raw))
+            self._run._reject(path, Problem(line, "invalid_json", str(exc), raw))
+            return "invalid_json"
+        return self._run.take_record(path, source, Record(line, value, raw))
 
     def commit(self) -> None:
         """Commit the writer's batch, then sync the quarantine file: both are on disk when

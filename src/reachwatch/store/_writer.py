@@ -11,7 +11,9 @@ never interrupted, and a store damaged any other way is refused, unchanged.
 from __future__ import annotations
 
 import hashlib
+import marshal
 import os
+import struct
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -145,6 +147,39 @@ class _Partition:
         self.evidence: list[Any] = []
         self.kept = bytearray()
         self.ends: list[int] = []  # where each measurement's bytes end in `kept`
+        # Measurements whose rows a RowChunk holds built: the chunks, in the order they came,
+        # each with the indexes of its measurements that are this partition's.
+        self.picks: list[tuple[RowChunk, list[int]]] = []
+        # Rows given one way and then the other (flat, picked) are kept in order as tables.
+        self.built: list[dict[str, pa.Table]] = []
+
+    def _clear_flat(self) -> None:
+        self.measurements = []
+        self.own = []
+        self.observed = []
+        self.facts = []
+        self.facts_of = []
+        self.rows = {"observations": [], "raw": []}
+        self.evidence = []
+        self.kept = bytearray()
+        self.ends = []
+
+    def keep(self, measurement: tuple[Any, ...], data: bytes, sha256: str | None) -> None:
+        """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
+        digest = sha256 if sha256 is not None else hashlib.sha256(data).hexdigest()
+        self.evidence.extend((measurement[0], measurement[6], measurement[9], digest))
+        self.kept += data
+        self.ends.append(len(self.kept))
+
+    def pick(self, chunk: RowChunk, at: int) -> None:
+        """Buffer the measurement whose rows are at `at` in `chunk`'s tables (built already)."""
+        if self.measurements:
+            self.built.append(self._flat_tables())
+            self._clear_flat()
+        if self.picks and self.picks[-1][0] is chunk:
+            self.picks[-1][1].append(at)
+        else:
+            self.picks.append((chunk, [at]))
 
     def add(
         self,
@@ -155,6 +190,9 @@ class _Partition:
     ) -> None:
         """Buffer one measurement row, the own columns of its observation rows, and its facts
         (FACT_OWN_COLUMNS values a fact, flat)."""
+        if self.picks:
+            self.built.append(_picked_tables(self.picks))
+            self.picks = []
         # Checked first: a row of another width would shift every column after it.
         if len(measurement) != _MEASUREMENT_WIDTH:
             raise ValueError(f"a measurement row has {_MEASUREMENT_WIDTH} columns")
@@ -173,6 +211,19 @@ class _Partition:
 
     def tables(self) -> dict[str, pa.Table]:
         """The buffered rows as Arrow tables, by table name (the tables that have rows)."""
+        segments = list(self.built)
+        if self.picks:
+            segments.append(_picked_tables(self.picks))
+        if self.measurements:
+            segments.append(self._flat_tables())
+        if len(segments) == 1:
+            return segments[0]
+        names = [name for name in TABLES if any(name in segment for segment in segments)]
+        return {
+            name: pa.concat_tables([seg[name] for seg in segments if name in seg]) for name in names
+        }
+
+    def _flat_tables(self) -> dict[str, pa.Table]:
         measurements = _columns_table(
             "measurements", _columns(self.measurements, _MEASUREMENT_WIDTH + 1)
         )
@@ -193,6 +244,133 @@ class _Partition:
                 "facts", measurements, _columns(self.facts, _FACT_WIDTH), _of(self.facts_of)
             )
         return tables
+
+
+class RowChunk:
+    """The rows of a chunk of measurements, built together where they were judged (by
+    reachwatch.store._chunk.ChunkBuilder, in a worker): Arrow tables by name, and for each table
+    but measurements (one row each) where each measurement's rows end. The writer picks the
+    measurements it stores out of it by index; a duplicate's rows are never taken."""
+
+    def __init__(
+        self,
+        digests: list[int],
+        dates: list[str],
+        ccs: list[str],
+        rows: list[int],
+        weights: list[int],
+        at: list[int],
+        tables: dict[str, pa.Table],
+        ends: dict[str, np.ndarray[Any, np.dtype[np.int64]]],
+    ) -> None:
+        self.digests = digests
+        self.dates = dates
+        self.ccs = ccs
+        self.rows = rows  # what each measurement counts towards a batch's rows...
+        self.weights = weights  # ...and towards its bytes (see StoreWriter.add)
+        self.at = at  # where each measurement's row is in the tables
+        self.tables = tables
+        self.ends = ends  # len(digests) + 1 offsets a table, from 0, in the tables' order
+
+    def encode(self, head: bytes = b"") -> bytearray:
+        """`head`, then the chunk as bytes for another process: its tables in Arrow's IPC
+        format, written once, in place, which `decode` maps without copying them again."""
+        sizes = []
+        for table in self.tables.values():
+            counter = pa.MockOutputStream()
+            _write_stream(counter, table)
+            sizes.append(counter.size())
+        ends = [self.ends.get(name) for name in self.tables]
+        streams = [
+            (name, size, None if e is None else e.tobytes())
+            for name, size, e in zip(self.tables, sizes, ends, strict=True)
+        ]
+        meta = marshal.dumps(
+            (self.digests, self.dates, self.ccs, self.rows, self.weights, self.at, streams)
+        )
+        start = len(head) + _LENGTH.size + len(meta)
+        out = bytearray(start + sum(sizes))
+        out[: len(head)] = head
+        _LENGTH.pack_into(out, len(head), len(meta))
+        out[len(head) + _LENGTH.size : start] = meta
+        view = memoryview(out)
+        for table, size in zip(self.tables.values(), sizes, strict=True):
+            _write_stream(pa.FixedSizeBufferWriter(pa.py_buffer(view[start : start + size])), table)
+            start += size
+        view.release()
+        return out
+
+    @staticmethod
+    def decode(data: memoryview) -> RowChunk:
+        """The chunk `encode` gave (without its head); its tables are views of `data`."""
+        (length,) = _LENGTH.unpack_from(data)
+        start = _LENGTH.size + length
+        digests, dates, ccs, rows, weights, at, streams = marshal.loads(data[_LENGTH.size : start])
+        tables: dict[str, pa.Table] = {}
+        ends: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+        for name, size, offsets in streams:
+            tables[name] = pa.ipc.open_stream(pa.py_buffer(data[start : start + size])).read_all()
+            start += size
+            if offsets is not None:
+                ends[name] = np.frombuffer(offsets, dtype=np.int64)
+        return RowChunk(digests, dates, ccs, rows, weights, at, tables, ends)
+
+
+_LENGTH = struct.Struct("<Q")
+
+
+def _write_stream(sink: pa.NativeFile, table: pa.Table) -> None:
+    with pa.ipc.new_stream(sink, table.schema) as out:
+        out.write_table(table)
+
+
+def _picked_tables(picks: list[tuple[RowChunk, list[int]]]) -> dict[str, pa.Table]:
+    """The rows of the measurements picked out of chunks, in order, as one table each (the
+    tables that have rows). Left in pieces, as slices of the chunks' tables: the same input
+    makes the same chunks with any number of workers, so the Parquet bytes are the same, and
+    joining them first would be one more copy of every row."""
+    pieces: dict[str, list[pa.Table]] = {}
+    for chunk, indexes in picks:
+        for name, table in chunk.tables.items():
+            pieces.setdefault(name, []).append(_rows_of(table, chunk.ends.get(name), indexes))
+    tables: dict[str, pa.Table] = {}
+    for name in TABLES:
+        if name in pieces and sum(piece.num_rows for piece in pieces[name]):
+            tables[name] = pa.concat_tables(pieces[name])
+    return tables
+
+
+def _rows_of(
+    table: pa.Table, ends: np.ndarray[Any, np.dtype[np.int64]] | None, indexes: list[int]
+) -> pa.Table:
+    """The rows of measurements `indexes` (increasing): row i each when `ends` is None, else
+    rows ends[i] to ends[i + 1]."""
+    first, last = indexes[0], indexes[-1]
+    contiguous = last - first + 1 == len(indexes)
+    if ends is None:
+        if contiguous:
+            return table.slice(first, len(indexes))
+        return table.take(pa.array(indexes, type=pa.int64()))
+    if contiguous:
+        start = int(ends[first])
+        return table.slice(start, int(ends[last + 1]) - start)
+    return table.take(pa.array(row_indexes(ends, np.asarray(indexes, dtype=np.int64))))
+
+
+def row_indexes(
+    ends: np.ndarray[Any, np.dtype[np.int64]], picked: np.ndarray[Any, np.dtype[np.int64]]
+) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The rows of measurements `picked`, in that order, in a table where measurement i's
+    rows are ends[i] to ends[i + 1]."""
+    starts = ends[picked]
+    counts = ends[picked + 1] - starts
+    # Each picked measurement's rows are a run from its start: a row's place in the result,
+    # shifted by where its run starts in the table less where it starts in the result.
+    before = np.cumsum(counts) - counts
+    rows: np.ndarray[Any, np.dtype[np.int64]] = np.arange(
+        int(counts.sum()), dtype=np.int64
+    ) + np.repeat(starts - before, counts)
+    return rows
 
 
 class StoreWriter:
@@ -289,12 +467,23 @@ class StoreWriter:
     def _keep(
         self, part: _Partition, measurement: tuple[Any, ...], data: bytes, sha256: str | None
     ) -> None:
-        """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
-        digest = sha256 if sha256 is not None else hashlib.sha256(data).hexdigest()
-        part.evidence.extend((measurement[0], measurement[6], measurement[9], digest))
-        part.kept += data
-        part.ends.append(len(part.kept))
+        part.keep(measurement, data, sha256)
         self._pending_bytes += len(data)
+
+    def add_from(self, chunk: RowChunk, index: int) -> None:
+        """Buffer measurement `index` of `chunk`, whose rows are built already: what `add` or
+        `add_observed` would have buffered for it, and the batch committed at the same
+        measurement."""
+        key = (chunk.dates[index], chunk.ccs[index])
+        part = self._partitions.get(key)
+        if part is None:
+            part = self._partitions[key] = _Partition()
+        part.pick(chunk, chunk.at[index])
+        self._pending.add(chunk.digests[index])
+        self._pending_rows += chunk.rows[index]
+        self._pending_bytes += chunk.weights[index]
+        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
+            self.commit()
 
     # -- committing ---------------------------------------------------------------------
     def commit(self, supersedes: Sequence[str] = ()) -> None:
