@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import os
 
 from reachwatch.cli._app import app
+
+# Set before any command loads numpy. reachwatch does no linear algebra, so numpy's OpenBLAS
+# threads would only spin after start-up: about 0.1 CPU s a process, in this one and in each
+# --jobs worker it starts. A value the user set stands.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 # One module per command (or command group); each attaches itself to `app` on import.
 _COMMAND_MODULES = (
