@@ -111,7 +111,7 @@ class _WriterGone(Exception):
 
 
 class _Outbox:
-    """Results on their way to the writer: pickled here, sent by a thread, so judging goes on
+    """Results on their way to the writer: encoded here, sent by a thread, so judging goes on
     while the writer is busy, up to _AHEAD_BYTES held."""
 
     def __init__(self, conn: Connection) -> None:
