@@ -79,9 +79,13 @@ def dask_client(engine: Engine) -> Iterator[Client]:
     except ImportError:  # pragma: no cover - a dependency
         raise ClusterError("the dask engine needs distributed: pip install "
                            "distributed") from None  # fmt: skip
+    # What goes wrong in the cluster reaches the command as an exception and is said in one
+    # line. distributed's own log lines would only interleave with the command's output, and
+    # at ERROR they include tracebacks of races in a clean shutdown (a worker's heartbeat cut
+    # by the scheduler closing first), printed after a run that succeeded.
     quiet = logging.getLogger("distributed")
     level = quiet.level
-    quiet.setLevel(logging.ERROR)  # its warnings would interleave with the command's output
+    quiet.setLevel(logging.CRITICAL)
     try:
         if engine.scheduler is None:
             with (
@@ -93,7 +97,7 @@ def dask_client(engine: Engine) -> Iterator[Client]:
                     # Its web pages too stay on loopback, on ports nobody else holds.
                     dashboard_address="127.0.0.1:0",
                     worker_dashboard_address="127.0.0.1:0",
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # its workers' logs too
                 ) as cluster,
                 Client(cluster) as client,
             ):
