@@ -32,8 +32,8 @@ from reachwatch.ingest._parallel import (
     _decoded,
     _encoded,
     _portable,
-    judge_file,
 )
+from reachwatch.ingest._pipeline import judge_chunks
 from reachwatch.ingest._provenance import fingerprints_sha256
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class DaskUnits:
 
     def submit(self, worker: _Slot, task: Task) -> tuple[_Slot, _Unit]:
         fn, args = task
-        if fn is judge_file:  # the worker reads the file where this process does
+        if fn is judge_chunks:  # the worker reads the file where this process does
             fn, args = judge_file_there, (*args, Path.cwd())
         future = self._client.submit(_run_unit, self._fingerprints, self._sha, fn, args, pure=False)
         unit = _Unit(future)
@@ -149,7 +149,7 @@ def _run_unit(
 def judge_file_there(
     judge: Judge, path: Path, part: int, parts: int, cwd: Path
 ) -> Iterator[tuple[Any, ...]]:
-    """`judge_file` on a worker, which must see the file where the writer does (`path`
+    """`judge_chunks` on a worker, which must see the file where the writer does (`path`
     relative to the writer's `cwd`); the rows name it as the writer does."""
     where = cwd / path
     if not where.exists():
@@ -157,7 +157,7 @@ def judge_file_there(
             f"{where} is not on the Dask worker {_worker_name()}: the workers need the corpus "
             "at the same path as the machine that runs ingest"
         )
-    return judge_file(judge, path, part, parts, read_from=where)
+    return judge_chunks(judge, path, part, parts, read_from=where)
 
 
 def _worker_name() -> str:

@@ -163,13 +163,6 @@ class _Outbox:
         self._thread.join()
 
 
-def judge_file(
-    judge: Judge, path: Path, part: int, parts: int, read_from: Path | None = None
-) -> Iterator[tuple[Any, ...]]:
-    """`judge_chunks` in a worker."""
-    return judge_chunks(judge, path, part, parts, read_from)
-
-
 # -- between them ---------------------------------------------------------------------
 # A chunk's message goes as its control entries and flag, marshalled, then its rows as
 # RowChunk.encode writes them, all in one buffer written once; other messages go as marshal
@@ -390,7 +383,7 @@ def ingest_in_workers(run: _Run, files: Sequence[Path], pool: Units) -> None:
                         next_file.append(path)
                         return
                     tickets = [
-                        pool.submit(w, (judge_file, (path, part, jobs)))
+                        pool.submit(w, (judge_chunks, (path, part, jobs)))
                         for part, w in enumerate(pool.workers)
                     ]
                 else:
@@ -398,7 +391,7 @@ def ingest_in_workers(run: _Run, files: Sequence[Path], pool: Units) -> None:
                     if not pool.free(worker):
                         next_file.append(path)
                         return
-                    tickets = [pool.submit(worker, (judge_file, (path, 0, 1)))]
+                    tickets = [pool.submit(worker, (judge_chunks, (path, 0, 1)))]
                 planned.append((path, tickets))
 
         plan()

@@ -132,6 +132,15 @@ class _Partition:
     transposed and freed at the commit, cold (which cost more than appending their values)."""
 
     def __init__(self) -> None:
+        # Measurements whose rows a RowChunk holds built: the chunks, in the order they came,
+        # each with the indexes of its measurements that are this partition's.
+        self.picks: list[tuple[RowChunk, list[int]]] = []
+        # Rows given one way and then the other (flat, picked) are kept in order as tables.
+        self.built: list[dict[str, pa.Table]] = []
+        self._clear_flat()
+
+    def _clear_flat(self) -> None:
+        """The rows given flat, none yet (a new partition, or those just built into tables)."""
         self.measurements: list[Any] = []  # MEASUREMENTS_COLUMNS and id_hash, row after row
         self.own: list[Any] = []  # OBSERVATION_OWN_COLUMNS, row after row...
         self.observed: list[int] = []  # ...and how many rows each measurement has there
@@ -147,22 +156,6 @@ class _Partition:
         self.evidence: list[Any] = []
         self.kept = bytearray()
         self.ends: list[int] = []  # where each measurement's bytes end in `kept`
-        # Measurements whose rows a RowChunk holds built: the chunks, in the order they came,
-        # each with the indexes of its measurements that are this partition's.
-        self.picks: list[tuple[RowChunk, list[int]]] = []
-        # Rows given one way and then the other (flat, picked) are kept in order as tables.
-        self.built: list[dict[str, pa.Table]] = []
-
-    def _clear_flat(self) -> None:
-        self.measurements = []
-        self.own = []
-        self.observed = []
-        self.facts = []
-        self.facts_of = []
-        self.rows = {"observations": [], "raw": []}
-        self.evidence = []
-        self.kept = bytearray()
-        self.ends = []
 
     def keep(self, measurement: tuple[Any, ...], data: bytes, sha256: str | None) -> None:
         """Buffer the measurement's exact bytes with their SHA-256 (the evidence table)."""
@@ -423,9 +416,7 @@ class StoreWriter:
         """Buffer one measurement row (columns in schema order, without id_hash) and its
         observation rows or raw row, and the exact bytes it was read from (with their SHA-256
         in hex when the caller has it); commits a batch when the buffer is full."""
-        part = self._partitions.get((date, cc))
-        if part is None:
-            part = self._partitions[(date, cc)] = _Partition()
+        part = self._partition(date, cc)
         part.add(measurement, digest, ())
         if evidence is not None:
             self._keep(part, measurement, evidence, evidence_sha256)
@@ -436,8 +427,7 @@ class StoreWriter:
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations)
         self._pending_bytes += size if raw is not None and evidence is None else 0
-        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
-            self.commit()
+        self._commit_when_full()
 
     def add_observed(
         self,
@@ -453,16 +443,13 @@ class StoreWriter:
         """Like `add`, with observation rows of OBSERVATION_OWN_COLUMNS only, and the
         measurement's facts, FACT_OWN_COLUMNS values a fact, flat: the columns they share with
         their measurement are filled in from its row when the batch is written."""
-        part = self._partitions.get((date, cc))
-        if part is None:
-            part = self._partitions[(date, cc)] = _Partition()
+        part = self._partition(date, cc)
         part.add(measurement, digest, observations, facts)
         if evidence is not None:
             self._keep(part, measurement, evidence, evidence_sha256)
         self._pending.add(digest)
         self._pending_rows += 1 + len(observations) + len(facts) // _FACT_WIDTH
-        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
-            self.commit()
+        self._commit_when_full()
 
     def _keep(
         self, part: _Partition, measurement: tuple[Any, ...], data: bytes, sha256: str | None
@@ -474,18 +461,24 @@ class StoreWriter:
         """Buffer measurement `index` of `chunk`, whose rows are built already: what `add` or
         `add_observed` would have buffered for it, and the batch committed at the same
         measurement."""
-        key = (chunk.dates[index], chunk.ccs[index])
-        part = self._partitions.get(key)
-        if part is None:
-            part = self._partitions[key] = _Partition()
+        part = self._partition(chunk.dates[index], chunk.ccs[index])
         part.pick(chunk, chunk.at[index])
         self._pending.add(chunk.digests[index])
         self._pending_rows += chunk.rows[index]
         self._pending_bytes += chunk.weights[index]
+        self._commit_when_full()
+
+    def _partition(self, date: str, cc: str) -> _Partition:
+        part = self._partitions.get((date, cc))
+        if part is None:
+            part = self._partitions[(date, cc)] = _Partition()
+        return part
+
+    # -- committing ---------------------------------------------------------------------
+    def _commit_when_full(self) -> None:
         if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
             self.commit()
 
-    # -- committing ---------------------------------------------------------------------
     def commit(self, supersedes: Sequence[str] = ()) -> None:
         """Write the buffered rows as one batch and commit it; nothing to do when empty.
         `supersedes`: committed files whose rows this batch replaces (rejudge); the same
