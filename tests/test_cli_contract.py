@@ -26,8 +26,17 @@ EXIT_DONE, EXIT_BAD_INPUT = 0, 2
 REACHWATCH = str(Path(sys.executable).with_name("reachwatch"))
 
 
+def _subcommands(group: click.Group) -> Iterator[tuple[str, click.Command]]:
+    """A group's commands as its help lists them (the root imports each command's module)."""
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        assert command is not None, f"{name} is listed but cannot be found"
+        yield name, command
+
+
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    for name, command in sorted(group.commands.items()):
+    for name, command in _subcommands(group):
         yield (*path, name)
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))
@@ -55,6 +64,48 @@ def _one_error_line(result: subprocess.CompletedProcess[str], code: int = EXIT_B
 def test_every_command_is_listed() -> None:
     names = {c[0] for c in COMMANDS}
     assert {"probe", "classify", "ingest", "detect", "simulate", "demo", "control"} <= names
+
+
+def test_each_command_is_found_in_the_module_that_registers_it() -> None:
+    """The root imports a command's module only when the command runs; its map of names to
+    modules must name every command each module registers, and no other."""
+    import importlib
+    import pkgutil
+
+    import reachwatch.cli
+    from reachwatch.cli._app import _COMMAND_MODULES
+
+    for info in pkgutil.iter_modules(reachwatch.cli.__path__):
+        importlib.import_module(f"reachwatch.cli.{info.name}")
+    assert sorted(app.commands) == sorted(_COMMAND_MODULES)
+    for name, command in app.commands.items():
+        assert command.callback is not None
+        assert command.callback.__module__ == f"reachwatch.cli.{_COMMAND_MODULES[name]}", name
+
+
+_NOT_FOR_INGEST = ("aiohttp", "aioquic", "dns", "jinja2", "duckdb", "reachwatch.control",
+                   "reachwatch.probe", "reachwatch.web", "reachwatch.report")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        "from reachwatch.cli import app; import click; "
+        "app.get_command(click.Context(app), 'ingest')",
+        "import reachwatch.ingest._parallel",  # what a --jobs worker process imports
+    ],
+    ids=["the command", "a worker"],
+)
+def test_ingest_starts_without_the_servers_and_the_probe(start: str) -> None:
+    """`reachwatch ingest` and its workers load what ingesting needs, not the web service, the
+    control server, the probe's network stacks, the report's renderer or DuckDB (which only
+    readers use): while they start, no core judges."""
+    names = f"sorted(m for m in sys.modules if m.startswith({_NOT_FOR_INGEST!r}))"
+    code = f"import sys; {start}; print(*{names})"
+    loaded = subprocess.run(
+        [sys.executable, "-P", "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.split()
+    assert loaded == []
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
@@ -292,7 +343,7 @@ WRONG_VALUES: dict[tuple[str, ...], list[str]] = {
 
 def _leaves(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     """Every command that runs (not a group), from the app itself."""
-    for name, command in group.commands.items():
+    for name, command in _subcommands(group):
         if isinstance(command, click.Group):
             yield from _leaves(command, (*path, name))
         else:

@@ -299,7 +299,7 @@ def test_docs_describe_every_option_and_the_readme_points_there() -> None:
 
     repo = Path(__file__).resolve().parents[2]
     doc = (repo / "docs" / "watch.md").read_text(encoding="utf-8")
-    command = app.commands["watch"]
+    command = app.get_command(click.Context(app), "watch")
     assert isinstance(command, click.Command)
     for param in command.params:
         for flag in param.opts:

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import orjson
 
 from reachwatch.store._errors import StoreError
 from reachwatch.store.schema import FACTS_COLUMNS, MEASUREMENTS_COLUMNS, OBSERVATIONS_COLUMNS
+
+if TYPE_CHECKING:  # loaded by the caller that opened the store; ingest workers never do
+    import duckdb
 
 
 class NoSuchMeasurement(StoreError):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from reachwatch.store._errors import StoreError
 from reachwatch.store._layout import create_store, inspect_store
 from reachwatch.store._manifest import CATALOG_NAME, Manifest, damaged
 from reachwatch.store.schema import TABLES
+
+if TYPE_CHECKING:
+    import duckdb
 
 DEFAULT_DB = Path(os.environ.get("REACHWATCH_DB") or "reachwatch-db")
 
@@ -32,6 +34,8 @@ def open_store(
     a busy store is thousands of files per table; a reader that asks about one country then
     pays for that country's files only.
     """
+    import duckdb  # here, not above: ingest, its workers and its writer, never loads it
+
     db = Path(path)
     if not read_only:
         create_store(db)
