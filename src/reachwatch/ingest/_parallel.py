@@ -16,7 +16,7 @@ judging is not).
 Workers are fresh interpreters: they share no file descriptor with the writer but their
 socket (not its store lock above all), they die with it (PR_SET_PDEATHSIG, and a closed
 socket), and a worker that dies makes the run stop with a WorkerFailed before anything more
-is committed.
+is committed. A chunk's rows cross in shared memory, not through the socket (`_frames`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,10 @@ import ctypes
 import dataclasses
 import io
 import marshal
+import mmap
 import os
 import pickle
+import queue
 import signal
 import socket
 import struct
@@ -36,11 +38,11 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from reachwatch.classify import Fingerprints
+from reachwatch.ingest import _frames as frames
 from reachwatch.ingest._errors import IngestError
 from reachwatch.ingest._judge import Judge
 from reachwatch.ingest._lines import file_kind
@@ -71,20 +73,15 @@ def worker_main(fd: int, parent: int) -> None:
     `_portable` gives it, and its SHA-256."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     _die_with_parent(parent)
-    conn = Connection(fd)
-    out = _Outbox(conn)
+    sock = socket.socket(fileno=fd)
+    out = _Outbox(sock)
+    inbox = _Inbox(sock, out)
     try:
-        fingerprints, expected = conn.recv()
+        fingerprints, expected = inbox.take()
         judge = Judge(pickle.loads(fingerprints))  # once for the worker's whole life
         if judge.fingerprints_sha256 != expected:
             raise RuntimeError("the fingerprints did not reach the worker unchanged")
-        while True:
-            try:
-                task: Task | None = conn.recv()
-            except EOFError:  # the writer is gone
-                return
-            if task is None:
-                break
+        while (task := inbox.take()) is not None:
             fn, args = task
             for message in fn(judge, *args):
                 out.put(message)
@@ -112,11 +109,13 @@ class _WriterGone(Exception):
 
 class _Outbox:
     """Results on their way to the writer: encoded here, sent by a thread, so judging goes on
-    while the writer is busy, up to _AHEAD_BYTES held."""
+    while the writer is busy, up to _AHEAD_BYTES held. A result handed over in shared memory
+    is held until the writer says it took it (`taken`), not only until it is sent: its frame
+    is a few bytes, and the socket would let any number of them through."""
 
-    def __init__(self, conn: Connection) -> None:
-        self._conn = conn
-        self._queue: deque[Encoded] = deque()
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._queue: deque[tuple[Encoded, int, int]] = deque()  # payload, memfd, size held
         self._held = 0
         self._closed = False
         self._gone = False
@@ -125,14 +124,33 @@ class _Outbox:
         self._thread.start()
 
     def put(self, message: tuple[Any, ...]) -> None:
-        data = _encoded(message)
+        memory = frames.SharedMemory() if frames.SHARED_MEMORY else None
+        data = _encoded(message, memory or bytearray)
+        size = len(data)
+        fd = memory.detach() if memory is not None else -1
         with self._cond:
-            while self._held and self._held + len(data) > _AHEAD_BYTES and not self._gone:
+            while self._held and self._held + size > _AHEAD_BYTES and not self._gone:
                 self._cond.wait()
             if self._gone:
+                if fd >= 0:
+                    os.close(fd)
                 raise _WriterGone
-            self._queue.append(data)
-            self._held += len(data)
+            self._queue.append((b"" if fd >= 0 else data, fd, size))
+            self._held += size
+            self._cond.notify_all()
+
+    def taken(self, size: int) -> None:
+        """The writer took a result of `size` bytes handed over in shared memory."""
+        self._release(size)
+
+    def gone(self) -> None:
+        with self._cond:
+            self._gone = True
+            self._cond.notify_all()
+
+    def _release(self, size: int) -> None:
+        with self._cond:
+            self._held -= size
             self._cond.notify_all()
 
     def _send_all(self) -> None:
@@ -142,18 +160,17 @@ class _Outbox:
                     self._cond.wait()
                 if not self._queue:
                     return
-                data = self._queue[0]
+                payload, fd, size = self._queue.popleft()
             try:
-                self._conn.send_bytes(data)
+                frames.send(self._sock, payload, fd)
             except OSError:
-                with self._cond:
-                    self._gone = True
-                    self._cond.notify_all()
+                self.gone()
                 return
-            with self._cond:
-                self._queue.popleft()
-                self._held -= len(data)
-                self._cond.notify_all()
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+            if fd < 0:
+                self._release(size)
 
     def close(self) -> None:
         """Send what is held, then stop."""
@@ -161,6 +178,46 @@ class _Outbox:
             self._closed = True
             self._cond.notify_all()
         self._thread.join()
+        with self._cond:  # what a writer that went away never took
+            for _, fd, _ in self._queue:
+                if fd >= 0:
+                    os.close(fd)
+            self._queue.clear()
+
+
+class _Inbox:
+    """What the writer sends, read by a thread: units (and the fingerprints first) to take in
+    order, and word of results it took, which free room in the outbox at once, even while
+    the worker waits for that room."""
+
+    _GONE = object()
+
+    def __init__(self, sock: socket.socket, out: _Outbox) -> None:
+        self._sock = sock
+        self._out = out
+        self._units: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        threading.Thread(target=self._read_all, daemon=True).start()
+
+    def take(self) -> Any:
+        """The next unit (None: stop); EOFError when the writer is gone."""
+        unit = self._units.get()
+        if unit is self._GONE:
+            raise EOFError
+        return unit
+
+    def _read_all(self) -> None:
+        try:
+            while True:
+                payload, fd = frames.receive(self._sock)
+                if fd >= 0:
+                    os.close(fd)
+                if payload[:1] == _TAKEN:
+                    self._out.taken(_LENGTH.unpack_from(payload, 1)[0])
+                else:
+                    self._units.put(pickle.loads(memoryview(payload)[1:]))
+        except (EOFError, OSError):
+            self._out.gone()
+            self._units.put(self._GONE)
 
 
 # -- between them ---------------------------------------------------------------------
@@ -170,15 +227,19 @@ class _Outbox:
 # Every microsecond the writer spends here is one judging does not get on a machine with as
 # many workers as cores.
 _MARSHAL, _PICKLE, _CHUNK = b"M", b"P", b"C"
+_UNIT, _TAKEN = b"U", b"T"  # the writer's frames: a unit (pickled), a result taken (its size)
 _LENGTH = struct.Struct("<Q")
-Encoded = bytes | bytearray
+Encoded = bytes | bytearray | mmap.mmap
 
 
-def _encoded(message: tuple[Any, ...]) -> Encoded:
+def _encoded(
+    message: tuple[Any, ...], into: Callable[[int], bytearray | mmap.mmap] = bytearray
+) -> Encoded:
+    """The message as bytes, a chunk's written into what `into` gives for its size."""
     if message[0] == "chunk" and message[2] is not None:
         chunk: RowChunk = message[2]
         control = marshal.dumps((message[1], message[3]))
-        return chunk.encode(_CHUNK + _LENGTH.pack(len(control)) + control)
+        return chunk.encode(_CHUNK + _LENGTH.pack(len(control)) + control, into)
     try:
         return _MARSHAL + marshal.dumps(message)
     except ValueError:
@@ -220,10 +281,10 @@ def _portable(fingerprints: Fingerprints) -> bytes:
 
 
 class _Worker:
-    def __init__(self, number: int, process: subprocess.Popen[bytes], conn: Connection) -> None:
+    def __init__(self, number: int, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
         self.number = number
         self.process = process
-        self.conn = conn
+        self.sock = sock
         self.units: deque[int] = deque()  # tickets given, in order, not yet ended
 
 
@@ -257,7 +318,7 @@ class _Pool:
                         # spin (about 0.1 CPU s a worker). A value the user set stands.
                         env={"OPENBLAS_NUM_THREADS": "1", **os.environ},
                     )
-                worker = _Worker(number, process, Connection(ours.detach()))
+                worker = _Worker(number, process, ours)
                 self.workers.append(worker)
                 self._send(worker, first)
         except BaseException:
@@ -278,7 +339,7 @@ class _Pool:
 
     def _send(self, worker: _Worker, message: Any) -> None:
         try:
-            worker.conn.send(message)
+            frames.send(worker.sock, _UNIT + pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
         except OSError:
             self._failed(worker)
 
@@ -287,8 +348,12 @@ class _Pool:
         worker, number = ticket
         if not worker.units or worker.units[0] != number:
             raise RuntimeError("units are taken in the order they were given")
+        data: Encoded
         try:
-            data = worker.conn.recv_bytes()
+            data, fd = frames.receive(worker.sock)
+            if fd >= 0:  # a result in shared memory: the worker may make the next one
+                data = frames.mapped(fd)
+                frames.send(worker.sock, _TAKEN + _LENGTH.pack(len(data)))
         except (EOFError, OSError):
             self._failed(worker)
         message = _decoded(data)
@@ -319,7 +384,7 @@ class _Pool:
         """Stop the workers once all they were given is done."""
         for worker in self.workers:
             with contextlib.suppress(OSError):
-                worker.conn.send(None)
+                frames.send(worker.sock, _UNIT + pickle.dumps(None))
         for worker in self.workers:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 worker.process.wait(timeout=10)
@@ -332,7 +397,7 @@ class _Pool:
                 worker.process.kill()
         for worker in self.workers:
             worker.process.wait()
-            worker.conn.close()
+            worker.sock.close()
 
 
 class Units(Protocol):

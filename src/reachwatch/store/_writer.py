@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import mmap
 import os
 import struct
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -239,6 +240,9 @@ class _Partition:
         return tables
 
 
+Writable = bytearray | mmap.mmap  # what RowChunk.encode writes into
+
+
 class RowChunk:
     """The rows of a chunk of measurements, built together where they were judged (by
     reachwatch.store._chunk.ChunkBuilder, in a worker): Arrow tables by name, and for each table
@@ -265,9 +269,10 @@ class RowChunk:
         self.tables = tables
         self.ends = ends  # len(digests) + 1 offsets a table, from 0, in the tables' order
 
-    def encode(self, head: bytes = b"") -> bytearray:
+    def encode(self, head: bytes = b"", into: Callable[[int], Writable] = bytearray) -> Writable:
         """`head`, then the chunk as bytes for another process: its tables in Arrow's IPC
-        format, written once, in place, which `decode` maps without copying them again."""
+        format, written once, in place, which `decode` maps without copying them again. They
+        are written into what `into` gives for their size (shared memory, say)."""
         sizes = []
         for table in self.tables.values():
             counter = pa.MockOutputStream()
@@ -282,7 +287,7 @@ class RowChunk:
             (self.digests, self.dates, self.ccs, self.rows, self.weights, self.at, streams)
         )
         start = len(head) + _LENGTH.size + len(meta)
-        out = bytearray(start + sum(sizes))
+        out = into(start + sum(sizes))
         out[: len(head)] = head
         _LENGTH.pack_into(out, len(head), len(meta))
         out[len(head) + _LENGTH.size : start] = meta
