@@ -98,7 +98,7 @@ def ingest(
         _heap_so_far_frozen(),
         # The cluster first: one that cannot be used stops the run before the store is touched.
         _cluster_units(engine, judge, bool(files)) as units,
-        StoreWriter(db, batch_size=batch_size) as writer,
+        StoreWriter(db, batch_size=batch_size, threads=engine.jobs) as writer,
     ):
         quarantine = Quarantine(Path(db) / QUARANTINE_DIR, quarantine_cap)
         run = _Run(writer, judge, quarantine, len(files), on_progress)

@@ -89,7 +89,7 @@ def rejudge(
     # The cluster first: one that cannot be used stops the run before the store is touched.
     with (
         _cluster_units(engine, judge, True) as units,
-        StoreWriter(db, batch_size=1 << 62) as writer,
+        StoreWriter(db, batch_size=1 << 62, threads=engine.jobs) as writer,
     ):
         manifest = inspect_store(db)
         replaced = [

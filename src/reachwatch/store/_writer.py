@@ -17,6 +17,7 @@ import os
 import struct
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -378,12 +379,18 @@ class StoreWriter:
     store at a time; a second one gets StoreBusy rather than corrupting the first.
     """
 
-    def __init__(self, db: Path | str, *, batch_size: int = 200_000, holder: str = "") -> None:
-        """`holder`: what a second writer's StoreBusy says about this one (see lock_store)."""
+    def __init__(
+        self, db: Path | str, *, batch_size: int = 200_000, holder: str = "", threads: int = 1
+    ) -> None:
+        """`holder`: what a second writer's StoreBusy says about this one (see lock_store).
+        `threads`: how many of a commit's files are written at once (Parquet's encoding and
+        compression, the SHA-256 and the sync all run outside Python's lock); the files are
+        the same whatever the number."""
         self.db = Path(db)
         create_store(self.db)
         self._lock_fd = lock_store(self.db, holder)
         self.batch_size = batch_size
+        self._threads = ThreadPoolExecutor(threads) if threads > 1 else None
         self._partitions: dict[tuple[str, str], _Partition] = {}
         self._pending: set[int] = set()
         self._pending_rows = 0
@@ -505,8 +512,10 @@ class StoreWriter:
         write_journal(self.db, names, None)  # before any file: every one is provably ours
         written: dict[str, list[str]] = {table: [] for table in TABLES}
         checks: dict[str, dict[str, Any]] = {}
-        for (name, _date, _cc, table), file_name in zip(planned, names, strict=True):
-            checks[file_name] = self._write(file_name, table, name, batch, supersedes)
+        for (name, *_), file_name, check in zip(
+            planned, names, self._write_all(planned, names, batch, supersedes), strict=True
+        ):
+            checks[file_name] = check
             written[name].append(file_name)
         line = orjson.dumps(
             {
@@ -530,6 +539,25 @@ class StoreWriter:
         self._pending_rows = 0
         self._pending_bytes = 0
 
+    def _write_all(
+        self,
+        planned: list[tuple[str, str, str, pa.Table]],
+        names: list[str],
+        batch: int,
+        supersedes: Sequence[str],
+    ) -> list[dict[str, Any]]:
+        """Every file of a commit written; what the manifest records about each, in order.
+        With threads, every write has ended (or failed) before this returns or raises."""
+        jobs = [
+            (file_name, table, name, batch, supersedes)
+            for (name, _, _, table), file_name in zip(planned, names, strict=True)
+        ]
+        if self._threads is None:
+            return [self._write(*job) for job in jobs]
+        futures = [self._threads.submit(self._write, *job) for job in jobs]
+        wait(futures)
+        return [future.result() for future in futures]
+
     def _write(
         self, file_name: str, table: pa.Table, name: str, batch: int, supersedes: Sequence[str]
     ) -> dict[str, Any]:
@@ -542,6 +570,9 @@ class StoreWriter:
         return write_table_file(final, table, own)
 
     def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown()
+            self._threads = None
         if self._lock_fd >= 0:
             os.close(self._lock_fd)
             self._lock_fd = -1
