@@ -125,6 +125,36 @@ def test_picked_rows_are_stored_as_rows_added_one_by_one(
     assert picked == one
 
 
+def _file_digests(db: Path) -> list[list[tuple[str, str]]]:
+    """Each commit's files as (table, SHA-256), in the manifest's order."""
+    commits = []
+    for line in (db / "manifest.jsonl").read_bytes().splitlines():
+        entry = orjson.loads(line)
+        commits.append(
+            [
+                (t, entry["checks"][n]["sha256"])
+                for t, names in entry["files"].items()
+                for n in names
+            ]
+        )
+    return commits
+
+
+def test_a_commit_written_on_threads_is_the_same_files(tmp_path: Path) -> None:
+    items = [_item(i) for i in range(95)]
+    for threads in (1, 3):
+        with StoreWriter(tmp_path / str(threads), batch_size=17, threads=threads) as writer:
+            for item in items:
+                _add_one_by_one(writer, item)
+    one, three = _file_digests(tmp_path / "1"), _file_digests(tmp_path / "3")
+    assert len(one) > 3 and all(len(files) > 4 for files in one)
+    assert three == one
+    # and the files themselves hold those bytes
+    assert sorted(
+        hashlib.sha256(p.read_bytes()).hexdigest() for p in (tmp_path / "3").rglob("*.parquet")
+    ) == sorted(sha for files in one for _, sha in files)
+
+
 def test_rows_given_both_ways_keep_their_order_in_a_partition(tmp_path: Path) -> None:
     items = [_item(i) for i in range(0, 60, 6)]  # one country, one day
     assert {(item["cc"], item["date"]) for item in items} == {("PK", "2024-02-17")}
