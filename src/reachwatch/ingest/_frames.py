@@ -2,10 +2,10 @@
 by its length, and one that is large (a chunk's rows) handed over as shared memory.
 
 A chunk's rows are most of what a worker sends (every measurement's own bytes among them).
-Through the socket they would be copied three times more (into the kernel, out of it, and
-into the message) in the two processes that share the cores with judging. Instead the worker
-writes them once, into a memfd (`SharedMemory`), and passes its descriptor with the frame;
-the writer maps it (`mapped`) and reads the tables in place. The memory is the kernel's to
+Through the socket they would be copied three times (into the kernel, out of it, and into
+the message) by the two processes that share the cores with judging. Instead the worker copies
+them once, into a memfd (`SharedMemory`), and passes its descriptor with the frame; the writer
+maps it (`mapped`) and reads the tables in place. The memory is the kernel's to
 free once both have let go of it, whichever process dies first.
 """
 
@@ -35,30 +35,36 @@ SHARED_MEMORY = all(
 
 
 class SharedMemory:
-    """The memory one message is written into: calling it with a size creates it and gives
-    the mapping to write; `detach` then gives the descriptor to send (and to close after)."""
+    """Where a worker writes the messages it hands over in shared memory. Calling it with a
+    size gives a buffer to write one message into; `detach` then copies the message into a
+    fresh memfd and gives its descriptor, to send (and close after). The buffer is kept for
+    the next message: one write() into the memfd costs less than faulting in the pages of a
+    fresh mapping one by one."""
 
     def __init__(self) -> None:
-        self.fd = -1
-        self._map: mmap.mmap | None = None
+        self._buffer = bytearray()
+        self._size = -1  # of the message written, -1 when none is waiting
 
-    def __call__(self, size: int) -> mmap.mmap:
-        fd = os.memfd_create("reachwatch-chunk", os.MFD_CLOEXEC)
-        try:
-            os.ftruncate(fd, size)
-            self._map = mmap.mmap(fd, size)
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
-        return self._map
+    def __call__(self, size: int) -> memoryview:
+        if len(self._buffer) < size:
+            self._buffer = bytearray(size)  # a new one: the old may still be exported
+        self._size = size
+        return memoryview(self._buffer)[:size]
 
     def detach(self) -> int:
-        """The descriptor, the mapping closed: what was written stays in the memory."""
-        if self._map is not None:
-            self._map.close()
-            self._map = None
-        fd, self.fd = self.fd, -1
+        """The message written in a memfd of its own (-1: none was written)."""
+        if self._size < 0:
+            return -1
+        with memoryview(self._buffer)[: self._size] as view:
+            self._size = -1
+            fd = os.memfd_create("reachwatch-chunk", os.MFD_CLOEXEC)
+            try:
+                done = 0
+                while done < len(view):
+                    done += os.write(fd, view[done:])
+            except BaseException:
+                os.close(fd)
+                raise
         return fd
 
 

@@ -115,6 +115,7 @@ class _Outbox:
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self._memory = frames.SharedMemory() if frames.SHARED_MEMORY else None
         self._queue: deque[tuple[Encoded, int, int]] = deque()  # payload, memfd, size held
         self._held = 0
         self._closed = False
@@ -124,7 +125,7 @@ class _Outbox:
         self._thread.start()
 
     def put(self, message: tuple[Any, ...]) -> None:
-        memory = frames.SharedMemory() if frames.SHARED_MEMORY else None
+        memory = self._memory
         data = _encoded(message, memory or bytearray)
         size = len(data)
         fd = memory.detach() if memory is not None else -1
@@ -229,12 +230,11 @@ class _Inbox:
 _MARSHAL, _PICKLE, _CHUNK = b"M", b"P", b"C"
 _UNIT, _TAKEN = b"U", b"T"  # the writer's frames: a unit (pickled), a result taken (its size)
 _LENGTH = struct.Struct("<Q")
-Encoded = bytes | bytearray | mmap.mmap
+Encoded = bytes | bytearray | memoryview | mmap.mmap
+Writable = bytearray | memoryview  # what a chunk is encoded into
 
 
-def _encoded(
-    message: tuple[Any, ...], into: Callable[[int], bytearray | mmap.mmap] = bytearray
-) -> Encoded:
+def _encoded(message: tuple[Any, ...], into: Callable[[int], Writable] = bytearray) -> Encoded:
     """The message as bytes, a chunk's written into what `into` gives for its size."""
     if message[0] == "chunk" and message[2] is not None:
         chunk: RowChunk = message[2]

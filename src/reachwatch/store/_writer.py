@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import marshal
-import mmap
 import os
 import struct
 import uuid
@@ -241,7 +240,7 @@ class _Partition:
         return tables
 
 
-Writable = bytearray | mmap.mmap  # what RowChunk.encode writes into
+Writable = bytearray | memoryview  # what RowChunk.encode writes into
 
 
 class RowChunk:
