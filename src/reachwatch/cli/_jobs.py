@@ -26,9 +26,9 @@ jobs_option = click.option(
     type=click.IntRange(min=1),
     default=cores,
     show_default="the cores this process may use",
-    help="Worker processes that read and judge; this process writes, so the store is the "
-    "same whatever N. 1 does it all in this process. With --engine dask and no --scheduler: "
-    "the workers of the local Dask cluster.",
+    help="Worker processes that read and judge; this process writes (a commit's files on N "
+    "threads), so the store is the same whatever N. 1 does it all in this process. With "
+    "--engine dask and no --scheduler: the workers of the local Dask cluster.",
 )
 
 
