@@ -139,3 +139,32 @@ def test_a_worker_holds_no_more_than_its_room_until_the_writer_takes(
     worker.join(timeout=10)
     assert done == [0, 1, 2, 3]
     out.close()
+
+
+@needs_shared_memory
+def test_a_worker_holds_few_results_in_shared_memory_however_small(
+    pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each result in shared memory is a descriptor in flight, which the kernel counts: small
+    results are held to a number, not only to a size."""
+    worker_end, writer_end = pair
+    chunk = _built([_item(i) for i in range(3)], sha256=False)
+    monkeypatch.setattr(parallel, "_AHEAD_SHARED", 3)
+    out = parallel._Outbox(worker_end)
+    done: list[int] = []
+
+    def judge() -> None:
+        for n in range(5):
+            out.put(("chunk", [], chunk, False))
+            done.append(n)
+
+    worker = threading.Thread(target=judge, daemon=True)
+    worker.start()
+    time.sleep(0.5)
+    assert done == [0, 1, 2]  # far from _AHEAD_BYTES, but three are in flight
+    for _ in range(2):
+        _, fd = frames.receive(writer_end)
+        out.taken(len(frames.mapped(fd)))
+    worker.join(timeout=10)
+    assert done == [0, 1, 2, 3, 4]
+    out.close()

@@ -30,6 +30,7 @@ import mmap
 import os
 import pickle
 import queue
+import resource
 import signal
 import socket
 import struct
@@ -51,6 +52,9 @@ from reachwatch.ingest._provenance import fingerprints_sha256
 from reachwatch.store import RowChunk
 
 _AHEAD_BYTES = 64 << 20  # results a worker keeps ready that the writer has not taken yet
+# ...and of those in shared memory, at most this many: each is a descriptor in flight, and the
+# kernel refuses to pass more than RLIMIT_NOFILE of them for one user at a time.
+_AHEAD_SHARED = 32
 _AHEAD_UNITS = 2  # units given to a worker beyond those the writer has finished taking
 _SPLIT_BYTES = 64 << 20  # a file larger than this on disk is shared by every worker
 _PR_SET_PDEATHSIG = 1
@@ -73,6 +77,7 @@ def worker_main(fd: int, parent: int) -> None:
     `_portable` gives it, and its SHA-256."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the writer's to handle
     _die_with_parent(parent)
+    _room_for_descriptors_in_flight()
     sock = socket.socket(fileno=fd)
     out = _Outbox(sock)
     inbox = _Inbox(sock, out)
@@ -103,6 +108,16 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _room_for_descriptors_in_flight() -> None:
+    """Raise the soft limit on open files to the hard one: the kernel refuses to pass a
+    descriptor on a socket once the user's processes have that many in flight, and with many
+    workers each may have _AHEAD_SHARED."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or hard > soft):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 class _WriterGone(Exception):
     pass
 
@@ -111,13 +126,15 @@ class _Outbox:
     """Results on their way to the writer: encoded here, sent by a thread, so judging goes on
     while the writer is busy, up to _AHEAD_BYTES held. A result handed over in shared memory
     is held until the writer says it took it (`taken`), not only until it is sent: its frame
-    is a few bytes, and the socket would let any number of them through."""
+    is a few bytes, and the socket would let any number of them through. At most
+    _AHEAD_SHARED of them are held."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._memory = frames.SharedMemory() if frames.SHARED_MEMORY else None
         self._queue: deque[tuple[Encoded, int, int]] = deque()  # payload, memfd, size held
         self._held = 0
+        self._shared = 0  # results in shared memory the writer has not taken
         self._closed = False
         self._gone = False
         self._cond = threading.Condition()
@@ -130,7 +147,10 @@ class _Outbox:
         size = len(data)
         fd = memory.detach() if memory is not None else -1
         with self._cond:
-            while self._held and self._held + size > _AHEAD_BYTES and not self._gone:
+            while not self._gone and (
+                (self._held and self._held + size > _AHEAD_BYTES)
+                or (fd >= 0 and self._shared >= _AHEAD_SHARED)
+            ):
                 self._cond.wait()
             if self._gone:
                 if fd >= 0:
@@ -138,10 +158,13 @@ class _Outbox:
                 raise _WriterGone
             self._queue.append((b"" if fd >= 0 else data, fd, size))
             self._held += size
+            self._shared += fd >= 0
             self._cond.notify_all()
 
     def taken(self, size: int) -> None:
         """The writer took a result of `size` bytes handed over in shared memory."""
+        with self._cond:
+            self._shared -= 1
         self._release(size)
 
     def gone(self) -> None:
