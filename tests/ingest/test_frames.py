@@ -15,6 +15,7 @@ from tests.store.test_row_chunks import _built, _item
 
 import reachwatch.ingest._parallel as parallel
 from reachwatch.ingest import _frames as frames
+from reachwatch.store import RowChunk
 
 needs_shared_memory = pytest.mark.skipif(
     not frames.SHARED_MEMORY, reason="memfd and descriptor passing are Linux's"
@@ -108,6 +109,37 @@ def test_a_frame_that_promises_a_descriptor_it_lacks_is_an_error(
         frames.receive(b)
 
 
+def _put_in_a_thread(out: parallel._Outbox, chunk: RowChunk, count: int) -> list[int]:
+    """A worker putting `count` chunk results into `out`, in a thread of its own: the numbers
+    of those it has put so far."""
+    done: list[int] = []
+
+    def judge() -> None:
+        for n in range(count):
+            out.put(("chunk", [], chunk, False))
+            done.append(n)
+
+    threading.Thread(target=judge, daemon=True).start()
+    return done
+
+
+def _writer_takes(out: parallel._Outbox, writer_end: socket.socket, count: int) -> list[int]:
+    """The writer takes `count` results in shared memory, and says so: their sizes."""
+    sizes = []
+    for _ in range(count):
+        _, fd = frames.receive(writer_end)
+        sizes.append(len(frames.mapped(fd)))
+        out.taken(sizes[-1])
+    return sizes
+
+
+def _soon(done: list[int], count: int) -> list[int]:
+    deadline = time.monotonic() + 10
+    while len(done) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return done
+
+
 @needs_shared_memory
 def test_a_worker_holds_no_more_than_its_room_until_the_writer_takes(
     pair: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
@@ -120,24 +152,11 @@ def test_a_worker_holds_no_more_than_its_room_until_the_writer_takes(
     size = len(parallel._encoded(("chunk", [], chunk, False)))
     monkeypatch.setattr(parallel, "_AHEAD_BYTES", 2 * size + size // 2)
     out = parallel._Outbox(worker_end)
-    done: list[int] = []
-
-    def judge() -> None:
-        for n in range(4):
-            out.put(("chunk", [], chunk, False))
-            done.append(n)
-
-    worker = threading.Thread(target=judge, daemon=True)
-    worker.start()
+    done = _put_in_a_thread(out, chunk, 4)
     time.sleep(0.5)
     assert done == [0, 1]  # the third would hold more than the room
-    for _ in range(2):  # the writer takes two: two more fit
-        _, fd = frames.receive(writer_end)
-        taken = len(frames.mapped(fd))
-        assert taken == size
-        out.taken(taken)
-    worker.join(timeout=10)
-    assert done == [0, 1, 2, 3]
+    assert _writer_takes(out, writer_end, 2) == [size, size]  # then two more fit
+    assert _soon(done, 4) == [0, 1, 2, 3]
     out.close()
 
 
@@ -151,20 +170,9 @@ def test_a_worker_holds_few_results_in_shared_memory_however_small(
     chunk = _built([_item(i) for i in range(3)], sha256=False)
     monkeypatch.setattr(parallel, "_AHEAD_SHARED", 3)
     out = parallel._Outbox(worker_end)
-    done: list[int] = []
-
-    def judge() -> None:
-        for n in range(5):
-            out.put(("chunk", [], chunk, False))
-            done.append(n)
-
-    worker = threading.Thread(target=judge, daemon=True)
-    worker.start()
+    done = _put_in_a_thread(out, chunk, 5)
     time.sleep(0.5)
     assert done == [0, 1, 2]  # far from _AHEAD_BYTES, but three are in flight
-    for _ in range(2):
-        _, fd = frames.receive(writer_end)
-        out.taken(len(frames.mapped(fd)))
-    worker.join(timeout=10)
-    assert done == [0, 1, 2, 3, 4]
+    _writer_takes(out, writer_end, 2)
+    assert _soon(done, 5) == [0, 1, 2, 3, 4]
     out.close()
