@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from reachwatch.store._writer import _FACT_WIDTH, RowChunk, _Partition, row_indexes
+from reachwatch.store._writer import RowChunk, _Partition, batch_bytes, batch_rows, row_indexes
 
 
 class ChunkBuilder:
@@ -53,9 +53,9 @@ class ChunkBuilder:
     ) -> int:
         """As StoreWriter.add_observed."""
         self._part.add(measurement, digest, observations, facts)
-        rows = 1 + len(observations) + len(facts) // _FACT_WIDTH
         self._raw_of.append(0)
-        return self._added(digest, date, cc, measurement, rows, 0, evidence, evidence_sha256)
+        rows, weight = batch_rows(observations, facts), batch_bytes(evidence)
+        return self._added(digest, date, cc, measurement, rows, weight, evidence, evidence_sha256)
 
     def add_raw(
         self,
@@ -72,8 +72,8 @@ class ChunkBuilder:
         self._part.add(measurement, digest, ())
         self._part.rows["raw"].append(raw)
         self._raw_of.append(1)
-        weight = size if evidence is None else 0
-        return self._added(digest, date, cc, measurement, 1, weight, evidence, evidence_sha256)
+        rows, weight = batch_rows(()), batch_bytes(evidence, size)
+        return self._added(digest, date, cc, measurement, rows, weight, evidence, evidence_sha256)
 
     def _added(
         self,
@@ -88,7 +88,6 @@ class ChunkBuilder:
     ) -> int:
         if evidence is not None:
             self._part.keep(measurement, evidence, evidence_sha256)
-            weight += len(evidence)
         self._evidence_of.append(0 if evidence is None else 1)
         self._group_of.append(self._groups.setdefault((date, cc), len(self._groups)))
         self._digests.append(digest)

@@ -120,6 +120,19 @@ _OWN_WIDTH = len(OBSERVATION_OWN_COLUMNS)
 _FACT_WIDTH = len(FACT_OWN_COLUMNS)
 
 
+# What a measurement counts towards a batch, which is full at `batch_size` rows or
+# _RAW_BYTES_PER_BATCH bytes. StoreWriter and ChunkBuilder both count with these, so a batch
+# closes at the same measurement whichever way its rows came.
+def batch_rows(observations: Sequence[Any], facts: Sequence[Any] = ()) -> int:
+    """Its own row, its observations and its facts (given flat, _FACT_WIDTH values each)."""
+    return 1 + len(observations) + len(facts) // _FACT_WIDTH
+
+
+def batch_bytes(evidence: bytes | None, raw_size: int = 0) -> int:
+    """The bytes kept of it; else the size of its raw row (`raw_size`, 0 without one)."""
+    return raw_size if evidence is None else len(evidence)
+
+
 def id_hash(measurement_id: str) -> int:
     """The 64-bit digest under which a measurement id is remembered."""
     digest = hashlib.blake2b(measurement_id.encode(), digest_size=8).digest()
@@ -264,7 +277,7 @@ class RowChunk:
         self.dates = dates
         self.ccs = ccs
         self.rows = rows  # what each measurement counts towards a batch's rows...
-        self.weights = weights  # ...and towards its bytes (see StoreWriter.add)
+        self.weights = weights  # ...and towards its bytes (batch_rows, batch_bytes)
         self.at = at  # where each measurement's row is in the tables
         self.tables = tables
         self.ends = ends  # len(digests) + 1 offsets a table, from 0, in the tables' order
@@ -430,15 +443,13 @@ class StoreWriter:
         part = self._partition(date, cc)
         part.add(measurement, digest, ())
         if evidence is not None:
-            self._keep(part, measurement, evidence, evidence_sha256)
+            part.keep(measurement, evidence, evidence_sha256)
         if observations:
             part.rows["observations"].extend(observations)
         if raw is not None:
             part.rows["raw"].append(raw)
-        self._pending.add(digest)
-        self._pending_rows += 1 + len(observations)
-        self._pending_bytes += size if raw is not None and evidence is None else 0
-        self._commit_when_full()
+        raw_size = size if raw is not None else 0
+        self._pending_add(digest, batch_rows(observations), batch_bytes(evidence, raw_size))
 
     def add_observed(
         self,
@@ -457,16 +468,8 @@ class StoreWriter:
         part = self._partition(date, cc)
         part.add(measurement, digest, observations, facts)
         if evidence is not None:
-            self._keep(part, measurement, evidence, evidence_sha256)
-        self._pending.add(digest)
-        self._pending_rows += 1 + len(observations) + len(facts) // _FACT_WIDTH
-        self._commit_when_full()
-
-    def _keep(
-        self, part: _Partition, measurement: tuple[Any, ...], data: bytes, sha256: str | None
-    ) -> None:
-        part.keep(measurement, data, sha256)
-        self._pending_bytes += len(data)
+            part.keep(measurement, evidence, evidence_sha256)
+        self._pending_add(digest, batch_rows(observations, facts), batch_bytes(evidence))
 
     def add_from(self, chunk: RowChunk, index: int) -> None:
         """Buffer measurement `index` of `chunk`, whose rows are built already: what `add` or
@@ -474,10 +477,16 @@ class StoreWriter:
         measurement."""
         part = self._partition(chunk.dates[index], chunk.ccs[index])
         part.pick(chunk, chunk.at[index])
-        self._pending.add(chunk.digests[index])
-        self._pending_rows += chunk.rows[index]
-        self._pending_bytes += chunk.weights[index]
-        self._commit_when_full()
+        self._pending_add(chunk.digests[index], chunk.rows[index], chunk.weights[index])
+
+    def _pending_add(self, digest: int, rows: int, size: int) -> None:
+        """A measurement buffered, counted as `batch_rows` and `batch_bytes` say; the batch
+        committed once full."""
+        self._pending.add(digest)
+        self._pending_rows += rows
+        self._pending_bytes += size
+        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
+            self.commit()
 
     def _partition(self, date: str, cc: str) -> _Partition:
         part = self._partitions.get((date, cc))
@@ -486,10 +495,6 @@ class StoreWriter:
         return part
 
     # -- committing ---------------------------------------------------------------------
-    def _commit_when_full(self) -> None:
-        if self._pending_rows >= self.batch_size or self._pending_bytes >= _RAW_BYTES_PER_BATCH:
-            self.commit()
-
     def commit(self, supersedes: Sequence[str] = ()) -> None:
         """Write the buffered rows as one batch and commit it; nothing to do when empty.
         `supersedes`: committed files whose rows this batch replaces (rejudge); the same
