@@ -49,7 +49,7 @@ from reachwatch.ingest._judge import Judge
 from reachwatch.ingest._lines import file_kind
 from reachwatch.ingest._pipeline import _Run, judge_chunks
 from reachwatch.ingest._provenance import fingerprints_sha256
-from reachwatch.store import RowChunk
+from reachwatch.store import RowChunk, Writable
 
 _AHEAD_BYTES = 64 << 20  # results a worker keeps ready that the writer has not taken yet
 # ...and of those in shared memory, at most this many: each is a descriptor in flight, and the
@@ -163,18 +163,17 @@ class _Outbox:
 
     def taken(self, size: int) -> None:
         """The writer took a result of `size` bytes handed over in shared memory."""
-        with self._cond:
-            self._shared -= 1
-        self._release(size)
+        self._release(size, shared=1)
 
     def gone(self) -> None:
         with self._cond:
             self._gone = True
             self._cond.notify_all()
 
-    def _release(self, size: int) -> None:
+    def _release(self, size: int, shared: int = 0) -> None:
         with self._cond:
             self._held -= size
+            self._shared -= shared
             self._cond.notify_all()
 
     def _send_all(self) -> None:
@@ -254,7 +253,6 @@ _MARSHAL, _PICKLE, _CHUNK = b"M", b"P", b"C"
 _UNIT, _TAKEN = b"U", b"T"  # the writer's frames: a unit (pickled), a result taken (its size)
 _LENGTH = struct.Struct("<Q")
 Encoded = bytes | bytearray | memoryview | mmap.mmap
-Writable = bytearray | memoryview  # what a chunk is encoded into
 
 
 def _encoded(message: tuple[Any, ...], into: Callable[[int], Writable] = bytearray) -> Encoded:

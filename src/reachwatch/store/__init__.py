@@ -17,7 +17,7 @@ from reachwatch.store._evidence import (
     evidence_of,
 )
 from reachwatch.store._open import DEFAULT_DB, committed_files, create_views, open_store
-from reachwatch.store._writer import FACT_OWN_COLUMNS, RowChunk, StoreWriter, id_hash
+from reachwatch.store._writer import FACT_OWN_COLUMNS, RowChunk, StoreWriter, Writable, id_hash
 from reachwatch.store.schema import (
     FACTS_COLUMNS,
     MEASUREMENTS_COLUMNS,
@@ -47,6 +47,7 @@ __all__ = [
     "StoreDamaged",
     "StoreError",
     "StoreWriter",
+    "Writable",
     "check_store",
     "committed_files",
     "compact_store",
